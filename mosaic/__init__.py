@@ -1,0 +1,1 @@
+"""Mosaic: self-hostable video meetings."""

@@ -1,0 +1,1 @@
+"""The SFU: up tracks in, down tracks out, RTP forwarded and never decoded."""

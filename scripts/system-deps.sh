@@ -1,0 +1,20 @@
+#!/bin/sh
+# Debian packages the test suite drives for real: Chromium (browser tests), redis-server
+# (cluster tests), PostgreSQL (storage tests), nftables and iproute2 (lossy links and
+# network namespaces). Installed only when missing, so a prepared machine pays nothing.
+set -eu
+missing=""
+need() { command -v "$1" >/dev/null 2>&1 || [ -x "$2" ] || missing="$missing $3"; }
+need chromium /usr/bin/chromium chromium
+need redis-server /usr/bin/redis-server redis-server
+need pg_ctlcluster /usr/bin/pg_ctlcluster postgresql
+need nft /usr/sbin/nft nftables
+need ip /usr/sbin/ip iproute2
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+    echo "warning: missing Debian packages:$missing (run as root to install them; tests that need them will skip)" >&2
+    exit 0
+fi
+apt-get update -q
+# shellcheck disable=SC2086
+DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing fonts-dejavu-core
