@@ -1,0 +1,143 @@
+"""Meetings a signed-in host schedules, reads, changes and deletes.
+
+The passcode is shown once, when it is made (creation, or asking for a new one): only its
+argon2 hash is kept. The invitation link carries it in the URL fragment (``#pwd=``), which
+browsers never send to a server, so it stays out of every access log and Referer header.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from mosaic.api.deps import CurrentUser, ServicesDep
+from mosaic.domain.ids import new_meeting_id, new_passcode, normalize_meeting_id
+from mosaic.domain.settings import MeetingSettings
+from mosaic.security.hashing import hash_secret
+from mosaic.services import Services
+from mosaic.store.meetings import MeetingRecord
+from mosaic.store.users import Account
+
+router = APIRouter(prefix="/api/meetings", tags=["meetings"])
+
+
+class MeetingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    topic: str = Field(default="", max_length=200)
+    settings: MeetingSettings = Field(default_factory=MeetingSettings)
+
+
+class MeetingPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    topic: str | None = Field(default=None, max_length=200)
+    settings: dict[str, Any] | None = Field(default=None, max_length=20)
+    new_passcode: bool = False
+
+
+class MeetingOut(BaseModel):
+    id: str
+    topic: str
+    join_url: str = Field(description="The link to share; carries the passcode when it is new")
+    passcode: str | None = Field(
+        default=None, description="Present only when the passcode was just made"
+    )
+    settings: MeetingSettings
+    created_at: datetime
+    live_participants: int = 0
+
+
+def _out(svc: Services, record: MeetingRecord, passcode: str | None = None) -> MeetingOut:
+    join_url = f"{svc.settings.base_url}/m/{record.id}"
+    if passcode:
+        join_url += f"#pwd={passcode}"
+    room = svc.rooms.get(record.id)
+    return MeetingOut(
+        id=record.id,
+        topic=record.topic,
+        join_url=join_url,
+        passcode=passcode,
+        settings=record.settings,
+        created_at=record.created_at,
+        live_participants=len(room.meeting.roster.admitted()) if room else 0,
+    )
+
+
+def _check_policy(svc: Services, settings: MeetingSettings) -> None:
+    problems = svc.policy.violations(settings)
+    if problems:
+        raise HTTPException(
+            422, detail="this instance requires: " + ", ".join(problems) + " (set by the admin)"
+        )
+
+
+async def _own(svc: Services, user: Account, meeting_id: str) -> MeetingRecord:
+    """The meeting if this user hosts it; 404 otherwise, so IDs cannot be probed here."""
+    canonical = normalize_meeting_id(meeting_id)
+    record = await svc.meetings.get(canonical) if canonical else None
+    if record is None or record.host_user_id != user.id:
+        raise HTTPException(404, detail="no such meeting")
+    return record
+
+
+@router.post("", status_code=201, response_model=MeetingOut)
+async def create_meeting(body: MeetingIn, svc: ServicesDep, user: CurrentUser) -> MeetingOut:
+    _check_policy(svc, body.settings)
+    passcode = new_passcode() if body.settings.passcode_required else None
+    record = await svc.meetings.create(
+        new_meeting_id(),
+        user.id,
+        body.topic.strip() or f"{user.name}'s meeting",
+        await hash_secret(passcode) if passcode else None,
+        body.settings,
+    )
+    return _out(svc, record, passcode)
+
+
+@router.get("", response_model=list[MeetingOut])
+async def list_meetings(svc: ServicesDep, user: CurrentUser) -> list[MeetingOut]:
+    return [_out(svc, record) for record in await svc.meetings.list_for_host(user.id)]
+
+
+@router.get("/{meeting_id}", response_model=MeetingOut)
+async def get_meeting(meeting_id: str, svc: ServicesDep, user: CurrentUser) -> MeetingOut:
+    return _out(svc, await _own(svc, user, meeting_id))
+
+
+@router.patch("/{meeting_id}", response_model=MeetingOut)
+async def update_meeting(
+    meeting_id: str, body: MeetingPatch, svc: ServicesDep, user: CurrentUser
+) -> MeetingOut:
+    record = await _own(svc, user, meeting_id)
+    settings = record.settings
+    if body.settings is not None:
+        try:
+            settings = MeetingSettings.model_validate(
+                {**record.settings.model_dump(), **body.settings}
+            )
+        except ValueError as exc:
+            raise HTTPException(422, detail=str(exc)) from None
+        _check_policy(svc, settings)
+    # A passcode turned on (or asked for anew) is made here and shown this once.
+    passcode = None
+    if settings.passcode_required and (body.new_passcode or record.passcode_hash is None):
+        passcode = new_passcode()
+    updated = await svc.meetings.update(
+        record.id,
+        topic=body.topic.strip() if body.topic else None,
+        settings=settings,
+        passcode_hash=await hash_secret(passcode) if passcode else None,
+        clear_passcode=not settings.passcode_required,
+    )
+    assert updated is not None
+    return _out(svc, updated, passcode)
+
+
+@router.delete("/{meeting_id}", status_code=204)
+async def delete_meeting(meeting_id: str, svc: ServicesDep, user: CurrentUser) -> Response:
+    record = await _own(svc, user, meeting_id)
+    await svc.rooms.end(record.id, reason="meeting deleted")
+    await svc.meetings.delete(record.id)
+    return Response(status_code=204)

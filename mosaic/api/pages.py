@@ -1,0 +1,32 @@
+"""The web client's pages and static files, all from our own origin (no CDN, no fonts from
+elsewhere, no analytics)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import FileResponse
+
+from mosaic.domain.ids import normalize_meeting_id
+
+WEB = Path(__file__).resolve().parent.parent / "web"
+router = APIRouter(include_in_schema=False)
+
+
+def _page(name: str) -> FileResponse:
+    return FileResponse(WEB / name, media_type="text/html", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/")
+async def home() -> FileResponse:
+    return _page("index.html")
+
+
+@router.get("/m/{meeting_id}")
+async def meeting_page(meeting_id: str) -> FileResponse:
+    # The page is the same for every meeting; whether the meeting exists is only told to a
+    # join attempt, which is rate-limited.
+    if normalize_meeting_id(meeting_id) is None:
+        raise HTTPException(404, detail="not a meeting link")
+    return _page("meeting.html")

@@ -1,0 +1,78 @@
+"""Builds the ASGI application: routes, the signaling endpoint, security headers, and the
+lifespan that starts and stops the node's services."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, WebSocket
+from fastapi.staticfiles import StaticFiles
+
+from mosaic import __version__
+from mosaic.api import auth, meetings, pages
+from mosaic.api.deps import SESSION_COOKIE
+from mosaic.config import Settings
+from mosaic.domain.meeting import Visitor
+from mosaic.services import Services
+from mosaic.signaling.protocol import SUBPROTOCOL
+from mosaic.signaling.rooms import MediaFactory
+from mosaic.signaling.session import Session
+from mosaic.web_security import SecurityHeaders, allowed_origins, request_origin
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, media_factory: MediaFactory | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = await Services.start(settings, media_factory)
+        app.state.services = services
+        try:
+            yield
+        finally:
+            await services.close()
+
+    app = FastAPI(
+        title="Mosaic",
+        version=__version__,
+        summary="Self-hostable video meetings",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.include_router(auth.router)
+    app.include_router(meetings.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=pages.WEB), name="static")
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.websocket("/ws")
+    async def signaling(websocket: WebSocket) -> None:
+        """One participant's signaling connection (protocol ``mosaic.v1``, docs/protocol.md)."""
+        scope = websocket.scope
+        origin = request_origin(scope)
+        if origin is not None and origin not in allowed_origins(settings.base_url, scope):
+            # Cross-site WebSocket hijacking: a page elsewhere cannot ride a user's cookie here.
+            await websocket.close(code=1008)
+            return
+        if SUBPROTOCOL not in websocket.scope.get("subprotocols", []):
+            await websocket.close(code=1002)
+            return
+        services: Services = websocket.app.state.services
+        visitor = Visitor()
+        token = websocket.cookies.get(SESSION_COOKIE)
+        if token and len(token) <= 128:
+            signed_in = await services.users.session_user(token)
+            if signed_in is not None:
+                account = signed_in.account
+                visitor = Visitor(user_id=account.id, email=account.email)
+        address = websocket.client.host if websocket.client else "?"
+        await Session(websocket, services.door, visitor, address).run()
+
+    app.add_middleware(SecurityHeaders, base_url=settings.base_url)
+    return app

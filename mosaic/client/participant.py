@@ -1,0 +1,144 @@
+"""A participant in a meeting, from the client's side: roster, state, events, requests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from mosaic.client.signaling import Event, SignalingClient
+
+
+def parse_join_url(join_url: str) -> tuple[str, str, str | None]:
+    """(signaling URL, meeting id, passcode from the link's ``#pwd=`` fragment)."""
+    parts = urlsplit(join_url)
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    path = parts.path.rstrip("/")
+    if "/m/" not in path:
+        raise ValueError(f"not a Mosaic meeting link: {join_url}")
+    meeting_id = path.rsplit("/m/", 1)[1]
+    passcode = parse_qs(parts.fragment).get("pwd", [None])[0]
+    return f"{scheme}://{parts.netloc}/ws", meeting_id, passcode
+
+
+class Participant:
+    """Joined (or waiting) in one meeting. Use as ``async with``: leaving on exit."""
+
+    def __init__(self, signaling: SignalingClient, meeting_id: str) -> None:
+        self.signaling = signaling
+        self.meeting_id = meeting_id
+        self.state = "new"
+        self.id: str | None = None
+        self.name: str | None = None
+        self.role: str | None = None
+        self.meeting: dict[str, Any] = {}
+        self.participants: dict[str, dict[str, Any]] = {}
+        self.waiting: list[dict[str, str]] = []
+        self.ended_reason: str | None = None
+        signaling.on("roster", self._on_roster)
+        signaling.on("admitted", self._on_entered)
+        signaling.on("meeting", self._on_meeting)
+        signaling.on("waiting", self._on_waiting)
+        for kind in ("denied", "removed", "ended"):
+            signaling.on(kind, self._on_gone)
+
+    def _on_entered(self, result: Event) -> None:
+        self.state = result["state"]
+        self.id = result["self"]["id"]
+        self.name = result["self"]["name"]
+        if self.state == "joined":
+            self.role = result["self"]["role"]
+            self.meeting = result["meeting"]
+            self.participants = {p["id"]: p for p in result["participants"]}
+            self.waiting = result.get("waiting", [])
+
+    def _on_roster(self, event: Event) -> None:
+        for person in event["joined"] + event["updated"]:
+            self.participants[person["id"]] = person
+        for pid in event["left"]:
+            self.participants.pop(pid, None)
+        me = self.participants.get(self.id or "")
+        if me is not None:
+            self.role = me["role"]
+
+    def _on_meeting(self, event: Event) -> None:
+        self.meeting.update({k: v for k, v in event.items() if k != "type"})
+
+    def _on_waiting(self, event: Event) -> None:
+        self.waiting = event["participants"]
+
+    def _on_gone(self, event: Event) -> None:
+        self.state = "gone"
+        self.ended_reason = event["type"]
+
+    def on(self, event: str, handler: Callable[[Event], Any]) -> None:
+        """Call ``handler(event)`` for each pushed event of this type ("*" for all)."""
+        self.signaling.on(event, handler)
+
+    async def request(self, kind: str, **fields: Any) -> dict[str, Any]:
+        return await self.signaling.request(kind, **fields)
+
+    async def wait_for(
+        self, event: str, predicate: Callable[[Event], bool] | None = None, timeout: float = 10.0
+    ) -> Event:
+        return await self.signaling.wait_for(event, predicate, timeout)
+
+    async def wait_until(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
+        """Wait until ``condition()`` holds (checked as events arrive)."""
+        async with asyncio.timeout(timeout):
+            while not condition():
+                await self.signaling.changed()
+
+    async def wait_admitted(self, timeout: float = 30.0) -> None:
+        if self.state != "joined":
+            await self.wait_for("admitted", timeout=timeout)
+
+    async def leave(self) -> None:
+        if not self.signaling.closed.is_set():
+            # Leaving a connection that is already gone needs no answer.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.signaling.request("leave"), 2.0)
+        await self.signaling.close()
+        self.state = "left"
+
+    async def __aenter__(self) -> Participant:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.leave()
+
+
+async def join(
+    join_url: str,
+    *,
+    name: str,
+    passcode: str | None = None,
+    cookies: dict[str, str] | None = None,
+    device: str | None = None,
+) -> Participant:
+    """Join a meeting by its link, as a browser would. Raises `SignalingError` if refused."""
+    url, meeting_id, link_passcode = parse_join_url(join_url)
+    signaling = SignalingClient(url, cookies=cookies)
+    await signaling.connect()
+    participant = Participant(signaling, meeting_id)
+    try:
+        result = await signaling.request(
+            "join",
+            meeting=meeting_id,
+            name=name,
+            passcode=passcode if passcode is not None else link_passcode,
+            **({"device": device} if device else {}),
+        )
+    except BaseException:
+        await signaling.close()
+        raise
+    participant._on_entered(result)
+    return participant

@@ -1,0 +1,125 @@
+"""Server settings, from command-line flags or ``MOSAIC_*`` environment variables.
+
+Every flag of ``mosaic serve`` has an environment twin (``--data-dir`` ↔ ``MOSAIC_DATA_DIR``),
+so a systemd unit or a container needs no wrapper script. Flags win over the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = field(default="127.0.0.1", metadata={"help": "address to listen on"})
+    port: int = field(default=8080, metadata={"help": "HTTP port", "parse": int})
+    data_dir: Path = field(
+        default=Path("data"),
+        metadata={"help": "where the SQLite database and keys live", "parse": Path},
+    )
+    public_url: str | None = field(
+        default=None,
+        metadata={"help": "URL people use to reach this server (default http://HOST:PORT)"},
+    )
+    database_url: str | None = field(
+        default=None, metadata={"help": "SQLAlchemy URL (default: SQLite in the data directory)"}
+    )
+    redis_url: str | None = field(
+        default=None, metadata={"help": "Redis URL for a cluster of nodes (default: none)"}
+    )
+    media_addresses: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "comma-separated local IP addresses for media (default: every interface,"
+            " loopback included)",
+            "parse": _csv,
+        },
+    )
+    require_passcode: bool = field(
+        default=False,
+        metadata={"help": "forbid hosts to turn passcodes off", "parse": _bool},
+    )
+    require_waiting_room: bool = field(
+        default=False,
+        metadata={"help": "forbid hosts to turn the waiting room off", "parse": _bool},
+    )
+    join_rate_per_minute: float = field(
+        default=120.0,
+        metadata={
+            "help": "join and sign-in attempts allowed per client address per minute (failures"
+            " also back off exponentially)",
+            "parse": float,
+        },
+    )
+    audit_retention_days: int = field(
+        default=30, metadata={"help": "days a meeting's security events are kept", "parse": int}
+    )
+    log_level: str = field(default="info", metadata={"help": "debug, info, warning or error"})
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def secure(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'mosaic.db'}"
+
+
+def _parse(spec: Any) -> Callable[[str], Any]:
+    return spec.metadata.get("parse", str)
+
+
+def env_name(name: str) -> str:
+    return "MOSAIC_" + name.upper()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """One ``--flag`` per setting; its default comes from the environment at parse time."""
+    for spec in fields(Settings):
+        flag = "--" + spec.name.replace("_", "-")
+        parser.add_argument(
+            flag,
+            dest=spec.name,
+            type=_parse(spec),
+            default=None,
+            help=f"{spec.metadata.get('help', '')} [{env_name(spec.name)}]",
+        )
+
+
+def settings_from(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Settings:
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for spec in fields(Settings):
+        value = getattr(args, spec.name, None)
+        if value is None and env_name(spec.name) in environ:
+            value = _parse(spec)(environ[env_name(spec.name)])
+        if value is not None:
+            values[spec.name] = value
+    return Settings(**values)

@@ -1,0 +1,287 @@
+"""A live meeting's rules: who gets in, who waits, what hosts may change.
+
+Pure state and decisions, no I/O: the signaling layer calls these methods and turns their
+results into messages; time is passed in so that tests control it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from mosaic.domain.permissions import SOURCE_ACTIONS, Action, may
+from mosaic.domain.roster import Participant, Role, Roster, Source, State
+from mosaic.domain.settings import MeetingSettings, Who
+
+MAX_SPOTLIGHT = 2
+# Join-flood defence: this many unknown guests admitted within the window turns the waiting
+# room on by itself (a war-dialer who found a link brings friends fast; a class arrives slower).
+FLOOD_GUESTS = 12
+FLOOD_WINDOW_S = 10.0
+
+
+class Refusal(StrEnum):
+    """Why someone may not enter; the signaling layer maps these to typed errors."""
+
+    ENDED = "ended"
+    REMOVED = "removed"
+    LOCKED = "locked"
+    SIGN_IN_REQUIRED = "sign_in_required"
+    DOMAIN_NOT_ALLOWED = "domain_not_allowed"
+
+
+@dataclass(frozen=True, slots=True)
+class Visitor:
+    """What is known about someone at the door."""
+
+    user_id: int | None = None
+    email: str | None = None
+    device_id: str | None = None
+
+
+class Forbidden(Exception):
+    """The actor may not do this; carries the action for the error message."""
+
+    def __init__(self, action: Action) -> None:
+        super().__init__(f"not allowed: {action.value}")
+        self.action = action
+
+
+@dataclass
+class LiveMeeting:
+    id: str
+    topic: str
+    host_user_id: int | None
+    settings: MeetingSettings = field(default_factory=MeetingSettings)
+    locked: bool = False
+    ended: bool = False
+    roster: Roster = field(default_factory=Roster)
+    spotlight: list[str] = field(default_factory=list)
+    banned_users: set[int] = field(default_factory=set)
+    banned_devices: set[str] = field(default_factory=set)
+    _recent_guests: deque[float] = field(default_factory=deque)
+
+    # -- entry -----------------------------------------------------------------------------
+
+    def refusal_for(self, visitor: Visitor) -> Refusal | None:
+        """Why this visitor may not enter at all, or None. The host always gets in."""
+        if self.ended:
+            return Refusal.ENDED
+        if self.is_host_user(visitor):
+            return None
+        if (visitor.user_id is not None and visitor.user_id in self.banned_users) or (
+            visitor.device_id is not None and visitor.device_id in self.banned_devices
+        ):
+            return Refusal.REMOVED
+        if self.locked:
+            return Refusal.LOCKED
+        if self.settings.signed_in_only and visitor.user_id is None:
+            return Refusal.SIGN_IN_REQUIRED
+        domains = self.settings.allowed_email_domains
+        if domains and not _email_in_domains(visitor.email, domains):
+            return Refusal.DOMAIN_NOT_ALLOWED
+        return None
+
+    def is_host_user(self, visitor: Visitor) -> bool:
+        return self.host_user_id is not None and visitor.user_id == self.host_user_id
+
+    def enter(
+        self, participant_id: str, name: str, visitor: Visitor, now: float
+    ) -> tuple[Participant, bool]:
+        """Add a visitor who passed `refusal_for`. Returns the participant and whether this
+        entry tripped the join-flood defence (the waiting room was switched on)."""
+        host = self.is_host_user(visitor)
+        flood = False
+        if host:
+            role, state = Role.HOST, State.ADMITTED
+        elif self.settings.waiting_room:
+            role, state = Role.PARTICIPANT, State.WAITING
+        else:
+            flood = self._note_guest(now)
+            role = Role.PARTICIPANT
+            state = State.WAITING if flood else State.ADMITTED
+        participant = Participant(
+            id=participant_id,
+            name=name,
+            role=role,
+            state=state,
+            joined_at=now,
+            user_id=visitor.user_id,
+            device_id=visitor.device_id,
+        )
+        self.roster.add(participant)
+        return participant, flood
+
+    def _note_guest(self, now: float) -> bool:
+        recent = self._recent_guests
+        recent.append(now)
+        while recent and recent[0] < now - FLOOD_WINDOW_S:
+            recent.popleft()
+        if len(recent) >= FLOOD_GUESTS and not self.settings.waiting_room:
+            self.settings = self.settings.model_copy(update={"waiting_room": True})
+            return True
+        return False
+
+    def leave(self, participant_id: str) -> Participant | None:
+        """A participant hung up (or its connection died)."""
+        participant = self.roster.discard(participant_id)
+        if participant is not None:
+            if participant.state in (State.ADMITTED, State.WAITING):
+                participant.state = State.LEFT
+            if participant_id in self.spotlight:
+                self.spotlight.remove(participant_id)
+        return participant
+
+    # -- host controls ---------------------------------------------------------------------
+
+    def require(
+        self, actor: Participant, action: Action, target: Participant | None = None
+    ) -> None:
+        if not may(actor, action, self, target):
+            raise Forbidden(action)
+
+    def target(self, participant_id: str) -> Participant | None:
+        return self.roster.get(participant_id)
+
+    def admit(self, actor: Participant, target: Participant) -> None:
+        self.require(actor, Action.ADMIT, target)
+        target.state = State.ADMITTED
+
+    def deny(self, actor: Participant, target: Participant) -> None:
+        self.require(actor, Action.DENY, target)
+        target.state = State.DENIED
+        self.roster.discard(target.id)
+
+    def remove(self, actor: Participant, target: Participant) -> None:
+        """Put someone out for good: their account and device may not come back."""
+        self.require(actor, Action.REMOVE, target)
+        target.state = State.REMOVED
+        if target.user_id is not None:
+            self.banned_users.add(target.user_id)
+        if target.device_id is not None:
+            self.banned_devices.add(target.device_id)
+        self.roster.discard(target.id)
+        if target.id in self.spotlight:
+            self.spotlight.remove(target.id)
+
+    def block_source(self, actor: Participant, target: Participant, source: Source) -> None:
+        """Turn off one of someone's sources (mute, stop video, stop screen share)."""
+        action = {
+            Source.MICROPHONE: Action.MUTE,
+            Source.CAMERA: Action.STOP_VIDEO,
+            Source.SCREEN: Action.STOP_SCREEN_SHARE,
+            Source.SCREEN_AUDIO: Action.STOP_SCREEN_SHARE,
+        }[source]
+        self.require(actor, action, target)
+        target.sources.discard(source)
+        target.blocked_sources.add(source)
+
+    def mute_all(self, actor: Participant) -> list[Participant]:
+        """Mute everyone of lower rank; returns who was muted."""
+        self.require(actor, Action.MUTE_ALL)
+        muted = []
+        for participant in self.roster.admitted():
+            if participant.role is Role.PARTICIPANT or (
+                actor.role is Role.HOST and participant.role is Role.COHOST
+            ):
+                participant.blocked_sources.add(Source.MICROPHONE)
+                if Source.MICROPHONE in participant.sources:
+                    participant.sources.discard(Source.MICROPHONE)
+                    muted.append(participant)
+        return muted
+
+    def set_source(self, actor: Participant, source: Source, on: bool) -> Participant | None:
+        """A participant turns its own microphone, camera or screen share on or off.
+
+        One screen share at a time: a participant cannot start one while someone shares; a
+        host or co-host takes over, and the displaced sharer is returned.
+        """
+        if not on:
+            actor.sources.discard(source)
+            return None
+        self.require(actor, SOURCE_ACTIONS[source])
+        displaced = None
+        if source is Source.SCREEN:
+            sharer = self.screen_sharer()
+            if sharer is not None and sharer.id != actor.id:
+                if not actor.is_host_or_cohost:
+                    raise Forbidden(Action.SHARE_SCREEN)
+                sharer.sources -= {Source.SCREEN, Source.SCREEN_AUDIO}
+                displaced = sharer
+        actor.sources.add(source)
+        actor.blocked_sources.discard(source)
+        return displaced
+
+    def lock(self, actor: Participant, locked: bool) -> None:
+        self.require(actor, Action.LOCK)
+        self.locked = locked
+
+    def change_settings(self, actor: Participant, settings: MeetingSettings) -> None:
+        self.require(actor, Action.CHANGE_SETTINGS)
+        self.settings = settings
+
+    def suspend_activities(self, actor: Participant) -> list[Participant]:
+        """Zoom's emergency button: everyone of lower rank loses audio, video and screen share,
+        the meeting locks, chat and renaming close. Hosts re-open each thing deliberately."""
+        self.require(actor, Action.SUSPEND_ACTIVITIES)
+        self.locked = True
+        self.settings = self.settings.model_copy(
+            update={
+                "participants_may_unmute": False,
+                "participants_may_start_video": False,
+                "participants_may_chat": False,
+                "participants_may_rename": False,
+                "screen_share": Who.HOSTS,
+            }
+        )
+        affected = []
+        for participant in self.roster.admitted():
+            if participant.role is Role.PARTICIPANT:
+                stopped = participant.sources & {
+                    Source.MICROPHONE,
+                    Source.CAMERA,
+                    Source.SCREEN,
+                    Source.SCREEN_AUDIO,
+                }
+                participant.blocked_sources |= {Source.MICROPHONE, Source.CAMERA}
+                participant.sources -= stopped
+                affected.append(participant)
+        return affected
+
+    def assign_cohost(self, actor: Participant, target: Participant, cohost: bool) -> None:
+        if cohost:
+            self.require(actor, Action.ASSIGN_COHOST, target)
+            target.role = Role.COHOST
+        else:
+            # Taking the role back: the target outranks the actor's check, so test directly.
+            if actor.role is not Role.HOST or target.role is not Role.COHOST:
+                raise Forbidden(Action.ASSIGN_COHOST)
+            target.role = Role.PARTICIPANT
+
+    def set_spotlight(self, actor: Participant, participant_ids: list[str]) -> None:
+        """Show up to two participants large for everyone (the yoga teacher)."""
+        self.require(actor, Action.SPOTLIGHT)
+        chosen = []
+        for pid in participant_ids[:MAX_SPOTLIGHT]:
+            target = self.roster.get(pid)
+            if target is None or target.state is not State.ADMITTED:
+                raise Forbidden(Action.SPOTLIGHT)
+            chosen.append(pid)
+        self.spotlight = chosen
+
+    def end(self, actor: Participant) -> None:
+        self.require(actor, Action.END_MEETING)
+        self.ended = True
+
+    def screen_sharer(self) -> Participant | None:
+        for participant in self.roster.admitted():
+            if Source.SCREEN in participant.sources:
+                return participant
+        return None
+
+
+def _email_in_domains(email: str | None, domains: list[str]) -> bool:
+    if not email or "@" not in email:
+        return False
+    return email.rsplit("@", 1)[1].lower() in domains

@@ -1,0 +1,161 @@
+"""The one place that answers "may this participant do that?".
+
+Signaling asks before it acts on a client's words, and the media plane asks before it forwards
+a track, so a crafted WebSocket message or SDP offer gains nothing the UI would not allow.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from mosaic.domain.roster import Participant, Role, Source, State
+from mosaic.domain.settings import Who
+
+if TYPE_CHECKING:
+    from mosaic.domain.meeting import LiveMeeting
+
+
+class Action(StrEnum):
+    # What every admitted participant does.
+    SEE_ROSTER = "see_roster"
+    RECEIVE_MEDIA = "receive_media"
+    PUBLISH_MICROPHONE = "publish_microphone"
+    PUBLISH_CAMERA = "publish_camera"
+    SHARE_SCREEN = "share_screen"
+    CHAT = "chat"
+    RENAME = "rename"
+    RAISE_HAND = "raise_hand"
+    REACT = "react"
+    # What hosts and co-hosts do.
+    SEE_WAITING_ROOM = "see_waiting_room"
+    ADMIT = "admit"
+    DENY = "deny"
+    REMOVE = "remove"
+    MUTE = "mute"
+    MUTE_ALL = "mute_all"
+    STOP_VIDEO = "stop_video"
+    STOP_SCREEN_SHARE = "stop_screen_share"
+    LOWER_HAND = "lower_hand"
+    LOCK = "lock"
+    CHANGE_SETTINGS = "change_settings"
+    SPOTLIGHT = "spotlight"
+    SUSPEND_ACTIVITIES = "suspend_activities"
+    REPORT = "report"
+    SEE_AUDIT_LOG = "see_audit_log"
+    # What only the host does.
+    ASSIGN_COHOST = "assign_cohost"
+    END_MEETING = "end_meeting"
+
+
+HOST_CONTROLS = frozenset(
+    {
+        Action.SEE_WAITING_ROOM,
+        Action.ADMIT,
+        Action.DENY,
+        Action.REMOVE,
+        Action.MUTE,
+        Action.MUTE_ALL,
+        Action.STOP_VIDEO,
+        Action.STOP_SCREEN_SHARE,
+        Action.LOWER_HAND,
+        Action.LOCK,
+        Action.CHANGE_SETTINGS,
+        Action.SPOTLIGHT,
+        Action.SUSPEND_ACTIVITIES,
+        Action.REPORT,
+        Action.SEE_AUDIT_LOG,
+    }
+)
+HOST_ONLY = frozenset({Action.ASSIGN_COHOST, Action.END_MEETING})
+# Controls aimed at another participant: they need a target of lower rank than the actor.
+TARGETED = frozenset(
+    {
+        Action.ADMIT,
+        Action.DENY,
+        Action.REMOVE,
+        Action.MUTE,
+        Action.STOP_VIDEO,
+        Action.STOP_SCREEN_SHARE,
+        Action.LOWER_HAND,
+        Action.REPORT,
+        Action.ASSIGN_COHOST,
+    }
+)
+_RANK = {Role.PARTICIPANT: 0, Role.COHOST: 1, Role.HOST: 2}
+SOURCE_ACTIONS = {
+    Source.MICROPHONE: Action.PUBLISH_MICROPHONE,
+    Source.CAMERA: Action.PUBLISH_CAMERA,
+    Source.SCREEN: Action.SHARE_SCREEN,
+    Source.SCREEN_AUDIO: Action.SHARE_SCREEN,
+}
+
+
+def may(
+    actor: Participant,
+    action: Action,
+    meeting: LiveMeeting,
+    target: Participant | None = None,
+) -> bool:
+    """Whether ``actor`` may do ``action`` (to ``target``) in ``meeting`` right now."""
+    if meeting.ended or actor.state is not State.ADMITTED:
+        return False
+    if action in HOST_ONLY:
+        allowed = actor.role is Role.HOST
+    elif action in HOST_CONTROLS:
+        allowed = actor.is_host_or_cohost
+    else:
+        allowed = _participant_may(actor, action, meeting, target)
+    if not allowed:
+        return False
+    if action in TARGETED:
+        return _may_target(actor, action, target)
+    return True
+
+
+def may_publish(actor: Participant, source: Source, meeting: LiveMeeting) -> bool:
+    return may(actor, SOURCE_ACTIONS[source], meeting)
+
+
+def _participant_may(
+    actor: Participant, action: Action, meeting: LiveMeeting, target: Participant | None
+) -> bool:
+    settings = meeting.settings
+    privileged = actor.is_host_or_cohost
+    match action:
+        case Action.SEE_ROSTER | Action.RECEIVE_MEDIA | Action.RAISE_HAND | Action.REACT:
+            return True
+        case Action.PUBLISH_MICROPHONE:
+            return (
+                privileged
+                or settings.participants_may_unmute
+                or Source.MICROPHONE not in actor.blocked_sources
+            )
+        case Action.PUBLISH_CAMERA:
+            return (
+                privileged
+                or settings.participants_may_start_video
+                or Source.CAMERA not in actor.blocked_sources
+            )
+        case Action.SHARE_SCREEN:
+            return privileged or settings.screen_share is Who.EVERYONE
+        case Action.CHAT:
+            # With chat closed, a participant may still write privately to a host.
+            return (
+                privileged
+                or settings.participants_may_chat
+                or (target is not None and target.is_host_or_cohost)
+            )
+        case Action.RENAME:
+            return privileged or settings.participants_may_rename
+    return False
+
+
+def _may_target(actor: Participant, action: Action, target: Participant | None) -> bool:
+    if target is None or target.id == actor.id:
+        return False
+    if action in (Action.ADMIT, Action.DENY):
+        return target.state is State.WAITING
+    if target.state is not State.ADMITTED:
+        return False
+    return _RANK[actor.role] > _RANK[target.role]

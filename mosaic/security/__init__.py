@@ -1,0 +1,1 @@
+"""Protections shared by the REST API and signaling: secret hashing and guessing throttles."""

@@ -1,0 +1,65 @@
+"""Everything a node runs, built once at start-up and closed at shutdown."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mosaic.config import Settings
+from mosaic.domain.settings import InstancePolicy
+from mosaic.security.throttle import Throttle
+from mosaic.signaling.door import Door, join_throttles
+from mosaic.signaling.room import RoomServices
+from mosaic.signaling.rooms import MediaFactory, Rooms
+from mosaic.store.audit import Audit
+from mosaic.store.db import Database
+from mosaic.store.meetings import Meetings
+from mosaic.store.users import Users
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    users: Users
+    meetings: Meetings
+    audit: Audit
+    policy: InstancePolicy
+    rooms: Rooms
+    door: Door
+    login_throttle: Throttle
+
+    @classmethod
+    async def start(cls, settings: Settings, media_factory: MediaFactory | None = None) -> Services:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        db = Database(settings.db_url)
+        await db.migrate()
+        meetings = Meetings(db)
+        audit = Audit(db)
+        policy = InstancePolicy(
+            require_passcode=settings.require_passcode,
+            require_waiting_room=settings.require_waiting_room,
+        )
+        rooms = Rooms(RoomServices(audit=audit, policy=policy), media_factory)
+        per_address, per_meeting = join_throttles(settings.join_rate_per_minute)
+        return cls(
+            settings=settings,
+            db=db,
+            users=Users(db),
+            meetings=meetings,
+            audit=audit,
+            policy=policy,
+            rooms=rooms,
+            door=Door(meetings, rooms, per_address, per_meeting),
+            # Sign-in guesses: per address and per account, same back-off as joins.
+            login_throttle=Throttle(
+                per_minute=settings.join_rate_per_minute,
+                burst=max(1, int(settings.join_rate_per_minute / 2)),
+                free_failures=5,
+                backoff_base_s=1.0,
+                backoff_max_s=900.0,
+            ),
+        )
+
+    async def close(self) -> None:
+        await self.rooms.close_all()
+        await self.db.close()

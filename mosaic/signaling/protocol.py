@@ -1,0 +1,334 @@
+"""The signaling protocol, version 1: every message a client may send, as a typed schema.
+
+A frame is one JSON object. Requests carry an ``id`` (echoed by the ``reply`` or ``error`` that
+answers them) and a ``type``. Anything else — unknown type or field, wrong type, oversize — is
+answered with a typed error and changes nothing. ``docs/protocol.md`` describes the whole
+exchange; this module is its single source of truth for what clients may say.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+
+from mosaic.domain.roster import Source
+from mosaic.domain.settings import MeetingSettings
+
+SUBPROTOCOL = "mosaic.v1"
+MAX_FRAME_BYTES = 64 * 1024
+MAX_SDP_CHARS = 48 * 1024
+MAX_NAME_CHARS = 64
+MAX_CHAT_CHARS = 2000
+MAX_VIEW_ENTRIES = 64
+REACTIONS = ("👍", "👏", "❤️", "😂", "😮", "🎉")
+
+ParticipantId = Annotated[str, Field(pattern=r"^p[0-9a-f]{12}$")]
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+class ErrorCode(StrEnum):
+    BAD_REQUEST = "bad_request"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    RATE_LIMITED = "rate_limited"
+    INTERNAL = "internal"
+
+
+class ProtocolError(Exception):
+    """A request that cannot be carried out; becomes an ``error`` frame for its sender only."""
+
+    def __init__(self, code: ErrorCode, message: str, request_id: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+
+    def frame(self) -> dict[str, Any]:
+        return {"type": "error", "id": self.request_id, "code": self.code, "message": self.message}
+
+
+def clean_name(value: str) -> str:
+    """A display name as people see it: normalised, no control or direction-override
+    characters (which can disguise one name as another), inner whitespace collapsed."""
+    value = unicodedata.normalize("NFC", value)
+    if _CONTROL.search(value):
+        raise ValueError("name contains control characters")
+    value = " ".join(value.split())
+    if not value:
+        raise ValueError("name is empty")
+    if len(value) > MAX_NAME_CHARS:
+        raise ValueError(f"name is longer than {MAX_NAME_CHARS} characters")
+    return value
+
+
+DisplayName = Annotated[str, Field(max_length=4 * MAX_NAME_CHARS), AfterValidator(clean_name)]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_max_length=MAX_SDP_CHARS)
+
+    id: int = Field(ge=0, le=2**31 - 1)
+
+
+# -- entering and leaving ------------------------------------------------------------------
+
+
+class Join(Request):
+    type: Literal["join"]
+    meeting: str = Field(min_length=1, max_length=40)
+    name: DisplayName
+    passcode: str | None = Field(default=None, max_length=64)
+    device: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{16,64}$")
+
+
+class Leave(Request):
+    type: Literal["leave"]
+
+
+class Ping(Request):
+    type: Literal["ping"]
+
+
+# -- media -----------------------------------------------------------------------------------
+
+
+class Publish(Request):
+    """The client's offer for its publish connection, and what each m-section carries."""
+
+    type: Literal["publish"]
+    sdp: str = Field(max_length=MAX_SDP_CHARS)
+    sources: dict[Annotated[str, Field(max_length=16)], Source] = Field(max_length=8)
+
+
+class Answer(Request):
+    """The client's answer to the server's offer on the subscribe connection."""
+
+    type: Literal["answer"]
+    sdp: str = Field(max_length=MAX_SDP_CHARS)
+
+
+class IceCandidate(Request):
+    type: Literal["ice"]
+    pc: Literal["publish", "subscribe"]
+    candidate: str | None = Field(default=None, max_length=1024)
+    mid: str | None = Field(default=None, max_length=16)
+
+
+class SetMedia(Request):
+    """Turn one of one's own sources on or off (microphone mute, camera, screen share)."""
+
+    type: Literal["media"]
+    source: Source
+    on: bool
+
+
+class ViewedVideo(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    participant: ParticipantId
+    source: Literal[Source.CAMERA, Source.SCREEN] = Source.CAMERA
+    width: int = Field(ge=0, le=7680)
+    height: int = Field(ge=0, le=4320)
+
+
+class View(Request):
+    """What the client shows right now, at which size: only these videos are sent to it."""
+
+    type: Literal["view"]
+    videos: list[ViewedVideo] = Field(max_length=MAX_VIEW_ENTRIES)
+
+
+# -- the room ----------------------------------------------------------------------------------
+
+
+class Chat(Request):
+    type: Literal["chat"]
+    text: str = Field(min_length=1, max_length=MAX_CHAT_CHARS)
+    to: ParticipantId | None = None
+
+
+class Hand(Request):
+    type: Literal["hand"]
+    raised: bool
+
+
+class React(Request):
+    type: Literal["react"]
+    emoji: Literal[REACTIONS]  # type: ignore[valid-type]
+
+
+class Rename(Request):
+    type: Literal["rename"]
+    name: DisplayName
+    participant: ParticipantId | None = None
+
+
+# -- host controls ---------------------------------------------------------------------------
+
+
+class Admit(Request):
+    """Let waiting people in: the listed ones, or everyone waiting with ``all``."""
+
+    type: Literal["admit"]
+    participants: list[ParticipantId] = Field(default_factory=list, max_length=1000)
+    all: bool = False
+
+
+class Deny(Request):
+    type: Literal["deny"]
+    participants: list[ParticipantId] = Field(default_factory=list, max_length=1000)
+    all: bool = False
+
+
+class Remove(Request):
+    type: Literal["remove"]
+    participant: ParticipantId
+
+
+class Mute(Request):
+    """Turn off someone's microphone, camera or screen share."""
+
+    type: Literal["mute"]
+    participant: ParticipantId
+    source: Source = Source.MICROPHONE
+
+
+class MuteAll(Request):
+    type: Literal["mute_all"]
+
+
+class LowerHand(Request):
+    type: Literal["lower_hand"]
+    participant: ParticipantId
+
+
+class Lock(Request):
+    type: Literal["lock"]
+    locked: bool
+
+
+class ChangeSettings(Request):
+    """Replace some of the meeting's settings for the rest of the meeting."""
+
+    type: Literal["settings"]
+    settings: dict[str, Any] = Field(max_length=20)
+
+    @field_validator("settings")
+    @classmethod
+    def _known_settings(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(value) - set(MeetingSettings.model_fields)
+        if unknown:
+            raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
+        return value
+
+
+class Spotlight(Request):
+    type: Literal["spotlight"]
+    participants: list[ParticipantId] = Field(max_length=2)
+
+
+class Cohost(Request):
+    type: Literal["cohost"]
+    participant: ParticipantId
+    cohost: bool
+
+
+class Suspend(Request):
+    type: Literal["suspend"]
+
+
+class End(Request):
+    type: Literal["end"]
+
+
+class ReportParticipant(Request):
+    type: Literal["report"]
+    participant: ParticipantId
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class AuditLog(Request):
+    type: Literal["audit_log"]
+
+
+ClientMessage = Annotated[
+    Join
+    | Leave
+    | Ping
+    | Publish
+    | Answer
+    | IceCandidate
+    | SetMedia
+    | View
+    | Chat
+    | Hand
+    | React
+    | Rename
+    | Admit
+    | Deny
+    | Remove
+    | Mute
+    | MuteAll
+    | LowerHand
+    | Lock
+    | ChangeSettings
+    | Spotlight
+    | Cohost
+    | Suspend
+    | End
+    | ReportParticipant
+    | AuditLog,
+    Field(discriminator="type"),
+]
+_ADAPTER: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
+MESSAGE_TYPES = frozenset(
+    model.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
+    for model in ClientMessage.__origin__.__args__  # type: ignore[attr-defined]
+)
+
+
+def parse_client_message(frame: str | bytes) -> ClientMessage:
+    """Validate one frame from a client; raise `ProtocolError` (bad_request) on anything off."""
+    if isinstance(frame, bytes):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "binary frames are not part of the protocol")
+    if len(frame) > MAX_FRAME_BYTES or len(frame.encode("utf-8", "surrogatepass")) > (
+        MAX_FRAME_BYTES
+    ):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"frame larger than {MAX_FRAME_BYTES} bytes")
+    try:
+        data = json.loads(frame)
+    except (ValueError, RecursionError):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "frame is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "frame must be a JSON object")
+    request_id = data.get("id")
+    echo = request_id if isinstance(request_id, int) and 0 <= request_id < 2**31 else None
+    if data.get("type") not in MESSAGE_TYPES:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "unknown message type", echo)
+    try:
+        return _ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, _describe(exc), echo) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    """A short, safe description of what was wrong: field paths and reasons, never the input."""
+    parts = []
+    for error in exc.errors(include_input=False, include_url=False)[:3]:
+        where = ".".join(str(p) for p in error["loc"][1:]) or "message"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)

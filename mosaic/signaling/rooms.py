@@ -1,0 +1,64 @@
+"""The live rooms of this node, opened on the first join and closed when the last one leaves."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from mosaic.domain.meeting import LiveMeeting
+from mosaic.signaling.room import MediaRoom, Room, RoomServices
+from mosaic.store.meetings import MeetingRecord
+
+MediaFactory = Callable[[LiveMeeting], MediaRoom]
+
+
+class Rooms:
+    def __init__(self, services: RoomServices, media_factory: MediaFactory | None = None) -> None:
+        self._services = services
+        self._media_factory = media_factory
+        self._rooms: dict[str, Room] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def get(self, meeting_id: str) -> Room | None:
+        return self._rooms.get(meeting_id)
+
+    def open(self, record: MeetingRecord) -> Room:
+        room = self._rooms.get(record.id)
+        if room is None or room.meeting.ended:
+            meeting = LiveMeeting(
+                id=record.id,
+                topic=record.topic,
+                host_user_id=record.host_user_id,
+                settings=record.settings,
+            )
+            media = self._media_factory(meeting) if self._media_factory else None
+            room = Room(meeting, services=self._services, media=media, on_empty=self._empty)
+            self._rooms[record.id] = room
+        return room
+
+    def _empty(self, room: Room) -> None:
+        if self._rooms.get(room.id) is room:
+            del self._rooms[room.id]
+            task = asyncio.ensure_future(room.close())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    async def end(self, meeting_id: str, reason: str) -> None:
+        """Close a meeting's live room, if any (the meeting was deleted or ended)."""
+        room = self._rooms.pop(meeting_id, None)
+        if room is not None:
+            room.meeting.ended = True
+            await room.close(reason=reason)
+
+    def __len__(self) -> int:
+        return len(self._rooms)
+
+    def all(self) -> list[Room]:
+        return list(self._rooms.values())
+
+    async def close_all(self, reason: str = "server shutting down") -> None:
+        rooms, self._rooms = list(self._rooms.values()), {}
+        for room in rooms:
+            await room.close(code=1001, reason=reason)
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)

@@ -1,0 +1,154 @@
+"""One WebSocket, one participant: read frames, validate them, act, answer.
+
+Nothing a client sends can hurt the room or anyone else: frames are validated against the
+protocol's schemas, requests are paced, errors go back to their sender only, and an unexpected
+failure in a handler becomes an ``internal`` error for that request, never a crashed room.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from mosaic.domain.ids import new_participant_id
+from mosaic.domain.meeting import Visitor
+from mosaic.signaling.commands import dispatch
+from mosaic.signaling.door import Door
+from mosaic.signaling.outbox import Outbox
+from mosaic.signaling.protocol import (
+    SUBPROTOCOL,
+    ErrorCode,
+    Join,
+    Leave,
+    ProtocolError,
+    parse_client_message,
+)
+from mosaic.signaling.room import CLOSE_NORMAL, CLOSE_POLICY, Member, Room
+
+log = logging.getLogger(__name__)
+
+# A person clicks a few times a second; view updates and ICE candidates come in bursts.
+RATE_PER_SECOND = 30.0
+RATE_BURST = 120.0
+# Far beyond that, the client is broken or hostile: hang up.
+ABUSE_FRAMES = 600
+
+
+@dataclass
+class Pace:
+    """Token bucket for one connection's requests."""
+
+    tokens: float = RATE_BURST
+    updated: float = 0.0
+    refused: int = 0
+
+    def allow(self, now: float) -> bool:
+        self.tokens = min(RATE_BURST, self.tokens + (now - self.updated) * RATE_PER_SECOND)
+        self.updated = now
+        if self.tokens < 1.0:
+            self.refused += 1
+            return False
+        self.tokens -= 1.0
+        return True
+
+
+class Session:
+    def __init__(self, websocket: WebSocket, door: Door, visitor: Visitor, address: str) -> None:
+        self.websocket = websocket
+        self.door = door
+        self.visitor = visitor
+        self.address = address
+        self.outbox = Outbox(websocket.send_text)
+        self.room: Room | None = None
+        self.member: Member | None = None
+        self.pace = Pace(updated=time.monotonic())
+
+    async def run(self) -> None:
+        await self.websocket.accept(subprotocol=SUBPROTOCOL)
+        self.outbox.start()
+        try:
+            await self._read_loop()
+        finally:
+            if self.room is not None and self.member is not None:
+                await self.room.depart(self.member)
+            await self.outbox.close(flush_timeout=0.5)
+            await self.disconnect(CLOSE_NORMAL, "bye")
+
+    async def _read_loop(self) -> None:
+        while not self.outbox.overflowed.is_set():
+            try:
+                message = await self.websocket.receive()
+            except (WebSocketDisconnect, RuntimeError):
+                return
+            if message["type"] == "websocket.disconnect":
+                return
+            frame = message.get("text")
+            if frame is None:
+                frame = message.get("bytes") or b""
+            if not self.pace.allow(time.monotonic()):
+                if self.pace.refused > ABUSE_FRAMES:
+                    await self.disconnect(CLOSE_POLICY, "too many messages")
+                    return
+                self.outbox.send(ProtocolError(ErrorCode.RATE_LIMITED, "slow down").frame())
+                continue
+            if not await self._handle(frame):
+                return
+
+    async def _handle(self, frame: str | bytes) -> bool:
+        """Answer one frame; False once the participant has left."""
+        request_id = None
+        try:
+            request = parse_client_message(frame)
+            request_id = request.id
+            if isinstance(request, Leave):
+                self._reply(request_id, {})
+                return False
+            result = await self._perform(request)
+            self._reply(request_id, result or {})
+        except ProtocolError as error:
+            if error.request_id is None:
+                error.request_id = request_id
+            self.outbox.send(error.frame())
+        except Exception:
+            # Never the frame's content in the log: it may hold a passcode or chat text.
+            log.exception("request failed in meeting %s", self.room.id if self.room else "-")
+            self.outbox.send(
+                ProtocolError(ErrorCode.INTERNAL, "the server failed", request_id).frame()
+            )
+        return True
+
+    async def _perform(self, request: Any) -> dict[str, Any] | None:
+        if self.member is None:
+            if not isinstance(request, Join):
+                raise ProtocolError(ErrorCode.UNAUTHORIZED, "join a meeting first", request.id)
+            return await self._join(request)
+        if isinstance(request, Join):
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "already in a meeting", request.id)
+        assert self.room is not None
+        return await dispatch(self.room, self.member, request)
+
+    async def _join(self, request: Join) -> dict[str, Any]:
+        visitor = Visitor(
+            user_id=self.visitor.user_id,
+            email=self.visitor.email,
+            device_id=request.device,
+        )
+        room = await self.door.open(request, visitor, self.address)
+        self.room = room
+        self.member = room.enter(
+            new_participant_id(), request.name, visitor, self.outbox, self.disconnect
+        )
+        return room.entry_result(self.member)
+
+    def _reply(self, request_id: int, result: dict[str, Any]) -> None:
+        self.outbox.send({"type": "reply", "id": request_id, "result": result})
+
+    async def disconnect(self, code: int, reason: str) -> None:
+        if self.websocket.application_state is WebSocketState.CONNECTED:
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+                await self.websocket.close(code=code, reason=reason)

@@ -1,0 +1,150 @@
+// The home page: sign up, sign in, and a host's meetings.
+import { api, ApiError, currentUser } from "./api.js";
+import { bindLanguageSelect, startI18n, t } from "./i18n.js";
+
+const $ = (id) => document.getElementById(id);
+let user = null;
+
+function showError(form, message) {
+  const box = form.querySelector(".form-error");
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+function errorText(error) {
+  if (error instanceof ApiError) {
+    if (error.status === 401) return t("auth.wrong_credentials");
+    if (error.status === 409) return t("auth.email_taken");
+    if (error.status === 429) return t("error.rate_limited");
+    if (error.status === 422) return t("auth.invalid_input");
+  }
+  return t("error.generic");
+}
+
+async function render() {
+  user = await currentUser();
+  $("welcome").hidden = Boolean(user);
+  $("dashboard").hidden = !user;
+  $("logout").hidden = !user;
+  $("whoami").hidden = !user;
+  if (user) {
+    $("whoami").textContent = user.name;
+    await renderMeetings();
+  }
+}
+
+function meetingItem(meeting) {
+  const item = document.createElement("li");
+  item.className = "meeting-item";
+  item.dataset.meetingId = meeting.id;
+  const title = document.createElement("div");
+  title.className = "meeting-title";
+  title.textContent = meeting.topic;
+  const id = document.createElement("div");
+  id.className = "mono hint";
+  id.textContent = meeting.id;
+  const start = document.createElement("a");
+  start.className = "button primary small";
+  start.href = meeting.join_url;
+  start.textContent = t("dashboard.start");
+  const remove = document.createElement("button");
+  remove.type = "button";
+  remove.className = "button subtle small";
+  remove.textContent = t("dashboard.delete");
+  remove.addEventListener("click", async () => {
+    await api("DELETE", `/api/meetings/${meeting.id}`);
+    await renderMeetings();
+  });
+  const text = document.createElement("div");
+  text.append(title, id);
+  const actions = document.createElement("div");
+  actions.className = "row";
+  actions.append(start, remove);
+  item.append(text, actions);
+  return item;
+}
+
+async function renderMeetings() {
+  const meetings = await api("GET", "/api/meetings");
+  $("meetings").replaceChildren(...meetings.map(meetingItem));
+  $("no-meetings").hidden = meetings.length > 0;
+}
+
+function showCreated(meeting) {
+  $("created").hidden = false;
+  const link = $("created-link");
+  link.href = meeting.join_url;
+  link.textContent = meeting.join_url;
+  $("created-id").textContent = meeting.id;
+  $("created-passcode").textContent = meeting.passcode || t("dashboard.no_passcode");
+  $("start-meeting").href = meeting.join_url;
+}
+
+function formValues(form) {
+  return Object.fromEntries(new FormData(form).entries());
+}
+
+$("login-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.currentTarget;
+  showError(form, "");
+  try {
+    await api("POST", "/api/auth/login", formValues(form));
+    await render();
+  } catch (error) {
+    showError(form, errorText(error));
+  }
+});
+
+$("signup-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.currentTarget;
+  showError(form, "");
+  const values = formValues(form);
+  if (values.password.length < 10) {
+    showError(form, t("auth.password_hint"));
+    return;
+  }
+  try {
+    await api("POST", "/api/auth/signup", values);
+    await render();
+  } catch (error) {
+    showError(form, errorText(error));
+  }
+});
+
+$("logout").addEventListener("click", async () => {
+  await api("POST", "/api/auth/logout");
+  $("created").hidden = true;
+  await render();
+});
+
+$("new-meeting-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const topic = $("topic").value.trim();
+  const meeting = await api("POST", "/api/meetings", { topic });
+  showCreated(meeting);
+  $("topic").value = "";
+  await renderMeetings();
+});
+
+$("copy-link").addEventListener("click", async () => {
+  await navigator.clipboard.writeText($("created-link").href);
+  $("copy-link").textContent = t("dashboard.copied");
+});
+
+$("join-by-id").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const id = $("join-id").value.trim().toLowerCase().replace(/[\s-]/g, "");
+  if (id.length === 12) {
+    location.href = `/m/${id.slice(0, 4)}-${id.slice(4, 8)}-${id.slice(8)}`;
+  } else {
+    $("join-id").setCustomValidity(t("home.bad_id"));
+    $("join-id").reportValidity();
+  }
+});
+$("join-id").addEventListener("input", () => $("join-id").setCustomValidity(""));
+
+await startI18n();
+bindLanguageSelect($("language"), () => render());
+await render();

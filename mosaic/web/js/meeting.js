@@ -1,0 +1,118 @@
+// The meeting page: pre-join → (waiting room) → room → ended.
+import { currentUser } from "./api.js";
+import { startI18n, t } from "./i18n.js";
+import { PreJoin } from "./prejoin.js";
+import { Room } from "./room.js";
+import { Signaling } from "./signaling.js";
+
+const $ = (id) => document.getElementById(id);
+const meetingId = location.pathname.split("/").pop();
+
+// The passcode travels in the link's fragment (never sent to a server). Read it, then take it
+// out of the address bar so a shared screen does not show it.
+function takePasscode() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const fromLink = params.get("pwd");
+  const key = `mosaic.passcode.${meetingId}`;
+  if (fromLink) {
+    sessionStorage.setItem(key, fromLink);
+    history.replaceState(null, "", location.pathname);
+  }
+  return fromLink || sessionStorage.getItem(key) || "";
+}
+
+function deviceId() {
+  let id = localStorage.getItem("mosaic.device");
+  if (!id) {
+    const bytes = crypto.getRandomValues(new Uint8Array(18));
+    id = btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    localStorage.setItem("mosaic.device", id);
+  }
+  return id;
+}
+
+function show(section) {
+  for (const id of ["prejoin", "waiting", "room", "ended"]) $(id).hidden = id !== section;
+}
+
+function ended(reason) {
+  show("ended");
+  $("ended-title").textContent = t(`ended.${reason}.title`);
+  $("ended-body").textContent = t(`ended.${reason}.body`);
+}
+
+function formError(message) {
+  const box = $("join-form").querySelector(".form-error");
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+async function join(prejoin) {
+  const name = $("name").value.trim();
+  if (!name) {
+    formError(t("prejoin.name_required"));
+    return;
+  }
+  localStorage.setItem("mosaic.name", name);
+  formError("");
+  $("join").disabled = true;
+  const signaling = new Signaling();
+  let done = false;
+  const finish = (reason) => {
+    if (done) return;
+    done = true;
+    ended(reason);
+  };
+  try {
+    await signaling.connect();
+    const result = await signaling.request("join", {
+      meeting: meetingId,
+      name,
+      passcode: $("passcode").value.trim() || null,
+      device: deviceId(),
+    });
+    const stream = prejoin.release();
+    const enterRoom = (joined) => {
+      show("room");
+      window.mosaicRoom = new Room(signaling, joined, stream, {
+        micOn: prejoin.micOn,
+        camOn: prejoin.camOn,
+        onLeave: finish,
+      });
+    };
+    signaling.on("admitted", (event) => enterRoom(event));
+    signaling.on("denied", () => finish("denied"));
+    signaling.on("removed", () => finish("removed"));
+    signaling.on("ended", () => finish("ended"));
+    signaling.on("close", () => finish("disconnected"));
+    if (result.state === "waiting") {
+      show("waiting");
+      $("waiting-leave").onclick = () => {
+        signaling.close();
+        finish("left");
+      };
+    } else {
+      enterRoom(result);
+    }
+  } catch (error) {
+    signaling.close();
+    $("join").disabled = false;
+    formError(t(`error.${error.code || "generic"}`, { message: error.message }));
+  }
+}
+
+// The form never submits itself (that would put the passcode in a URL); Join is enabled once
+// the devices are ready.
+const prejoin = new PreJoin();
+$("join").disabled = true;
+$("join-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  if (!$("join").disabled) join(prejoin);
+});
+await startI18n();
+show("prejoin");
+$("passcode").value = takePasscode();
+const user = await currentUser().catch(() => null);
+$("name").value = localStorage.getItem("mosaic.name") || (user ? user.name : "");
+await prejoin.start();
+$("join").disabled = false;

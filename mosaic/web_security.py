@@ -1,0 +1,106 @@
+"""HTTP hardening for every response, and the same-origin rule for state-changing requests.
+
+The web client loads nothing from another origin and runs no inline script, so the policy can
+be strict: ``default-src 'self'``. Pages may not be framed (clickjacking a "share screen"
+button), and no URL — which may hold a meeting ID — leaks through Referer.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def allowed_origins(base_url: str, scope: Scope) -> set[str]:
+    """Our public origin, plus the origin of the Host the request came to (a server reached as
+    both 127.0.0.1 and localhost serves both, but never a third site)."""
+    origins = {origin_of(base_url)}
+    for name, value in scope.get("headers", []):
+        if name == b"host":
+            scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"
+            origins.add(f"{scheme}://{value.decode('latin-1').lower()}")
+    return origins
+
+
+def request_origin(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", []):
+        if name == b"origin":
+            return value.decode("latin-1").lower()
+    return None
+
+
+def content_security_policy(base_url: str) -> str:
+    ws_origin = origin_of(base_url).replace("https://", "wss://").replace("http://", "ws://")
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data: blob:",
+            "media-src 'self' blob: mediastream:",
+            f"connect-src 'self' {ws_origin}",
+            "font-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+class SecurityHeaders:
+    """ASGI middleware: security headers on every HTTP response; cross-origin writes refused."""
+
+    def __init__(self, app: ASGIApp, base_url: str) -> None:
+        self.app = app
+        self.base_url = base_url
+        self.secure = base_url.startswith("https://")
+        self.csp = content_security_policy(base_url)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] in UNSAFE_METHODS:
+            origin = request_origin(scope)
+            if origin is not None and origin not in allowed_origins(self.base_url, scope):
+                await _refuse(send, b"cross-origin request refused")
+                return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["Content-Security-Policy"] = self.csp
+                headers["X-Content-Type-Options"] = "nosniff"
+                headers["X-Frame-Options"] = "DENY"
+                headers["Referrer-Policy"] = "no-referrer"
+                headers["Cross-Origin-Opener-Policy"] = "same-origin"
+                headers["Cross-Origin-Resource-Policy"] = "same-origin"
+                headers["Permissions-Policy"] = (
+                    "camera=(self), microphone=(self), display-capture=(self), geolocation=()"
+                )
+                if self.secure:
+                    headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+async def _refuse(send: Send, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 403,
+            "headers": [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(body))],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

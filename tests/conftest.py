@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.api import Account, signup
+from tests.helpers.server import MosaicServer
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MosaicServer]:
+    """One shared server; the join pace is lifted because every test joins from 127.0.0.1
+    (tests of the throttles start servers of their own, with the real defaults)."""
+    running = MosaicServer(
+        tmp_path_factory.mktemp("mosaic-data"), "--join-rate-per-minute", "100000"
+    ).start()
+    yield running
+    status = running.stop()
+    assert status == 0, running.log[-3000:]
+
+
+@pytest.fixture
+def make_server(tmp_path: Path) -> Iterator[object]:
+    """Start servers of one's own (with chosen flags); all stopped at the end of the test."""
+    started: list[MosaicServer] = []
+
+    def start(*args: str) -> MosaicServer:
+        running = MosaicServer(tmp_path / f"data{len(started)}", *args).start()
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.stop()
+
+
+@pytest.fixture
+async def host(server: MosaicServer) -> AsyncIterator[Account]:
+    account = await signup(server.url)
+    yield account
+    await account.client.aclose()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

@@ -1,0 +1,54 @@
+"""REST shortcuts against a running server, as the web client makes them."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+_counter = itertools.count(1)
+
+
+@dataclass
+class Account:
+    client: httpx.AsyncClient
+    name: str
+    email: str
+    password: str
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        return {k: v for k, v in self.client.cookies.items()}
+
+    @property
+    def csrf(self) -> dict[str, str]:
+        return {"X-CSRF-Token": self.client.cookies.get("mosaic_csrf", "")}
+
+    async def post(self, path: str, json: Any = None) -> httpx.Response:
+        return await self.client.post(path, json=json, headers=self.csrf)
+
+    async def patch(self, path: str, json: Any = None) -> httpx.Response:
+        return await self.client.patch(path, json=json, headers=self.csrf)
+
+    async def delete(self, path: str) -> httpx.Response:
+        return await self.client.delete(path, headers=self.csrf)
+
+    async def create_meeting(self, topic: str = "Test meeting", **settings: Any) -> dict[str, Any]:
+        response = await self.post("/api/meetings", {"topic": topic, "settings": settings})
+        assert response.status_code == 201, response.text
+        return response.json()
+
+
+async def signup(base_url: str, name: str | None = None) -> Account:
+    number = next(_counter)
+    name = name or f"Host {number}"
+    email = f"user{number}-{id(object())}@example.org"
+    password = "correct horse battery staple"
+    client = httpx.AsyncClient(base_url=base_url)
+    response = await client.post(
+        "/api/auth/signup", json={"name": name, "email": email, "password": password}
+    )
+    assert response.status_code == 201, response.text
+    return Account(client, name, email, password)
