@@ -6,8 +6,10 @@ from dataclasses import dataclass
 
 from mosaic.config import Settings
 from mosaic.domain.settings import InstancePolicy
+from mosaic.media.aiortc_bridge import check_versions, use_media_addresses
 from mosaic.security.throttle import Throttle
 from mosaic.signaling.door import Door, join_throttles
+from mosaic.signaling.media_gate import router_factory
 from mosaic.signaling.room import RoomServices
 from mosaic.signaling.rooms import MediaFactory, Rooms
 from mosaic.store.audit import Audit
@@ -31,6 +33,10 @@ class Services:
     @classmethod
     async def start(cls, settings: Settings, media_factory: MediaFactory | None = None) -> Services:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        check_versions()
+        use_media_addresses(settings.media_addresses)
+        if media_factory is None:
+            media_factory = router_factory()
         db = Database(settings.db_url)
         await db.migrate()
         meetings = Meetings(db)

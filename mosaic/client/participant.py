@@ -9,7 +9,11 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from aiortc import MediaStreamTrack
+
+from mosaic.client.media import ClientMedia
 from mosaic.client.signaling import Event, SignalingClient
+from mosaic.media.aiortc_bridge import use_media_addresses
 
 
 def parse_join_url(join_url: str) -> tuple[str, str, str | None]:
@@ -27,9 +31,11 @@ def parse_join_url(join_url: str) -> tuple[str, str, str | None]:
 class Participant:
     """Joined (or waiting) in one meeting. Use as ``async with``: leaving on exit."""
 
-    def __init__(self, signaling: SignalingClient, meeting_id: str) -> None:
+    def __init__(self, signaling: SignalingClient, meeting_id: str, *, decode: bool = True) -> None:
         self.signaling = signaling
         self.meeting_id = meeting_id
+        self.media = ClientMedia(signaling, decode=decode)
+        self.dominant_speaker: str | None = None
         self.state = "new"
         self.id: str | None = None
         self.name: str | None = None
@@ -44,6 +50,10 @@ class Participant:
         signaling.on("waiting", self._on_waiting)
         for kind in ("denied", "removed", "ended"):
             signaling.on(kind, self._on_gone)
+        signaling.on("speaker", self._on_speaker)
+
+    def _on_speaker(self, event: Event) -> None:
+        self.dominant_speaker = event["participant"]
 
     def _on_entered(self, result: Event) -> None:
         self.state = result["state"]
@@ -78,6 +88,25 @@ class Participant:
         """Call ``handler(event)`` for each pushed event of this type ("*" for all)."""
         self.signaling.on(event, handler)
 
+    async def publish(
+        self,
+        *,
+        audio: MediaStreamTrack | None = None,
+        video: MediaStreamTrack | None = None,
+        screen: MediaStreamTrack | None = None,
+    ) -> None:
+        """Send tracks to the meeting (a real device's, or `mosaic.client.synthetic`'s)."""
+        tracks = {"microphone": audio, "camera": video, "screen": screen}
+        await self.media.publish({source: t for source, t in tracks.items() if t is not None})
+
+    def track_of(self, participant_id: str, source: str = "camera") -> MediaStreamTrack | None:
+        """The remote track now carrying someone's source, if the server sends it to us."""
+        return self.media.track_of(participant_id, source)
+
+    async def view(self, videos: list[dict[str, Any]]) -> None:
+        """Say which videos we show and at which size (only those are sent to us)."""
+        await self.media.view(videos)
+
     async def request(self, kind: str, **fields: Any) -> dict[str, Any]:
         return await self.signaling.request(kind, **fields)
 
@@ -102,6 +131,7 @@ class Participant:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.signaling.request("leave"), 2.0)
         await self.signaling.close()
+        await self.media.close()
         self.state = "left"
 
     async def __aenter__(self) -> Participant:
@@ -123,12 +153,19 @@ async def join(
     passcode: str | None = None,
     cookies: dict[str, str] | None = None,
     device: str | None = None,
+    decode: bool = True,
+    local_addresses: list[str] | None = None,
 ) -> Participant:
-    """Join a meeting by its link, as a browser would. Raises `SignalingError` if refused."""
+    """Join a meeting by its link, as a browser would. Raises `SignalingError` if refused.
+
+    ``decode=False`` counts received media without decoding it (bots); ``local_addresses``
+    limits the ICE candidates gathered (tests use ["127.0.0.1"])."""
+    if local_addresses is not None:
+        use_media_addresses(local_addresses)
     url, meeting_id, link_passcode = parse_join_url(join_url)
     signaling = SignalingClient(url, cookies=cookies)
     await signaling.connect()
-    participant = Participant(signaling, meeting_id)
+    participant = Participant(signaling, meeting_id, decode=decode)
     try:
         result = await signaling.request(
             "join",

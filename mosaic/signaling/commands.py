@@ -15,6 +15,7 @@ from mosaic.domain.meeting import Forbidden
 from mosaic.domain.permissions import Action
 from mosaic.domain.roster import Participant, Source, State
 from mosaic.domain.settings import MeetingSettings
+from mosaic.media.sdp import SdpError
 from mosaic.signaling import protocol as p
 from mosaic.signaling.protocol import ErrorCode, ProtocolError
 from mosaic.signaling.room import CLOSE_POLICY, Member, Room
@@ -351,3 +352,5 @@ async def dispatch(room: Room, member: Member, msg: p.Request) -> Result:
         return await handler(room, member, msg)
     except Forbidden as exc:
         raise ProtocolError(ErrorCode.FORBIDDEN, str(exc)) from None
+    except SdpError as exc:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"invalid session description: {exc}") from None

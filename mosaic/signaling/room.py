@@ -133,6 +133,7 @@ class Room:
             "self": participant.public(),
             "meeting": self.meeting_state(),
             "participants": [p.public() for p in self.meeting.roster.admitted()],
+            "ice_servers": [],
         }
         if participant.is_host_or_cohost:
             result["waiting"] = self.waiting_list()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 from mosaic.domain.meeting import LiveMeeting
 from mosaic.signaling.room import MediaRoom, Room, RoomServices
 from mosaic.store.meetings import MeetingRecord
 
-MediaFactory = Callable[[LiveMeeting], MediaRoom]
+# Makes a meeting's media plane, given the meeting and a way to send a participant a frame.
+MediaFactory = Callable[[LiveMeeting, Callable[[str, dict[str, Any]], None]], MediaRoom]
 
 
 class Rooms:
@@ -31,8 +33,9 @@ class Rooms:
                 host_user_id=record.host_user_id,
                 settings=record.settings,
             )
-            media = self._media_factory(meeting) if self._media_factory else None
-            room = Room(meeting, services=self._services, media=media, on_empty=self._empty)
+            room = Room(meeting, services=self._services, on_empty=self._empty)
+            if self._media_factory is not None:
+                room.media = self._media_factory(meeting, room.to_member)
             self._rooms[record.id] = room
         return room
 

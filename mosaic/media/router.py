@@ -1,0 +1,380 @@
+"""One meeting's media: publishers' up tracks, subscribers' slots, and what goes where.
+
+The router decides, per subscriber, which tracks fill its slots: every video it shows (as it
+said with ``view``), audio from every unmuted speaker up to a cap and above it the loudest;
+and for each video, the simulcast layer that fits its tile and its bandwidth. It never decides
+who may do what: it asks its gate, which the signaling layer answers from the domain's rules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from aiortc import RTCIceServer
+
+from mosaic.domain.roster import Source
+from mosaic.media.aiortc_bridge import new_certificate
+from mosaic.media.publisher import PublishPeer
+from mosaic.media.sdp import SdpError
+from mosaic.media.simulcast import choose_layer
+from mosaic.media.speaker import SpeakerDetector
+from mosaic.media.subscriber import SubscribePeer
+from mosaic.media.tracks import DownTrack, UpTrack
+
+log = logging.getLogger(__name__)
+
+AUDIO_CAP = 6
+MAX_VIDEO_SLOTS = 52
+DEFAULT_VIEW_SIZE = (320, 180)
+DEFAULT_VIEW_COUNT = 9
+TICK_S = 0.05
+ALLOCATE_EVERY = 5  # ticks: layers and loudest speakers four times a second
+REPORT_EVERY = 20  # ticks: RTCP reports once a second
+SPEAKING_THRESHOLD = 0.25
+
+
+class MediaGate(Protocol):
+    """The rules the media plane obeys, answered by the signaling layer from the domain."""
+
+    def may_publish(self, participant_id: str, source: Source) -> bool: ...
+    def may_forward(self, participant_id: str, source: Source) -> bool: ...
+
+
+Send = Callable[[str, dict[str, Any]], None]
+WantedVideo = tuple[str, Source, int, int]
+
+
+@dataclass
+class _Subscriber:
+    peer: SubscribePeer
+    view: list[WantedVideo] | None = None
+    sent_slots: dict[str, Any] = field(default_factory=dict)
+    down_since: dict[str, float] = field(default_factory=dict)
+
+
+class Router:
+    def __init__(
+        self,
+        gate: MediaGate,
+        send: Send,
+        *,
+        ice_servers: list[RTCIceServer] | None = None,
+    ) -> None:
+        self.gate = gate
+        self._send = send
+        self.ice_servers = ice_servers
+        self.certificate = new_certificate()
+        self.publishers: dict[str, PublishPeer] = {}
+        self.subscribers: dict[str, _Subscriber] = {}
+        self.tracks: dict[tuple[str, Source], UpTrack] = {}
+        self.speakers = SpeakerDetector()
+        self.dominant: str | None = None
+        self.speaking: frozenset[str] = frozenset()
+        self._ticker: asyncio.Task[None] | None = None
+        self._dirty = False
+        self._closed = False
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("media negotiation failed", exc_info=task.exception())
+
+    def _start(self) -> None:
+        if self._ticker is None and not self._closed:
+            self._ticker = asyncio.create_task(self._run())
+
+    # -- the signaling layer's calls -----------------------------------------------------------
+
+    async def publish(self, participant_id: str, sdp: str, sources: dict[str, Source]) -> str:
+        self._start()
+        peer = self.publishers.get(participant_id)
+        if peer is None:
+            peer = PublishPeer(
+                participant_id,
+                self.certificate,
+                ice_servers=self.ice_servers,
+                may_publish=lambda source: self.gate.may_publish(participant_id, source),
+                on_track=self._track_added,
+                on_track_gone=self._track_removed,
+                on_audio_level=self._audio_level,
+            )
+            self.publishers[participant_id] = peer
+        return await peer.negotiate(sdp, sources)
+
+    async def answer(self, participant_id: str, sdp: str) -> None:
+        subscriber = self.subscribers.get(participant_id)
+        if subscriber is None:
+            raise SdpError("no offer was made to this participant")
+        if await subscriber.peer.answer(sdp):
+            await subscriber.peer.negotiate()
+
+    async def ice_candidate(
+        self, participant_id: str, pc: str, candidate: str | None, mid: str | None
+    ) -> None:
+        peer: PublishPeer | SubscribePeer | None
+        if pc == "publish":
+            peer = self.publishers.get(participant_id)
+        else:
+            found = self.subscribers.get(participant_id)
+            peer = found.peer if found else None
+        if peer is not None:
+            try:
+                await peer.add_remote_candidate(candidate)
+            except ValueError as exc:
+                raise SdpError("malformed ICE candidate") from exc
+
+    def view(self, participant_id: str, videos: list[WantedVideo]) -> None:
+        subscriber = self.subscribers.get(participant_id)
+        if subscriber is not None:
+            subscriber.view = videos[:MAX_VIDEO_SLOTS]
+            self._allocate(subscriber, time.monotonic())
+
+    def admit(self, participant_id: str) -> None:
+        """An admitted participant receives media from now on."""
+        self._start()
+        if participant_id in self.subscribers:
+            return
+
+        async def send_offer(sdp: str) -> None:
+            subscriber = self.subscribers.get(participant_id)
+            slots = subscriber.sent_slots if subscriber else {}
+            self._send(participant_id, {"type": "offer", "sdp": sdp, "slots": slots})
+
+        peer = SubscribePeer(
+            participant_id, self.certificate, send_offer, ice_servers=self.ice_servers
+        )
+        subscriber = _Subscriber(peer)
+        self.subscribers[participant_id] = subscriber
+        self._allocate(subscriber, time.monotonic())
+
+    def sources_changed(self, participant: Any) -> None:
+        """Someone turned a source on or off, or the rules changed: re-check forwarding."""
+        changed = False
+        for (pid, source), track in self.tracks.items():
+            if pid == participant.id:
+                forwarding = self.gate.may_forward(pid, source)
+                if forwarding != track.forwarding:
+                    track.forwarding = forwarding
+                    changed = True
+                    if not forwarding and track.kind == "audio":
+                        self.speakers.remove(pid)
+        if changed:
+            self._allocate_all()
+
+    async def remove(self, participant_id: str) -> None:
+        publisher = self.publishers.pop(participant_id, None)
+        subscriber = self.subscribers.pop(participant_id, None)
+        self.speakers.remove(participant_id)
+        if publisher is not None:
+            await publisher.close()
+        if subscriber is not None:
+            await subscriber.peer.close()
+        self._allocate_all()
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        for task in list(self._tasks):
+            task.cancel()
+        for pid in list(self.publishers) + list(self.subscribers):
+            await self.remove(pid)
+
+    # -- tracks --------------------------------------------------------------------------------
+
+    def _track_added(self, track: UpTrack) -> None:
+        key = (track.participant_id, track.source)
+        old = self.tracks.get(key)
+        if old is not None and old is not track:
+            old.close()
+        track.forwarding = self.gate.may_forward(track.participant_id, track.source)
+        self.tracks[key] = track
+        self._dirty = True
+
+    def _track_removed(self, track: UpTrack) -> None:
+        key = (track.participant_id, track.source)
+        if self.tracks.get(key) is track:
+            del self.tracks[key]
+        self._dirty = True
+
+    def _audio_level(self, track: UpTrack, level: int, now: float) -> None:
+        if track.forwarding and track.source is Source.MICROPHONE:
+            self.speakers.level(track.participant_id, level, now)
+
+    # -- allocation ------------------------------------------------------------------------------
+
+    def _allocate_all(self) -> None:
+        now = time.monotonic()
+        for subscriber in list(self.subscribers.values()):
+            self._allocate(subscriber, now)
+
+    def _wanted_videos(self, subscriber: _Subscriber) -> list[tuple[UpTrack, int, int]]:
+        me = subscriber.peer.participant_id
+        if subscriber.view is None:
+            # Before the client says what it shows: the first few cameras, and any screen.
+            candidates = [
+                (track, *((1280, 720) if track.source is Source.SCREEN else DEFAULT_VIEW_SIZE))
+                for (pid, _), track in self.tracks.items()
+                if track.kind == "video" and pid != me and track.forwarding
+            ]
+            return candidates[:DEFAULT_VIEW_COUNT]
+        wanted = []
+        for pid, source, width, height in subscriber.view:
+            track = self.tracks.get((pid, source))
+            if track is not None and track.forwarding and pid != me:
+                wanted.append((track, width, height))
+        return wanted
+
+    def _wanted_audio(self, subscriber: _Subscriber, now: float) -> list[UpTrack]:
+        me = subscriber.peer.participant_id
+        candidates = [
+            track
+            for (pid, _), track in self.tracks.items()
+            if track.kind == "audio" and pid != me and track.forwarding
+        ]
+        if len(candidates) <= AUDIO_CAP:
+            return candidates
+        loudest = self.speakers.loudest(len(self.tracks), now)
+        rank = {pid: index for index, pid in enumerate(loudest)}
+        current = {down.track for down in subscriber.peer.slots_of("audio") if down.track}
+        # Sticky: a slot's speaker keeps it while still among the loudest cap + 2.
+        ranked = sorted(
+            candidates,
+            key=lambda t: rank.get(t.participant_id, len(rank)) - (2 if t in current else 0),
+        )
+        return ranked[:AUDIO_CAP]
+
+    def _allocate(self, subscriber: _Subscriber, now: float) -> None:
+        peer = subscriber.peer
+        audio = self._wanted_audio(subscriber, now)
+        videos = self._wanted_videos(subscriber)
+        added = self._ensure_slots(peer, "audio", len(audio))
+        added |= self._ensure_slots(peer, "video", len(videos))
+        _fill(peer.slots_of("audio"), audio)
+        _fill(peer.slots_of("video"), [track for track, _, _ in videos])
+        sizes = {id(track): (width, height) for track, width, height in videos}
+        for down in peer.slots_of("video"):
+            if down.track is not None:
+                down.want_width, down.want_height = sizes.get(id(down.track), DEFAULT_VIEW_SIZE)
+        slots = {
+            down.mid: (
+                {"participant": down.track.participant_id, "source": down.track.source.value}
+                if down.track
+                else None
+            )
+            for down in peer.slots
+        }
+        if added:
+            subscriber.sent_slots = slots
+            self._spawn(peer.negotiate())
+        elif slots != subscriber.sent_slots:
+            subscriber.sent_slots = slots
+            self._send(peer.participant_id, {"type": "slots", "slots": slots})
+        self._select_streams(subscriber, now)
+
+    @staticmethod
+    def _ensure_slots(peer: SubscribePeer, kind: str, needed: int) -> bool:
+        have = len(peer.slots_of(kind))
+        for _ in range(needed - have):
+            peer.add_slot(kind)
+        return needed > have
+
+    def _select_streams(self, subscriber: _Subscriber, now: float) -> None:
+        """Point each slot at a stream: its track's (only) audio stream, or the video layer that
+        fits the tile, sharing the subscriber's bandwidth biggest tile first."""
+        peer = subscriber.peer
+        for down in peer.slots_of("audio"):
+            if down.track is not None and down.track.streams:
+                down.want(down.track.streams[0], now)
+        budget = peer.bandwidth
+        videos = [down for down in peer.slots_of("video") if down.track is not None]
+        videos.sort(key=lambda d: d.want_width * d.want_height, reverse=True)
+        for down in videos:
+            assert down.track is not None
+            layers = down.track.layers(now)
+            if not layers:
+                continue
+            current = down.target or down.source
+            rid = choose_layer(
+                [layer for _, layer in layers],
+                down.want_width,
+                down.want_height,
+                max(budget, 0.0),
+                current=current.rid if current else None,
+                since_down=now - subscriber.down_since.get(down.mid, -1e9),
+            )
+            stream = next(s for s, layer in layers if layer.rid == rid)
+            if current is not None and current in down.track.streams:
+                order = down.track.streams
+                if order.index(stream) < order.index(current):
+                    subscriber.down_since[down.mid] = now
+            budget -= stream.meter.rate(now)
+            down.want(stream, now)
+
+    # -- the clock -------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        ticks = 0
+        while True:
+            await asyncio.sleep(TICK_S)
+            ticks += 1
+            now = time.monotonic()
+            try:
+                for publisher in list(self.publishers.values()):
+                    publisher.tick(now)
+                if self._dirty or ticks % ALLOCATE_EVERY == 0:
+                    self._dirty = False
+                    self._speakers(now)
+                    self._allocate_all()
+                if ticks % REPORT_EVERY == 0:
+                    for publisher in list(self.publishers.values()):
+                        publisher.send_reports(now)
+                    for subscriber in list(self.subscribers.values()):
+                        subscriber.peer.send_reports(now)
+            except Exception:
+                log.exception("media router tick failed")
+
+    def _speakers(self, now: float) -> None:
+        changed = self.speakers.tick(now)
+        if changed is not None and changed != self.dominant:
+            self.dominant = changed
+            self._broadcast({"type": "speaker", "participant": changed})
+        levels = self.speakers.levels(now)
+        speaking = frozenset(pid for pid, level in levels.items() if level >= SPEAKING_THRESHOLD)
+        if speaking != self.speaking:
+            self.speaking = speaking
+            self._broadcast({"type": "speaking", "participants": sorted(speaking)})
+
+    def _broadcast(self, frame: dict[str, Any]) -> None:
+        for pid in self.subscribers:
+            self._send(pid, frame)
+
+
+def _fill(slots: list[DownTrack], tracks: list[UpTrack]) -> None:
+    """Give each track a slot, leaving tracks where they are when they already have one."""
+    wanted = set(map(id, tracks))
+    for down in slots:
+        if down.track is not None and id(down.track) not in wanted:
+            down.assign(None)
+    placed = {id(down.track) for down in slots if down.track is not None}
+    free = iter([down for down in slots if down.track is None])
+    for track in tracks:
+        if id(track) not in placed:
+            down = next(free, None)
+            if down is None:
+                return
+            down.assign(track)

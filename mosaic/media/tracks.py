@@ -1,0 +1,326 @@
+"""Up tracks (media coming in from a publisher) and down tracks (media going out to a
+subscriber): the two abstractions the rest of the SFU plugs into.
+
+An `UpTrack` is one published source (a microphone, a camera, a screen); it arrives as one
+`UpStream` per SSRC: one, or one per simulcast layer. A `DownTrack` is one sending slot of a
+subscriber; it forwards one up stream at a time and switches between them on keyframes.
+
+This is the forwarding path: per packet, one header read, one template built, and per receiver
+a 12-byte stamp, an SRTP encryption and a `sendto`. No logging, no awaits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
+
+from mosaic.domain.roster import Source
+from mosaic.media.codecs import is_keyframe, vp8_picture_size
+from mosaic.media.negotiation import ABS_SEND_TIME_ID, AUDIO_LEVEL_ID
+from mosaic.media.packet_cache import NackTracker, PacketCache
+from mosaic.media.rtp import (
+    RtpHeader,
+    abs_send_time,
+    build_rtx,
+    build_template,
+    extension_block,
+    stamp,
+)
+from mosaic.media.sequencer import SequenceRewriter
+from mosaic.media.simulcast import BitrateMeter, Layer
+from mosaic.media.statistics import ReceptionStats
+
+if TYPE_CHECKING:
+    from mosaic.media.negotiation import PublishedSection
+
+# The order browsers name their layers, smallest first (Mosaic's client uses q, h, f).
+RID_ORDER = {"q": 0, "l": 0, "lo": 0, "h": 1, "m": 1, "mid": 1, "f": 2, "hi": 2}
+KEYFRAME_REQUEST_INTERVAL = 0.3  # seconds between PLIs for one stream
+STREAM_STALE_AFTER = 1.5
+
+
+class Upstream(Protocol):
+    """What an up stream needs from its publisher's connection."""
+
+    def request_keyframe(self, ssrc: int) -> None: ...
+    def send_nack(self, ssrc: int, lost: list[int]) -> None: ...
+    def parse(self, data: bytes) -> RtpHeader | None: ...
+
+
+class Downstream(Protocol):
+    """What a down track needs from its subscriber's connection."""
+
+    def send_rtp(self, packet: bytes) -> None: ...
+
+
+class UpStream:
+    __slots__ = (
+        "cache",
+        "downs",
+        "height",
+        "last_keyframe_request",
+        "last_packet",
+        "meter",
+        "nack",
+        "pending",
+        "rid",
+        "ssrc",
+        "stats",
+        "track",
+        "width",
+    )
+
+    def __init__(self, track: UpTrack, ssrc: int, rid: str | None) -> None:
+        self.track = track
+        self.ssrc = ssrc
+        self.rid = rid
+        self.stats = ReceptionStats(track.clock_rate)
+        video = track.kind == "video"
+        self.cache = PacketCache(512 if video else 64)
+        self.nack = NackTracker() if video else None
+        self.downs: list[DownTrack] = []
+        self.pending: list[DownTrack] = []
+        self.meter = BitrateMeter()
+        self.width = 0
+        self.height = 0
+        self.last_keyframe_request = 0.0
+        self.last_packet = 0.0
+
+    def receive(self, data: bytes, header: RtpHeader, now: float) -> None:
+        """One media packet from the publisher (RTX already unwrapped)."""
+        self.last_packet = now
+        sequence_number = header.sequence_number
+        self.stats.update(sequence_number, header.timestamp, now, len(data))
+        self.meter.add(len(data), now)
+        track = self.track
+        if self.nack is not None:
+            lost = self.nack.received(sequence_number, now)
+            if lost:
+                track.upstream.send_nack(self.ssrc, lost)
+        if header.payload_end == header.payload_offset:
+            # Padding only (bandwidth probing): nothing to forward.
+            for down in self.downs:
+                down.skip(sequence_number)
+            return
+        self.cache.store(sequence_number, data)
+        if track.kind == "audio":
+            if header.audio_level is not None:
+                track.on_audio_level(track, header.audio_level, now)
+            extensions = (
+                extension_block(
+                    [(AUDIO_LEVEL_ID, bytes([header.audio_level | header.voice_activity << 7]))]
+                )
+                if header.audio_level is not None
+                else b""
+            )
+        else:
+            if self.pending or not self.width:
+                payload = memoryview(data)[header.payload_offset : header.payload_end]
+                if is_keyframe(track.codec, payload):
+                    self._keyframe(payload, now)
+            extensions = extension_block([(ABS_SEND_TIME_ID, abs_send_time(now))])
+        downs = self.downs
+        if not downs:
+            return
+        template = build_template(data, header, extensions)
+        for down in downs:
+            down.send(template, header, now)
+
+    def _keyframe(self, payload: memoryview, now: float) -> None:
+        size = vp8_picture_size(payload) if self.track.codec == "vp8" else None
+        if size:
+            self.width, self.height = size
+        if self.pending:
+            waiting, self.pending = self.pending, []
+            for down in waiting:
+                down.attach(self, now)
+
+    def request_keyframe(self, now: float) -> None:
+        """Ask the publisher for a keyframe on this stream, at most every 300 ms."""
+        if now - self.last_keyframe_request >= KEYFRAME_REQUEST_INTERVAL:
+            self.last_keyframe_request = now
+            self.track.upstream.request_keyframe(self.ssrc)
+
+    def layer(self, now: float) -> Layer:
+        return Layer(self.rid or "", self.width, self.height, self.meter.rate(now))
+
+    def live(self, now: float) -> bool:
+        return now - self.last_packet < STREAM_STALE_AFTER
+
+
+class UpTrack:
+    """One published source of one participant."""
+
+    def __init__(
+        self,
+        participant_id: str,
+        source: Source,
+        section: PublishedSection,
+        upstream: Upstream,
+        on_audio_level: Callable[[UpTrack, int, float], None],
+    ) -> None:
+        self.participant_id = participant_id
+        self.source = source
+        self.kind = section.kind
+        self.mid = section.mid
+        self.codec = section.codec
+        self.payload_type = section.payload_type
+        self.rtx_payload_type = section.rtx_payload_type
+        self.clock_rate = section.clock_rate
+        self.rids = section.rids
+        self.upstream = upstream
+        self.on_audio_level = on_audio_level
+        self.streams: list[UpStream] = []
+        self.forwarding = True  # off while the source is muted or not allowed
+
+    def stream(self, ssrc: int, rid: str | None) -> UpStream:
+        stream = UpStream(self, ssrc, rid)
+        self.streams.append(stream)
+        self.streams.sort(key=lambda s: RID_ORDER.get(s.rid or "", 1))
+        return stream
+
+    def layers(self, now: float) -> list[tuple[UpStream, Layer]]:
+        """Live streams, smallest first, with sizes guessed until a keyframe tells them."""
+        live = [s for s in self.streams if s.live(now)]
+        result = []
+        for index, stream in enumerate(live):
+            layer = stream.layer(now)
+            if not layer.width:
+                scale = 2 ** (len(live) - 1 - index)
+                layer.width, layer.height = 1280 // scale, 720 // scale
+            result.append((stream, layer))
+        return result
+
+    def close(self) -> None:
+        for stream in self.streams:
+            for down in [*stream.downs, *stream.pending]:
+                down.detach()
+        self.streams.clear()
+
+
+class DownTrack:
+    """One sending slot of a subscriber's connection."""
+
+    def __init__(
+        self,
+        connection: Downstream,
+        kind: str,
+        mid: str,
+        ssrc: int,
+        rtx_ssrc: int,
+        payload_type: int,
+        rtx_payload_type: int | None,
+    ) -> None:
+        self.connection = connection
+        self.kind = kind
+        self.mid = mid
+        self.ssrc = ssrc
+        self.rtx_ssrc = rtx_ssrc
+        self.payload_type = payload_type
+        self.rtx_payload_type = rtx_payload_type
+        self.rewriter = SequenceRewriter()
+        self.clock_rate = 48000 if kind == "audio" else 90000
+        self.track: UpTrack | None = None  # what this slot shows
+        self.source: UpStream | None = None  # the stream forwarded right now
+        self.target: UpStream | None = None  # the stream to switch to at its next keyframe
+        self.packets_sent = 0
+        self.octets_sent = 0
+        self.retransmitted = 0
+        self.rtx_sequence = 0
+        self.want_width = 0
+        self.want_height = 0
+
+    # -- the forwarding path ---------------------------------------------------------------
+
+    def send(self, template: bytearray, header: RtpHeader, now: float) -> None:
+        mapped = self.rewriter.rewrite(header.sequence_number, header.timestamp, now)
+        if mapped is None:
+            return
+        stamp(template, self.payload_type, header.marker, mapped[0], mapped[1], self.ssrc)
+        self.connection.send_rtp(bytes(template))
+        self.packets_sent += 1
+        self.octets_sent += header.payload_end - header.payload_offset
+
+    def skip(self, sequence_number: int) -> None:
+        self.rewriter.drop(sequence_number)
+
+    # -- choosing what to forward ----------------------------------------------------------
+
+    def attach(self, stream: UpStream, now: float) -> None:
+        """Forward ``stream`` from its next packet on (a keyframe, for video)."""
+        if self.source is not None and self in self.source.downs:
+            self.source.downs.remove(self)
+        self.source = stream
+        self.target = None
+        stream.downs.append(self)
+        self.rewriter.switch(now, stream.track.clock_rate, stream)
+
+    def want(self, stream: UpStream, now: float) -> None:
+        """Switch to ``stream``: at once for audio, at its next keyframe for video."""
+        if stream is self.source:
+            self._cancel_target()
+            return
+        if self.kind == "audio":
+            self._cancel_target()
+            self.attach(stream, now)
+            return
+        if stream is self.target:
+            return
+        self._cancel_target()
+        self.target = stream
+        stream.pending.append(self)
+        stream.request_keyframe(now)
+
+    def _cancel_target(self) -> None:
+        if self.target is not None and self in self.target.pending:
+            self.target.pending.remove(self)
+        self.target = None
+
+    def assign(self, track: UpTrack | None) -> None:
+        """Show another track in this slot (or none): stop forwarding the old one now."""
+        if track is self.track:
+            return
+        self.detach()
+        self.track = track
+
+    def detach(self) -> None:
+        self._cancel_target()
+        if self.source is not None and self in self.source.downs:
+            self.source.downs.remove(self)
+        self.source = None
+
+    def request_keyframe(self, now: float) -> None:
+        """The subscriber lost its picture (PLI/FIR): ask the publisher for a keyframe."""
+        stream = self.target or self.source
+        if stream is not None:
+            stream.request_keyframe(now)
+
+    # -- repairs -----------------------------------------------------------------------------
+
+    def retransmission(self, out_seq: int) -> bytes | None:
+        """An RTX packet (RFC 4588) repairing ``out_seq``, from the publisher's cache."""
+        found = self.rewriter.original(out_seq)
+        if found is None or self.rtx_payload_type is None:
+            return None
+        incoming, ts_offset, stream = found
+        data = stream.cache.get(incoming) if isinstance(stream, UpStream) else None
+        if data is None:
+            return None
+        header = stream.track.upstream.parse(data)
+        if header is None:
+            return None
+        template = build_template(data, header, b"")
+        timestamp = (header.timestamp + ts_offset) & 0xFFFFFFFF
+        self.rtx_sequence = (self.rtx_sequence + 1) & 0xFFFF
+        self.retransmitted += 1
+        return build_rtx(
+            template,
+            original_sequence_number=out_seq,
+            payload_type=self.rtx_payload_type,
+            sequence_number=self.rtx_sequence,
+            timestamp=timestamp,
+            ssrc=self.rtx_ssrc,
+        )
+
+    def rtp_time(self, now: float) -> int:
+        return self.rewriter.rtp_time_now(now, self.clock_rate)

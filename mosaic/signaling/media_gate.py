@@ -1,0 +1,51 @@
+"""The media plane's questions, answered from the domain's rules.
+
+The router asks before it accepts a published track and before it forwards one; this is where
+"a waiting participant receives nothing" and "a muted participant is not heard" are enforced
+for media, from the same `permissions.may` that guards every signaling request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from mosaic.domain.meeting import LiveMeeting
+from mosaic.domain.permissions import Action, may, may_publish
+from mosaic.domain.roster import Source
+from mosaic.media.router import Router
+
+
+class DomainGate:
+    def __init__(self, meeting: LiveMeeting) -> None:
+        self.meeting = meeting
+
+    def may_publish(self, participant_id: str, source: Source) -> bool:
+        """Whether a track of this source may be set up at all. Microphone and camera may be
+        negotiated muted (to be turned on later, if allowed); a screen only when sharing is
+        allowed now."""
+        participant = self.meeting.roster.get(participant_id)
+        if participant is None:
+            return False
+        if source in (Source.SCREEN, Source.SCREEN_AUDIO):
+            return may(participant, Action.SHARE_SCREEN, self.meeting)
+        return may(participant, Action.RECEIVE_MEDIA, self.meeting)
+
+    def may_forward(self, participant_id: str, source: Source) -> bool:
+        """Whether others receive this source right now: turned on, and allowed."""
+        participant = self.meeting.roster.get(participant_id)
+        return (
+            participant is not None
+            and source in participant.sources
+            and may_publish(participant, source, self.meeting)
+        )
+
+
+MediaFactory = Callable[[LiveMeeting, Callable[[str, dict[str, Any]], None]], Router]
+
+
+def router_factory(ice_servers: list[Any] | None = None) -> MediaFactory:
+    def make(meeting: LiveMeeting, send: Callable[[str, dict[str, Any]], None]) -> Router:
+        return Router(DomainGate(meeting), send, ice_servers=ice_servers)
+
+    return make
