@@ -66,9 +66,11 @@ async def new_page(browser: Browser, server) -> AsyncIterator[PageFactory]:  # t
         page.on("pageerror", lambda error: page.errors.append(str(error)))  # type: ignore[attr-defined]
         page.on(
             "console",
-            lambda message: page.errors.append(message.text)  # type: ignore[attr-defined]
-            if message.type == "error"
-            else None,
+            lambda message: (
+                page.errors.append(message.text)  # type: ignore[attr-defined]
+                if message.type == "error"
+                else None
+            ),
         )
         return page
 

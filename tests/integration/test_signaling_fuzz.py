@@ -19,8 +19,9 @@ from tests.helpers.server import MosaicServer
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=50),
-    lambda children: st.lists(children, max_size=5)
-    | st.dictionaries(st.text(max_size=10), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5)
+    ),
     max_leaves=20,
 )
 field_names = st.sampled_from(
@@ -122,9 +123,7 @@ def test_the_attacker_itself_gets_typed_errors(meeting: Meeting) -> None:
         await attacker.signaling.send_text(
             json.dumps({"id": 2, "type": "remove", "participant": meeting.host.id})
         )
-        error = await attacker.signaling.wait_for(
-            "error", lambda e: e["id"] == 2, since=before
-        )
+        error = await attacker.signaling.wait_for("error", lambda e: e["id"] == 2, since=before)
         assert error["code"] == "forbidden"
         assert meeting.host.id in meeting.guest.participants
         await attacker.leave()

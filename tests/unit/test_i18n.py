@@ -62,7 +62,7 @@ def test_every_language_has_every_key() -> None:
 @pytest.mark.parametrize("page", ["index.html", "meeting.html"])
 def test_pages_use_only_existing_keys_and_no_hard_coded_text(page: str) -> None:
     parsed = markup(page)
-    # Only marks that are not words (the close-panel "×") may appear literally.
+    # Only marks that are not words (the close-panel cross) may appear literally.
     assert [text for text in parsed.text if re.search(r"\w", text)] == []
     for language in LANGUAGES:
         assert parsed.keys <= set(strings(language)), parsed.keys - set(strings(language))

@@ -40,7 +40,11 @@ def test_a_valid_join_parses() -> None:
         ('{"id": 6, "type": "hand", "raised": "yes please"}', 6),
         ('{"id": 7, "type": "mute", "participant": "../../etc"}', 7),
         ('{"id": -1, "type": "ping"}', None),
-        ('{"id": 8, "type": "view", "videos": [{"participant": "p000000000000", "width": -5, "height": 1}]}', 8),  # noqa: E501
+        (
+            '{"id": 8, "type": "view", "videos": '
+            '[{"participant": "p000000000000", "width": -5, "height": 1}]}',
+            8,
+        ),
     ],
 )
 def test_malformed_frames_get_bad_request(frame: str, echoed_id: int | None) -> None:
@@ -68,9 +72,7 @@ def test_error_messages_never_echo_the_input() -> None:
     assert secret not in error.value.message
 
 
-@pytest.mark.parametrize(
-    "name", ["", "   ", "a\u202eb", "bell\x07", "x" * 65, "zero\u200bwidth"]
-)
+@pytest.mark.parametrize("name", ["", "   ", "a\u202eb", "bell\x07", "x" * 65, "zero\u200bwidth"])
 def test_names_with_control_or_direction_characters_are_refused(name: str) -> None:
     with pytest.raises(ValueError):
         clean_name(name)

@@ -1,5 +1,6 @@
 // A meeting the user has entered: roster state from the server's events, and the room's UI.
 import { t, translate } from "./i18n.js";
+import { Media } from "./media.js";
 import { PeoplePanel } from "./people.js";
 import { Stage } from "./stage.js";
 
@@ -24,7 +25,46 @@ export class Room {
       if (this.waiting.length) this.toast(t("people.someone_waiting", { count: this.waiting.length }));
     });
     signaling.on("meeting", (event) => this.applyMeeting(event));
+    signaling.on("speaking", (event) => this.stage.setSpeaking(event.participants));
+    signaling.on("speaker", (event) => {
+      this.dominantSpeaker = event.participant;
+    });
+    signaling.on("muted", (event) => this.mutedByHost(event));
     this.bindControls();
+    this.startMedia(joined.ice_servers || []);
+  }
+
+  async startMedia(iceServers) {
+    this.media = new Media(this.signaling, this.localStream, {
+      iceServers,
+      onSlots: () => this.render(),
+      onTrack: (mid, track) => this.onRemoteTrack(mid, track),
+    });
+    try {
+      await this.media.publish();
+      await this.signaling.request("media", { source: "microphone", on: this.micOn });
+      await this.signaling.request("media", { source: "camera", on: this.camOn });
+    } catch (error) {
+      console.error("publishing failed", error);
+      this.toast(t("error.media"));
+    }
+  }
+
+  onRemoteTrack(mid, track) {
+    if (track.kind === "audio") {
+      const audio = document.createElement("audio");
+      audio.autoplay = true;
+      audio.dataset.mid = mid;
+      audio.srcObject = new MediaStream([track]);
+      $("audio-sink").append(audio);
+    }
+    this.render();
+  }
+
+  mutedByHost(event) {
+    if (event.source === "microphone") this.setMic(false, false);
+    if (event.source === "camera") this.setCam(false, false);
+    this.toast(t(`muted.${event.source}`, { name: event.by }));
   }
 
   enter(joined) {
@@ -83,17 +123,31 @@ export class Room {
     $("people").setAttribute("aria-pressed", String(open && name === "people"));
   }
 
-  setMic(on) {
+  async setMic(on, tell = true) {
+    if (tell) {
+      try {
+        await this.signaling.request("media", { source: "microphone", on });
+      } catch {
+        this.toast(t("error.unmute_forbidden"));
+        return;
+      }
+    }
     this.micOn = on;
     for (const track of this.localStream.getAudioTracks()) track.enabled = on;
-    this.signaling.request("media", { source: "microphone", on }).catch(() => {});
     this.render();
   }
 
-  setCam(on) {
+  async setCam(on, tell = true) {
+    if (tell) {
+      try {
+        await this.signaling.request("media", { source: "camera", on });
+      } catch {
+        this.toast(t("error.video_forbidden"));
+        return;
+      }
+    }
     this.camOn = on;
     for (const track of this.localStream.getVideoTracks()) track.enabled = on;
-    this.signaling.request("media", { source: "camera", on }).catch(() => {});
     this.render();
   }
 
@@ -131,6 +185,7 @@ export class Room {
       // Already gone: nothing to tell the server.
     }
     this.signaling.close();
+    if (this.media) this.media.close();
     for (const track of this.localStream.getTracks()) track.stop();
     this.onLeave("left");
   }

@@ -1,0 +1,42 @@
+"""Steps a person takes in the meeting page, for browser tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.async_api import Page, expect
+
+
+async def enter(page: Page, join_url: str, name: str) -> None:
+    """Open the link, type a name, join, and wait to be in the room."""
+    await page.goto(join_url)
+    await page.fill("#name", name)
+    await page.click("#join")
+    await expect(page.locator("#room")).to_be_visible(timeout=15000)
+
+
+async def inbound(page: Page) -> dict[str, list[dict[str, Any]]]:
+    """The page's inbound RTP statistics, video and audio."""
+    return await page.evaluate(
+        """async () => {
+            const stats = await window.mosaicRoom.media.stats();
+            const pick = (kind) => stats.inbound.filter((s) => s.kind === kind).map((s) => ({
+                mid: s.mid, ssrc: s.ssrc, framesDecoded: s.framesDecoded || 0,
+                frameWidth: s.frameWidth || 0, frameHeight: s.frameHeight || 0,
+                packetsReceived: s.packetsReceived || 0, packetsLost: s.packetsLost || 0,
+                nackCount: s.nackCount || 0, totalSamplesReceived: s.totalSamplesReceived || 0,
+                audioLevel: s.audioLevel || 0, freezeCount: s.freezeCount || 0,
+                totalFreezesDuration: s.totalFreezesDuration || 0,
+                retransmittedPacketsReceived: s.retransmittedPacketsReceived || 0,
+            }));
+            return {video: pick("video"), audio: pick("audio")};
+        }"""
+    )
+
+
+async def playing_videos(page: Page) -> dict[str, int]:
+    """participant id -> videoWidth of each remote tile's playing video."""
+    return await page.evaluate(
+        """() => Object.fromEntries([...document.querySelectorAll('#stage .tile:not(.self)')]
+            .map((tile) => [tile.dataset.participantId, tile.querySelector('video').videoWidth]))"""
+    )

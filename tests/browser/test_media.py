@@ -1,0 +1,54 @@
+"""Real audio and video between Chromium pages, through the SFU."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from playwright.async_api import Page
+
+from tests.browser.conftest import PageFactory
+from tests.browser.meeting import enter, inbound, playing_videos
+from tests.helpers.api import signup
+
+
+async def wait_until(condition, timeout: float = 20.0, interval: float = 0.25):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met in {timeout} s; last: {result!r}")
+        await asyncio.sleep(interval)
+
+
+async def decoding_from(page: Page, count: int) -> bool:
+    stats = await inbound(page)
+    videos = [v for v in stats["video"] if v["framesDecoded"] > 0 and v["frameWidth"] > 0]
+    audios = [a for a in stats["audio"] if a["totalSamplesReceived"] > 0]
+    sizes = await playing_videos(page)
+    return (
+        len(videos) >= count
+        and len(audios) >= count
+        and sum(w > 0 for w in sizes.values()) >= count
+    )
+
+
+async def test_three_browsers_see_and_hear_each_other(server, new_page: PageFactory) -> None:
+    host = await signup(server.url)
+    meeting = await host.create_meeting(waiting_room=False)
+    pages = []
+    for name in ("Ada", "Brian", "Chloé"):
+        page = await new_page()
+        await enter(page, meeting["join_url"], name)
+        pages.append(page)
+    for page in pages:
+        await wait_until(lambda page=page: decoding_from(page, 2), timeout=30)
+    # Frames keep coming: video is live, not one frozen picture.
+    before = [sum(v["framesDecoded"] for v in (await inbound(p))["video"]) for p in pages]
+    await asyncio.sleep(2)
+    after = [sum(v["framesDecoded"] for v in (await inbound(p))["video"]) for p in pages]
+    assert all(b > a + 10 for a, b in zip(before, after, strict=True)), (before, after)
+    for page in pages:
+        assert page.errors == []  # type: ignore[attr-defined]

@@ -1,0 +1,66 @@
+"""Fails loudly if an aiortc or aioice upgrade moves the internals Mosaic relies on."""
+
+from __future__ import annotations
+
+import inspect
+
+import aioice.ice
+import aiortc
+from aiortc import RTCDtlsTransport, RTCIceGatherer, RTCIceTransport, RTCRtpReceiver
+
+from mosaic.media import aiortc_bridge
+
+
+def test_versions_are_the_pinned_ones() -> None:
+    aiortc_bridge.check_versions()
+    assert aiortc.__version__ == aiortc_bridge.AIORTC_VERSION
+
+
+def test_dtls_transport_hooks_exist_with_the_expected_signatures() -> None:
+    assert list(inspect.signature(RTCDtlsTransport._handle_rtp_data).parameters) == [
+        "self", "data", "arrival_time_ms",
+    ]  # fmt: skip
+    assert list(inspect.signature(RTCDtlsTransport._handle_rtcp_data).parameters) == [
+        "self", "data",
+    ]  # fmt: skip
+    assert hasattr(RTCDtlsTransport, "_set_role")
+    source = inspect.getsource(RTCDtlsTransport)
+    for name in ("self._tx_srtp", "self._rx_srtp", "await self._handle_rtp_data(",
+                 "await self._handle_rtcp_data("):  # fmt: skip
+        assert name in source
+
+
+def test_ice_internals_exist() -> None:
+    gatherer = RTCIceGatherer()
+    transport = RTCIceTransport(gatherer)
+    connection = transport._connection
+    assert hasattr(connection, "ice_controlling")
+    assert isinstance(connection._nominated, dict)
+    assert inspect.signature(aioice.ice.get_host_addresses).parameters.keys() == {
+        "use_ipv4",
+        "use_ipv6",
+    }
+    assert "get_host_addresses(" in inspect.getsource(aioice.ice.Connection.gather_candidates)
+    assert "transport" in aioice.ice.StunProtocol.__annotations__
+    assert {"protocol", "remote_addr"} <= set(dir(aioice.ice.CandidatePair)) | set(
+        inspect.signature(aioice.ice.CandidatePair).parameters
+    ) | {"remote_addr"}
+    assert isinstance(aioice.ice.CandidatePair.remote_addr, property)
+
+
+def test_the_client_tap_point_exists() -> None:
+    assert list(inspect.signature(RTCRtpReceiver._handle_rtp_packet).parameters) == [
+        "self", "packet", "arrival_time_ms",
+    ]  # fmt: skip
+
+
+async def test_loopback_is_gathered_when_asked() -> None:
+    aiortc_bridge.use_media_addresses(["127.0.0.1"])
+    try:
+        transport = aiortc_bridge.MediaTransport(aiortc_bridge.new_certificate())
+        await transport.gather()
+        candidates = transport.local_candidates()
+        assert candidates and all(" 127.0.0.1 " in c for c in candidates)
+        await transport.close()
+    finally:
+        aiortc_bridge.use_media_addresses(None)

@@ -1,0 +1,62 @@
+"""Answers to real browser offers, and offers a browser can answer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mosaic.media.negotiation import (
+    LocalTransport,
+    SlotDescription,
+    answer_publish,
+    merged_extension_ids,
+    offer_subscribe,
+)
+from mosaic.media.sdp import parse_sdp
+
+CHROMIUM_OFFER = (Path(__file__).parent / "fixtures" / "chromium-publish-offer.sdp").read_text()
+LOCAL = LocalTransport(
+    "ufrag", "password-password-12", [("sha-256", "AA:BB")], ["1 1 udp 1 127.0.0.1 5000 typ host"]
+)
+
+
+def test_chromium_offer_gets_opus_vp8_rtx_and_simulcast_receive() -> None:
+    answer, published = answer_publish(parse_sdp(CHROMIUM_OFFER), LOCAL, {"0": True, "1": True})
+    audio, video = answer.media
+    assert [c.name for c in audio.codecs] == ["opus"]
+    assert [c.name for c in video.codecs] == ["VP8", "rtx"]
+    assert video.direction == "recvonly" and video.setup == "active"
+    assert [(r.id, r.direction) for r in video.rids] == [
+        ("q", "recv"),
+        ("h", "recv"),
+        ("f", "recv"),
+    ]
+    assert video.simulcast is not None and video.simulcast.direction == "recv"
+    assert answer.bundle == ["0", "1"]
+    assert published[1].rids == ["q", "h", "f"] and published[1].rtx_payload_type == 97
+    ids = merged_extension_ids(answer)
+    assert (ids.audio_level, ids.mid, ids.rid, ids.repaired_rid) == (1, 4, 10, 11)
+    # Extensions we do not use (transport-cc, video-timing...) are not accepted.
+    assert not video.extmap_id(
+        "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
+    )
+
+
+def test_a_section_the_participant_may_not_publish_is_turned_down() -> None:
+    answer, published = answer_publish(parse_sdp(CHROMIUM_OFFER), LOCAL, {"0": True})
+    assert answer.media[1].port == 0 and answer.media[1].direction == "inactive"
+    assert [p.mid for p in published] == ["0"]
+    assert answer.bundle == ["0"]
+
+
+def test_subscribe_offer_declares_every_slot_with_its_ssrcs() -> None:
+    slots = [
+        SlotDescription("0", "audio", 11, 12, "s0", "cn"),
+        SlotDescription("1", "video", 21, 22, "s1", "cn"),
+    ]
+    offer = parse_sdp(str(offer_subscribe(slots, LOCAL, 1)))
+    audio, video = offer.media
+    assert audio.direction == video.direction == "sendonly"
+    assert [c.name for c in video.codecs] == ["VP8", "rtx"]
+    assert video.ssrc_groups[0].ssrcs == [21, 22]
+    assert audio.ssrc_list() == [11]
+    assert offer.bundle == ["0", "1"] and video.setup == "actpass"
