@@ -116,10 +116,12 @@ class Participant:
         return await self.signaling.wait_for(event, predicate, timeout)
 
     async def wait_until(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
-        """Wait until ``condition()`` holds (checked as events arrive)."""
+        """Wait until ``condition()`` holds (checked as events arrive, and every 50 ms for
+        conditions on media)."""
         async with asyncio.timeout(timeout):
             while not condition():
-                await self.signaling.changed()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.signaling.changed(), 0.05)
 
     async def wait_admitted(self, timeout: float = 30.0) -> None:
         if self.state != "joined":

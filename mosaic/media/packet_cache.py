@@ -17,6 +17,7 @@ class PacketCache:
     """Ring buffer of the last ``capacity`` packets, indexed by sequence number."""
 
     __slots__ = ("_capacity", "_data", "_seqs")
+    DEFAULT_CAPACITY = DEFAULT_CAPACITY
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         self._capacity = capacity

@@ -251,6 +251,9 @@ class PublishPeer:
 
     def tick(self, now: float) -> None:
         """Retry NACKs; called often (every 50 ms or so)."""
+        for track in self.tracks.values():
+            if track.kind == "video":
+                track.tick(now)
         for stream in self.streams.values():
             if stream.nack is not None:
                 due = stream.nack.due(now)

@@ -36,7 +36,10 @@ DEFAULT_VIEW_COUNT = 9
 TICK_S = 0.05
 ALLOCATE_EVERY = 5  # ticks: layers and loudest speakers four times a second
 REPORT_EVERY = 20  # ticks: RTCP reports once a second
-SPEAKING_THRESHOLD = 0.25
+# Speaking highlights switch on above one activity level and off below a lower one, so a
+# speaker's breath does not make their tile blink.
+SPEAKING_ON = 0.25
+SPEAKING_OFF = 0.1
 
 
 class MediaGate(Protocol):
@@ -354,7 +357,11 @@ class Router:
             self.dominant = changed
             self._broadcast({"type": "speaker", "participant": changed})
         levels = self.speakers.levels(now)
-        speaking = frozenset(pid for pid, level in levels.items() if level >= SPEAKING_THRESHOLD)
+        speaking = frozenset(
+            pid
+            for pid, level in levels.items()
+            if level >= SPEAKING_ON or (pid in self.speaking and level >= SPEAKING_OFF)
+        )
         if speaking != self.speaking:
             self.speaking = speaking
             self._broadcast({"type": "speaking", "participants": sorted(speaking)})

@@ -9,6 +9,7 @@ audio with video and measure round-trip times.
 
 from __future__ import annotations
 
+import logging
 import random
 import secrets
 import time
@@ -43,6 +44,7 @@ from mosaic.media.sdp import SdpError, parse_sdp
 from mosaic.media.statistics import UplinkEstimate
 from mosaic.media.tracks import DownTrack
 
+log = logging.getLogger(__name__)
 MAX_RETRANSMISSIONS_PER_NACK = 32
 
 
@@ -58,6 +60,7 @@ class SubscribePeer:
         self.participant_id = participant_id
         self.transport = MediaTransport(certificate, ice_servers)
         self.transport.on_rtcp = self._on_rtcp
+        self.transport.on_state = self._on_state
         self._send_offer = send_offer
         self.slots: list[DownTrack] = []
         self.by_ssrc: dict[int, DownTrack] = {}
@@ -67,7 +70,7 @@ class SubscribePeer:
         self.awaiting_answer = False
         self._offering = False
         self.renegotiate = False
-        self.started = False
+        self.started_at: float | None = None
         self._gathered = False
         # Bandwidth toward this subscriber: its REMB when it sends one, else loss-based.
         self.remb: float | None = None
@@ -82,6 +85,14 @@ class SubscribePeer:
 
     def send_rtp(self, packet: bytes) -> None:
         self.transport.send_rtp(packet)
+
+    @property
+    def connected(self) -> bool:
+        return self.transport.connected
+
+    @property
+    def started(self) -> bool:
+        return self.started_at is not None
 
     # -- slots and negotiation -------------------------------------------------------------
 
@@ -142,14 +153,15 @@ class SubscribePeer:
     async def answer(self, sdp: str) -> bool:
         """Take the browser's answer; True when slots were added meanwhile and another offer
         is due."""
+        log.debug("subscriber %s answered", self.participant_id)
         if not self.awaiting_answer:
             raise SdpError("no offer is waiting for an answer")
         answer = parse_sdp(sdp)
         check_subscribe_answer(answer, self.offered)
         remote = remote_transport(answer)
         self.awaiting_answer = False
-        if not self.started:
-            self.started = True
+        if self.started_at is None:
+            self.started_at = time.monotonic()
             for candidate in remote.candidates:
                 await self.transport.add_remote_candidate(candidate)
             self.transport.start(
@@ -159,10 +171,29 @@ class SubscribePeer:
                 ice_controlling=True,
                 dtls_client=remote.setup == "passive",
             )
+            # Ask for keyframes now: they arrive while ICE and DTLS finish, and are resent
+            # from the cache the moment the connection is up.
+            for down in self.slots_of("video"):
+                if down.target is not None:
+                    down.target.request_keyframe(self.started_at)
         return self.renegotiate
 
     async def add_remote_candidate(self, candidate: str | None) -> None:
         await self.transport.add_remote_candidate(candidate)
+
+    def _on_state(self, state: str) -> None:
+        log.debug("subscriber %s %s", self.participant_id, state)
+        if state == "connected":
+            # Whatever was sent before the connection was up is lost, the keyframes that
+            # started each video included: every video starts (again) at a fresh keyframe.
+            now = time.monotonic()
+            for down in self.slots_of("video"):
+                stream = down.target or down.source
+                if stream is None:
+                    continue
+                down.detach()
+                if not stream.catch_up(down, now):
+                    down.want(stream, now)
 
     # -- feedback in ---------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ a 12-byte stamp, an SRTP encryption and a `sendto`. No logging, no awaits.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
@@ -33,9 +34,17 @@ from mosaic.media.statistics import ReceptionStats
 if TYPE_CHECKING:
     from mosaic.media.negotiation import PublishedSection
 
+log = logging.getLogger(__name__)
+
 # The order browsers name their layers, smallest first (Mosaic's client uses q, h, f).
 RID_ORDER = {"q": 0, "l": 0, "lo": 0, "h": 1, "m": 1, "mid": 1, "f": 2, "hi": 2}
-KEYFRAME_REQUEST_INTERVAL = 0.3  # seconds between PLIs for one stream
+# Chromium drops keyframe requests that arrive within 300 ms of the previous one (for any
+# layer); ours stay clear of that window, and a request left unanswered is repeated.
+KEYFRAME_REQUEST_INTERVAL = 0.35
+KEYFRAME_RETRY_S = 0.4
+# A cached keyframe this recent is resent to a subscriber that just connected, rather than
+# asking the publisher for another and waiting.
+CATCH_UP_S = 0.5
 STREAM_STALE_AFTER = 1.5
 
 
@@ -52,13 +61,20 @@ class Downstream(Protocol):
 
     def send_rtp(self, packet: bytes) -> None: ...
 
+    @property
+    def connected(self) -> bool: ...
+
+    @property
+    def started(self) -> bool: ...
+
 
 class UpStream:
     __slots__ = (
         "cache",
         "downs",
         "height",
-        "last_keyframe_request",
+        "keyframe_seq",
+        "keyframe_time",
         "last_packet",
         "meter",
         "nack",
@@ -83,7 +99,8 @@ class UpStream:
         self.meter = BitrateMeter()
         self.width = 0
         self.height = 0
-        self.last_keyframe_request = 0.0
+        self.keyframe_seq = -1
+        self.keyframe_time = -1e9
         self.last_packet = 0.0
 
     def receive(self, data: bytes, header: RtpHeader, now: float) -> None:
@@ -117,7 +134,7 @@ class UpStream:
             if self.pending or not self.width:
                 payload = memoryview(data)[header.payload_offset : header.payload_end]
                 if is_keyframe(track.codec, payload):
-                    self._keyframe(payload, now)
+                    self._keyframe(sequence_number, payload, now)
             extensions = extension_block([(ABS_SEND_TIME_ID, abs_send_time(now))])
         downs = self.downs
         if not downs:
@@ -126,20 +143,56 @@ class UpStream:
         for down in downs:
             down.send(template, header, now)
 
-    def _keyframe(self, payload: memoryview, now: float) -> None:
+    def _keyframe(self, sequence_number: int, payload: memoryview, now: float) -> None:
+        log.debug(
+            "keyframe %s/%s, %d waiting", self.track.participant_id, self.rid, len(self.pending)
+        )
+        self.keyframe_seq = sequence_number
+        self.keyframe_time = now
         size = vp8_picture_size(payload) if self.track.codec == "vp8" else None
         if size:
             self.width, self.height = size
         if self.pending:
-            waiting, self.pending = self.pending, []
-            for down in waiting:
+            # Subscribers still connecting wait (see `catch_up`): packets sent now would be
+            # lost to them.
+            ready = [down for down in self.pending if down.connection.connected]
+            self.pending = [down for down in self.pending if not down.connection.connected]
+            for down in ready:
                 down.attach(self, now)
 
+    def catch_up(self, down: DownTrack, now: float) -> bool:
+        """Start a just-connected subscriber at the keyframe we have if it is fresh: the
+        packets from it on are resent from the cache. Only a fraction of a second old, so the
+        viewer does not lag behind by more than that. False if there is none to use."""
+        if self.keyframe_seq < 0 or now - self.keyframe_time > CATCH_UP_S:
+            return False
+        newest = self.stats.max_seq
+        if self.cache.get(self.keyframe_seq) is None:
+            return False
+        if down in self.pending:
+            self.pending.remove(down)
+        log.debug("catching up %s/%s", self.track.participant_id, self.rid)
+        down.attach(self, now)
+        parse = self.track.upstream.parse
+        extensions = extension_block([(ABS_SEND_TIME_ID, abs_send_time(now))])
+        seq = self.keyframe_seq
+        for _ in range(PacketCache.DEFAULT_CAPACITY):
+            data = self.cache.get(seq)
+            header = parse(data) if data is not None else None
+            if header is not None and header.payload_end > header.payload_offset:
+                down.send(build_template(data, header, extensions), header, now)  # type: ignore[arg-type]
+            if seq == newest:
+                break
+            seq = (seq + 1) & 0xFFFF
+        return True
+
     def request_keyframe(self, now: float) -> None:
-        """Ask the publisher for a keyframe on this stream, at most every 300 ms."""
-        if now - self.last_keyframe_request >= KEYFRAME_REQUEST_INTERVAL:
-            self.last_keyframe_request = now
-            self.track.upstream.request_keyframe(self.ssrc)
+        """Ask the publisher for a keyframe on this stream (see `UpTrack.request_keyframe`)."""
+        self.track.request_keyframe(self.ssrc, now)
+
+    def waiting(self) -> bool:
+        """Whether connecting or connected subscribers wait for a keyframe of this stream."""
+        return any(down.connection.started for down in self.pending)
 
     def layer(self, now: float) -> Layer:
         return Layer(self.rid or "", self.width, self.height, self.meter.rate(now))
@@ -172,6 +225,36 @@ class UpTrack:
         self.on_audio_level = on_audio_level
         self.streams: list[UpStream] = []
         self.forwarding = True  # off while the source is muted or not allowed
+        self.last_keyframe_request = -1e9
+        self.keyframe_owed: int | None = None  # the SSRC of a request not yet sent
+
+    def request_keyframe(self, ssrc: int, now: float) -> None:
+        """Ask the publisher for a keyframe, at most every 350 ms for the whole track.
+
+        Chromium answers a request on any layer with keyframes on every layer, and ignores
+        requests that come within 300 ms of the one before, whatever the layer. A request
+        that comes too soon is owed, and sent when the interval is over (see `tick`)."""
+        if now - self.last_keyframe_request >= KEYFRAME_REQUEST_INTERVAL:
+            self.last_keyframe_request = now
+            self.keyframe_owed = None
+            log.debug("keyframe request %s/%s", self.participant_id, self.source)
+            self.upstream.request_keyframe(ssrc)
+        else:
+            self.keyframe_owed = ssrc
+
+    def tick(self, now: float) -> None:
+        """Send an owed keyframe request, and ask again while subscribers still wait for a
+        keyframe (a request or a keyframe may be lost, or ignored by the publisher)."""
+        if now - self.last_keyframe_request < KEYFRAME_REQUEST_INTERVAL:
+            return
+        if self.keyframe_owed is not None:
+            self.request_keyframe(self.keyframe_owed, now)
+            return
+        if now - self.last_keyframe_request > KEYFRAME_RETRY_S:
+            for stream in self.streams:
+                if stream.waiting():
+                    self.request_keyframe(stream.ssrc, now)
+                    return
 
     def stream(self, ssrc: int, rid: str | None) -> UpStream:
         stream = UpStream(self, ssrc, rid)
@@ -269,7 +352,10 @@ class DownTrack:
         self._cancel_target()
         self.target = stream
         stream.pending.append(self)
-        stream.request_keyframe(now)
+        # Until the subscriber has answered, its connection may be seconds away: ask for a
+        # keyframe once it has (the keyframe is kept and resent when it connects).
+        if self.connection.started:
+            stream.request_keyframe(now)
 
     def _cancel_target(self) -> None:
         if self.target is not None and self in self.target.pending:

@@ -52,13 +52,19 @@ async def new_page(browser: Browser, server) -> AsyncIterator[PageFactory]:  # t
     nothing leaves our own origin; console errors go to ``page.errors``."""
     contexts: list[BrowserContext] = []
 
-    async def make(locale: str = "en-US", width: int = 1280, height: int = 800) -> Page:
+    async def make(
+        locale: str = "en-US", width: int = 1280, height: int = 800, hd: bool = False
+    ) -> Page:
         context = await browser.new_context(
             locale=locale,
             viewport={"width": width, "height": height},
             permissions=["camera", "microphone", "clipboard-read", "clipboard-write"],
         )
         contexts.append(context)
+        if not hd:
+            # Standard quality (640x360): three browsers encoding 720p simulcast would
+            # saturate this 2-core machine and every timing would measure the encoders.
+            await context.add_init_script("localStorage.setItem('mosaic.videoQuality', 'standard')")
         page = await context.new_page()
         page.requests = []  # type: ignore[attr-defined]
         page.errors = []  # type: ignore[attr-defined]

@@ -52,3 +52,54 @@ async def test_three_browsers_see_and_hear_each_other(server, new_page: PageFact
     assert all(b > a + 10 for a, b in zip(before, after, strict=True)), (before, after)
     for page in pages:
         assert page.errors == []  # type: ignore[attr-defined]
+
+
+async def test_a_late_joiner_sees_every_video_within_a_second(
+    server, new_page: PageFactory
+) -> None:
+    host = await signup(server.url)
+    meeting = await host.create_meeting(waiting_room=False)
+    early = []
+    for name in ("Ada", "Brian"):
+        page = await new_page()
+        await enter(page, meeting["join_url"], name)
+        early.append(page)
+    for page in early:
+        await wait_until(lambda page=page: decoding_from(page, 1), timeout=30)
+
+    late = await new_page()
+    # Joining with the camera off (as many do) spares this 2-core machine a third encoder;
+    # what is measured is how fast the others' videos reach the newcomer.
+    await late.add_init_script("localStorage.setItem('mosaic.camOn', 'false')")
+    await late.goto(meeting["join_url"])
+    await late.fill("#name", "Late Lucy")
+    await late.wait_for_selector("#join:not([disabled])")
+    # Time from the click on Join to the first frame of each remote video, measured in the page.
+    await late.evaluate(
+        """() => {
+            window.firstFrames = {};
+            document.getElementById('join').addEventListener('click', () => {
+                const start = performance.now();
+                const watch = () => {
+                    for (const tile of document.querySelectorAll('#stage .tile:not(.self)')) {
+                        const id = tile.dataset.participantId;
+                        const shown = tile.querySelector('video').videoWidth > 0;
+                        if (!(id in window.firstFrames) && shown) {
+                            window.firstFrames[id] = performance.now() - start;
+                        }
+                    }
+                    requestAnimationFrame(watch);
+                };
+                watch();
+            });
+        }"""
+    )
+    await late.click("#join")
+    first = await wait_until(
+        lambda: late.evaluate(
+            "() => Object.keys(window.firstFrames).length >= 2 ? window.firstFrames : null"
+        ),
+        timeout=15,
+        interval=0.1,
+    )
+    assert max(first.values()) < 1000, first

@@ -40,6 +40,8 @@ export class Room {
       onSlots: () => this.render(),
       onTrack: (mid, track) => this.onRemoteTrack(mid, track),
     });
+    // Say what we show before any media flows, so the first keyframe is the right size.
+    this.stage.reportView();
     try {
       await this.media.publish();
       await this.signaling.request("media", { source: "microphone", on: this.micOn });

@@ -9,6 +9,21 @@ export function initials(name) {
   return letters.toUpperCase();
 }
 
+// Puts ``wanted`` in ``parent`` in order, moving as few nodes as it can: a <video> taken out of
+// the document pauses, so tiles that stay must not be re-inserted. Videos that were moved
+// anyway are played again.
+export function placeChildren(parent, wanted) {
+  const keep = new Set(wanted);
+  for (const child of [...parent.children]) if (!keep.has(child)) child.remove();
+  wanted.forEach((node, index) => {
+    const current = parent.children[index];
+    if (current !== node) parent.insertBefore(node, current || null);
+  });
+  for (const video of parent.querySelectorAll("video")) {
+    if (video.srcObject && video.paused) video.play().catch(() => {});
+  }
+}
+
 export class Stage {
   constructor(room) {
     this.room = room;
@@ -69,8 +84,7 @@ export class Stage {
     for (const id of [...this.tiles.keys()]) {
       if (!this.room.participants.has(id)) this.tiles.delete(id);
     }
-    const stage = $("stage");
-    stage.replaceChildren(...people.map((person) => this.tileFor(person)));
+    placeChildren($("stage"), people.map((person) => this.tileFor(person)));
     this.reportView();
   }
 
