@@ -11,7 +11,7 @@ from fastapi import FastAPI, WebSocket
 from fastapi.staticfiles import StaticFiles
 
 from mosaic import __version__
-from mosaic.api import auth, meetings, pages
+from mosaic.api import admin, auth, meetings, pages
 from mosaic.api.deps import SESSION_COOKIE
 from mosaic.config import Settings
 from mosaic.domain.meeting import Visitor
@@ -28,6 +28,7 @@ def create_app(settings: Settings, media_factory: MediaFactory | None = None) ->
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await Services.start(settings, media_factory)
+        services.start_housekeeping()
         app.state.services = services
         try:
             yield
@@ -44,6 +45,7 @@ def create_app(settings: Settings, media_factory: MediaFactory | None = None) ->
     )
     app.include_router(auth.router)
     app.include_router(meetings.router)
+    app.include_router(admin.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.WEB), name="static")
 

@@ -45,14 +45,19 @@ class _Server(uvicorn.Server):
 
 
 def configure_logging(level: str) -> None:
+    """Mosaic's own loggers at ``level``; libraries at WARNING (uvicorn's start-up lines at
+    INFO). Below that the WebSocket library prints every frame (passcodes, chat) and the
+    database layers every statement's parameters (e-mail addresses): never in our logs."""
     logging.basicConfig(
-        level=level.upper(),
+        level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    # aiortc and aioice narrate every packet and ICE check at debug level.
-    for noisy in ("aioice", "aiortc"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    logging.getLogger("mosaic").setLevel(level.upper())
+    for library in ("websockets", "aiosqlite", "sqlalchemy", "httpx", "httpcore", "asyncio",
+                    "alembic", "aioice", "aiortc", "uvicorn"):  # fmt: skip
+        logging.getLogger(library).setLevel(logging.WARNING)
+    logging.getLogger("uvicorn.error").setLevel(logging.INFO)
 
 
 async def serve(settings: Settings) -> int:

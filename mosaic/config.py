@@ -69,6 +69,14 @@ class Settings:
             "parse": float,
         },
     )
+    join_free_failures: int = field(
+        default=5,
+        metadata={
+            "help": "wrong passcodes or unknown meetings forgiven per client address before"
+            " each further one doubles its wait",
+            "parse": int,
+        },
+    )
     audit_retention_days: int = field(
         default=30, metadata={"help": "days a meeting's security events are kept", "parse": int}
     )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
 
 from mosaic.config import Settings
 from mosaic.domain.settings import InstancePolicy
@@ -17,6 +20,8 @@ from mosaic.store.db import Database
 from mosaic.store.meetings import Meetings
 from mosaic.store.users import Users
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Services:
@@ -29,6 +34,7 @@ class Services:
     rooms: Rooms
     door: Door
     login_throttle: Throttle
+    _housekeeping: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @classmethod
     async def start(cls, settings: Settings, media_factory: MediaFactory | None = None) -> Services:
@@ -46,7 +52,9 @@ class Services:
             require_waiting_room=settings.require_waiting_room,
         )
         rooms = Rooms(RoomServices(audit=audit, policy=policy), media_factory)
-        per_address, per_meeting = join_throttles(settings.join_rate_per_minute)
+        per_address, per_meeting = join_throttles(
+            settings.join_rate_per_minute, settings.join_free_failures
+        )
         return cls(
             settings=settings,
             db=db,
@@ -60,12 +68,30 @@ class Services:
             login_throttle=Throttle(
                 per_minute=settings.join_rate_per_minute,
                 burst=max(1, int(settings.join_rate_per_minute / 2)),
-                free_failures=5,
+                free_failures=settings.join_free_failures,
                 backoff_base_s=1.0,
                 backoff_max_s=900.0,
             ),
         )
 
+    def start_housekeeping(self, every_s: float = 3600.0) -> None:
+        """Delete audit events past their retention, and expired sign-in sessions, hourly."""
+
+        async def loop() -> None:
+            while True:
+                try:
+                    await self.audit.purge_older_than(self.settings.audit_retention_days)
+                    await self.users.purge_expired_sessions()
+                except Exception:
+                    log.exception("housekeeping failed")
+                await asyncio.sleep(every_s)
+
+        self._housekeeping = asyncio.create_task(loop())
+
     async def close(self) -> None:
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._housekeeping
         await self.rooms.close_all()
         await self.db.close()

@@ -13,10 +13,14 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MosaicServer]:
-    """One shared server; the join pace is lifted because every test joins from 127.0.0.1
+    """One shared server; its throttles are lifted because every test joins from 127.0.0.1
     (tests of the throttles start servers of their own, with the real defaults)."""
     running = MosaicServer(
-        tmp_path_factory.mktemp("mosaic-data"), "--join-rate-per-minute", "100000"
+        tmp_path_factory.mktemp("mosaic-data"),
+        "--join-rate-per-minute",
+        "100000",
+        "--join-free-failures",
+        "100000",
     ).start()
     yield running
     status = running.stop()

@@ -32,7 +32,7 @@ REFUSALS = {
 }
 
 
-def join_throttles(per_minute: float) -> tuple[Throttle, Throttle]:
+def join_throttles(per_minute: float, free_failures: int = 5) -> tuple[Throttle, Throttle]:
     """(per client address, per meeting).
 
     The pace limit is generous, because a whole class may join from one school address; it is
@@ -43,14 +43,14 @@ def join_throttles(per_minute: float) -> tuple[Throttle, Throttle]:
     per_address = Throttle(
         per_minute=per_minute,
         burst=max(1, int(per_minute / 2)),
-        free_failures=5,
+        free_failures=free_failures,
         backoff_base_s=1.0,
         backoff_max_s=900.0,
     )
     per_meeting = Throttle(
         per_minute=per_minute * 10,
         burst=max(1, int(per_minute * 5)),
-        free_failures=50,
+        free_failures=max(50, free_failures * 10),
         backoff_base_s=1.0,
         backoff_max_s=60.0,
     )

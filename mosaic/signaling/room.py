@@ -178,6 +178,9 @@ class Room:
             self._flush_handle.cancel()
         if self.media is not None:
             await self.media.close()
+        # Audit events and recorded chat are still being written: let them finish.
+        if self._background:
+            await asyncio.wait(list(self._background), timeout=5.0)
         for task in list(self._background):
             task.cancel()
 
@@ -264,6 +267,9 @@ class Room:
         self.spawn(record(self.id, kind, actor=actor, subject=subject, detail=detail))
 
     async def audit_events(self) -> list[dict[str, str | None]]:
+        # Events of this very moment may still be on their way to the database.
+        if self._background:
+            await asyncio.wait(list(self._background), timeout=5.0)
         return [event.public() for event in await self._services.audit.events(self.id)]
 
     async def report(self, reporter: str, reported: str, reason: str) -> None:
