@@ -10,6 +10,8 @@ need redis-server /usr/bin/redis-server redis-server
 need pg_ctlcluster /usr/bin/pg_ctlcluster postgresql
 need nft /usr/sbin/nft nftables
 need ip /usr/sbin/ip iproute2
+# Reactions are emoji: browsers need a font that draws them.
+[ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || missing="$missing fonts-noto-color-emoji"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
     echo "warning: missing Debian packages:$missing (run as root to install them; tests that need them will skip)" >&2

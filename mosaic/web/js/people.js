@@ -1,4 +1,5 @@
-// The participants panel: who is here, who waits, and (for hosts) what to do about them.
+// The participants panel: who is here, who waits, whose hand is up, and (for hosts) what to
+// do about each of them.
 import { t } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
@@ -16,6 +17,7 @@ export class PeoplePanel {
   constructor(room) {
     this.room = room;
     $("admit-all").addEventListener("click", () => room.request("admit", { all: true }));
+    $("mute-all").addEventListener("click", () => room.request("mute_all"));
   }
 
   render() {
@@ -24,11 +26,29 @@ export class PeoplePanel {
     $("people-count").textContent = String(people.length);
     $("people-list").replaceChildren(...people.map((p) => this.personRow(p)));
     const canManage = room.isHost();
+    $("host-people-actions").hidden = !canManage;
     $("waiting-section").hidden = !canManage || room.waiting.length === 0;
     $("waiting-list").replaceChildren(...room.waiting.map((w) => this.waitingRow(w)));
     const badge = $("waiting-badge");
     badge.hidden = !canManage || room.waiting.length === 0;
     badge.textContent = String(room.waiting.length);
+    const hands = people.filter((p) => p.hand).sort((a, b) => a.hand - b.hand);
+    $("hands-section").hidden = hands.length === 0;
+    $("hands-list").replaceChildren(
+      ...hands.map((person) => {
+        const row = document.createElement("li");
+        row.className = "person";
+        row.dataset.participantId = person.id;
+        const name = document.createElement("span");
+        name.className = "person-name";
+        name.textContent = person.name;
+        row.append(name);
+        if (canManage && person.id !== room.selfId) {
+          row.append(button(t("hand.lower"), "subtle", () => room.request("lower_hand", { participant: person.id })));
+        }
+        return row;
+      }),
+    );
   }
 
   personRow(person) {
@@ -40,6 +60,13 @@ export class PeoplePanel {
     name.className = "person-name";
     name.textContent = person.id === room.selfId ? t("people.you", { name: person.name }) : person.name;
     row.append(name);
+    if (person.hand) {
+      const hand = document.createElement("span");
+      hand.textContent = "✋";
+      hand.setAttribute("role", "img");
+      hand.setAttribute("aria-label", t("hand.raised_by", { name: person.name }));
+      row.append(hand);
+    }
     if (person.role !== "participant") {
       const role = document.createElement("span");
       role.className = "role-badge";
@@ -51,7 +78,61 @@ export class PeoplePanel {
     state.setAttribute("aria-label", t(person.audio ? "people.mic_on" : "people.mic_off"));
     state.setAttribute("role", "img");
     row.append(state);
+    if (person.id !== room.selfId) row.append(this.actions(person));
     return row;
+  }
+
+  // A per-person menu: pin for anyone; mute, video, spotlight, co-host, remove for hosts.
+  actions(person) {
+    const room = this.room;
+    const menu = document.createElement("details");
+    menu.className = "person-menu";
+    const summary = document.createElement("summary");
+    summary.textContent = "⋯";
+    summary.setAttribute("aria-label", t("people.actions_for", { name: person.name }));
+    menu.append(summary);
+    const list = document.createElement("div");
+    list.className = "menu";
+    const add = (key, className, action) => {
+      list.append(
+        button(t(key), className, async () => {
+          menu.open = false;
+          await action().catch(() => {});
+        }),
+      );
+    };
+    add(room.stage.pinned === person.id ? "people.unpin" : "people.pin", "subtle pin", async () => room.stage.pin(person.id));
+    const me = room.participants.get(room.selfId) || room.self;
+    const outranks = me.role === "host" || (me.role === "cohost" && person.role === "participant");
+    if (room.isHost() && outranks) {
+      if (person.audio) add("host.mute", "subtle mute", () => room.request("mute", { participant: person.id }));
+      if (person.video) {
+        add("host.stop_video", "subtle", () => room.request("mute", { participant: person.id, source: "camera" }));
+      }
+      if (person.screen) {
+        add("host.stop_share", "subtle", () => room.request("mute", { participant: person.id, source: "screen" }));
+      }
+      const spotlight = room.meeting.spotlight || [];
+      const lit = spotlight.includes(person.id);
+      add(lit ? "host.unspotlight" : "host.spotlight", "subtle spotlight", () =>
+        room.request("spotlight", {
+          participants: lit ? spotlight.filter((id) => id !== person.id) : [person.id, ...spotlight].slice(0, 2),
+        }),
+      );
+      if (me.role === "host") {
+        const cohost = person.role === "cohost";
+        add(cohost ? "host.remove_cohost" : "host.make_cohost", "subtle", () =>
+          room.request("cohost", { participant: person.id, cohost: !cohost }),
+        );
+      }
+      add("host.report", "subtle", async () => {
+        const reason = window.prompt(t("host.report_reason", { name: person.name }));
+        if (reason) await room.request("report", { participant: person.id, reason });
+      });
+      add("host.remove", "danger remove", () => room.request("remove", { participant: person.id }));
+    }
+    menu.append(list);
+    return menu;
   }
 
   waitingRow(waiting) {

@@ -1,51 +1,93 @@
-// A meeting the user has entered: roster state from the server's events, and the room's UI.
-import { t, translate } from "./i18n.js";
+// A meeting the user has entered: state from the server's events, and the room's controls.
+import { ChatPanel } from "./chat.js";
+import { bindLanguageSelect, t, translate } from "./i18n.js";
 import { Media } from "./media.js";
 import { PeoplePanel } from "./people.js";
 import { Stage } from "./stage.js";
 
 const $ = (id) => document.getElementById(id);
+const REACTIONS = ["👍", "👏", "❤️", "😂", "😮", "🎉"];
+const PANELS = ["people", "chat", "security"];
 
 export class Room {
   constructor(signaling, joined, localStream, { micOn, camOn, onLeave }) {
     this.signaling = signaling;
     this.localStream = localStream;
-    this.micOn = micOn;
-    this.camOn = camOn;
+    this.micOn = micOn && localStream.getAudioTracks().length > 0;
+    this.camOn = camOn && localStream.getVideoTracks().length > 0;
     this.onLeave = onLeave;
     this.participants = new Map();
     this.waiting = [];
+    this.dominantSpeaker = null;
+    this.screenStream = null;
+    this.media = null;
+    this.enter(joined);
     this.people = new PeoplePanel(this);
     this.stage = new Stage(this);
-    this.enter(joined);
+    this.chat = new ChatPanel(this);
     signaling.on("roster", (event) => this.applyRoster(event));
     signaling.on("waiting", (event) => {
+      const more = event.participants.length > this.waiting.length;
       this.waiting = event.participants;
       this.render();
-      if (this.waiting.length) this.toast(t("people.someone_waiting", { count: this.waiting.length }));
+      if (more && this.isHost()) this.toast(t("people.someone_waiting", { count: this.waiting.length }));
     });
     signaling.on("meeting", (event) => this.applyMeeting(event));
     signaling.on("speaking", (event) => this.stage.setSpeaking(event.participants));
     signaling.on("speaker", (event) => {
       this.dominantSpeaker = event.participant;
+      if (this.stage.layout === "speaker") this.stage.render();
     });
     signaling.on("muted", (event) => this.mutedByHost(event));
+    signaling.on("suspended", (event) => this.suspended(event));
+    signaling.on("reaction", (event) => this.stage.showReaction(event.participant, event.emoji));
+    signaling.on("alert", (event) => this.toast(t(`alert.${event.code}`)));
     this.bindControls();
+    this.render();
     this.startMedia(joined.ice_servers || []);
   }
+
+  enter(joined) {
+    this.self = joined.self;
+    this.selfId = joined.self.id;
+    this.meeting = joined.meeting;
+    this.participants = new Map(joined.participants.map((p) => [p.id, p]));
+    this.waiting = joined.waiting || [];
+    $("room").hidden = false;
+    translate($("room"));
+  }
+
+  isHost() {
+    const me = this.participants.get(this.selfId) || this.self;
+    return me.role === "host" || me.role === "cohost";
+  }
+
+  me() {
+    return this.participants.get(this.selfId) || this.self;
+  }
+
+  // -- media -----------------------------------------------------------------------------
 
   async startMedia(iceServers) {
     this.media = new Media(this.signaling, this.localStream, {
       iceServers,
-      onSlots: () => this.render(),
+      onSlots: () => this.stage.render(),
       onTrack: (mid, track) => this.onRemoteTrack(mid, track),
     });
     // Say what we show before any media flows, so the first keyframe is the right size.
     this.stage.reportView();
     try {
       await this.media.publish();
-      await this.signaling.request("media", { source: "microphone", on: this.micOn });
-      await this.signaling.request("media", { source: "camera", on: this.camOn });
+      if (this.localStream.getAudioTracks().length) {
+        await this.signaling.request("media", { source: "microphone", on: this.micOn }).catch(() => {
+          this.setMic(false, false);
+        });
+      }
+      if (this.localStream.getVideoTracks().length) {
+        await this.signaling.request("media", { source: "camera", on: this.camOn }).catch(() => {
+          this.setCam(false, false);
+        });
+      }
     } catch (error) {
       console.error("publishing failed", error);
       this.toast(t("error.media"));
@@ -60,30 +102,10 @@ export class Room {
       audio.srcObject = new MediaStream([track]);
       $("audio-sink").append(audio);
     }
-    this.render();
+    this.stage.render();
   }
 
-  mutedByHost(event) {
-    if (event.source === "microphone") this.setMic(false, false);
-    if (event.source === "camera") this.setCam(false, false);
-    this.toast(t(`muted.${event.source}`, { name: event.by }));
-  }
-
-  enter(joined) {
-    this.self = joined.self;
-    this.selfId = joined.self.id;
-    this.meeting = joined.meeting;
-    this.participants = new Map(joined.participants.map((p) => [p.id, p]));
-    this.waiting = joined.waiting || [];
-    $("room").hidden = false;
-    translate($("room"));
-    this.render();
-  }
-
-  isHost() {
-    const me = this.participants.get(this.selfId) || this.self;
-    return me.role === "host" || me.role === "cohost";
-  }
+  // -- state from the server --------------------------------------------------------------
 
   applyRoster({ joined, updated, left }) {
     for (const person of [...joined, ...updated]) this.participants.set(person.id, person);
@@ -93,19 +115,58 @@ export class Room {
   }
 
   applyMeeting(meeting) {
-    this.meeting = { ...this.meeting, ...meeting };
+    const { type, ...fields } = meeting;
+    this.meeting = { ...this.meeting, ...fields };
     this.render();
   }
 
+  mutedByHost(event) {
+    if (event.source === "microphone") this.setMic(false, false);
+    if (event.source === "camera") this.setCam(false, false);
+    if (event.source === "screen") this.stopShare(false);
+    this.toast(t(`muted.${event.source}`, { name: event.by }));
+  }
+
+  suspended(event) {
+    this.setMic(false, false);
+    this.setCam(false, false);
+    this.stopShare(false);
+    this.toast(t("security.suspended_by", { name: event.by }));
+  }
+
+  // -- rendering -------------------------------------------------------------------------
+
   render() {
+    const me = this.me();
+    const settings = this.meeting.settings || {};
     $("topic").textContent = this.meeting.topic;
     document.title = `${this.meeting.topic} · ${t("app.name")}`;
     $("lock-badge").hidden = !this.meeting.locked;
     $("mic").setAttribute("aria-pressed", String(this.micOn));
     $("cam").setAttribute("aria-pressed", String(this.camOn));
+    $("hand").setAttribute("aria-pressed", String(Boolean(me.hand)));
+    $("share").setAttribute("aria-pressed", String(Boolean(this.screenStream)));
+    $("share").hidden = !(this.isHost() || settings.screen_share === "everyone") || !navigator.mediaDevices.getDisplayMedia;
+    $("security").hidden = !this.isHost();
+    $("layout-select").value = this.stage.layout;
+    $("page-size").value = String(this.stage.pageSize);
+    $("hide-self").setAttribute("aria-pressed", String(this.stage.hideSelf));
+    this.renderSecurity();
     this.people.render();
+    this.chat.render();
     this.stage.render();
   }
+
+  renderSecurity() {
+    const settings = this.meeting.settings || {};
+    $("sec-lock").checked = Boolean(this.meeting.locked);
+    for (const input of document.querySelectorAll("#security-panel [data-setting]")) {
+      const name = input.dataset.setting;
+      input.checked = name === "screen_share" ? settings.screen_share === "everyone" : Boolean(settings[name]);
+    }
+  }
+
+  // -- requests --------------------------------------------------------------------------
 
   async request(type, fields = {}) {
     try {
@@ -114,15 +175,6 @@ export class Room {
       this.toast(t(`error.${error.code}`, { message: error.message }));
       throw error;
     }
-  }
-
-  togglePanel(name) {
-    const panel = $(`${name}-panel`);
-    const open = panel.hidden;
-    for (const other of document.querySelectorAll(".panel")) other.hidden = true;
-    panel.hidden = !open;
-    $("side-panel").hidden = !open;
-    $("people").setAttribute("aria-pressed", String(open && name === "people"));
   }
 
   async setMic(on, tell = true) {
@@ -153,23 +205,134 @@ export class Room {
     this.render();
   }
 
+  async toggleShare() {
+    if (this.screenStream) {
+      await this.stopShare(true);
+      return;
+    }
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: 15 }, audio: false });
+    } catch {
+      return; // the person cancelled the picker
+    }
+    try {
+      await this.signaling.request("media", { source: "screen", on: true });
+    } catch (error) {
+      for (const track of stream.getTracks()) track.stop();
+      this.toast(t(error.code === "forbidden" ? "share.forbidden" : `error.${error.code}`, { message: error.message }));
+      return;
+    }
+    this.screenStream = stream;
+    // Stopping from the browser's own "Stop sharing" bar ends the share here too.
+    stream.getVideoTracks()[0].addEventListener("ended", () => this.stopShare(true));
+    await this.media.startScreenShare(stream);
+    this.render();
+  }
+
+  async stopShare(tell) {
+    if (!this.screenStream) return;
+    const stream = this.screenStream;
+    this.screenStream = null;
+    for (const track of stream.getTracks()) track.stop();
+    if (tell) await this.signaling.request("media", { source: "screen", on: false }).catch(() => {});
+    await this.media.stopScreenShare().catch(() => {});
+    this.render();
+  }
+
+  toggleHand() {
+    this.request("hand", { raised: !this.me().hand }).catch(() => {});
+  }
+
+  togglePanel(name) {
+    const panel = $(`${name}-panel`);
+    const open = panel.hidden;
+    for (const other of PANELS) $(`${other}-panel`).hidden = true;
+    panel.hidden = !open;
+    $("side-panel").hidden = !open;
+    for (const other of PANELS) $(other).setAttribute("aria-pressed", String(open && other === name));
+    if (open && name === "chat") this.chat.opened();
+    this.stage.render();
+  }
+
+  // -- controls --------------------------------------------------------------------------
+
   bindControls() {
     $("mic").addEventListener("click", () => this.setMic(!this.micOn));
     $("cam").addEventListener("click", () => this.setCam(!this.camOn));
-    $("people").addEventListener("click", () => this.togglePanel("people"));
+    $("share").addEventListener("click", () => this.toggleShare());
+    $("hand").addEventListener("click", () => this.toggleHand());
+    for (const name of PANELS) $(name).addEventListener("click", () => this.togglePanel(name));
     for (const close of document.querySelectorAll(".close-panel")) {
       close.addEventListener("click", () => this.togglePanel(close.dataset.panel));
     }
-    $("leave").addEventListener("click", () => this.leave());
+    const picker = $("reaction-picker");
+    picker.replaceChildren(
+      ...REACTIONS.map((emoji) => {
+        const choice = document.createElement("button");
+        choice.type = "button";
+        choice.className = "reaction-choice";
+        choice.setAttribute("role", "menuitem");
+        choice.textContent = emoji;
+        choice.addEventListener("click", () => {
+          picker.hidden = true;
+          $("react").setAttribute("aria-expanded", "false");
+          this.request("react", { emoji }).catch(() => {});
+        });
+        return choice;
+      }),
+    );
+    $("react").addEventListener("click", () => {
+      picker.hidden = !picker.hidden;
+      $("react").setAttribute("aria-expanded", String(!picker.hidden));
+    });
+    $("leave").addEventListener("click", () => {
+      if (this.me().role === "host") {
+        $("leave-menu").hidden = !$("leave-menu").hidden;
+      } else {
+        this.leave();
+      }
+    });
+    $("leave-only").addEventListener("click", () => this.leave());
+    $("end-for-all").addEventListener("click", () => this.request("end").catch(() => {}));
+    $("layout-select").addEventListener("change", (event) => this.stage.setLayout(event.target.value));
+    const sizes = $("page-size");
+    for (const option of sizes.options) option.textContent = t("view.per_page", { count: option.value });
+    sizes.addEventListener("change", (event) => this.stage.setPageSize(Number(event.target.value)));
+    $("hide-self").addEventListener("click", () => {
+      this.stage.setHideSelf(!this.stage.hideSelf);
+      this.render();
+    });
+    bindLanguageSelect($("room-language"), () => {
+      for (const option of sizes.options) option.textContent = t("view.per_page", { count: option.value });
+      this.render();
+    });
+    $("sec-lock").addEventListener("change", (event) =>
+      this.request("lock", { locked: event.target.checked }).catch(() => this.renderSecurity()),
+    );
+    for (const input of document.querySelectorAll("#security-panel [data-setting]")) {
+      input.addEventListener("change", () => {
+        const name = input.dataset.setting;
+        const value = name === "screen_share" ? (input.checked ? "everyone" : "hosts") : input.checked;
+        this.request("settings", { settings: { [name]: value } }).catch(() => this.renderSecurity());
+      });
+    }
+    $("suspend").addEventListener("click", () => {
+      if (window.confirm(t("security.suspend_confirm"))) this.request("suspend").catch(() => {});
+    });
     document.addEventListener("keydown", (event) => this.shortcut(event));
   }
 
-  // Alt+A microphone, Alt+V camera, Alt+P participants, Alt+Q leave (as the tooltips say).
+  // Alt+A microphone, Alt+V camera, Alt+S share, Alt+H chat, Alt+Y hand, Alt+P participants,
+  // Alt+Q leave (as the tooltips say).
   shortcut(event) {
     if (!event.altKey || event.ctrlKey || event.metaKey) return;
     const actions = {
       KeyA: () => this.setMic(!this.micOn),
       KeyV: () => this.setCam(!this.camOn),
+      KeyS: () => this.toggleShare(),
+      KeyH: () => this.togglePanel("chat"),
+      KeyY: () => this.toggleHand(),
       KeyP: () => this.togglePanel("people"),
       KeyQ: () => this.leave(),
     };
@@ -186,10 +349,15 @@ export class Room {
     } catch {
       // Already gone: nothing to tell the server.
     }
+    this.close();
+    this.onLeave("left");
+  }
+
+  close() {
     this.signaling.close();
     if (this.media) this.media.close();
     for (const track of this.localStream.getTracks()) track.stop();
-    this.onLeave("left");
+    if (this.screenStream) for (const track of this.screenStream.getTracks()) track.stop();
   }
 
   toast(text) {

@@ -1,0 +1,95 @@
+// Chat: to everyone or privately to one person. Messages are text, never HTML.
+import { t } from "./i18n.js";
+
+const $ = (id) => document.getElementById(id);
+
+export class ChatPanel {
+  constructor(room) {
+    this.room = room;
+    this.unread = 0;
+    room.signaling.on("chat", (message) => this.receive(message));
+    $("chat-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.send();
+    });
+    $("chat-text").addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey) {
+        event.preventDefault();
+        this.send();
+      }
+    });
+  }
+
+  async send() {
+    const input = $("chat-text");
+    const text = input.value.trim();
+    if (!text) return;
+    const to = $("chat-to").value || null;
+    try {
+      await this.room.request("chat", to ? { text, to } : { text });
+      input.value = "";
+    } catch {
+      // The room showed why.
+    }
+  }
+
+  receive(message) {
+    const item = document.createElement("li");
+    item.className = message.to ? "chat-message private" : "chat-message";
+    const head = document.createElement("div");
+    head.className = "chat-head";
+    const mine = message.from === this.room.selfId;
+    const time = new Date(message.at * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    let who = mine ? t("chat.you") : message.name;
+    if (message.to) {
+      const other = this.room.participants.get(mine ? message.to : message.from);
+      who = mine
+        ? t("chat.private_to", { name: other ? other.name : "?" })
+        : t("chat.private_from", { name: message.name });
+    }
+    head.textContent = `${who} · ${time}`;
+    const body = document.createElement("div");
+    body.className = "chat-text";
+    body.textContent = message.text; // text, never markup
+    item.append(head, body);
+    $("chat-log").append(item);
+    item.scrollIntoView({ block: "end" });
+    if ($("chat-panel").hidden && !mine) {
+      this.unread += 1;
+      this.renderBadge();
+    }
+  }
+
+  opened() {
+    this.unread = 0;
+    this.renderBadge();
+    $("chat-text").focus();
+  }
+
+  renderBadge() {
+    const badge = $("chat-badge");
+    badge.hidden = this.unread === 0;
+    badge.textContent = String(this.unread);
+  }
+
+  render() {
+    const room = this.room;
+    const select = $("chat-to");
+    const current = select.value;
+    const options = [["", t("chat.everyone")]];
+    for (const person of room.participants.values()) {
+      if (person.id !== room.selfId) options.push([person.id, person.name]);
+    }
+    select.replaceChildren(
+      ...options.map(([value, label]) => {
+        const option = document.createElement("option");
+        option.value = value;
+        option.textContent = label;
+        return option;
+      }),
+    );
+    select.value = options.some(([value]) => value === current) ? current : "";
+    const allowed = room.isHost() || room.meeting.settings.participants_may_chat;
+    $("chat-closed").hidden = allowed;
+  }
+}
