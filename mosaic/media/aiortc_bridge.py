@@ -72,16 +72,31 @@ def use_media_addresses(addresses: Sequence[str] | None) -> None:
 
 
 class _SfuDtlsTransport(RTCDtlsTransport):
-    """A DTLS transport that hands decrypted RTP and RTCP to callbacks, unparsed."""
+    """A DTLS transport that hands decrypted RTP and RTCP to callbacks, unparsed.
+
+    A callback's exception would end aiortc's receive loop, and with it this participant's
+    media: it is logged (once in a while) and the packet dropped instead."""
 
     on_rtp: Callable[[bytes], None] = staticmethod(lambda data: None)  # type: ignore[assignment]
     on_rtcp: Callable[[bytes], None] = staticmethod(lambda data: None)  # type: ignore[assignment]
+    failures = 0
 
     async def _handle_rtp_data(self, data: bytes, arrival_time_ms: int) -> None:
-        self.on_rtp(data)
+        try:
+            self.on_rtp(data)
+        except Exception:
+            self._failed()
 
     async def _handle_rtcp_data(self, data: bytes) -> None:
-        self.on_rtcp(data)
+        try:
+            self.on_rtcp(data)
+        except Exception:
+            self._failed()
+
+    def _failed(self) -> None:
+        self.failures += 1
+        if self.failures & (self.failures - 1) == 0:  # the 1st, 2nd, 4th, 8th... time
+            log.exception("packet handling failed (%d times)", self.failures)
 
 
 class MediaTransport:

@@ -1,97 +1,165 @@
-"""Just enough of each video codec's RTP payload format to see keyframes and picture sizes.
+"""Just enough of each video RTP payload format to see keyframes and picture sizes.
 
-A subscriber can only start decoding at a keyframe, and a simulcast switch must wait for one;
-everything else about the payload is opaque to the SFU (and may be end-to-end encrypted, in
-which case only the unencrypted payload descriptor is read).
+A subscriber can only start decoding at a keyframe, so a new subscriber and a simulcast switch
+wait for one; everything else in a payload stays opaque to the SFU (and may be end-to-end
+encrypted: only the payload descriptor, which SFrame/Encoded Transform leave in the clear for
+VP8, is then meaningful; a False here just means "wait for the next one").
+
+The detectors read the first packet of a frame only, never raise, and answer False for
+anything unreadable or truncated: garbage must not start a switch.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 
-def is_keyframe(codec: str, payload: bytes | memoryview) -> bool:
-    """Whether this packet starts a keyframe; False for anything unreadable."""
+Payload = bytes | bytearray | memoryview
+
+# H.264 NAL unit types (RFC 6184 §5.4; ITU-T H.264 table 7-1).
+_H264_IDR, _H264_SPS = 5, 7
+_H264_STAP_A, _H264_FU_A = 24, 28
+_VP8_START_CODE = b"\x9d\x01\x2a"
+
+
+def _vp8_descriptor_size(payload: Payload) -> int:
+    """Bytes of the VP8 payload descriptor (RFC 7741 §4.2), or 0 when it is truncated."""
+    size = len(payload)
+    if size < 1:
+        return 0
+    if not payload[0] & 0x80:  # X: no extension byte
+        return 1
+    if size < 2:
+        return 0
+    extension = payload[1]
+    length = 2
+    if extension & 0x80:  # I: a 7- or 15-bit PictureID, by its M bit
+        if size <= length:
+            return 0
+        length += 2 if payload[length] & 0x80 else 1
+    if extension & 0x40:  # L: TL0PICIDX
+        length += 1
+    if extension & 0x30:  # T or K: the TID/Y/KEYIDX byte
+        length += 1
+    return length if length <= size else 0
+
+
+def _vp8_keyframe_header(payload: Payload) -> int:
+    """Offset of the VP8 payload header when this packet starts a keyframe, else 0.
+
+    RFC 7741 §4.3: the payload header is present only in the first packet of partition 0
+    (S = 1, PID = 0), and its P bit (inverse keyframe flag) is 0 for a keyframe."""
+    first = payload[0] if payload else 0
+    if not first & 0x10 or first & 0x07:  # S set, PID (3 bits) zero
+        return 0
+    offset = _vp8_descriptor_size(payload)
+    if not offset or offset >= len(payload) or payload[offset] & 0x01:
+        return 0
+    return offset
+
+
+def _vp8(payload: Payload) -> bool:
+    return _vp8_keyframe_header(payload) > 0
+
+
+def vp8_picture_size(payload: Payload) -> tuple[int, int] | None:
+    """(width, height) from a packet that starts a VP8 keyframe, else None.
+
+    RFC 6386 §9.1: a keyframe's 3-byte frame tag is followed by the start code 9d 01 2a and
+    two little-endian 16-bit fields whose low 14 bits are the width and height (the top two
+    bits are a scaling hint, ignored)."""
     try:
-        name = codec.lower()
-        if name == "vp8":
-            return _vp8_keyframe(payload)
-        if name == "h264":
-            return _h264_keyframe(payload)
-        if name == "vp9":
-            return _vp9_keyframe(payload)
-        if name == "av1":
-            return _av1_keyframe(payload)
-    except IndexError:
-        return False
-    return False
-
-
-def _vp8_descriptor_length(payload: bytes | memoryview) -> int:
-    """Length of the VP8 payload descriptor (RFC 7741 §4.2)."""
-    first = payload[0]
-    length = 1
-    if first & 0x80:  # X: extension byte follows
-        extension = payload[1]
-        length = 2
-        if extension & 0x80:  # I: picture id, 7 or 15 bits
-            length += 2 if payload[length] & 0x80 else 1
-        if extension & 0x40:  # L: TL0PICIDX
-            length += 1
-        if extension & 0x30:  # T or K: TID/KEYIDX byte
-            length += 1
-    return length
-
-
-def _vp8_keyframe(payload: bytes | memoryview) -> bool:
-    first = payload[0]
-    start_of_partition = bool(first & 0x10)
-    partition_id = first & 0x0F
-    if not start_of_partition or partition_id != 0:
-        return False
-    header = _vp8_descriptor_length(payload)
-    # RFC 7741 §4.3: the P bit of the VP8 frame header's first byte is 0 for a keyframe.
-    return len(payload) > header and payload[header] & 0x01 == 0
-
-
-def vp8_picture_size(payload: bytes | memoryview) -> tuple[int, int] | None:
-    """(width, height) from the start of a VP8 keyframe (RFC 6386 §9.1), else None."""
-    try:
-        if not _vp8_keyframe(payload):
+        offset = _vp8_keyframe_header(payload)
+        if not offset or len(payload) < offset + 10:
             return None
-        start = _vp8_descriptor_length(payload) + 3
-        if bytes(payload[start : start + 3]) != b"\x9d\x01\x2a":
+        start = offset + 3
+        if bytes(payload[start : start + 3]) != _VP8_START_CODE:
             return None
         width = (payload[start + 3] | payload[start + 4] << 8) & 0x3FFF
         height = (payload[start + 5] | payload[start + 6] << 8) & 0x3FFF
-    except IndexError:
+    except (IndexError, TypeError, ValueError):
         return None
     return (width, height) if width and height else None
 
 
-def _h264_keyframe(payload: bytes | memoryview) -> bool:
-    # RFC 6184 §5.3: the NAL unit type; IDR slices (5) or SPS (7) begin a decodable picture.
-    nal_type = payload[0] & 0x1F
-    if nal_type in (5, 7):
-        return True
-    if nal_type == 24:  # STAP-A: a series of (16-bit size, NAL unit)
-        position = 1
-        while position + 2 < len(payload):
-            size = payload[position] << 8 | payload[position + 1]
-            if payload[position + 2] & 0x1F in (5, 7):
-                return True
-            position += 2 + size
+def _h264(payload: Payload) -> bool:
+    """RFC 6184 §5.6-5.8: an IDR slice or an SPS, alone (single NAL unit packet), inside a
+    STAP-A aggregate, or as the start fragment (S bit) of an FU-A; other packetizations
+    (STAP-B, MTAP, FU-B: interleaved mode only) never start a keyframe for WebRTC."""
+    size = len(payload)
+    if size < 1:
         return False
-    if nal_type == 28:  # FU-A: the start fragment names the fragmented unit's type
-        return bool(payload[1] & 0x80) and payload[1] & 0x1F in (5, 7)
+    nal_type = payload[0] & 0x1F
+    if nal_type in (_H264_IDR, _H264_SPS):
+        return True
+    if nal_type == _H264_STAP_A:
+        position = 1
+        while position + 2 < size:
+            unit = payload[position] << 8 | payload[position + 1]
+            if unit == 0:
+                return False
+            if payload[position + 2] & 0x1F in (_H264_IDR, _H264_SPS):
+                return True
+            position += 2 + unit
+        return False
+    if nal_type == _H264_FU_A:
+        return (
+            size >= 2
+            and bool(payload[1] & 0x80)
+            and payload[1] & 0x1F
+            in (
+                _H264_IDR,
+                _H264_SPS,
+            )
+        )
     return False
 
 
-def _vp9_keyframe(payload: bytes | memoryview) -> bool:
-    # VP9 payload descriptor (RFC 9628 §4.2): P (inter-picture predicted) clear and B (start
-    # of frame) set mark the first packet of a keyframe.
+def _vp9(payload: Payload) -> bool:
+    """RFC 9628 §4.2: first byte I|P|L|F|B|E|V|Z. A keyframe starts where B (start of frame)
+    is set and P (inter-picture predicted) is clear; with layer indices present (L), only
+    in spatial layer 0, since upper layers of a keyframe still depend on layer 0 (RFC 9628
+    §4.2 "D")."""
+    size = len(payload)
+    if size < 1:
+        return False
     first = payload[0]
-    return not first & 0x40 and bool(first & 0x08)
+    if first & 0x40 or not first & 0x08:
+        return False
+    if not first & 0x20:  # no layer indices: a single layer
+        return True
+    position = 1
+    if first & 0x80:  # I: 7- or 15-bit picture ID
+        if size < 2:
+            return False
+        position += 2 if payload[1] & 0x80 else 1
+    if position >= size:
+        return False
+    return (payload[position] >> 1) & 0x07 == 0  # SID
 
 
-def _av1_keyframe(payload: bytes | memoryview) -> bool:
-    # AV1 RTP aggregation header: N is set on the first packet of a coded video sequence.
-    return bool(payload[0] & 0x08)
+def _av1(payload: Payload) -> bool:
+    """AV1 RTP payload (aomediacodec av1-rtp-spec §4.4): the aggregation header's N bit is
+    set on the first packet of a coded video sequence, which begins with a keyframe; Z (a
+    continued OBU) cannot be set on such a packet."""
+    if len(payload) < 2:
+        return False
+    header = payload[0]
+    return bool(header & 0x08) and not header & 0x80
+
+
+_DETECTORS: dict[str, Callable[[Payload], bool]] = {
+    "vp8": _vp8,
+    "h264": _h264,
+    "vp9": _vp9,
+    "av1": _av1,
+}
+
+
+def is_keyframe(codec_name: str, payload: Payload) -> bool:
+    """Whether this packet starts a keyframe of ``codec_name`` (the SDP encoding name, any
+    case); False for an unknown codec or an unreadable payload. Never raises."""
+    try:
+        detector = _DETECTORS.get(codec_name) or _DETECTORS.get(codec_name.lower())
+        return detector is not None and detector(payload)
+    except (IndexError, TypeError, ValueError, AttributeError):
+        return False

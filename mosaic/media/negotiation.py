@@ -19,6 +19,7 @@ from mosaic.media.sdp import (
     SdpError,
     SessionDescription,
     Simulcast,
+    Ssrc,
     SsrcGroup,
 )
 
@@ -140,7 +141,7 @@ def answer_publish(
     """Answer a publish offer. ``accept`` says, per mid, whether that track may be published
     (permissions were checked by the caller); other sections are turned down."""
     setup = answer_setup(remote_transport(offer).setup)
-    answer = SessionDescription(origin=f"- {secrets.randbelow(2**62)} 1 IN IP4 127.0.0.1")
+    answer = SessionDescription(origin_id=secrets.randbelow(2**62), version=1)
     published: list[PublishedSection] = []
     for offered in offer.media:
         section = _answer_section(offered, accept.get(offered.mid or "", False), local, setup)
@@ -265,7 +266,7 @@ def offer_subscribe(
     slots: list[SlotDescription], local: LocalTransport, version: int
 ) -> SessionDescription:
     """Our offer for a subscribe connection: one send-only section per slot."""
-    offer = SessionDescription(origin=f"- {secrets.randbelow(2**62)} {version} IN IP4 127.0.0.1")
+    offer = SessionDescription(origin_id=secrets.randbelow(2**62), version=version)
     for slot in slots:
         if slot.kind == "audio":
             section = MediaSection(
@@ -274,8 +275,8 @@ def offer_subscribe(
                 codecs=[Codec(OPUS_PT, "opus", 48000, 2, "minptime=10;useinbandfec=1")],
                 extmaps=[Extmap(AUDIO_LEVEL_ID, AUDIO_LEVEL)],
                 ssrcs=[
-                    (slot.ssrc, f"cname:{slot.cname}"),
-                    (slot.ssrc, f"msid:{slot.stream_id} {slot.mid}"),
+                    Ssrc(slot.ssrc, f"cname:{slot.cname}"),
+                    Ssrc(slot.ssrc, f"msid:{slot.stream_id} {slot.mid}"),
                 ],
             )
         else:
@@ -289,10 +290,10 @@ def offer_subscribe(
                 extmaps=[Extmap(ABS_SEND_TIME_ID, ABS_SEND_TIME)],
                 ssrc_groups=[SsrcGroup("FID", [slot.ssrc, slot.rtx_ssrc])],
                 ssrcs=[
-                    (slot.ssrc, f"cname:{slot.cname}"),
-                    (slot.ssrc, f"msid:{slot.stream_id} {slot.mid}"),
-                    (slot.rtx_ssrc, f"cname:{slot.cname}"),
-                    (slot.rtx_ssrc, f"msid:{slot.stream_id} {slot.mid}"),
+                    Ssrc(slot.ssrc, f"cname:{slot.cname}"),
+                    Ssrc(slot.ssrc, f"msid:{slot.stream_id} {slot.mid}"),
+                    Ssrc(slot.rtx_ssrc, f"cname:{slot.cname}"),
+                    Ssrc(slot.rtx_ssrc, f"msid:{slot.stream_id} {slot.mid}"),
                 ],
             )
         section.mid = slot.mid

@@ -29,8 +29,8 @@ from mosaic.media.rtp import (
     ExtensionIds,
     MalformedPacket,
     RtpHeader,
-    build_rtp,
     parse_rtp,
+    rtx_original,
     unwrap_rtx,
 )
 from mosaic.media.sdp import SdpError, parse_sdp
@@ -74,6 +74,8 @@ class PublishPeer:
         self.rtcp_ssrc = random.getrandbits(32)
         self.uplink = UplinkEstimate()
         self.malformed = 0
+        self.nacks_sent = 0
+        self.repaired = 0
         self.started = False
         self._gathered = False
 
@@ -171,23 +173,22 @@ class PublishPeer:
         stream.receive(data, header, now)
 
     def _repair(self, stream: UpStream, data: bytes, header: RtpHeader, now: float) -> None:
-        """An RTX packet (RFC 4588): forward the original it carries, late but useful."""
+        """An RTX packet (RFC 4588): forward the original it carries, late but useful, if it
+        is one we asked for."""
         track = stream.track
         if header.payload_type != track.rtx_payload_type or header.payload_size < 2:
             return  # padding probes on the RTX stream
         try:
-            original_seq, offset = unwrap_rtx(data, header)
+            original_seq, _ = unwrap_rtx(data, header)
+            if stream.nack is None or not stream.nack.is_missing(original_seq):
+                # Not a packet we lost: a bandwidth probe, or a copy that came too late.
+                return
+            packet = rtx_original(data, header, payload_type=track.payload_type, ssrc=stream.ssrc)
+            original = parse_rtp(packet, self.ids)
         except MalformedPacket:
             return
-        packet = build_rtp(
-            payload_type=track.payload_type,
-            sequence_number=original_seq,
-            timestamp=header.timestamp,
-            ssrc=stream.ssrc,
-            payload=bytes(data[offset : header.payload_end]),
-            marker=header.marker,
-        )
-        stream.receive(packet, parse_rtp(packet, self.ids), now)
+        self.repaired += 1
+        stream.receive(packet, original, now)
 
     def _learn(self, header: RtpHeader) -> UpStream | None:
         """Attach a new SSRC to its track and layer, or ignore it."""
@@ -247,6 +248,7 @@ class PublishPeer:
         self.transport.send_rtcp(Pli(self.rtcp_ssrc, ssrc).serialize())
 
     def send_nack(self, ssrc: int, lost: list[int]) -> None:
+        self.nacks_sent += len(lost)
         self.transport.send_rtcp(Nack(self.rtcp_ssrc, ssrc, lost).serialize())
 
     def tick(self, now: float) -> None:

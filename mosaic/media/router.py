@@ -348,8 +348,23 @@ class Router:
                         publisher.send_reports(now)
                     for subscriber in list(self.subscribers.values()):
                         subscriber.peer.send_reports(now)
+                    if log.isEnabledFor(logging.DEBUG):
+                        self._log_repairs()
             except Exception:
                 log.exception("media router tick failed")
+
+    def _log_repairs(self) -> None:
+        for pid, publisher in self.publishers.items():
+            log.debug(
+                "publisher %s: %d NACKed upstream, %d repaired, %d malformed",
+                pid, publisher.nacks_sent, publisher.repaired, publisher.malformed,
+            )  # fmt: skip
+        for pid, subscriber in self.subscribers.items():
+            peer = subscriber.peer
+            log.debug(
+                "subscriber %s: %d NACKs, %d resent, %d not in cache, %d keyframe requests",
+                pid, peer.nacks, peer.retransmissions, peer.unrepairable, peer.keyframe_requests,
+            )  # fmt: skip
 
     def _speakers(self, now: float) -> None:
         changed = self.speakers.tick(now)

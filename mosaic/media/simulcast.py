@@ -1,30 +1,51 @@
-"""Which simulcast layer each viewer gets.
+"""Which simulcast layer each viewer gets, and how fast each layer flows.
 
-A browser publishes its camera three times (rid q, h, f: a quarter, half and full size). Each
-viewer should receive the smallest layer that still fills its tile sharply, unless its
-bandwidth cannot carry it. Switching costs a keyframe, so small wobbles in the estimate must not
-make the choice flap.
+A browser publishes its camera several times over (RFC 8853; Mosaic's client names the
+layers q, h, f: a quarter, half and full size). Each viewer should get the smallest layer
+that fills its tile sharply, unless its downlink cannot carry it. A switch costs a keyframe
+from the publisher, so the choice must not flap with every wobble of a bandwidth estimate:
+staying on a layer needs it to fit, moving up needs headroom and a calm spell since the last
+time bandwidth pushed the viewer down.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 
 # Upscaling a layer by up to this factor still looks fine in a tile.
 UPSCALE_TOLERANCE = 1.25
-# Moving up needs this much more bandwidth than the layer uses, and some calm first.
-UP_HEADROOM = 1.2
-UP_HOLD_S = 4.0
+# Share of the estimated bandwidth that video may use (the rest: audio, RTCP, retransmits).
 BANDWIDTH_USE = 0.9
+# Moving up needs this much more room than the layer's measured rate...
+UP_HEADROOM = 1.2
+# ... and this long since bandwidth last pushed the viewer down.
+UP_HOLD_S = 4.0
 
 
 @dataclass(slots=True)
 class Layer:
+    """One simulcast layer as the SFU sees it: its rid, picture size (from keyframes) and
+    measured bitrate in bit/s."""
+
     rid: str
     width: int
     height: int
-    bitrate: float  # bits per second, measured
+    bitrate: float
+
+
+def _ordered(layers: list[Layer]) -> list[Layer]:
+    return sorted(layers, key=lambda layer: (layer.width * layer.height, layer.bitrate))
+
+
+def _sized_for(layers: list[Layer], want_width: int, want_height: int) -> int:
+    """Index of the smallest layer that covers the tile, allowing some upscaling."""
+    for index, layer in enumerate(layers):
+        if (
+            layer.width * UPSCALE_TOLERANCE >= want_width
+            and layer.height * UPSCALE_TOLERANCE >= want_height
+        ):
+            return index
+    return len(layers) - 1
 
 
 def choose_layer(
@@ -35,59 +56,116 @@ def choose_layer(
     current: str | None = None,
     since_down: float = float("inf"),
 ) -> str | None:
-    """The rid to forward: sized for the tile, within bandwidth, with hysteresis.
+    """The rid to forward, without memory: `LayerSelector` keeps ``current`` and
+    ``since_down`` (seconds since bandwidth last pushed this viewer down) for you.
 
-    ``layers`` smallest first; ``current`` is the rid now forwarded; ``since_down`` the seconds
-    since this viewer was last moved down for lack of bandwidth."""
+    The smallest layer that covers the tile, capped by bandwidth: the highest layer (not
+    above that) whose rate fits ``bandwidth_bps`` x 0.9, and for a layer above ``current``
+    with 1.2x headroom and only after `UP_HOLD_S` of calm. The lowest layer is always
+    allowed; None only without layers; ``bandwidth_bps`` None means unlimited."""
     if not layers:
         return None
-    wanted = layers[-1]
-    for layer in layers:
-        if (
-            layer.width * UPSCALE_TOLERANCE >= want_width
-            and layer.height * UPSCALE_TOLERANCE >= want_height
-        ):
-            wanted = layer
-            break
+    ordered = _ordered(layers)
+    wanted = _sized_for(ordered, want_width, want_height)
     if bandwidth_bps is None:
-        return wanted.rid
-    order = [layer.rid for layer in layers]
-    current_index = order.index(current) if current in order else -1
+        return ordered[wanted].rid
     budget = bandwidth_bps * BANDWIDTH_USE
-    chosen = layers[0]
-    for index, layer in enumerate(layers[: order.index(wanted.rid) + 1]):
-        needed = layer.bitrate
+    current_index = next((index for index, layer in enumerate(ordered) if layer.rid == current), -1)
+    chosen = 0
+    for index in range(1, wanted + 1):
+        needed = ordered[index].bitrate
         if index > current_index:
-            needed *= UP_HEADROOM
             if since_down < UP_HOLD_S:
                 break
-        if needed <= budget:
-            chosen = layer
-    return chosen.rid
+            needed *= UP_HEADROOM
+        if needed > budget:
+            break
+        chosen = index
+    return ordered[chosen].rid
+
+
+class LayerSelector:
+    """Layer choice for one viewer of one video, with hysteresis (see `choose_layer`)."""
+
+    __slots__ = ("current", "last_down")
+
+    def __init__(self) -> None:
+        self.current: str | None = None
+        self.last_down = float("-inf")  # when bandwidth last pushed this viewer down
+
+    def choose(
+        self,
+        layers: list[Layer],
+        want_width: int,
+        want_height: int,
+        bandwidth_bps: float | None,
+        now: float,
+    ) -> str | None:
+        """The rid to forward now (None only without layers). Pass live layers only: a
+        paused layer measures 0 bit/s and would look affordable."""
+        rid = choose_layer(
+            layers,
+            want_width,
+            want_height,
+            bandwidth_bps,
+            self.current,
+            now - self.last_down,
+        )
+        if rid is not None and self.current is not None and bandwidth_bps is not None:
+            ordered = [layer.rid for layer in _ordered(layers)]
+            unlimited = choose_layer(layers, want_width, want_height, None)
+            if (
+                self.current in ordered
+                and ordered.index(rid) < ordered.index(self.current)
+                and rid != unlimited
+            ):
+                self.last_down = now  # pushed down by bandwidth, not by a smaller tile
+        self.current = rid
+        return rid
 
 
 class BitrateMeter:
-    """Bits per second over a sliding window, cheap enough to update per packet."""
+    """Bit/s over a sliding window (default 1 s), in fixed buckets: `add` per packet is a
+    few arithmetic operations, no allocation; `rate` sums the buckets."""
 
-    __slots__ = ("_bits", "_samples", "window")
+    __slots__ = ("_buckets", "_first", "_index", "_span", "window")
 
-    def __init__(self, window: float = 1.0) -> None:
+    def __init__(self, window: float = 1.0, buckets: int = 10) -> None:
+        if window <= 0 or buckets < 2:
+            raise ValueError("a positive window of at least two buckets")
         self.window = window
-        self._samples: deque[tuple[float, int]] = deque()
-        self._bits = 0
+        self._span = window / buckets
+        self._buckets = [0] * buckets
+        self._index = 0  # the bucket being filled: floor(time / span)
+        self._first: float | None = None  # when the first packet came
 
     def add(self, size_bytes: int, now: float) -> None:
-        bits = size_bytes * 8
-        self._samples.append((now, bits))
-        self._bits += bits
-        cutoff = now - self.window
-        samples = self._samples
-        while samples[0][0] < cutoff:
-            self._bits -= samples.popleft()[1]
+        index = int(now // self._span)
+        if index != self._index or self._first is None:
+            self._advance(index, now)
+        self._buckets[self._index % len(self._buckets)] += size_bytes
+
+    def _advance(self, index: int, now: float) -> None:
+        if self._first is None:
+            self._first = now
+        elif index < self._index:
+            return  # the clock stepped back: keep filling the current bucket
+        buckets = self._buckets
+        count = len(buckets)
+        if index - self._index >= count:
+            buckets[:] = [0] * count
+        else:
+            for number in range(self._index + 1, index + 1):
+                buckets[number % count] = 0
+        self._index = index
 
     def rate(self, now: float) -> float:
-        cutoff = now - self.window
-        samples = self._samples
-        while samples and samples[0][0] < cutoff:
-            self._bits -= samples.popleft()[1]
-        return self._bits / self.window
+        """Bits per second over the last window (over the time since the first packet, at
+        the start)."""
+        if self._first is None:
+            return 0.0
+        self._advance(int(now // self._span), now)
+        # Full buckets behind the current one, plus the elapsed part of the current one.
+        covered = (len(self._buckets) - 1) * self._span + (now - self._index * self._span)
+        covered = min(covered, max(now - self._first, self._span))
+        return sum(self._buckets) * 8 / covered

@@ -72,16 +72,23 @@ class SubscribePeer:
         self.renegotiate = False
         self.started_at: float | None = None
         self._gathered = False
-        # Bandwidth toward this subscriber: its REMB when it sends one, else loss-based.
+        # Bandwidth toward this subscriber: see `bandwidth`.
         self.remb: float | None = None
         self.loss_estimate = UplinkEstimate(bitrate=3_000_000.0, maximum=8_000_000.0)
         self.rtcp_ssrc = random.getrandbits(32)
         self.nacks = 0
+        self.retransmissions = 0
+        self.unrepairable = 0
         self.keyframe_requests = 0
 
     @property
     def bandwidth(self) -> float:
-        return self.remb if self.remb is not None else self.loss_estimate.bitrate
+        """What this subscriber can take. Loss rules: a browser's REMB is computed from what
+        it receives and grows to at most about 1.5 times that, so without probing it can
+        never vouch for a higher layer than the one sent now; it may only raise the
+        estimate, while receiver-reported loss brings it down."""
+        loss_based = self.loss_estimate.bitrate
+        return max(loss_based, self.remb) if self.remb is not None else loss_based
 
     def send_rtp(self, packet: bytes) -> None:
         self.transport.send_rtp(packet)
@@ -224,7 +231,10 @@ class SubscribePeer:
         self.nacks += 1
         for out_seq in nack.lost[:MAX_RETRANSMISSIONS_PER_NACK]:
             packet = down.retransmission(out_seq)
-            if packet is not None:
+            if packet is None:
+                self.unrepairable += 1
+            else:
+                self.retransmissions += 1
                 self.transport.send_rtp(packet)
 
     def _keyframe(self, ssrc: int, now: float) -> None:

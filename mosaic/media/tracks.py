@@ -385,27 +385,24 @@ class DownTrack:
 
     def retransmission(self, out_seq: int) -> bytes | None:
         """An RTX packet (RFC 4588) repairing ``out_seq``, from the publisher's cache."""
-        found = self.rewriter.original(out_seq)
-        if found is None or self.rtx_payload_type is None:
+        origin = self.rewriter.locate(out_seq)
+        if origin is None or self.rtx_payload_type is None or not isinstance(origin.tag, UpStream):
             return None
-        incoming, ts_offset, stream = found
-        data = stream.cache.get(incoming) if isinstance(stream, UpStream) else None
-        if data is None:
-            return None
-        header = stream.track.upstream.parse(data)
+        stream = origin.tag
+        data = stream.cache.get(origin.sequence_number)
+        header = stream.track.upstream.parse(data) if data is not None else None
         if header is None:
             return None
-        template = build_template(data, header, b"")
-        timestamp = (header.timestamp + ts_offset) & 0xFFFFFFFF
+        template = build_template(data, header, b"")  # type: ignore[arg-type]
+        timestamp = (header.timestamp + origin.timestamp_offset) & 0xFFFFFFFF
+        stamp(template, self.payload_type, header.marker, out_seq, timestamp, self.ssrc)
         self.rtx_sequence = (self.rtx_sequence + 1) & 0xFFFF
         self.retransmitted += 1
         return build_rtx(
             template,
-            original_sequence_number=out_seq,
-            payload_type=self.rtx_payload_type,
-            sequence_number=self.rtx_sequence,
-            timestamp=timestamp,
-            ssrc=self.rtx_ssrc,
+            rtx_payload_type=self.rtx_payload_type,
+            rtx_sequence_number=self.rtx_sequence,
+            rtx_ssrc=self.rtx_ssrc,
         )
 
     def rtp_time(self, now: float) -> int:
