@@ -103,3 +103,35 @@ async def test_a_late_joiner_sees_every_video_within_a_second(
         interval=0.1,
     )
     assert max(first.values()) < 1000, first
+
+
+async def test_browsers_get_sender_and_receiver_reports(server, new_page: PageFactory) -> None:
+    host = await signup(server.url)
+    meeting = await host.create_meeting(waiting_room=False)
+    pages = []
+    for name in ("Ada", "Brian"):
+        page = await new_page()
+        await enter(page, meeting["join_url"], name)
+        pages.append(page)
+    for page in pages:
+        await wait_until(lambda page=page: decoding_from(page, 1), timeout=30)
+    reports = """async () => {
+        const types = (stats) => { const found = {}; stats.forEach((s) => {
+            found[s.type] = found[s.type] || []; found[s.type].push(s); }); return found; };
+        const media = window.mosaicRoom.media;
+        const sub = types(await media.subscriber.getStats());
+        const pub = types(await media.publisher.getStats());
+        return {
+            senderReports: (sub['remote-outbound-rtp'] || []).length,
+            receiverReports: (pub['remote-inbound-rtp'] || [])
+                .filter((r) => r.roundTripTime > 0).length,
+        };
+    }"""
+    # Our reports go out about once a second; round-trip times need two of them.
+    got = await wait_until(lambda: _reports_seen(pages[0], reports), timeout=20, interval=0.5)
+    assert got["senderReports"] >= 1 and got["receiverReports"] >= 1
+
+
+async def _reports_seen(page: Page, script: str):  # type: ignore[no-untyped-def]
+    got = await page.evaluate(script)
+    return got if got["senderReports"] and got["receiverReports"] else None

@@ -186,7 +186,10 @@ export class Stage {
     }
     if (this.pinned && !ids.has(this.pinned)) this.pinned = null;
     const sharer = people.find((p) => p.screen && p.id !== room.selfId) || people.find((p) => p.screen);
-    const shown = people.filter((p) => !(this.hideSelf && p.id === room.selfId));
+    // Self-view first (as people expect to find themselves), then everyone in join order.
+    const shown = people
+      .filter((p) => !(this.hideSelf && p.id === room.selfId))
+      .sort((a, b) => (b.id === room.selfId) - (a.id === room.selfId));
     const spotlight = room.meeting.spotlight || [];
     const speakerMode = this.layout === "speaker" || spotlight.length > 0 || Boolean(sharer);
     const stage = $("stage");
