@@ -7,14 +7,17 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, WebSocket
+from fastapi import FastAPI, Request, WebSocket
+from fastapi.responses import PlainTextResponse
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from mosaic import __version__
 from mosaic.api import admin, auth, meetings, pages
 from mosaic.api.deps import SESSION_COOKIE
 from mosaic.config import Settings
 from mosaic.domain.meeting import Visitor
+from mosaic.metrics import LoopLag, registry_for
 from mosaic.services import Services
 from mosaic.signaling.protocol import SUBPROTOCOL
 from mosaic.signaling.rooms import MediaFactory
@@ -29,10 +32,14 @@ def create_app(settings: Settings, media_factory: MediaFactory | None = None) ->
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await Services.start(settings, media_factory)
         services.start_housekeeping()
+        lag = LoopLag()
+        lag.start()
         app.state.services = services
+        app.state.metrics = registry_for(services, lag)
         try:
             yield
         finally:
+            lag.stop()
             await services.close()
 
     app = FastAPI(
@@ -52,6 +59,14 @@ def create_app(settings: Settings, media_factory: MediaFactory | None = None) ->
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+    async def metrics(request: Request) -> PlainTextResponse:
+        """Prometheus text format: meetings, participants, streams, packets, repairs,
+        refused joins by reason, event-loop lag."""
+        return PlainTextResponse(
+            generate_latest(request.app.state.metrics), media_type=CONTENT_TYPE_LATEST
+        )
 
     @app.websocket("/ws")
     async def signaling(websocket: WebSocket) -> None:

@@ -44,6 +44,7 @@ class Participant:
         self.participants: dict[str, dict[str, Any]] = {}
         self.waiting: list[dict[str, str]] = []
         self.ended_reason: str | None = None
+        self.resume_token: str | None = None
         signaling.on("roster", self._on_roster)
         signaling.on("admitted", self._on_entered)
         signaling.on("meeting", self._on_meeting)
@@ -57,6 +58,7 @@ class Participant:
 
     def _on_entered(self, result: Event) -> None:
         self.state = result["state"]
+        self.resume_token = result.get("resume_token", self.resume_token)
         self.id = result["self"]["id"]
         self.name = result["self"]["name"]
         if self.state == "joined":

@@ -76,7 +76,9 @@ class PublishPeer:
         self.malformed = 0
         self.nacks_sent = 0
         self.repaired = 0
+        self.keyframe_requests = 0
         self.started = False
+        self.remote_ufrag: str | None = None
         self._gathered = False
 
     # -- negotiation ---------------------------------------------------------------------------
@@ -109,6 +111,7 @@ class PublishPeer:
         self._update_tracks(published, sources)
         if not self.started:
             self.started = True
+            self.remote_ufrag = remote.ice_ufrag
             for candidate in remote.candidates:
                 await self.transport.add_remote_candidate(candidate)
             self.transport.start(
@@ -119,6 +122,15 @@ class PublishPeer:
                 dtls_client=answer_setup(remote.setup) == "active",
             )
         return str(answer)
+
+    def is_ice_restart(self, offer_sdp: str) -> bool:
+        """Whether this offer brings new ICE credentials (RFC 8445 §9: an ICE restart)."""
+        if not self.started:
+            return False
+        try:
+            return remote_transport(parse_sdp(offer_sdp)).ice_ufrag != self.remote_ufrag
+        except ValueError:
+            return False
 
     def _update_tracks(self, published: list[PublishedSection], sources: dict[str, Source]) -> None:
         current = {section.mid: section for section in published}
@@ -245,6 +257,7 @@ class PublishPeer:
     # -- feedback out --------------------------------------------------------------------------
 
     def request_keyframe(self, ssrc: int) -> None:
+        self.keyframe_requests += 1
         self.transport.send_rtcp(Pli(self.rtcp_ssrc, ssrc).serialize())
 
     def send_nack(self, ssrc: int, lost: list[int]) -> None:

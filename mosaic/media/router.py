@@ -83,6 +83,8 @@ class Router:
         self._dirty = False
         self._closed = False
         self._tasks: set[asyncio.Task[None]] = set()
+        # What connections that are gone had counted (metrics add the live ones).
+        self._closed_totals: dict[str, int] = dict.fromkeys(COUNTERS, 0)
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.ensure_future(coroutine)
@@ -103,6 +105,12 @@ class Router:
     async def publish(self, participant_id: str, sdp: str, sources: dict[str, Source]) -> str:
         self._start()
         peer = self.publishers.get(participant_id)
+        if peer is not None and peer.is_ice_restart(sdp):
+            # ICE restarted (the network changed): aioice cannot restart a connection in
+            # place, so the publisher gets a new one and its tracks are learned again.
+            del self.publishers[participant_id]
+            await peer.close()
+            peer = None
         if peer is None:
             peer = PublishPeer(
                 participant_id,
@@ -162,6 +170,24 @@ class Router:
         self.subscribers[participant_id] = subscriber
         self._allocate(subscriber, time.monotonic())
 
+    def resumed(self, participant_id: str) -> None:
+        """The participant's signaling came back: an offer sent meanwhile may be lost."""
+        subscriber = self.subscribers.get(participant_id)
+        if subscriber is not None and subscriber.peer.awaiting_answer:
+            subscriber.peer.awaiting_answer = False
+            self._spawn(subscriber.peer.negotiate())
+
+    async def restart(self, participant_id: str, pc: str) -> None:
+        """A new subscribe connection for a participant whose old one failed."""
+        subscriber = self.subscribers.pop(participant_id, None)
+        if subscriber is not None:
+            await subscriber.peer.close()
+        self.admit(participant_id)
+        renewed = self.subscribers.get(participant_id)
+        if renewed is not None and subscriber is not None:
+            renewed.view = subscriber.view
+            self._allocate(renewed, time.monotonic())
+
     def sources_changed(self, participant: Any) -> None:
         """Someone turned a source on or off, or the rules changed: re-check forwarding."""
         changed = False
@@ -176,9 +202,30 @@ class Router:
         if changed:
             self._allocate_all()
 
+    def stats(self) -> dict[str, int]:
+        """Totals for metrics: streams now, and packets, bytes, repairs and keyframe
+        requests since the meeting began (cheap: read from the peers at scrape time)."""
+        totals = dict(self._closed_totals)
+        for publisher in self.publishers.values():
+            _add(totals, _publisher_counts(publisher))
+        for subscriber in self.subscribers.values():
+            _add(totals, _subscriber_counts(subscriber.peer))
+        totals["published_streams"] = sum(len(t.streams) for t in self.tracks.values())
+        totals["forwarded_streams"] = sum(
+            1
+            for subscriber in self.subscribers.values()
+            for down in subscriber.peer.slots
+            if down.source is not None
+        )
+        return totals
+
     async def remove(self, participant_id: str) -> None:
         publisher = self.publishers.pop(participant_id, None)
         subscriber = self.subscribers.pop(participant_id, None)
+        if publisher is not None:
+            _add(self._closed_totals, _publisher_counts(publisher))
+        if subscriber is not None:
+            _add(self._closed_totals, _subscriber_counts(subscriber.peer))
         self.speakers.remove(participant_id)
         if publisher is not None:
             await publisher.close()
@@ -384,6 +431,37 @@ class Router:
     def _broadcast(self, frame: dict[str, Any]) -> None:
         for pid in self.subscribers:
             self._send(pid, frame)
+
+
+COUNTERS = (
+    "packets_forwarded",
+    "bytes_forwarded",
+    "nacks_received",
+    "retransmissions",
+    "keyframe_requests",
+    "upstream_nacks",
+)
+
+
+def _publisher_counts(publisher: PublishPeer) -> dict[str, int]:
+    return {
+        "keyframe_requests": publisher.keyframe_requests,
+        "upstream_nacks": publisher.nacks_sent,
+    }
+
+
+def _subscriber_counts(peer: SubscribePeer) -> dict[str, int]:
+    return {
+        "packets_forwarded": sum(down.packets_sent for down in peer.slots),
+        "bytes_forwarded": sum(down.octets_sent for down in peer.slots),
+        "nacks_received": peer.nacks,
+        "retransmissions": peer.retransmissions,
+    }
+
+
+def _add(totals: dict[str, int], counts: dict[str, int]) -> None:
+    for name, value in counts.items():
+        totals[name] = totals.get(name, 0) + value
 
 
 def _fill(slots: list[DownTrack], tracks: list[UpTrack]) -> None:

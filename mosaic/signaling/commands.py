@@ -81,6 +81,13 @@ async def ice(room: Room, member: Member, msg: p.IceCandidate) -> Result:
     return {}
 
 
+@handles(p.Restart)
+async def restart(room: Room, member: Member, msg: p.Restart) -> Result:
+    _require(room, member, Action.RECEIVE_MEDIA)
+    await _media(room).restart(member.id, msg.pc)
+    return {}
+
+
 @handles(p.SetMedia)
 async def set_media(room: Room, member: Member, msg: p.SetMedia) -> Result:
     displaced = room.meeting.set_source(member.participant, msg.source, msg.on)

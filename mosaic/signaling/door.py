@@ -8,7 +8,8 @@ the next attempt from that address and on that meeting.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
 from mosaic.domain.ids import normalize_meeting_id
 from mosaic.domain.meeting import Refusal, Visitor
@@ -63,8 +64,17 @@ class Door:
     rooms: Rooms
     per_address: Throttle
     per_meeting: Throttle
+    # Refused joins by reason, for metrics.
+    failures: Counter[str] = field(default_factory=Counter)
 
     async def open(self, request: Join, visitor: Visitor, address: str) -> Room:
+        try:
+            return await self._open(request, visitor, address)
+        except ProtocolError as error:
+            self.failures[error.reason or error.code] += 1
+            raise
+
+    async def _open(self, request: Join, visitor: Visitor, address: str) -> Room:
         """Check a join request; return the room to enter or raise `ProtocolError`."""
         now = time.monotonic()
         self._check(self.per_address, "addr:" + address, now, request.id)
@@ -76,14 +86,16 @@ class Door:
             if not await self._passcode_ok(record, request.passcode):
                 self.per_address.failed("addr:" + address, time.monotonic())
                 self.per_meeting.failed("meeting:" + meeting_id, time.monotonic())
-                raise ProtocolError(ErrorCode.UNAUTHORIZED, NOT_ADMITTED, request.id)
+                raise ProtocolError(
+                    ErrorCode.UNAUTHORIZED, NOT_ADMITTED, request.id, reason="bad_passcode_or_id"
+                )
         assert record is not None
         room = self.rooms.open(record)
         refusal = room.meeting.refusal_for(visitor)
         if refusal is not None:
             code, message = REFUSALS[refusal]
             room.audit("refused", subject=request.name, detail=refusal.value)
-            raise ProtocolError(code, message, request.id)
+            raise ProtocolError(code, message, request.id, reason=refusal.value)
         return room
 
     @staticmethod

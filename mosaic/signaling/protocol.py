@@ -51,14 +51,25 @@ class ErrorCode(StrEnum):
 class ProtocolError(Exception):
     """A request that cannot be carried out; becomes an ``error`` frame for its sender only."""
 
-    def __init__(self, code: ErrorCode, message: str, request_id: int | None = None) -> None:
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        request_id: int | None = None,
+        *,
+        reason: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.request_id = request_id
+        self.reason = reason  # machine-readable detail (locked, removed...), for clients' texts
 
     def frame(self) -> dict[str, Any]:
-        return {"type": "error", "id": self.request_id, "code": self.code, "message": self.message}
+        frame = {"type": "error", "id": self.request_id, "code": self.code, "message": self.message}
+        if self.reason:
+            frame["reason"] = self.reason
+        return frame
 
 
 def clean_name(value: str) -> str:
@@ -95,6 +106,13 @@ class Join(Request):
     device: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{16,64}$")
 
 
+class Resume(Request):
+    """Come back on a new connection after the old one dropped (token from the join reply)."""
+
+    type: Literal["resume"]
+    token: str = Field(pattern=r"^[A-Za-z0-9_-]{43}$")
+
+
 class Leave(Request):
     type: Literal["leave"]
 
@@ -126,6 +144,14 @@ class IceCandidate(Request):
     pc: Literal["publish", "subscribe"]
     candidate: str | None = Field(default=None, max_length=1024)
     mid: str | None = Field(default=None, max_length=16)
+
+
+class Restart(Request):
+    """Start one of one's connections afresh (its ICE failed): the server sets up a new one
+    (for `subscribe`, with a new offer; `publish` restarts by publishing a new offer)."""
+
+    type: Literal["restart"]
+    pc: Literal["subscribe"]
 
 
 class SetMedia(Request):
@@ -267,11 +293,13 @@ class AuditLog(Request):
 
 ClientMessage = Annotated[
     Join
+    | Resume
     | Leave
     | Ping
     | Publish
     | Answer
     | IceCandidate
+    | Restart
     | SetMedia
     | View
     | Chat

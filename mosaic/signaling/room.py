@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from mosaic.domain.ids import new_token
 from mosaic.domain.meeting import LiveMeeting, Visitor
 from mosaic.domain.roster import Participant, Source, State
 from mosaic.domain.settings import InstancePolicy, MeetingSettings
@@ -36,25 +38,38 @@ class MediaRoom(Protocol):
     def view(self, participant_id: str, videos: list[tuple[str, Source, int, int]]) -> None: ...
     def admit(self, participant_id: str) -> None: ...
     def sources_changed(self, participant: Participant) -> None: ...
+    def resumed(self, participant_id: str) -> None: ...
+    async def restart(self, participant_id: str, pc: str) -> None: ...
     async def remove(self, participant_id: str) -> None: ...
     async def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
 class RoomServices:
-    """What a room uses beyond its own state: the audit trail and the instance's policy."""
+    """What a room uses beyond its own state: the audit trail, the instance's policy, and
+    the ICE servers (with credentials) to hand each participant."""
 
     audit: Audit
     policy: InstancePolicy
+    ice_servers: Callable[[str], list[dict[str, Any]]] | None = None
+
+
+# A participant whose connection dropped keeps its place this long, to come back with its
+# resume token (no new trip through the waiting room, no duplicate tile).
+RESUME_GRACE_S = 15.0
+CLOSE_REPLACED = 4000
 
 
 @dataclass(eq=False)
 class Member:
-    """One connection's place in the room."""
+    """One participant's place in the room, and the connection it is reached through."""
 
     participant: Participant
     outbox: Outbox
     disconnect: Callable[[int, str], Awaitable[None]]
+    resume_token: str = field(default_factory=new_token)
+    connection: object = None  # the session now serving this member
+    expiry: asyncio.TimerHandle | None = None  # set while disconnected, awaiting a resume
     joined_monotonic: float = field(default_factory=time.monotonic)
 
     @property
@@ -127,17 +142,63 @@ class Room:
         """The reply to `join` (and the body of the `admitted` event)."""
         participant = member.participant
         if participant.state is State.WAITING:
-            return {"state": "waiting", "self": {"id": participant.id, "name": participant.name}}
+            return {
+                "state": "waiting",
+                "self": {"id": participant.id, "name": participant.name},
+                "resume_token": member.resume_token,
+            }
         result: dict[str, Any] = {
             "state": "joined",
             "self": participant.public(),
             "meeting": self.meeting_state(),
             "participants": [p.public() for p in self.meeting.roster.admitted()],
-            "ice_servers": [],
+            "ice_servers": self.ice_servers(member.id),
         }
         if participant.is_host_or_cohost:
             result["waiting"] = self.waiting_list()
+        result["resume_token"] = member.resume_token
         return result
+
+    def ice_servers(self, participant_id: str) -> list[dict[str, Any]]:
+        """STUN/TURN servers for this participant's browser, with fresh credentials."""
+        return self._services.ice_servers(participant_id) if self._services.ice_servers else []
+
+    # -- connections that drop and come back -------------------------------------------------
+
+    def member_by_token(self, token: str) -> Member | None:
+        for member in self.members.values():
+            if secrets.compare_digest(member.resume_token, token):
+                return member
+        return None
+
+    def connection_lost(self, member: Member) -> None:
+        """The connection dropped without a goodbye: keep the place for a while."""
+        if self.members.get(member.id) is not member or member.expiry is not None:
+            return
+        loop = asyncio.get_running_loop()
+        member.expiry = loop.call_later(
+            RESUME_GRACE_S, lambda: self.spawn(self.depart(member, kind="lost"))
+        )
+
+    async def resume(
+        self,
+        member: Member,
+        connection: object,
+        outbox: Outbox,
+        disconnect: Callable[[int, str], Awaitable[None]],
+    ) -> dict[str, Any]:
+        """Put a member back on a new connection; the old one (if still open) is closed."""
+        if member.expiry is not None:
+            member.expiry.cancel()
+            member.expiry = None
+        old_outbox, old_disconnect = member.outbox, member.disconnect
+        member.outbox, member.disconnect, member.connection = outbox, disconnect, connection
+        await old_outbox.close(flush_timeout=0)
+        await old_disconnect(CLOSE_REPLACED, "replaced by a newer connection")
+        self.audit("resume", subject=member.participant.name)
+        if self.media is not None and member.participant.admitted:
+            self.media.resumed(member.id)
+        return self.entry_result(member)
 
     def admit_member(self, member: Member) -> None:
         """Tell a participant who waited that they are in, with what a joiner gets."""
@@ -152,6 +213,9 @@ class Room:
         """Someone is gone (hung up, lost, denied or removed): forget them everywhere."""
         if self.members.get(member.id) is not member:
             return
+        if member.expiry is not None:
+            member.expiry.cancel()
+            member.expiry = None
         del self.members[member.id]
         was = member.participant.state
         self.meeting.leave(member.id)
@@ -161,8 +225,8 @@ class Room:
         elif was in (State.WAITING, State.DENIED):
             self._waiting_changed = True
             self._schedule_flush()
-        if kind == "leave":
-            self.audit("leave", subject=member.participant.name)
+        if kind in ("leave", "lost"):
+            self.audit(kind, subject=member.participant.name)
         if self.media is not None:
             await self.media.remove(member.id)
         if not self.members and self._on_empty is not None:
@@ -171,6 +235,8 @@ class Room:
     async def close(self, code: int = CLOSE_NORMAL, reason: str = "meeting ended") -> None:
         """End the room: every connection is closed, media is torn down."""
         for member in list(self.members.values()):
+            if member.expiry is not None:
+                member.expiry.cancel()
             await member.outbox.close(flush_timeout=0.5)
             await member.disconnect(code, reason)
         self.members.clear()

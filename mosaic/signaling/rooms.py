@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mosaic.domain.meeting import LiveMeeting
-from mosaic.signaling.room import MediaRoom, Room, RoomServices
+from mosaic.signaling.room import MediaRoom, Member, Room, RoomServices
 from mosaic.store.meetings import MeetingRecord
 
 # Makes a meeting's media plane, given the meeting and a way to send a participant a frame.
@@ -20,6 +20,16 @@ class Rooms:
         self._media_factory = media_factory
         self._rooms: dict[str, Room] = {}
         self._closing: set[asyncio.Task[None]] = set()
+        # Media counters of rooms that closed, so that metrics' totals never go back.
+        self.closed_media_totals: dict[str, int] = {}
+
+    def _keep_totals(self, room: Room) -> None:
+        stats = getattr(room.media, "stats", None)
+        if stats is None:
+            return
+        for name, value in stats().items():
+            if name not in ("published_streams", "forwarded_streams"):
+                self.closed_media_totals[name] = self.closed_media_totals.get(name, 0) + value
 
     def get(self, meeting_id: str) -> Room | None:
         return self._rooms.get(meeting_id)
@@ -42,6 +52,7 @@ class Rooms:
     def _empty(self, room: Room) -> None:
         if self._rooms.get(room.id) is room:
             del self._rooms[room.id]
+            self._keep_totals(room)
             task = asyncio.ensure_future(room.close())
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
@@ -50,8 +61,17 @@ class Rooms:
         """Close a meeting's live room, if any (the meeting was deleted or ended)."""
         room = self._rooms.pop(meeting_id, None)
         if room is not None:
+            self._keep_totals(room)
             room.meeting.ended = True
             await room.close(reason=reason)
+
+    def find_member(self, token: str) -> tuple[Room, Member] | None:
+        """The room and member a resume token belongs to (on this node)."""
+        for room in self._rooms.values():
+            member = room.member_by_token(token)
+            if member is not None:
+                return room, member
+        return None
 
     def __len__(self) -> int:
         return len(self._rooms)

@@ -26,6 +26,7 @@ from mosaic.signaling.protocol import (
     Join,
     Leave,
     ProtocolError,
+    Resume,
     parse_client_message,
 )
 from mosaic.signaling.room import CLOSE_NORMAL, CLOSE_POLICY, Member, Room
@@ -37,6 +38,7 @@ RATE_PER_SECOND = 30.0
 RATE_BURST = 120.0
 # Far beyond that, the client is broken or hostile: hang up.
 ABUSE_FRAMES = 600
+CLEAN_CLOSE_CODES = frozenset({1000, 1001})
 
 
 @dataclass
@@ -71,40 +73,50 @@ class Session:
     async def run(self) -> None:
         await self.websocket.accept(subprotocol=SUBPROTOCOL)
         self.outbox.start()
+        ending = "lost"
         try:
-            await self._read_loop()
+            ending = await self._read_loop()
         finally:
-            if self.room is not None and self.member is not None:
-                await self.room.depart(self.member)
+            member, room = self.member, self.room
+            if room is not None and member is not None and member.connection is self:
+                if ending == "lost":
+                    room.connection_lost(member)
+                else:
+                    await room.depart(member)
             await self.outbox.close(flush_timeout=0.5)
             await self.disconnect(CLOSE_NORMAL, "bye")
 
-    async def _read_loop(self) -> None:
+    async def _read_loop(self) -> str:
+        """Serve frames until the end; say how it ended: "left" (a leave request or a clean
+        close by the client), or "lost" (the connection dropped, or we hung up)."""
         while not self.outbox.overflowed.is_set():
             try:
                 message = await self.websocket.receive()
             except (WebSocketDisconnect, RuntimeError):
-                return
+                return "lost"
             if message["type"] == "websocket.disconnect":
-                return
+                # 1000/1001: the page closed the socket on purpose (or went away); anything
+                # else (1006: no closing handshake) is a network failure to recover from.
+                return "left" if message.get("code") in CLEAN_CLOSE_CODES else "lost"
             frame = message.get("text")
             if frame is None:
                 frame = message.get("bytes") or b""
-            if not self.pace.allow(time.monotonic()):
-                if self.pace.refused > ABUSE_FRAMES:
-                    await self.disconnect(CLOSE_POLICY, "too many messages")
-                    return
-                self.outbox.send(ProtocolError(ErrorCode.RATE_LIMITED, "slow down").frame())
-                continue
             if not await self._handle(frame):
-                return
+                return "left"
+        return "lost"
 
     async def _handle(self, frame: str | bytes) -> bool:
-        """Answer one frame; False once the participant has left."""
+        """Answer one frame; False once the participant has left (or was hung up on)."""
         request_id = None
+        paced = self.pace.allow(time.monotonic())
+        if not paced and self.pace.refused > ABUSE_FRAMES:
+            await self.disconnect(CLOSE_POLICY, "too many messages")
+            return False
         try:
             request = parse_client_message(frame)
             request_id = request.id
+            if not paced:
+                raise ProtocolError(ErrorCode.RATE_LIMITED, "slow down", request_id)
             if isinstance(request, Leave):
                 self._reply(request_id, {})
                 return False
@@ -124,10 +136,12 @@ class Session:
 
     async def _perform(self, request: Any) -> dict[str, Any] | None:
         if self.member is None:
+            if isinstance(request, Resume):
+                return await self._resume(request)
             if not isinstance(request, Join):
                 raise ProtocolError(ErrorCode.UNAUTHORIZED, "join a meeting first", request.id)
             return await self._join(request)
-        if isinstance(request, Join):
+        if isinstance(request, Join | Resume):
             raise ProtocolError(ErrorCode.BAD_REQUEST, "already in a meeting", request.id)
         assert self.room is not None
         return await dispatch(self.room, self.member, request)
@@ -143,7 +157,17 @@ class Session:
         self.member = room.enter(
             new_participant_id(), request.name, visitor, self.outbox, self.disconnect
         )
+        self.member.connection = self
         return room.entry_result(self.member)
+
+    async def _resume(self, request: Resume) -> dict[str, Any]:
+        """Back after a dropped connection: same participant, same place, fresh state."""
+        found = self.door.rooms.find_member(request.token)
+        if found is None:
+            raise ProtocolError(ErrorCode.NOT_FOUND, "nothing to resume", request.id)
+        room, member = found
+        self.room, self.member = room, member
+        return await room.resume(member, self, self.outbox, self.disconnect)
 
     def _reply(self, request_id: int, result: dict[str, Any]) -> None:
         self.outbox.send({"type": "reply", "id": request_id, "result": result})

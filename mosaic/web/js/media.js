@@ -10,12 +10,13 @@ const SIMULCAST = [
 ];
 
 export class Media {
-  constructor(signaling, localStream, { iceServers = [], onSlots = () => {}, onTrack = () => {} } = {}) {
+  constructor(signaling, localStream, { iceServers = [], onSlots = () => {}, onTrack = () => {}, onFailed = () => {} } = {}) {
     this.signaling = signaling;
     this.localStream = localStream;
     this.iceServers = iceServers;
     this.onSlots = onSlots;
     this.onTrack = onTrack;
+    this.onFailed = onFailed;
     this.publisher = null;
     this.subscriber = null;
     this.sources = {}; // publish mid -> source
@@ -31,6 +32,14 @@ export class Media {
 
   connection(kind) {
     const pc = new RTCPeerConnection({ iceServers: this.iceServers, bundlePolicy: "max-bundle" });
+    // A network change can break a connection for good: start it afresh (the server cannot
+    // restart ICE in place, so a restart is a new connection on both sides).
+    pc.addEventListener("iceconnectionstatechange", () => {
+      if (pc.iceConnectionState !== "failed") return;
+      this.onFailed(kind);
+      if (kind === "publish") this.restartPublisher().catch((error) => console.error(error));
+      else this.restartSubscriber().catch((error) => console.error(error));
+    });
     pc.addEventListener("icecandidate", (event) => {
       const candidate = event.candidate;
       this.signaling
@@ -49,6 +58,27 @@ export class Media {
       this.addSender("camera", video, { direction: "sendonly", streams: [this.localStream], sendEncodings: SIMULCAST });
     }
     await this.negotiatePublisher();
+  }
+
+  async restartPublisher() {
+    const tracks = Object.entries(this.senders).map(([source, sender]) => [source, sender.track]);
+    this.publisher.close();
+    this.publisher = this.connection("publish");
+    this.senders = {};
+    for (const [source, track] of tracks) {
+      if (!track) continue;
+      const init = { direction: "sendonly", streams: [this.localStream] };
+      if (source === "camera") init.sendEncodings = SIMULCAST;
+      this.addSender(source, track, init);
+    }
+    await this.negotiatePublisher();
+  }
+
+  async restartSubscriber() {
+    if (this.subscriber) this.subscriber.close();
+    this.subscriber = null;
+    this.remoteTracks = {};
+    await this.signaling.request("restart", { pc: "subscribe" });
   }
 
   addSender(source, track, init) {

@@ -71,6 +71,7 @@ async function join(prejoin) {
       passcode: $("passcode").value.trim() || null,
       device: deviceId(),
     });
+    signaling.keepAlive();
     const stream = prejoin.release();
     const enterRoom = (joined) => {
       show("room");

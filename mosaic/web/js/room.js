@@ -42,6 +42,8 @@ export class Room {
     signaling.on("suspended", (event) => this.suspended(event));
     signaling.on("reaction", (event) => this.stage.showReaction(event.participant, event.emoji));
     signaling.on("alert", (event) => this.toast(t(`alert.${event.code}`)));
+    signaling.on("reconnecting", () => this.toast(t("connection.reconnecting")));
+    signaling.on("resumed", (result) => this.resumed(result));
     this.bindControls();
     this.render();
     this.startMedia(joined.ice_servers || []);
@@ -73,6 +75,7 @@ export class Room {
       iceServers,
       onSlots: () => this.stage.render(),
       onTrack: (mid, track) => this.onRemoteTrack(mid, track),
+      onFailed: (which) => this.toast(t("connection.media_restart", { which })),
     });
     // Say what we show before any media flows, so the first keyframe is the right size.
     this.stage.reportView();
@@ -95,6 +98,8 @@ export class Room {
   }
 
   onRemoteTrack(mid, track) {
+    // A restarted connection brings new tracks for the same slots.
+    for (const old of document.querySelectorAll(`#audio-sink audio[data-mid="${mid}"]`)) old.remove();
     if (track.kind === "audio") {
       const audio = document.createElement("audio");
       audio.autoplay = true;
@@ -106,6 +111,17 @@ export class Room {
   }
 
   // -- state from the server --------------------------------------------------------------
+
+  // Back on a new connection: the server sent the room as it is now.
+  resumed(result) {
+    if (result.state !== "joined") return;
+    this.self = result.self;
+    this.meeting = result.meeting;
+    this.participants = new Map(result.participants.map((p) => [p.id, p]));
+    this.waiting = result.waiting || [];
+    this.toast(t("connection.back"));
+    this.render();
+  }
 
   applyRoster({ joined, updated, left }) {
     for (const person of [...joined, ...updated]) this.participants.set(person.id, person);

@@ -1,11 +1,15 @@
 // The signaling connection (protocol mosaic.v1, docs/protocol.md): requests get a promise of
-// their reply; pushed events are dispatched by type.
+// their reply; pushed events are dispatched by type. When the network drops the connection,
+// it comes back by itself with the resume token (the server keeps our place for a while).
 export class SignalingError extends Error {
   constructor(code, message) {
     super(message);
     this.code = code;
   }
 }
+
+const HEARTBEAT_MS = 4000;
+const RECONNECT_FOR_MS = 12000;
 
 export class Signaling {
   constructor(url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`) {
@@ -14,21 +18,78 @@ export class Signaling {
     this.pending = new Map();
     this.handlers = new Map();
     this.socket = null;
+    this.resumeToken = null;
+    this.closing = false;
+    this.heartbeat = null;
   }
 
   connect() {
     return new Promise((resolve, reject) => {
       const socket = new WebSocket(this.url, "mosaic.v1");
-      this.socket = socket;
-      socket.addEventListener("open", () => resolve(), { once: true });
+      socket.addEventListener("open", () => {
+        this.socket = socket;
+        resolve();
+      }, { once: true });
       socket.addEventListener("error", () => reject(new SignalingError("network", "connection failed")), { once: true });
       socket.addEventListener("message", (event) => this.receive(event.data));
-      socket.addEventListener("close", (event) => {
-        for (const { reject: fail } of this.pending.values()) fail(new SignalingError("closed", "connection closed"));
-        this.pending.clear();
-        this.emit("close", { code: event.code, reason: event.reason });
-      });
+      socket.addEventListener("close", (event) => this.closed(socket, event));
     });
+  }
+
+  closed(socket, event) {
+    if (socket !== this.socket) return;
+    this.socket = null;
+    for (const { reject: fail } of this.pending.values()) fail(new SignalingError("closed", "connection closed"));
+    this.pending.clear();
+    clearInterval(this.heartbeat);
+    // The server ended it (removed, meeting over) or we are leaving: that is final.
+    const final = this.closing || !this.resumeToken || event.code === 1008 || event.code === 4000 || event.code === 1000;
+    if (final) {
+      this.emit("close", { code: event.code, reason: event.reason });
+    } else {
+      this.reconnect();
+    }
+  }
+
+  async reconnect() {
+    this.emit("reconnecting", {});
+    const deadline = Date.now() + RECONNECT_FOR_MS;
+    while (Date.now() < deadline && !this.closing) {
+      try {
+        await this.connect();
+        const result = await this.request("resume", { token: this.resumeToken });
+        this.keepAlive();
+        this.emit("resumed", result);
+        return;
+      } catch (error) {
+        if (error.code === "not_found") break;
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+    }
+    this.emit("close", { code: 1006, reason: "lost" });
+  }
+
+  // A dead network gives no close event for a long time: a ping unanswered in time closes the
+  // socket so that reconnecting starts.
+  keepAlive() {
+    clearInterval(this.heartbeat);
+    this.heartbeat = setInterval(() => {
+      const socket = this.socket;
+      if (!socket) return;
+      const timer = setTimeout(() => this.abandon(socket), HEARTBEAT_MS - 500);
+      this.request("ping").then(() => clearTimeout(timer), () => clearTimeout(timer));
+    }, HEARTBEAT_MS);
+  }
+
+  // Give up on a socket that stopped answering (its close event may take minutes to come).
+  abandon(socket) {
+    if (socket !== this.socket) return;
+    try {
+      socket.close(4001, "no answer");
+    } catch {
+      // Already closing.
+    }
+    this.closed(socket, { code: 1006, reason: "no answer" });
   }
 
   receive(text) {
@@ -41,10 +102,15 @@ export class Signaling {
     if ((message.type === "reply" || message.type === "error") && this.pending.has(message.id)) {
       const { resolve, reject } = this.pending.get(message.id);
       this.pending.delete(message.id);
-      if (message.type === "reply") resolve(message.result);
-      else reject(new SignalingError(message.code, message.message));
+      if (message.type === "reply") {
+        if (message.result && message.result.resume_token) this.resumeToken = message.result.resume_token;
+        resolve(message.result);
+      } else {
+        reject(new SignalingError(message.code, message.message));
+      }
       return;
     }
+    if (message.resume_token) this.resumeToken = message.resume_token;
     this.emit(message.type, message);
   }
 
@@ -76,6 +142,8 @@ export class Signaling {
   }
 
   close() {
+    this.closing = true;
+    clearInterval(this.heartbeat);
     if (this.socket) this.socket.close(1000, "bye");
   }
 }

@@ -1,0 +1,102 @@
+"""Prometheus metrics at /metrics, read from the running node at scrape time.
+
+Nothing is counted twice on the forwarding path: packets and bytes are the down tracks' own
+counters, summed when Prometheus asks. Only counts leave the node: no names, no meeting IDs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector, CollectorRegistry
+
+if TYPE_CHECKING:
+    from mosaic.services import Services
+
+MEDIA_COUNTERS = {
+    "packets_forwarded": "RTP packets sent to subscribers",
+    "bytes_forwarded": "RTP payload bytes sent to subscribers",
+    "nacks_received": "NACK feedback packets received from subscribers",
+    "retransmissions": "packets resent to subscribers from the packet caches",
+    "keyframe_requests": "keyframe requests (PLI) sent to publishers",
+    "upstream_nacks": "lost packets asked again from publishers",
+}
+
+
+class LoopLag:
+    """How late the event loop wakes up: the latency every packet and message pays."""
+
+    def __init__(self, interval: float = 0.5) -> None:
+        self.interval = interval
+        self.lag = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(self.interval)
+            self.lag = max(0.0, time.monotonic() - before - self.interval)
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+
+class NodeCollector(Collector):
+    def __init__(self, services: Services, lag: LoopLag) -> None:
+        self.services = services
+        self.lag = lag
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        rooms = self.services.rooms.all()
+        yield GaugeMetricFamily("mosaic_meetings", "live meetings on this node", value=len(rooms))
+        participants = GaugeMetricFamily(
+            "mosaic_participants", "participants on this node", labels=["state"]
+        )
+        admitted = sum(len(room.meeting.roster.admitted()) for room in rooms)
+        waiting = sum(len(room.meeting.roster.waiting()) for room in rooms)
+        participants.add_metric(["admitted"], admitted)
+        participants.add_metric(["waiting"], waiting)
+        yield participants
+        totals = dict(self.services.rooms.closed_media_totals)
+        for room in rooms:
+            stats = getattr(room.media, "stats", None)
+            if stats is not None:
+                for name, value in stats().items():
+                    totals[name] = totals.get(name, 0) + value
+        yield GaugeMetricFamily(
+            "mosaic_published_streams",
+            "incoming RTP streams (a simulcast camera counts once per layer)",
+            value=totals.get("published_streams", 0),
+        )
+        yield GaugeMetricFamily(
+            "mosaic_forwarded_streams",
+            "outgoing RTP streams now fed",
+            value=totals.get("forwarded_streams", 0),
+        )
+        for name, help_text in MEDIA_COUNTERS.items():
+            yield CounterMetricFamily(f"mosaic_{name}", help_text, value=totals.get(name, 0))
+        failures = CounterMetricFamily(
+            "mosaic_join_failures", "refused join attempts by reason", labels=["reason"]
+        )
+        for reason, count in sorted(self.services.door.failures.items()):
+            failures.add_metric([str(reason)], count)
+        yield failures
+        yield GaugeMetricFamily(
+            "mosaic_event_loop_lag_seconds",
+            "how late the event loop last woke up",
+            value=self.lag.lag,
+        )
+
+
+def registry_for(services: Services, lag: LoopLag) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(NodeCollector(services, lag))
+    return registry

@@ -1,0 +1,73 @@
+"""A participant whose connection drops comes back to its place with its resume token."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from mosaic.client import SignalingClient, SignalingError, join
+from mosaic.signaling.room import RESUME_GRACE_S
+from tests.helpers.api import Account
+from tests.helpers.server import MosaicServer
+
+
+def ws(server: MosaicServer) -> str:
+    return server.url.replace("http://", "ws://") + "/ws"
+
+
+async def test_a_dropped_connection_resumes_its_place_without_waiting_again(
+    server: MosaicServer, host: Account
+) -> None:
+    meeting = await host.create_meeting()  # with a waiting room
+    async with await join(meeting["join_url"], name="Host", cookies=host.cookies) as boss:
+        guest = await join(meeting["join_url"], name="Guest")
+        await boss.wait_until(lambda: bool(boss.waiting))
+        await boss.request("admit", all=True)
+        await guest.wait_admitted()
+        token = guest.signaling.events[-1].get("resume_token") or guest.resume_token
+        assert token
+        # The network drops: no closing handshake at all.
+        guest.signaling._connection.transport.abort()  # type: ignore[union-attr]
+        await asyncio.sleep(0.5)
+        assert guest.id in boss.participants  # the place is kept
+        again = SignalingClient(ws(server))
+        await again.connect()
+        result = await again.request("resume", token=token)
+        assert result["state"] == "joined"
+        assert result["self"]["id"] == guest.id
+        assert [p["id"] for p in result["participants"]].count(guest.id) == 1
+        assert boss.waiting == []  # no new trip through the waiting room
+        await asyncio.sleep(0.3)
+        assert list(boss.participants).count(guest.id) == 1
+        await again.request("chat", text="back again")
+        assert (await boss.wait_for("chat"))["from"] == guest.id
+        await again.request("leave")
+        await again.close()
+        await boss.wait_until(lambda: guest.id not in boss.participants, timeout=2)
+
+
+async def test_a_participant_gone_too_long_is_removed(
+    server: MosaicServer, host: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    meeting = await host.create_meeting(waiting_room=False)
+    async with await join(meeting["join_url"], name="Host", cookies=host.cookies) as boss:
+        guest = await join(meeting["join_url"], name="Guest")
+        await boss.wait_until(lambda: guest.id in boss.participants)
+        guest.signaling._connection.transport.abort()  # type: ignore[union-attr]
+        await boss.wait_until(lambda: guest.id not in boss.participants, timeout=RESUME_GRACE_S + 3)
+        client = SignalingClient(ws(server))
+        await client.connect()
+        with pytest.raises(SignalingError) as refused:
+            await client.request("resume", token=guest.resume_token)
+        assert refused.value.code == "not_found"
+        await client.close()
+
+
+async def test_a_resume_token_is_no_join_key(server: MosaicServer) -> None:
+    client = SignalingClient(ws(server))
+    await client.connect()
+    with pytest.raises(SignalingError) as refused:
+        await client.request("resume", token="A" * 43)
+    assert refused.value.code == "not_found"
+    await client.close()
