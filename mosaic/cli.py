@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import signal
 import socket
 import sys
@@ -14,6 +13,7 @@ from collections.abc import Iterator
 import uvicorn
 
 from mosaic.config import Settings, add_arguments, settings_from
+from mosaic.logs import configure_logging
 
 # A browser's signaling frames are small; this bounds what one frame can make us buffer.
 WS_MAX_FRAME_BYTES = 256 * 1024
@@ -44,22 +44,6 @@ class _Server(uvicorn.Server):
                 loop.remove_signal_handler(sig)
 
 
-def configure_logging(level: str) -> None:
-    """Mosaic's own loggers at ``level``; libraries at WARNING (uvicorn's start-up lines at
-    INFO). Below that the WebSocket library prints every frame (passcodes, chat) and the
-    database layers every statement's parameters (e-mail addresses): never in our logs."""
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("mosaic").setLevel(level.upper())
-    for library in ("websockets", "aiosqlite", "sqlalchemy", "httpx", "httpcore", "asyncio",
-                    "alembic", "aioice", "aiortc", "uvicorn"):  # fmt: skip
-        logging.getLogger(library).setLevel(logging.WARNING)
-    logging.getLogger("uvicorn.error").setLevel(logging.INFO)
-
-
 async def serve(settings: Settings) -> int:
     from mosaic.app import create_app
 
@@ -73,6 +57,11 @@ async def serve(settings: Settings) -> int:
         lifespan="on",
         timeout_graceful_shutdown=5,
         server_header=False,
+        ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
+        ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
+        # Behind a reverse proxy, believe its forwarded headers, and only its.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=",".join(settings.trusted_proxies) or "",
     )
     server = _Server(config, f"Mosaic is running at {settings.base_url}")
     await server.serve()
@@ -91,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         settings = settings_from(args)
-        configure_logging(settings.log_level)
+        configure_logging(settings.log_level, settings.log_format)
         return asyncio.run(serve(settings))
     return 2
 

@@ -53,6 +53,48 @@ class Settings:
             "parse": _csv,
         },
     )
+    public_ips: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "comma-separated addresses to announce for media (a public IP in front of"
+            " a NAT that maps the same ports)",
+            "parse": _csv,
+        },
+    )
+    udp_ports: str | None = field(
+        default=None,
+        metadata={"help": "UDP port range for media, e.g. 50000-50199 (default: any port)"},
+    )
+    turn_urls: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "comma-separated TURN URLs handed to clients, e.g."
+            " turn:turn.example.org:3478?transport=udp,turn:turn.example.org:3478?transport=tcp",
+            "parse": _csv,
+        },
+    )
+    turn_secret: str | None = field(
+        default=None,
+        metadata={"help": "coturn static-auth-secret, to hand out short-lived credentials"},
+    )
+    turn_ttl_s: int = field(
+        default=4 * 3600,
+        metadata={"help": "how long a TURN credential stays valid, in seconds", "parse": int},
+    )
+    tls_cert: Path | None = field(
+        default=None, metadata={"help": "TLS certificate (PEM) to serve HTTPS/WSS", "parse": Path}
+    )
+    tls_key: Path | None = field(
+        default=None, metadata={"help": "TLS private key (PEM)", "parse": Path}
+    )
+    trusted_proxies: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "comma-separated addresses of reverse proxies whose X-Forwarded-For and"
+            " X-Forwarded-Proto are believed",
+            "parse": _csv,
+        },
+    )
     require_passcode: bool = field(
         default=False,
         metadata={"help": "forbid hosts to turn passcodes off", "parse": _bool},
@@ -81,13 +123,17 @@ class Settings:
         default=30, metadata={"help": "days a meeting's security events are kept", "parse": int}
     )
     log_level: str = field(default="info", metadata={"help": "debug, info, warning or error"})
+    log_format: str = field(
+        default="text", metadata={"help": "text, or json (one object a line, with correlation ids)"}
+    )
 
     @property
     def base_url(self) -> str:
         if self.public_url:
             return self.public_url.rstrip("/")
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.tls_cert else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     @property
     def secure(self) -> bool:

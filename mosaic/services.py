@@ -9,8 +9,13 @@ from dataclasses import dataclass, field
 
 from mosaic.config import Settings
 from mosaic.domain.settings import InstancePolicy
-from mosaic.media.aiortc_bridge import check_versions, use_media_addresses
+from mosaic.media.aiortc_bridge import (
+    check_versions,
+    configure_media_network,
+    parse_port_range,
+)
 from mosaic.security.throttle import Throttle
+from mosaic.security.turn import ice_servers_for
 from mosaic.signaling.door import Door, join_throttles
 from mosaic.signaling.media_gate import router_factory
 from mosaic.signaling.room import RoomServices
@@ -40,7 +45,11 @@ class Services:
     async def start(cls, settings: Settings, media_factory: MediaFactory | None = None) -> Services:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         check_versions()
-        use_media_addresses(settings.media_addresses)
+        configure_media_network(
+            settings.media_addresses,
+            settings.public_ips,
+            parse_port_range(settings.udp_ports) if settings.udp_ports else None,
+        )
         if media_factory is None:
             media_factory = router_factory()
         db = Database(settings.db_url)
@@ -51,7 +60,15 @@ class Services:
             require_passcode=settings.require_passcode,
             require_waiting_room=settings.require_waiting_room,
         )
-        rooms = Rooms(RoomServices(audit=audit, policy=policy), media_factory)
+
+        def ice_servers(participant_id: str) -> list[dict[str, object]]:
+            return ice_servers_for(
+                participant_id, settings.turn_urls, settings.turn_secret, settings.turn_ttl_s
+            )
+
+        rooms = Rooms(
+            RoomServices(audit=audit, policy=policy, ice_servers=ice_servers), media_factory
+        )
         per_address, per_meeting = join_throttles(
             settings.join_rate_per_minute, settings.join_free_failures
         )

@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mosaic import logs
+
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -67,6 +69,7 @@ class SecurityHeaders:
         self.csp = content_security_policy(base_url)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        logs.request_id.set(logs.new_request_id())
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

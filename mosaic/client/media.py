@@ -49,6 +49,21 @@ class ClientMedia:
         signaling.on("offer", self._on_offer)
         signaling.on("slots", self._on_slots)
 
+    def use_ice_servers(self, servers: list[dict[str, Any]]) -> None:
+        """STUN/TURN servers (with credentials) the server told us to use."""
+        if self.publisher is not None or self.subscriber is not None or not servers:
+            return
+        self.configuration = RTCConfiguration(
+            iceServers=[
+                RTCIceServer(
+                    urls=server["urls"],
+                    username=server.get("username"),
+                    credential=server.get("credential"),
+                )
+                for server in servers
+            ]
+        )
+
     # -- publishing ----------------------------------------------------------------------------
 
     async def publish(self, tracks: dict[str, MediaStreamTrack]) -> None:

@@ -62,6 +62,7 @@ class Participant:
         self.id = result["self"]["id"]
         self.name = result["self"]["name"]
         if self.state == "joined":
+            self.media.use_ice_servers(result.get("ice_servers", []))
             self.role = result["self"]["role"]
             self.meeting = result["meeting"]
             self.participants = {p["id"]: p for p in result["participants"]}

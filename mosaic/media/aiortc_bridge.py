@@ -11,7 +11,9 @@ directly (aiortc's ORTC-style API) and reaches below them at a handful of points
 - `RTCDtlsTransport._set_role` and the ICE `Connection.ice_controlling` flag follow the SDP
   offer/answer roles (RFC 8842 §5, RFC 8445 §6.1.1);
 - `aioice.ice.get_host_addresses` decides which local addresses are gathered (aioice leaves
-  out loopback, which tests and single-machine setups need).
+  out loopback, which tests and single-machine setups need);
+- the server gathers its own host candidates (`Connection._protocols`, `_local_candidates`,
+  `_local_candidates_end`): on a configured UDP port range, and never through STUN.
 
 These names are pinned to the versions below; `tests/unit/media/test_aiortc_bridge.py` fails
 loudly if an upgrade moves any of them.
@@ -22,12 +24,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
+import socket
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import aioice
 import aioice.ice
 import aiortc
-from aioice.candidate import Candidate
+from aioice.candidate import Candidate, candidate_foundation, candidate_priority
 from aiortc import RTCCertificate, RTCDtlsTransport, RTCIceGatherer, RTCIceServer, RTCIceTransport
 from aiortc.rtcdtlstransport import RTCDtlsFingerprint, RTCDtlsParameters
 from aiortc.rtcicetransport import RTCIceParameters, candidate_from_aioice, candidate_to_aioice
@@ -60,6 +65,39 @@ def _host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
     if use_ipv4 and "127.0.0.1" not in addresses:
         addresses.append("127.0.0.1")
     return addresses
+
+
+@dataclass
+class MediaNetwork:
+    """Where the server's media lives: the local addresses it binds, the addresses it
+    announces (a public IP in front of a NAT), and the UDP ports it may use."""
+
+    announced: list[str] = field(default_factory=list)
+    ports: tuple[int, int] | None = None
+
+
+_network = MediaNetwork()
+RECEIVE_BUFFER = 1 << 20
+
+
+def configure_media_network(
+    addresses: Sequence[str] | None,
+    announced: Sequence[str] = (),
+    ports: tuple[int, int] | None = None,
+) -> None:
+    """Process-wide media network settings of a server (see `MediaNetwork`)."""
+    use_media_addresses(addresses)
+    _network.announced = list(announced)
+    _network.ports = ports
+
+
+def parse_port_range(text: str) -> tuple[int, int]:
+    """'50000-50199' → (50000, 50199)."""
+    low, _, high = text.partition("-")
+    first, last = int(low), int(high or low)
+    if not 1024 <= first <= last <= 65535:
+        raise ValueError(f"not a UDP port range: {text!r}")
+    return first, last
 
 
 def use_media_addresses(addresses: Sequence[str] | None) -> None:
@@ -133,7 +171,36 @@ class MediaTransport:
         self.on_rtcp(data)
 
     async def gather(self) -> None:
-        await self.gatherer.gather()
+        """Host candidates on our addresses, in the configured port range; no STUN: a server
+        knows its addresses (announced ones are added in `local_candidates`)."""
+        connection = self.ice._connection
+        if connection._local_candidates_end:
+            return
+        connection._local_candidates_start = True
+        loop = asyncio.get_running_loop()
+        for address in _host_addresses(use_ipv4=True, use_ipv6=True):
+            try:
+                transport, protocol = await _bind(loop, connection, address, _network.ports)
+            except OSError as exc:
+                log.warning("no UDP port for media on %s: %s", address, exc)
+                continue
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                # Keyframes arrive as bursts of packets: room for them while the loop is busy.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+            host, port = transport.get_extra_info("sockname")[:2]
+            protocol.local_candidate = Candidate(
+                foundation=candidate_foundation("host", "udp", host),
+                component=1,
+                transport="udp",
+                priority=candidate_priority(1, "host"),
+                host=host,
+                port=port,
+                type="host",
+            )
+            connection._protocols.append(protocol)
+            connection._local_candidates.append(protocol.local_candidate)
+        connection._local_candidates_end = True
 
     @property
     def ice_username_fragment(self) -> str:
@@ -147,8 +214,23 @@ class MediaTransport:
         return [(f.algorithm, f.value) for f in self.dtls.getLocalParameters().fingerprints]
 
     def local_candidates(self) -> list[str]:
-        """Our candidates as SDP ``candidate:`` attribute values."""
-        return [candidate_to_sdp(c) for c in self.gatherer.getLocalCandidates()]
+        """Our candidates as SDP ``candidate:`` attribute values, and for each announced
+        address a copy with that address (the NAT in front maps it to the same port)."""
+        gathered = self.gatherer.getLocalCandidates()
+        lines = [candidate_to_sdp(c) for c in gathered]
+        for index, public in enumerate(_network.announced):
+            for candidate in gathered:
+                announced = Candidate(
+                    foundation=candidate_foundation("host", "udp", public),
+                    component=candidate.component,
+                    transport="udp",
+                    priority=candidate_priority(1, "host", local_pref=65534 - index),
+                    host=public,
+                    port=candidate.port,
+                    type="host",
+                )
+                lines.append(announced.to_sdp())
+        return lines
 
     def start(
         self,
@@ -246,6 +328,32 @@ class MediaTransport:
             await self.dtls.stop()
         with contextlib.suppress(Exception):
             await self.ice.stop()
+
+
+async def _bind(
+    loop: asyncio.AbstractEventLoop,
+    connection: aioice.Connection,
+    address: str,
+    ports: tuple[int, int] | None,
+) -> tuple[asyncio.DatagramTransport, aioice.ice.StunProtocol]:
+    """A UDP socket on ``address``: on a free port of the range (tried from a random start,
+    so that concurrent joins do not race for the same one), or any port without a range."""
+    candidates = [0]
+    if ports is not None:
+        first, last = ports
+        start = random.randint(first, last)
+        candidates = [*range(start, last + 1), *range(first, start)]
+    error: OSError | None = None
+    for port in candidates:
+        try:
+            transport, protocol = await loop.create_datagram_endpoint(
+                lambda: aioice.ice.StunProtocol(connection), local_addr=(address, port)
+            )
+        except OSError as exc:
+            error = exc
+            continue
+        return transport, protocol  # type: ignore[return-value]
+    raise error or OSError(f"no free UDP port on {address}")
 
 
 def _ignore_result(task: asyncio.Future[None]) -> None:

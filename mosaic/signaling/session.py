@@ -15,6 +15,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from mosaic import logs
 from mosaic.domain.ids import new_participant_id
 from mosaic.domain.meeting import Visitor
 from mosaic.signaling.commands import dispatch
@@ -158,6 +159,9 @@ class Session:
             new_participant_id(), request.name, visitor, self.outbox, self.disconnect
         )
         self.member.connection = self
+        logs.participant_id.set(self.member.id)
+        logs.meeting_id.set(room.id)
+        log.info("joined (%s)", self.member.participant.state.value)
         return room.entry_result(self.member)
 
     async def _resume(self, request: Resume) -> dict[str, Any]:
@@ -167,6 +171,9 @@ class Session:
             raise ProtocolError(ErrorCode.NOT_FOUND, "nothing to resume", request.id)
         room, member = found
         self.room, self.member = room, member
+        logs.participant_id.set(member.id)
+        logs.meeting_id.set(room.id)
+        log.info("resumed")
         return await room.resume(member, self, self.outbox, self.disconnect)
 
     def _reply(self, request_id: int, result: dict[str, Any]) -> None:

@@ -99,3 +99,68 @@ def test_second_start_reuses_the_migrated_database(tmp_path: Path) -> None:
         wait_for_banner(process)
         process.send_signal(signal.SIGTERM)
         assert process.wait(15) == 0
+
+
+async def test_tls_serves_https_and_wss(tmp_path: Path) -> None:
+    import ssl
+
+    from tests.helpers.tls import self_signed
+
+    cert, key = self_signed(tmp_path)
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mosaic", "serve", "--port", str(port), "--data-dir",
+         str(tmp_path / "data"), "--tls-cert", str(cert), "--tls-key", str(key)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert wait_for_banner(process) == f"Mosaic is running at https://127.0.0.1:{port}"
+        context = ssl.create_default_context(cafile=str(cert))
+        async with httpx.AsyncClient(verify=context) as client:
+            response = await client.get(f"https://127.0.0.1:{port}/healthz")
+            assert response.json() == {"status": "ok"}
+            assert "max-age" in response.headers["strict-transport-security"]
+        async with websockets.connect(
+            f"wss://127.0.0.1:{port}/ws",
+            subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+            ssl=context,
+        ) as connection:
+            assert connection.subprotocol == SUBPROTOCOL
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+async def test_json_logs_carry_correlation_ids(tmp_path: Path) -> None:
+    import json
+
+    from mosaic.client import join
+    from tests.helpers.api import signup
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mosaic", "serve", "--port", str(port), "--data-dir",
+         str(tmp_path), "--log-format", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        wait_for_banner(process)
+        host = await signup(f"http://127.0.0.1:{port}")
+        meeting = await host.create_meeting(waiting_room=False)
+        async with await join(meeting["join_url"], name="Ann") as ann:
+            participant = ann.id
+        process.send_signal(signal.SIGTERM)
+        _, errors = process.communicate(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    entries = [json.loads(line) for line in errors.splitlines() if line.startswith("{")]
+    assert entries and all("level" in e and "message" in e for e in entries)
+    joined = [e for e in entries if e.get("participant_id") == participant]
+    assert joined and joined[0]["meeting_id"] == meeting["id"]
