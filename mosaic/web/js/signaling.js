@@ -10,6 +10,7 @@ export class SignalingError extends Error {
 
 const HEARTBEAT_MS = 4000;
 const RECONNECT_FOR_MS = 12000;
+const CONNECT_TIMEOUT_MS = 2500;
 
 export class Signaling {
   constructor(url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`) {
@@ -23,14 +24,23 @@ export class Signaling {
     this.heartbeat = null;
   }
 
-  connect() {
+  connect(timeoutMs = CONNECT_TIMEOUT_MS) {
     return new Promise((resolve, reject) => {
       const socket = new WebSocket(this.url, "mosaic.v1");
+      // A dead network may take a minute to refuse: give up sooner and try again.
+      const timer = setTimeout(() => {
+        socket.close();
+        reject(new SignalingError("network", "connection timed out"));
+      }, timeoutMs);
       socket.addEventListener("open", () => {
+        clearTimeout(timer);
         this.socket = socket;
         resolve();
       }, { once: true });
-      socket.addEventListener("error", () => reject(new SignalingError("network", "connection failed")), { once: true });
+      socket.addEventListener("error", () => {
+        clearTimeout(timer);
+        reject(new SignalingError("network", "connection failed"));
+      }, { once: true });
       socket.addEventListener("message", (event) => this.receive(event.data));
       socket.addEventListener("close", (event) => this.closed(socket, event));
     });
