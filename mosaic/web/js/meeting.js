@@ -98,7 +98,9 @@ async function join(prejoin) {
   } catch (error) {
     signaling.close();
     $("join").disabled = false;
-    formError(t(`error.${error.code || "generic"}`, { message: error.message }));
+    // The server's words are English; a reason it names is said in the page's language.
+    const key = error.reason && error.reason !== "bad_passcode_or_id" ? `refusal.${error.reason}` : `error.${error.code || "generic"}`;
+    formError(t(key, { message: error.message }));
   }
 }
 

@@ -2,9 +2,10 @@
 // their reply; pushed events are dispatched by type. When the network drops the connection,
 // it comes back by itself with the resume token (the server keeps our place for a while).
 export class SignalingError extends Error {
-  constructor(code, message) {
+  constructor(code, message, reason = null) {
     super(message);
     this.code = code;
+    this.reason = reason;
   }
 }
 
@@ -116,7 +117,7 @@ export class Signaling {
         if (message.result && message.result.resume_token) this.resumeToken = message.result.resume_token;
         resolve(message.result);
       } else {
-        reject(new SignalingError(message.code, message.message));
+        reject(new SignalingError(message.code, message.message, message.reason));
       }
       return;
     }
