@@ -1,0 +1,59 @@
+"""The store on PostgreSQL, as a cluster runs it: migrations, repositories, a whole server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from mosaic.client import join
+from mosaic.domain.settings import MeetingSettings
+from mosaic.store.audit import Audit
+from mosaic.store.db import Database
+from mosaic.store.meetings import Meetings
+from mosaic.store.users import EmailTaken, Users
+from tests.helpers.api import signup
+from tests.helpers.postgres import Postgres, unavailable
+
+pytestmark = pytest.mark.skipif(unavailable() is not None, reason=f"LOUD SKIP: {unavailable()}")
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[Postgres]:
+    server = Postgres().start()
+    yield server
+    server.stop()
+
+
+async def test_repositories_work_on_postgresql(postgres: Postgres) -> None:
+    db = Database(postgres.url)
+    await db.migrate()
+    await db.migrate()  # idempotent
+    users = Users(db)
+    account = await users.create("Ann", "ann@example.org", "hash")
+    with pytest.raises(EmailTaken):
+        await users.create("Ann again", "ann@example.org", "hash")
+    token, csrf = await users.start_session(account.id)
+    signed_in = await users.session_user(token)
+    assert (
+        signed_in and signed_in.account.email == "ann@example.org" and signed_in.csrf_token == csrf
+    )
+    meetings = Meetings(db)
+    settings = MeetingSettings(waiting_room=False, allowed_email_domains=["example.org"])
+    record = await meetings.create("abcd-efgh-jkmn", account.id, "Topic", "h", settings)
+    assert (await meetings.get(record.id)).settings == settings  # type: ignore[union-attr]
+    audit = Audit(db)
+    await audit.record(record.id, "join", subject="Ann")
+    assert [e.kind for e in await audit.events(record.id)] == ["join"]
+    assert await meetings.delete(record.id)
+    await db.close()
+
+
+async def test_a_server_on_postgresql_serves_a_meeting(postgres: Postgres, make_server) -> None:
+    server = make_server("--database-url", postgres.url, "--join-rate-per-minute", "10000")
+    host = await signup(server.url)
+    meeting = await host.create_meeting(waiting_room=False)
+    async with await join(meeting["join_url"], name="Host", cookies=host.cookies) as boss:
+        assert boss.state == "joined" and boss.role == "host"
+        async with await join(meeting["join_url"], name="Guest") as guest:
+            await boss.wait_until(lambda: guest.id in boss.participants)
