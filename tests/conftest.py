@@ -53,3 +53,14 @@ async def host(server: MosaicServer) -> AsyncIterator[Account]:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """A failing test's report carries the end of the shared server's log."""
+    report = yield
+    if report.failed and call.when == "call":
+        running = item.funcargs.get("server") if hasattr(item, "funcargs") else None
+        if isinstance(running, MosaicServer):
+            report.sections.append(("mosaic server log (end)", running.log[-6000:]))
+    return report

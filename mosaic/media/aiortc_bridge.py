@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import aioice
 import aioice.ice
 import aiortc
+import pylibsrtp
 from aioice.candidate import Candidate, candidate_foundation, candidate_priority
 from aiortc import RTCCertificate, RTCDtlsTransport, RTCIceGatherer, RTCIceServer, RTCIceTransport
 from aiortc.rtcdtlstransport import RTCDtlsFingerprint, RTCDtlsParameters
@@ -120,12 +121,18 @@ class _SfuDtlsTransport(RTCDtlsTransport):
     failures = 0
 
     async def _handle_rtp_data(self, data: bytes, arrival_time_ms: int) -> None:
+        self._handle_rtp_sync(data)
+
+    async def _handle_rtcp_data(self, data: bytes) -> None:
+        self._handle_rtcp_sync(data)
+
+    def _handle_rtp_sync(self, data: bytes) -> None:
         try:
             self.on_rtp(data)
         except Exception:
             self._failed()
 
-    async def _handle_rtcp_data(self, data: bytes) -> None:
+    def _handle_rtcp_sync(self, data: bytes) -> None:
         try:
             self.on_rtcp(data)
         except Exception:
@@ -277,9 +284,41 @@ class MediaTransport:
     def _dtls_state(self) -> None:
         state = self.dtls.state
         if state == "connected":
+            self._take_srtp_fast_path()
             self._set_state("connected")
         elif state in ("failed", "closed"):
             self._set_state(state)
+
+    def _take_srtp_fast_path(self) -> None:
+        """Once DTLS is up, decrypt SRTP/SRTCP where the datagram arrives.
+
+        aioice first tries every datagram as STUN (an exception per media packet), queues it,
+        and aiortc's DTLS loop awaits it through three coroutines before decrypting. Media
+        packets (first byte 128-191, RFC 7983) now skip all that; STUN and DTLS keep their
+        path."""
+        rx_srtp = self.dtls._rx_srtp
+        on_rtp, on_rtcp = self.dtls._handle_rtp_sync, self.dtls._handle_rtcp_sync
+        for protocol in self.ice._connection._protocols:
+            if type(protocol) is not aioice.ice.StunProtocol:
+                continue  # a TURN relay unwraps its own framing first
+            original = protocol.datagram_received
+
+            def datagram_received(
+                data: bytes, addr: tuple[str, int], original: Callable[..., None] = original
+            ) -> None:
+                first = data[0] if data else 0
+                if 127 < first < 192:
+                    try:
+                        if 191 < data[1] < 224:  # RTCP (RFC 5761 §4)
+                            on_rtcp(rx_srtp.unprotect_rtcp(data))
+                        else:
+                            on_rtp(rx_srtp.unprotect(data))
+                    except pylibsrtp.Error:
+                        pass  # not ours, replayed or damaged: dropped like aiortc would
+                    return
+                original(data, addr)
+
+            protocol.datagram_received = datagram_received  # type: ignore[method-assign]
 
     def _set_state(self, state: str) -> None:
         if self.state not in (state, "closed"):

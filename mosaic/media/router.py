@@ -30,6 +30,7 @@ from mosaic.media.tracks import DownTrack, UpTrack
 log = logging.getLogger(__name__)
 
 AUDIO_CAP = 6
+AUDIO_SWAP_MARGIN = 0.2
 MAX_VIDEO_SLOTS = 52
 DEFAULT_VIEW_SIZE = (320, 180)
 DEFAULT_VIEW_COUNT = 9
@@ -169,6 +170,11 @@ class Router:
         subscriber = _Subscriber(peer)
         self.subscribers[participant_id] = subscriber
         self._allocate(subscriber, time.monotonic())
+        # A newcomer learns who is speaking now, not only at the next change.
+        if self.dominant is not None:
+            self._send(participant_id, {"type": "speaker", "participant": self.dominant})
+        if self.speaking:
+            self._send(participant_id, {"type": "speaking", "participants": sorted(self.speaking)})
 
     def resumed(self, participant_id: str) -> None:
         """The participant's signaling came back: an offer sent meanwhile may be lost."""
@@ -290,6 +296,9 @@ class Router:
         return wanted
 
     def _wanted_audio(self, subscriber: _Subscriber, now: float) -> list[UpTrack]:
+        """Every unmuted speaker up to the cap; above it the most active ones. A speaker
+        keeps its slot until a newcomer is clearly more active (no flapping between two
+        people who talk in turn)."""
         me = subscriber.peer.participant_id
         candidates = [
             track
@@ -298,15 +307,22 @@ class Router:
         ]
         if len(candidates) <= AUDIO_CAP:
             return candidates
-        loudest = self.speakers.loudest(len(self.tracks), now)
-        rank = {pid: index for index, pid in enumerate(loudest)}
-        current = {down.track for down in subscriber.peer.slots_of("audio") if down.track}
-        # Sticky: a slot's speaker keeps it while still among the loudest cap + 2.
-        ranked = sorted(
-            candidates,
-            key=lambda t: rank.get(t.participant_id, len(rank)) - (2 if t in current else 0),
-        )
-        return ranked[:AUDIO_CAP]
+        levels = self.speakers.levels(now)
+
+        def activity(track: UpTrack) -> float:
+            return levels.get(track.participant_id, 0.0)
+
+        holders = {down.track for down in subscriber.peer.slots_of("audio") if down.track}
+        chosen = sorted((t for t in candidates if t in holders), key=activity, reverse=True)
+        others = sorted((t for t in candidates if t not in holders), key=activity, reverse=True)
+        chosen = chosen[:AUDIO_CAP]
+        while len(chosen) < AUDIO_CAP and others:
+            chosen.append(others.pop(0))
+        for challenger in others:
+            weakest = min(chosen, key=activity)
+            if activity(challenger) > activity(weakest) + AUDIO_SWAP_MARGIN:
+                chosen[chosen.index(weakest)] = challenger
+        return chosen
 
     def _allocate(self, subscriber: _Subscriber, now: float) -> None:
         peer = subscriber.peer

@@ -42,6 +42,11 @@ def test_ice_internals_exist() -> None:
     }
     assert "get_host_addresses(" in inspect.getsource(aioice.ice.Connection.gather_candidates)
     assert "transport" in aioice.ice.StunProtocol.__annotations__
+    assert list(inspect.signature(aioice.ice.StunProtocol.datagram_received).parameters) == [
+        "self", "data", "addr",
+    ]  # fmt: skip
+    assert isinstance(connection._protocols, list)
+    assert connection._local_candidates == [] and connection._local_candidates_end is False
     assert {"protocol", "remote_addr"} <= set(dir(aioice.ice.CandidatePair)) | set(
         inspect.signature(aioice.ice.CandidatePair).parameters
     ) | {"remote_addr"}
