@@ -20,20 +20,24 @@ from aiortc import RTCIceServer
 
 from mosaic.domain.roster import Source
 from mosaic.media.aiortc_bridge import new_certificate
+from mosaic.media.allocation import (
+    DEFAULT_VIEW_SIZE,
+    MAX_VIDEO_SLOTS,
+    WantedVideo,
+    ensure_slots,
+    fill,
+    select_streams,
+    wanted_audio,
+    wanted_videos,
+)
 from mosaic.media.publisher import PublishPeer
 from mosaic.media.sdp import SdpError
-from mosaic.media.simulcast import choose_layer
 from mosaic.media.speaker import SpeakerDetector
 from mosaic.media.subscriber import SubscribePeer
-from mosaic.media.tracks import DownTrack, UpTrack
+from mosaic.media.tracks import UpTrack
 
 log = logging.getLogger(__name__)
 
-AUDIO_CAP = 6
-AUDIO_SWAP_MARGIN = 0.2
-MAX_VIDEO_SLOTS = 52
-DEFAULT_VIEW_SIZE = (320, 180)
-DEFAULT_VIEW_COUNT = 9
 TICK_S = 0.05
 ALLOCATE_EVERY = 5  # ticks: layers and loudest speakers four times a second
 REPORT_EVERY = 20  # ticks: RTCP reports once a second
@@ -51,7 +55,6 @@ class MediaGate(Protocol):
 
 
 Send = Callable[[str, dict[str, Any]], None]
-WantedVideo = tuple[str, Source, int, int]
 
 
 @dataclass
@@ -278,60 +281,18 @@ class Router:
         for subscriber in list(self.subscribers.values()):
             self._allocate(subscriber, now)
 
-    def _wanted_videos(self, subscriber: _Subscriber) -> list[tuple[UpTrack, int, int]]:
-        me = subscriber.peer.participant_id
-        if subscriber.view is None:
-            # Before the client says what it shows: the first few cameras, and any screen.
-            candidates = [
-                (track, *((1280, 720) if track.source is Source.SCREEN else DEFAULT_VIEW_SIZE))
-                for (pid, _), track in self.tracks.items()
-                if track.kind == "video" and pid != me and track.forwarding
-            ]
-            return candidates[:DEFAULT_VIEW_COUNT]
-        wanted = []
-        for pid, source, width, height in subscriber.view:
-            track = self.tracks.get((pid, source))
-            if track is not None and track.forwarding and pid != me:
-                wanted.append((track, width, height))
-        return wanted
-
-    def _wanted_audio(self, subscriber: _Subscriber, now: float) -> list[UpTrack]:
-        """Every unmuted speaker up to the cap; above it the most active ones. A speaker
-        keeps its slot until a newcomer is clearly more active (no flapping between two
-        people who talk in turn)."""
-        me = subscriber.peer.participant_id
-        candidates = [
-            track
-            for (pid, _), track in self.tracks.items()
-            if track.kind == "audio" and pid != me and track.forwarding
-        ]
-        if len(candidates) <= AUDIO_CAP:
-            return candidates
-        levels = self.speakers.levels(now)
-
-        def activity(track: UpTrack) -> float:
-            return levels.get(track.participant_id, 0.0)
-
-        holders = {down.track for down in subscriber.peer.slots_of("audio") if down.track}
-        chosen = sorted((t for t in candidates if t in holders), key=activity, reverse=True)
-        others = sorted((t for t in candidates if t not in holders), key=activity, reverse=True)
-        chosen = chosen[:AUDIO_CAP]
-        while len(chosen) < AUDIO_CAP and others:
-            chosen.append(others.pop(0))
-        for challenger in others:
-            weakest = min(chosen, key=activity)
-            if activity(challenger) > activity(weakest) + AUDIO_SWAP_MARGIN:
-                chosen[chosen.index(weakest)] = challenger
-        return chosen
-
     def _allocate(self, subscriber: _Subscriber, now: float) -> None:
+        """Decide what fills this subscriber's slots; offer again if slots were added, else
+        tell it the new assignment; then point each slot at a stream."""
         peer = subscriber.peer
-        audio = self._wanted_audio(subscriber, now)
-        videos = self._wanted_videos(subscriber)
-        added = self._ensure_slots(peer, "audio", len(audio))
-        added |= self._ensure_slots(peer, "video", len(videos))
-        _fill(peer.slots_of("audio"), audio)
-        _fill(peer.slots_of("video"), [track for track, _, _ in videos])
+        me = peer.participant_id
+        holders = {down.track for down in peer.slots_of("audio") if down.track}
+        audio = wanted_audio(self.tracks, me, holders, self.speakers.levels(now))
+        videos = wanted_videos(self.tracks, me, subscriber.view)
+        added = ensure_slots(peer, "audio", len(audio))
+        added |= ensure_slots(peer, "video", len(videos))
+        fill(peer.slots_of("audio"), audio)
+        fill(peer.slots_of("video"), [track for track, _, _ in videos])
         sizes = {id(track): (width, height) for track, width, height in videos}
         for down in peer.slots_of("video"):
             if down.track is not None:
@@ -349,47 +310,8 @@ class Router:
             self._spawn(peer.negotiate())
         elif slots != subscriber.sent_slots:
             subscriber.sent_slots = slots
-            self._send(peer.participant_id, {"type": "slots", "slots": slots})
-        self._select_streams(subscriber, now)
-
-    @staticmethod
-    def _ensure_slots(peer: SubscribePeer, kind: str, needed: int) -> bool:
-        have = len(peer.slots_of(kind))
-        for _ in range(needed - have):
-            peer.add_slot(kind)
-        return needed > have
-
-    def _select_streams(self, subscriber: _Subscriber, now: float) -> None:
-        """Point each slot at a stream: its track's (only) audio stream, or the video layer that
-        fits the tile, sharing the subscriber's bandwidth biggest tile first."""
-        peer = subscriber.peer
-        for down in peer.slots_of("audio"):
-            if down.track is not None and down.track.streams:
-                down.want(down.track.streams[0], now)
-        budget = peer.bandwidth
-        videos = [down for down in peer.slots_of("video") if down.track is not None]
-        videos.sort(key=lambda d: d.want_width * d.want_height, reverse=True)
-        for down in videos:
-            assert down.track is not None
-            layers = down.track.layers(now)
-            if not layers:
-                continue
-            current = down.target or down.source
-            rid = choose_layer(
-                [layer for _, layer in layers],
-                down.want_width,
-                down.want_height,
-                max(budget, 0.0),
-                current=current.rid if current else None,
-                since_down=now - subscriber.down_since.get(down.mid, -1e9),
-            )
-            stream = next(s for s, layer in layers if layer.rid == rid)
-            if current is not None and current in down.track.streams:
-                order = down.track.streams
-                if order.index(stream) < order.index(current):
-                    subscriber.down_since[down.mid] = now
-            budget -= stream.meter.rate(now)
-            down.want(stream, now)
+            self._send(me, {"type": "slots", "slots": slots})
+        select_streams(peer, subscriber.down_since, now)
 
     # -- the clock -------------------------------------------------------------------------------
 
@@ -478,19 +400,3 @@ def _subscriber_counts(peer: SubscribePeer) -> dict[str, int]:
 def _add(totals: dict[str, int], counts: dict[str, int]) -> None:
     for name, value in counts.items():
         totals[name] = totals.get(name, 0) + value
-
-
-def _fill(slots: list[DownTrack], tracks: list[UpTrack]) -> None:
-    """Give each track a slot, leaving tracks where they are when they already have one."""
-    wanted = set(map(id, tracks))
-    for down in slots:
-        if down.track is not None and id(down.track) not in wanted:
-            down.assign(None)
-    placed = {id(down.track) for down in slots if down.track is not None}
-    free = iter([down for down in slots if down.track is None])
-    for track in tracks:
-        if id(track) not in placed:
-            down = next(free, None)
-            if down is None:
-                return
-            down.assign(track)

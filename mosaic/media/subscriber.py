@@ -46,6 +46,9 @@ from mosaic.media.tracks import DownTrack
 
 log = logging.getLogger(__name__)
 MAX_RETRANSMISSIONS_PER_NACK = 32
+# ICE and DTLS take well under a second here; a connection still not up after this long will
+# not be helped by more keyframe requests.
+CONNECTING_GRACE_S = 5.0
 
 
 class SubscribePeer:
@@ -100,6 +103,12 @@ class SubscribePeer:
     @property
     def started(self) -> bool:
         return self.started_at is not None
+
+    def awaits_media(self, now: float) -> bool:
+        """Connected, or answered so recently that its connection is still coming up."""
+        if self.transport.connected:
+            return True
+        return self.started_at is not None and now - self.started_at < CONNECTING_GRACE_S
 
     # -- slots and negotiation -------------------------------------------------------------
 

@@ -67,6 +67,8 @@ class Downstream(Protocol):
     @property
     def started(self) -> bool: ...
 
+    def awaits_media(self, now: float) -> bool: ...
+
 
 class UpStream:
     __slots__ = (
@@ -190,9 +192,10 @@ class UpStream:
         """Ask the publisher for a keyframe on this stream (see `UpTrack.request_keyframe`)."""
         self.track.request_keyframe(self.ssrc, now)
 
-    def waiting(self) -> bool:
-        """Whether connecting or connected subscribers wait for a keyframe of this stream."""
-        return any(down.connection.started for down in self.pending)
+    def waiting(self, now: float) -> bool:
+        """Whether subscribers that are connected (or connecting right now) wait for a
+        keyframe of this stream. One whose connection never comes up stops counting."""
+        return any(down.connection.awaits_media(now) for down in self.pending)
 
     def layer(self, now: float) -> Layer:
         return Layer(self.rid or "", self.width, self.height, self.meter.rate(now))
@@ -252,7 +255,7 @@ class UpTrack:
             return
         if now - self.last_keyframe_request > KEYFRAME_RETRY_S:
             for stream in self.streams:
-                if stream.waiting():
+                if stream.waiting(now):
                     self.request_keyframe(stream.ssrc, now)
                     return
 

@@ -85,7 +85,7 @@ async def test_a_waiting_participant_gets_no_media_offer(
 
 
 async def test_audio_goes_to_the_loudest_above_the_cap(server: MosaicServer, host: Account) -> None:
-    from mosaic.media.router import AUDIO_CAP
+    from mosaic.media.allocation import AUDIO_CAP
 
     meeting = await host.create_meeting(waiting_room=False, passcode_required=False)
     speakers = []
