@@ -17,9 +17,10 @@ test: $(VENV)/.test-installed
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
+# BENCH_ARGS=--quick for a harness check in seconds; see `python -m bench --help`.
 bench: $(VENV)/.test-installed
 	scripts/system-deps.sh
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 $(VENV)/bin/python:
 	scripts/make-venv.sh $(PYTHON) $(VENV)

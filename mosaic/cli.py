@@ -1,4 +1,4 @@
-"""``mosaic serve | users`` — the one entry point (``python -m mosaic`` works too)."""
+"""``mosaic serve | bots | bench`` — the one entry point (``python -m mosaic`` works too)."""
 
 from __future__ import annotations
 
@@ -73,16 +73,45 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     serve_parser = commands.add_parser("serve", help="run a Mosaic node")
     add_arguments(serve_parser)
+    bots_parser = commands.add_parser(
+        "bots", help="load a meeting with bots that publish replayed media and count"
+    )
+    # Imported here: bots need aiortc and PyAV, which a server only loads when media flows.
+    from mosaic.bots.cli import add_arguments as add_bot_arguments
+
+    add_bot_arguments(bots_parser)
+    commands.add_parser(
+        "bench", help="run the benchmarks (from a source checkout; python -m bench --help)"
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:
+        # Its options are the benchmark's own (argparse cannot pass "--x" through a subparser).
+        return _bench(argv[1:])
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         settings = settings_from(args)
         configure_logging(settings.log_level, settings.log_format)
         return asyncio.run(serve(settings))
+    if args.command == "bots":
+        from mosaic.bots.cli import main as bots_main
+
+        return bots_main(args)
     return 2
+
+
+def _bench(argv: list[str]) -> int:
+    """The benchmarks live beside the package (``bench/``), not in it: run them from a
+    checkout, where ``python -m bench`` is the same thing."""
+    try:
+        from bench.__main__ import main as bench_main
+    except ImportError:
+        print("mosaic bench runs from a source checkout (the bench/ folder)", file=sys.stderr)
+        return 2
+    return bench_main(argv)
 
 
 if __name__ == "__main__":

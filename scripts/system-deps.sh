@@ -1,7 +1,9 @@
 #!/bin/sh
 # Debian packages the test suite drives for real: Chromium (browser tests), redis-server
 # (cluster tests), PostgreSQL (storage tests), nftables and iproute2 (lossy links and
-# network namespaces). Installed only when missing, so a prepared machine pays nothing.
+# network namespaces), Janus (the peer `make bench` compares Mosaic with, smoke-tested by
+# `make test`; unshare from util-linux gives the benchmark its own network namespace).
+# Installed only when missing, so a prepared machine pays nothing.
 set -eu
 missing=""
 need() { command -v "$1" >/dev/null 2>&1 || [ -x "$2" ] || missing="$missing $3"; }
@@ -10,6 +12,8 @@ need redis-server /usr/bin/redis-server redis-server
 need pg_ctlcluster /usr/bin/pg_ctlcluster postgresql
 need nft /usr/sbin/nft nftables
 need ip /usr/sbin/ip iproute2
+need janus /usr/bin/janus janus
+need unshare /usr/bin/unshare util-linux
 # Reactions are emoji: browsers need a font that draws them.
 [ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || missing="$missing fonts-noto-color-emoji"
 [ -z "$missing" ] && exit 0

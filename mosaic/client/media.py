@@ -16,6 +16,7 @@ from aiortc import (
     RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
+    RTCRtpSender,
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
@@ -46,6 +47,7 @@ class ClientMedia:
         self.offers = 0
         self._lock = asyncio.Lock()
         self._track_listeners: list[Callable[[str, MediaStreamTrack], Any]] = []
+        self._sender_listeners: list[Callable[[str, RTCRtpSender], Any]] = []
         signaling.on("offer", self._on_offer)
         signaling.on("slots", self._on_slots)
 
@@ -73,6 +75,8 @@ class ClientMedia:
         for source, track in tracks.items():
             transceiver = self.publisher.addTransceiver(track, direction="sendonly")
             transceiver._mosaic_source = source  # type: ignore[attr-defined]
+            for listener in self._sender_listeners:
+                listener(source, transceiver.sender)
         await self._negotiate_publisher()
         for source in tracks:
             await self.signaling.request("media", source=source, on=True)
@@ -118,6 +122,11 @@ class ClientMedia:
 
     def _on_slots(self, event: Event) -> None:
         self.slots.update(event["slots"])
+
+    def on_sender(self, listener: Callable[[str, RTCRtpSender], Any]) -> None:
+        """Call ``listener(source, sender)`` for each sender, before it sends anything (bots
+        hook their replayed tracks to keyframe requests this way)."""
+        self._sender_listeners.append(listener)
 
     def on_track(self, listener: Callable[[str, MediaStreamTrack], Any]) -> None:
         self._track_listeners.append(listener)

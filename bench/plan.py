@@ -1,0 +1,44 @@
+"""How long and how big each benchmark runs: the full plan for ``make bench`` (about ten
+minutes on a 2-core machine) and a tiny one that only proves the harness works."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str = "full"
+    # Forwarding: meeting sizes, and per run the idle sample, warm-up and measured window.
+    sizes: tuple[int, ...] = (2, 4, 8, 12)
+    idle_s: float = 2.0
+    warmup_s: float = 3.0
+    window_s: float = 15.0
+    media_timeout_s: float = 20.0
+    # Join latency: trials per client kind.
+    python_trials: int = 12
+    browser_trials: int = 8
+    # Signaling: join storms, and how many early joiners time everyone else's arrival.
+    storm_sizes: tuple[int, ...] = (250, 500, 1000)
+    observers: int = 10
+    storm_concurrency: int = 32
+    benches: tuple[str, ...] = field(default=("forwarding", "join", "signaling"))
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+FULL = Plan()
+QUICK = Plan(
+    name="quick",
+    sizes=(2,),
+    idle_s=0.5,
+    warmup_s=0.5,
+    window_s=1.5,
+    media_timeout_s=15.0,
+    python_trials=2,
+    browser_trials=1,
+    storm_sizes=(20,),
+    observers=3,
+    storm_concurrency=8,
+)

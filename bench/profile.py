@@ -1,0 +1,146 @@
+"""``python -m bench.profile``: where a Mosaic server's CPU goes while it forwards.
+
+Starts a server, puts ``--publishers`` bots in one meeting (everyone publishes and subscribes
+to everyone), and once media flows samples the server with py-spy (a sampling profiler that
+attaches to a running process: the server runs unmodified, at full speed) for
+``--seconds``, only the thread that holds the GIL (``--gil``): threads blocked in C, such as
+aiosqlite's idle worker, would otherwise look busy (``--native`` instead samples C frames
+too, libsrtp and the system calls, of the event loop's thread). Writes the collapsed stacks
+and the top functions, by own time and including callees, to
+``bench/results/profile-<timestamp>.txt``.
+
+py-spy is not a dependency of Mosaic: ``pip install py-spy`` in the virtual environment (it
+needs ptrace, i.e. root or CAP_SYS_PTRACE). Like ``python -m bench``, run as root it moves into
+its own network namespace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import environment
+from bench.meetings import mosaic_bots, open_meeting
+from bench.report import RESULTS
+from bench.servers import MosaicProcess
+from mosaic.bots.clips import audio_clip, video_clip
+from mosaic.bots.swarm import start_all, stop_all, wait_for_media
+
+TOP = 30
+# Frames every stack passes through (the event loop, the entry point): not news.
+PLUMBING = ("asyncio/runners", "asyncio/base_events", "<frozen", "mosaic/__main__", "cli.py")
+
+
+def py_spy() -> str:
+    found = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(found).exists():
+        raise SystemExit("py-spy is not installed: pip install py-spy")
+    return found
+
+
+def summarize(collapsed: str, top: int = TOP, only: str | None = None) -> str:
+    """Own and inclusive sample shares per function from py-spy's collapsed stacks (those
+    that pass through a frame naming ``only``, if given)."""
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in collapsed.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = stack.split(";")
+        if only is not None and only not in stack:
+            continue
+        total += count
+        own[frames[-1]] += count
+        for frame in set(frames):
+            inclusive[frame] += count
+    if not total:
+        return "no samples"
+
+    def block(title: str, counter: Counter[str]) -> list[str]:
+        rows = [f"{title} ({total} samples)"]
+        frames = [(f, n) for f, n in counter.most_common() if not any(s in f for s in PLUMBING)]
+        rows += [f"{100 * n / total:6.1f}%  {frame}" for frame, n in frames[:top]]
+        return rows
+
+    return "\n".join([*block("own time", own), "", *block("including callees", inclusive)])
+
+
+async def profile(
+    publishers: int, seconds: float, env: environment.Environment, native: bool = False
+) -> Path:
+    video_clip(), audio_clip()
+    with tempfile.TemporaryDirectory(prefix="bench-") as data_dir:
+        raw = Path(data_dir) / "py-spy.txt"
+        server = MosaicProcess(Path(data_dir), env.media_address).start()
+        try:
+            meeting = await open_meeting(server.url)
+            bots = mosaic_bots(meeting, publishers, env.media_address)
+            try:
+                await start_all(bots)
+                await wait_for_media(bots, minimum=50)
+                await asyncio.sleep(3)
+                command = [
+                    py_spy(), "record", "--pid", str(server.pid), "--duration", str(int(seconds)),
+                    "--rate", "250", "--format", "raw", "--nolineno", "--gil", "--output", str(raw),
+                ]  # fmt: skip
+                if native:
+                    # C frames too (libsrtp, the kernel calls), every thread: summarized for
+                    # the event loop's thread only, the others being idle.
+                    command.remove("--gil")
+                    command.append("--native")
+                process = await asyncio.create_subprocess_exec(
+                    *command, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+                )
+                _, stderr = await process.communicate()
+                collapsed = raw.read_text() if raw.exists() else ""
+            finally:
+                await stop_all(bots)
+        finally:
+            server.stop()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = RESULTS / f"profile-{stamp}.txt"
+    path.write_text(
+        f"# py-spy on a Mosaic server, {publishers} publishers, {seconds:g} s"
+        + (" (native, event loop thread)\n" if native else " (GIL holder)\n")
+        + summarize(collapsed, only="mosaic/cli.py" if native else None)
+        + "\n\n# collapsed stacks\n"
+        + collapsed
+        + ("\n# py-spy stderr\n" + stderr.decode() if stderr else "")
+    )
+    return path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.profile")
+    parser.add_argument("--publishers", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--native", action="store_true", help="C frames too (libsrtp, sendto)")
+    parser.add_argument(environment.NETNS_FLAG, action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if not args.in_netns and environment.can_unshare():
+        command = ["unshare", "--net", "--", sys.executable, "-m", "bench.profile"]
+        sys.stdout.flush()
+        import os
+
+        os.execvp("unshare", [*command, environment.NETNS_FLAG, *sys.argv[1:]])
+    if args.in_netns:
+        environment.set_up_namespace()
+    env = environment.describe(args.in_netns)
+    path = asyncio.run(profile(args.publishers, args.seconds, env, args.native))
+    print(path.read_text().split("\n\n# collapsed stacks")[0])
+    print(f"\nwritten: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

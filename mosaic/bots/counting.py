@@ -1,0 +1,82 @@
+"""Counting what a bot receives, at the socket, for almost nothing.
+
+aiortc's receive path costs tens of microseconds per packet (a queue hop, SRTP decryption,
+a full parse, routing, the jitter buffer): a dozen bots receiving from each other would spend
+a core on it and starve the server being measured. The RTP header travels in clear in SRTP
+(RFC 3711 §3.1), so a bot counts RTP datagrams where aioice hands them to the connection, by
+payload type, and drops them there; STUN, DTLS and RTCP go on to aiortc as before (RTCP from
+the server still reaches the publish side's senders: PLI, NACK, REMB).
+
+The hook replaces `aioice.Connection.data_received` on one connection instance (pinned to
+aioice 0.13.0, like `mosaic.media.aiortc_bridge`).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import aioice
+from aiortc import RTCPeerConnection
+
+_RTPMAP = re.compile(r"^a=rtpmap:(\d+) ([A-Za-z0-9_.-]+)/", re.MULTILINE)
+
+
+@dataclass
+class PacketTally:
+    """RTP packets (and their bytes, SRTP tag included) received on one connection."""
+
+    packets: int = 0
+    octets: int = 0
+    by_payload_type: dict[int, int] = field(default_factory=dict)
+    first_at: float | None = None  # time.monotonic() of the first packet
+
+    def count(self, size: int, payload_type: int) -> None:
+        self.packets += 1
+        self.octets += size
+        by_type = self.by_payload_type
+        by_type[payload_type] = by_type.get(payload_type, 0) + 1
+        if self.first_at is None:
+            self.first_at = time.monotonic()
+
+
+def ice_connection(pc: RTCPeerConnection) -> aioice.Connection | None:
+    """The aioice connection under a peer connection's (bundled) transport, once it has one."""
+    for transceiver in pc.getTransceivers():
+        transport = transceiver.receiver.transport
+        if transport is not None:
+            return transport.transport._connection  # type: ignore[no-any-return]
+    return None
+
+
+def count_at_socket(connection: aioice.Connection, tally: PacketTally | None = None) -> PacketTally:
+    """Count (and drop) every RTP datagram arriving on ``connection``; pass the rest on."""
+    tally = tally if tally is not None else PacketTally()
+    forward: Callable[[bytes, int], None] = connection.data_received
+
+    def data_received(data: bytes, component: int) -> None:
+        # RFC 7983 §7: 128..191 is RTP or RTCP; RFC 5761 §4: RTCP packet types are 192..223.
+        if len(data) >= 12 and 127 < data[0] < 192 and not 191 < data[1] < 224:
+            tally.count(len(data), data[1] & 0x7F)
+            return
+        forward(data, component)
+
+    connection.data_received = data_received  # type: ignore[method-assign]
+    return tally
+
+
+def codec_names(sdp: str) -> dict[int, str]:
+    """Payload type -> codec name ("opus", "VP8", "rtx"...) from an SDP's rtpmap lines."""
+    return {int(pt): name for pt, name in _RTPMAP.findall(sdp)}
+
+
+def by_kind(tally: PacketTally, names: dict[int, str]) -> dict[str, int]:
+    """Packets by kind: "audio" (Opus), "video" (VP8), "repair" (RTX), "other"."""
+    kinds = {"opus": "audio", "vp8": "video", "rtx": "repair"}
+    result = {"audio": 0, "video": 0, "repair": 0, "other": 0}
+    for payload_type, count in tally.by_payload_type.items():
+        kind = kinds.get(names.get(payload_type, "").lower(), "other")
+        result[kind] += count
+    return result

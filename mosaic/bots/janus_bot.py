@@ -1,0 +1,219 @@
+"""The same bot in a Janus VideoRoom, so both servers face identical traffic.
+
+Like a Mosaic participant it has two peer connections: one publishes (the bot offers,
+``configure`` answers), one receives every other publisher's streams (Janus 1.x multistream:
+Janus offers, the bot answers with ``start``; a later publisher is added with ``subscribe``
+and Janus offers again). The media are the same replayed clips with the same sender hooks, and
+received packets are counted at the socket the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+from aiortc import RTCPeerConnection, RTCSessionDescription
+
+from mosaic.bots.base import BotReport, MediaMode, Tracks, loopback_addresses, report_of
+from mosaic.bots.counting import PacketTally, codec_names, count_at_socket, ice_connection
+from mosaic.bots.janus_api import Event, JanusHandle, JanusSession, plugin_data
+from mosaic.bots.tracks import bind_sender
+from mosaic.media.aiortc_bridge import use_media_addresses
+
+
+class JanusBot:
+    def __init__(
+        self,
+        janus_url: str,
+        room: int,
+        name: str,
+        *,
+        mode: MediaMode = MediaMode.VIDEO,
+        decode: bool = False,
+        local_addresses: list[str] | None = None,
+    ) -> None:
+        self.janus_url = janus_url
+        self.room = room
+        self.name = name
+        self.mode = mode
+        self.decode = decode
+        self.local_addresses = local_addresses or loopback_addresses(janus_url)
+        self.tracks = Tracks.for_mode(mode)
+        self.tally = PacketTally()
+        self.error: str | None = None
+        self.join_s: float | None = None
+        self.feed_id: int | None = None
+        self.frames_decoded = 0
+        self.first_frame_at: float | None = None
+        self.session: JanusSession | None = None
+        self.publisher_pc: RTCPeerConnection | None = None
+        self.subscriber_pc: RTCPeerConnection | None = None
+        self._private_id: int | None = None
+        self._subscriber: JanusHandle | None = None
+        self._subscribed: set[int] = set()
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def start(self) -> None:
+        if self.local_addresses is not None:
+            use_media_addresses(self.local_addresses)
+        started = time.monotonic()
+        self.session = JanusSession(self.janus_url)
+        await self.session.create()
+        handle = await self.session.attach()
+        handle.listener = self._on_publisher_event
+        joined = plugin_data(
+            await handle.message(
+                {"request": "join", "ptype": "publisher", "room": self.room, "display": self.name}
+            )
+        )
+        self.feed_id = int(joined["id"])
+        self._private_id = joined.get("private_id")
+        if self.tracks.audio or self.tracks.video:
+            await self._publish(handle)
+        self.join_s = time.monotonic() - started
+        await self._subscribe([int(p["id"]) for p in joined.get("publishers", [])])
+
+    async def _publish(self, handle: JanusHandle) -> None:
+        pc = RTCPeerConnection()
+        self.publisher_pc = pc
+        for track in self.tracks.as_dict().values():
+            transceiver = pc.addTransceiver(track, direction="sendonly")
+            bind_sender(transceiver.sender, track)
+        await pc.setLocalDescription(await pc.createOffer())
+        event = await handle.message(
+            {"request": "configure", "audio": True, "video": self.tracks.video is not None},
+            jsep={"type": "offer", "sdp": pc.localDescription.sdp},
+        )
+        await pc.setRemoteDescription(RTCSessionDescription(event["jsep"]["sdp"], "answer"))
+        await handle.trickle_done()
+
+    # -- receiving -----------------------------------------------------------------------------
+
+    def _on_publisher_event(self, event: Event) -> None:
+        publishers = plugin_data(event).get("publishers")
+        if publishers:
+            self._spawn(self._subscribe([int(p["id"]) for p in publishers]))
+
+    def _on_subscriber_event(self, event: Event) -> None:
+        jsep = event.get("jsep")
+        if jsep and jsep.get("type") == "offer":
+            self._spawn(self._answer_unprompted(jsep["sdp"]))
+
+    async def _answer_unprompted(self, sdp: str) -> None:
+        async with self._lock:
+            await self._answer(sdp)
+
+    async def _subscribe(self, feeds: list[int]) -> None:
+        """Receive these publishers' streams (those not received yet)."""
+        async with self._lock:
+            new = [f for f in feeds if f != self.feed_id and f not in self._subscribed]
+            if not new:
+                return
+            self._subscribed.update(new)
+            streams = [{"feed": feed} for feed in new]
+            assert self.session is not None
+            if self._subscriber is None:
+                self._subscriber = await self.session.attach()
+                self._subscriber.listener = self._on_subscriber_event
+                body: dict[str, Any] = {
+                    "request": "join",
+                    "ptype": "subscriber",
+                    "room": self.room,
+                    "streams": streams,
+                }
+                if self._private_id is not None:
+                    body["private_id"] = self._private_id
+                event = await self._subscriber.message(body)
+            else:
+                event = await self._subscriber.message({"request": "subscribe", "streams": streams})
+            jsep = event.get("jsep")
+            if jsep and jsep.get("type") == "offer":
+                await self._answer(jsep["sdp"])
+
+    async def _answer(self, sdp: str) -> None:
+        assert self._subscriber is not None
+        first = self.subscriber_pc is None
+        if first:
+            self.subscriber_pc = RTCPeerConnection()
+            self.subscriber_pc.on("track", self._on_track)
+        pc = self.subscriber_pc
+        assert pc is not None
+        await pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
+        if first and not self.decode:
+            connection = ice_connection(pc)
+            if connection is not None:
+                count_at_socket(connection, self.tally)
+        await pc.setLocalDescription(await pc.createAnswer())
+        await self._subscriber.message(
+            {"request": "start"}, jsep={"type": "answer", "sdp": pc.localDescription.sdp}
+        )
+        if first:
+            await self._subscriber.trickle_done()
+
+    def _on_track(self, track: Any) -> None:
+        if self.decode and track.kind == "video":
+            self._spawn(self._drain(track))
+
+    async def _drain(self, track: Any) -> None:
+        with contextlib.suppress(Exception):
+            while True:
+                await track.recv()
+                self.frames_decoded += 1
+                if self.first_frame_at is None:
+                    self.first_frame_at = time.monotonic()
+
+    def received(self) -> int:
+        return self.frames_decoded if self.decode else self.tally.packets
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.error = f"{type(task.exception()).__name__}: {task.exception()}"
+
+    def diagnose(self) -> dict[str, Any]:
+        """The state of this bot's connections (for a bot that receives nothing)."""
+        found: dict[str, Any] = {"feed": self.feed_id, "subscribed": len(self._subscribed)}
+        for role, pc in (("publish", self.publisher_pc), ("subscribe", self.subscriber_pc)):
+            found[role] = (
+                None
+                if pc is None
+                else {"connection": pc.connectionState, "ice": pc.iceConnectionState}
+            )
+        return found
+
+    # -- the end -------------------------------------------------------------------------------
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        self.tracks.stop()
+        for pc in (self.publisher_pc, self.subscriber_pc):
+            if pc is not None:
+                with contextlib.suppress(Exception):
+                    await pc.close()
+        if self.session is not None:
+            await self.session.destroy()
+
+    def report(self) -> BotReport:
+        names: dict[int, str] = {}
+        pc = self.subscriber_pc
+        if pc is not None and pc.remoteDescription is not None:
+            names = codec_names(pc.remoteDescription.sdp)
+        return report_of(
+            self.name,
+            self.tally,
+            names,
+            self.tracks,
+            joined=self.feed_id is not None,
+            error=self.error,
+            join_s=self.join_s,
+            frames_decoded=self.frames_decoded,
+        )

@@ -1,0 +1,183 @@
+"""A bot in a Mosaic meeting, built on `mosaic.client` as any Python participant is."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+from aiortc import MediaStreamTrack
+
+from mosaic.bots.base import BotReport, MediaMode, Tracks, loopback_addresses, report_of
+from mosaic.bots.counting import PacketTally, codec_names, count_at_socket, ice_connection
+from mosaic.bots.tracks import bind_sender
+from mosaic.client import Participant, join
+
+# What a bot says it shows of each other participant: every camera at the clip's size.
+VIEW_SIZE = (640, 360)
+VIEW_DEBOUNCE_S = 0.2
+
+
+class MosaicBot:
+    def __init__(
+        self,
+        join_url: str,
+        name: str,
+        *,
+        passcode: str | None = None,
+        cookies: dict[str, str] | None = None,
+        mode: MediaMode = MediaMode.VIDEO,
+        decode: bool = False,
+        local_addresses: list[str] | None = None,
+    ) -> None:
+        self.join_url = join_url
+        self.name = name
+        self.passcode = passcode
+        self.cookies = cookies
+        self.mode = mode
+        self.decode = decode
+        self.local_addresses = local_addresses or loopback_addresses(join_url)
+        self.participant: Participant | None = None
+        self.tracks = Tracks.for_mode(mode)
+        self.tally = PacketTally()
+        self.frames_decoded = 0
+        self.first_frame_at: float | None = None
+        self.first_frame = asyncio.Event()
+        self.join_s: float | None = None
+        self.error: str | None = None
+        self._counted: set[int] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._view_due = False
+
+    async def start(self) -> None:
+        started = time.monotonic()
+        participant = await join(
+            self.join_url,
+            name=self.name,
+            passcode=self.passcode,
+            cookies=self.cookies,
+            decode=self.decode,
+            local_addresses=self.local_addresses,
+        )
+        self.participant = participant
+        participant.media.on_track(self._on_track)
+        participant.on("roster", lambda _: self._schedule_view())
+        if participant.state != "joined":
+            await participant.wait_admitted()
+        tracks = self.tracks
+        if tracks.audio or tracks.video:
+            by_source = {"microphone": tracks.audio, "camera": tracks.video}
+            participant.media.on_sender(
+                lambda source, sender: (
+                    bind_sender(sender, by_source[source])
+                    if by_source.get(source) is not None
+                    else None
+                )
+            )
+            await participant.publish(audio=tracks.audio, video=tracks.video)
+        self.join_s = time.monotonic() - started
+        self._schedule_view()
+
+    # -- receiving -----------------------------------------------------------------------------
+
+    def _on_track(self, mid: str, track: MediaStreamTrack) -> None:
+        assert self.participant is not None
+        if self.decode:
+            if track.kind == "video":
+                self._spawn(self._drain(track))
+            return
+        pc = self.participant.media.subscriber
+        connection = ice_connection(pc) if pc is not None else None
+        if connection is not None and id(connection) not in self._counted:
+            self._counted.add(id(connection))
+            count_at_socket(connection, self.tally)
+
+    async def _drain(self, track: MediaStreamTrack) -> None:
+        """Decode a remote video (``decode=True``): aiortc queues frames until read."""
+        with contextlib.suppress(Exception):
+            while True:
+                await track.recv()
+                self.frames_decoded += 1
+                if self.first_frame_at is None:
+                    self.first_frame_at = time.monotonic()
+                    self.first_frame.set()
+
+    def received(self) -> int:
+        if self.decode and self.participant is not None:
+            return sum(t.packets for t in self.participant.media.received.values())
+        return self.tally.packets
+
+    # -- what we show --------------------------------------------------------------------------
+
+    def _schedule_view(self) -> None:
+        if not self._view_due and self.participant is not None:
+            self._view_due = True
+            self._spawn(self._send_view())
+
+    async def _send_view(self) -> None:
+        """Ask for every other camera: the server sends a few by default, a gallery shows all."""
+        await asyncio.sleep(VIEW_DEBOUNCE_S)
+        self._view_due = False
+        participant = self.participant
+        if participant is None or participant.state != "joined":
+            return
+        width, height = VIEW_SIZE
+        videos = [
+            {"participant": pid, "source": "camera", "width": width, "height": height}
+            for pid in participant.participants
+            if pid != participant.id
+        ]
+        with contextlib.suppress(Exception):
+            await participant.view(videos)
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def diagnose(self) -> dict[str, Any]:
+        """The state of this bot's connections (for a bot that receives nothing)."""
+        participant = self.participant
+        if participant is None:
+            return {"joined": False, "error": self.error}
+        media = participant.media
+        found: dict[str, Any] = {"state": participant.state, "offers_answered": media.offers}
+        for role, pc in (("publish", media.publisher), ("subscribe", media.subscriber)):
+            if pc is None:
+                found[role] = None
+                continue
+            transports = {t.receiver.transport for t in pc.getTransceivers()}
+            found[role] = {
+                "connection": pc.connectionState,
+                "ice": pc.iceConnectionState,
+                "dtls": sorted({t.state for t in transports if t is not None}),
+                "transceivers": len(pc.getTransceivers()),
+            }
+        return found
+
+    # -- the end -------------------------------------------------------------------------------
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        self.tracks.stop()
+        if self.participant is not None:
+            await self.participant.leave()
+
+    def report(self) -> BotReport:
+        names: dict[int, str] = {}
+        participant = self.participant
+        if participant is not None and participant.media.subscriber is not None:
+            description = participant.media.subscriber.remoteDescription
+            names = codec_names(description.sdp) if description else {}
+        return report_of(
+            self.name,
+            self.tally,
+            names,
+            self.tracks,
+            joined=participant is not None and participant.state == "joined",
+            error=self.error,
+            join_s=self.join_s,
+            frames_decoded=self.frames_decoded,
+        )
