@@ -167,9 +167,10 @@ class MediaTransport:
         self.dtls.on_rtp = self._rtp  # type: ignore[method-assign]
         self.dtls.on_rtcp = self._rtcp  # type: ignore[method-assign]
         self.dtls.on("statechange", self._dtls_state)
-        self.packets_sent = 0
-        self.bytes_sent = 0
-        self.send_errors = 0
+        # Set once connected (`_open_send_path`): one call per packet, nothing looked up.
+        self._deliver: Callable[[bytes], None] | None = None
+        self._protect: Callable[[bytes], bytes] = bytes
+        self._protect_rtcp: Callable[[bytes], bytes] = bytes
 
     def _rtp(self, data: bytes) -> None:
         self.on_rtp(data)
@@ -285,6 +286,7 @@ class MediaTransport:
         state = self.dtls.state
         if state == "connected":
             self._take_srtp_fast_path()
+            self._open_send_path()
             self._set_state("connected")
         elif state in ("failed", "closed"):
             self._set_state(state)
@@ -323,6 +325,8 @@ class MediaTransport:
     def _set_state(self, state: str) -> None:
         if self.state not in (state, "closed"):
             self.state = state
+            if state != "connected":
+                self._deliver = None
             self.on_state(state)
 
     @property
@@ -331,31 +335,40 @@ class MediaTransport:
 
     def send_rtp(self, packet: bytes) -> None:
         """Encrypt (SRTP) and send one RTP packet now; dropped if not connected."""
-        if self.state != "connected":
-            return
-        self._send(self.dtls._tx_srtp.protect(packet))
+        deliver = self._deliver
+        if deliver is not None:
+            deliver(self._protect(packet))
 
     def send_rtcp(self, packet: bytes) -> None:
-        if self.state != "connected":
-            return
-        self._send(self.dtls._tx_srtp.protect_rtcp(packet))
+        deliver = self._deliver
+        if deliver is not None:
+            deliver(self._protect_rtcp(packet))
 
-    def _send(self, datagram: bytes) -> None:
+    def _open_send_path(self) -> None:
+        """Bind the cipher and the route once, at connection, not per packet.
+
+        aioice nominates one pair per connection and never changes it, so the socket and the
+        remote address are fixed from here on."""
         pair = self.ice._connection._nominated.get(1)
         if pair is None:
             return
-        protocol = pair.protocol
-        self.packets_sent += 1
-        self.bytes_sent += len(datagram)
+        self._protect = self.dtls._tx_srtp.protect
+        self._protect_rtcp = self.dtls._tx_srtp.protect_rtcp
+        protocol, remote = pair.protocol, pair.remote_addr
         if type(protocol) is aioice.ice.StunProtocol:
-            try:
-                protocol.transport.sendto(datagram, pair.remote_addr)
-            except OSError:
-                self.send_errors += 1
+            sendto = protocol.transport.sendto
+
+            def deliver(datagram: bytes) -> None:
+                sendto(datagram, remote)
+
         else:
-            # A TURN relay wraps each datagram in its own framing, asynchronously.
-            task = asyncio.ensure_future(protocol.send_data(datagram, pair.remote_addr))
-            task.add_done_callback(_ignore_result)
+
+            def deliver(datagram: bytes) -> None:
+                # A TURN relay wraps each datagram in its own framing, asynchronously.
+                task = asyncio.ensure_future(protocol.send_data(datagram, remote))
+                task.add_done_callback(_ignore_result)
+
+        self._deliver = deliver
 
     async def close(self) -> None:
         self._set_state("closed")

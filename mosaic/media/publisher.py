@@ -66,7 +66,10 @@ class PublishPeer:
         self.on_track = on_track
         self.on_track_gone = on_track_gone
         self.on_audio_level = on_audio_level
+        # Every extension we read, to place a new SSRC (MID, RID); once placed, a stream's
+        # packets need only their audio level: `known_ids`, half the parsing per packet.
         self.ids = ExtensionIds()
+        self.known_ids = ExtensionIds()
         self.tracks: dict[str, UpTrack] = {}  # by mid
         self.streams: dict[int, UpStream] = {}  # by SSRC
         self.repairs: dict[int, UpStream] = {}  # RTX SSRC -> the stream it repairs
@@ -108,6 +111,7 @@ class PublishPeer:
         )
         answer, published = answer_publish(offer, local, accept)
         self.ids = merged_extension_ids(answer)
+        self.known_ids = ExtensionIds(audio_level=self.ids.audio_level)
         self._update_tracks(published, sources)
         if not self.started:
             self.started = True
@@ -159,24 +163,27 @@ class PublishPeer:
     # -- packets in ----------------------------------------------------------------------------
 
     def parse(self, data: bytes) -> RtpHeader | None:
+        """A cached packet's header, for a resend."""
         try:
-            return parse_rtp(data, self.ids)
+            return parse_rtp(data, self.known_ids)
         except MalformedPacket:
             return None
 
     def _on_rtp(self, data: bytes) -> None:
         now = time.monotonic()
         try:
-            header = parse_rtp(data, self.ids)
+            header = parse_rtp(data, self.known_ids)
+            stream = self.streams.get(header.ssrc)
+            if stream is None:
+                repaired = self.repairs.get(header.ssrc)
+                if repaired is not None:
+                    self._repair(repaired, data, header, now)
+                    return
+                header = parse_rtp(data, self.ids)
         except MalformedPacket:
             self.malformed += 1
             return
-        stream = self.streams.get(header.ssrc)
         if stream is None:
-            repaired = self.repairs.get(header.ssrc)
-            if repaired is not None:
-                self._repair(repaired, data, header, now)
-                return
             stream = self._learn(header)
             if stream is None:
                 return
@@ -196,7 +203,7 @@ class PublishPeer:
                 # Not a packet we lost: a bandwidth probe, or a copy that came too late.
                 return
             packet = rtx_original(data, header, payload_type=track.payload_type, ssrc=stream.ssrc)
-            original = parse_rtp(packet, self.ids)
+            original = parse_rtp(packet, self.known_ids)
         except MalformedPacket:
             return
         self.repaired += 1

@@ -319,15 +319,6 @@ def extension_block(elements: Sequence[tuple[int, bytes]], two_byte: bool = Fals
     return _EXTENSION_HEADER.pack(profile, len(body) // 4) + bytes(body)
 
 
-def build_template(data: bytes, header: RtpHeader, extensions: bytes) -> bytearray:
-    """A template like `RtpWriter.template` with a caller-made ``extensions`` block (from
-    `extension_block`, or b"" for none)."""
-    template = bytearray([0x90 if extensions else 0x80]) + bytes(FIXED_HEADER_SIZE - 1)
-    template += extensions
-    template += memoryview(data)[header.payload_offset : header.payload_end]
-    return template
-
-
 def build_rtp(
     *,
     payload_type: int,

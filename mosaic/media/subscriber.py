@@ -239,7 +239,7 @@ class SubscribePeer:
             return
         self.nacks += 1
         for out_seq in nack.lost[:MAX_RETRANSMISSIONS_PER_NACK]:
-            packet = down.retransmission(out_seq)
+            packet = down.retransmission(out_seq, now)
             if packet is None:
                 self.unrepairable += 1
             else:

@@ -17,16 +17,9 @@ from typing import TYPE_CHECKING, Protocol
 
 from mosaic.domain.roster import Source
 from mosaic.media.codecs import is_keyframe, vp8_picture_size
-from mosaic.media.negotiation import ABS_SEND_TIME_ID, AUDIO_LEVEL_ID
+from mosaic.media.negotiation import DOWN_EXTENSIONS
 from mosaic.media.packet_cache import NackTracker, PacketCache
-from mosaic.media.rtp import (
-    RtpHeader,
-    abs_send_time,
-    build_rtx,
-    build_template,
-    extension_block,
-    stamp,
-)
+from mosaic.media.rtp import RtpHeader, RtpWriter, build_rtx, set_abs_send_time, stamp
 from mosaic.media.sequencer import SequenceRewriter
 from mosaic.media.simulcast import BitrateMeter, Layer
 from mosaic.media.statistics import ReceptionStats
@@ -35,6 +28,8 @@ if TYPE_CHECKING:
     from mosaic.media.negotiation import PublishedSection
 
 log = logging.getLogger(__name__)
+# Every subscribe connection numbers its extensions alike, so one template per packet serves all.
+WRITERS = {kind: RtpWriter(kind, DOWN_EXTENSIONS) for kind in ("audio", "video")}
 
 # The order browsers name their layers, smallest first (Mosaic's client uses q, h, f).
 RID_ORDER = {"q": 0, "l": 0, "lo": 0, "h": 1, "m": 1, "mid": 1, "f": 2, "hi": 2}
@@ -86,6 +81,7 @@ class UpStream:
         "stats",
         "track",
         "width",
+        "writer",
     )
 
     def __init__(self, track: UpTrack, ssrc: int, rid: str | None) -> None:
@@ -104,6 +100,7 @@ class UpStream:
         self.keyframe_seq = -1
         self.keyframe_time = -1e9
         self.last_packet = 0.0
+        self.writer = WRITERS[track.kind]
 
     def receive(self, data: bytes, header: RtpHeader, now: float) -> None:
         """One media packet from the publisher (RTX already unwrapped)."""
@@ -125,25 +122,25 @@ class UpStream:
         if track.kind == "audio":
             if header.audio_level is not None:
                 track.on_audio_level(track, header.audio_level, now)
-            extensions = (
-                extension_block(
-                    [(AUDIO_LEVEL_ID, bytes([header.audio_level | header.voice_activity << 7]))]
-                )
-                if header.audio_level is not None
-                else b""
-            )
-        else:
-            if self.pending or not self.width:
-                payload = memoryview(data)[header.payload_offset : header.payload_end]
-                if is_keyframe(track.codec, payload):
-                    self._keyframe(sequence_number, payload, now)
-            extensions = extension_block([(ABS_SEND_TIME_ID, abs_send_time(now))])
+        elif self.pending or not self.width:
+            payload = memoryview(data)[header.payload_offset : header.payload_end]
+            if is_keyframe(track.codec, payload):
+                self._keyframe(sequence_number, payload, now)
         downs = self.downs
         if not downs:
             return
-        template = build_template(data, header, extensions)
+        template = self.template(data, header, now)
         for down in downs:
             down.send(template, header, now)
+
+    def template(self, data: bytes, header: RtpHeader, now: float) -> bytearray:
+        """The outgoing packet, stamped per subscriber by `DownTrack.send`; a video one says
+        when it left (abs-send-time, for the receiver's bandwidth estimate)."""
+        writer = self.writer
+        template = writer.template(data, header)
+        if writer.abs_send_time_offset is not None:
+            set_abs_send_time(template, writer.abs_send_time_offset, now)
+        return template
 
     def _keyframe(self, sequence_number: int, payload: memoryview, now: float) -> None:
         log.debug(
@@ -176,13 +173,12 @@ class UpStream:
         log.debug("catching up %s/%s", self.track.participant_id, self.rid)
         down.attach(self, now)
         parse = self.track.upstream.parse
-        extensions = extension_block([(ABS_SEND_TIME_ID, abs_send_time(now))])
         seq = self.keyframe_seq
         for _ in range(PacketCache.DEFAULT_CAPACITY):
             data = self.cache.get(seq)
             header = parse(data) if data is not None else None
             if header is not None and header.payload_end > header.payload_offset:
-                down.send(build_template(data, header, extensions), header, now)  # type: ignore[arg-type]
+                down.send(self.template(data, header, now), header, now)  # type: ignore[arg-type]
             if seq == newest:
                 break
             seq = (seq + 1) & 0xFFFF
@@ -386,7 +382,7 @@ class DownTrack:
 
     # -- repairs -----------------------------------------------------------------------------
 
-    def retransmission(self, out_seq: int) -> bytes | None:
+    def retransmission(self, out_seq: int, now: float) -> bytes | None:
         """An RTX packet (RFC 4588) repairing ``out_seq``, from the publisher's cache."""
         origin = self.rewriter.locate(out_seq)
         if origin is None or self.rtx_payload_type is None or not isinstance(origin.tag, UpStream):
@@ -396,7 +392,7 @@ class DownTrack:
         header = stream.track.upstream.parse(data) if data is not None else None
         if header is None:
             return None
-        template = build_template(data, header, b"")  # type: ignore[arg-type]
+        template = stream.template(data, header, now)  # type: ignore[arg-type]
         timestamp = (header.timestamp + origin.timestamp_offset) & 0xFFFFFFFF
         stamp(template, self.payload_type, header.marker, out_seq, timestamp, self.ssrc)
         self.rtx_sequence = (self.rtx_sequence + 1) & 0xFFFF

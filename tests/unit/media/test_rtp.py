@@ -17,7 +17,6 @@ from mosaic.media.rtp import (
     abs_send_time_from_ntp,
     build_rtp,
     build_rtx,
-    build_template,
     extension_block,
     is_rtcp,
     parse_rtp,
@@ -214,13 +213,6 @@ def test_abs_send_time_is_6_18_fixed_point_seconds_wrapping_every_64_seconds() -
     template = bytearray(24)
     set_abs_send_time(template, 17, 64.5)
     assert template[17:20] == abs_send_time(0.5) and template[16] == 0 and template[20] == 0
-
-
-def test_a_caller_made_extension_block_can_be_used_too() -> None:
-    data = packet(payload=b"x")
-    template = build_template(data, parse_rtp(data, UP), extension_block([(5, b"\x7f")]))
-    stamp(template, 96, False, 1, 2, 3)
-    assert parse_rtp(bytes(template), DOWN).audio_level == 127
 
 
 def test_extension_blocks_check_their_form() -> None:
