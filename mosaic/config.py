@@ -42,9 +42,6 @@ class Settings:
     database_url: str | None = field(
         default=None, metadata={"help": "SQLAlchemy URL (default: SQLite in the data directory)"}
     )
-    redis_url: str | None = field(
-        default=None, metadata={"help": "Redis URL for a cluster of nodes (default: none)"}
-    )
     media_addresses: list[str] = field(
         default_factory=list,
         metadata={
@@ -56,9 +53,10 @@ class Settings:
     public_ips: list[str] = field(
         default_factory=list,
         metadata={
-            "help": "comma-separated addresses to announce for media (a public IP in front of"
-            " a NAT that maps the same ports)",
+            "help": "addresses to announce for media (a public IP in front of a NAT that maps"
+            " the same ports); repeat the flag or separate them with commas",
             "parse": _csv,
+            "alias": "--public-ip",
         },
     )
     udp_ports: str | None = field(
@@ -68,9 +66,10 @@ class Settings:
     turn_urls: list[str] = field(
         default_factory=list,
         metadata={
-            "help": "comma-separated TURN URLs handed to clients, e.g."
-            " turn:turn.example.org:3478?transport=udp,turn:turn.example.org:3478?transport=tcp",
+            "help": "TURN URLs handed to clients, e.g. turn:turn.example.org:3478?transport=udp;"
+            " repeat the flag or separate them with commas",
             "parse": _csv,
+            "alias": "--turn-url",
         },
     )
     turn_secret: str | None = field(
@@ -155,13 +154,19 @@ def env_name(name: str) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """One ``--flag`` per setting; its default comes from the environment at parse time."""
+    """One ``--flag`` per setting; its default comes from the environment at parse time.
+    A list setting may be given several times (``--public-ip A --public-ip B``), each value
+    comma-separated or not."""
     for spec in fields(Settings):
-        flag = "--" + spec.name.replace("_", "-")
+        flags = ["--" + spec.name.replace("_", "-")]
+        if "alias" in spec.metadata:
+            flags.append(spec.metadata["alias"])
+        parse = _parse(spec)
         parser.add_argument(
-            flag,
+            *flags,
             dest=spec.name,
-            type=_parse(spec),
+            type=parse,
+            action="extend" if parse is _csv else "store",
             default=None,
             help=f"{spec.metadata.get('help', '')} [{env_name(spec.name)}]",
         )
