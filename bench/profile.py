@@ -9,8 +9,8 @@ too, libsrtp and the system calls, of the event loop's thread). Writes the colla
 and the top functions, by own time and including callees, to
 ``bench/results/profile-<timestamp>.txt``.
 
-py-spy is not a dependency of Mosaic: ``pip install py-spy`` in the virtual environment (it
-needs ptrace, i.e. root or CAP_SYS_PTRACE). Like ``python -m bench``, run as root it moves into
+py-spy comes with the test extras (``make test`` installs it), not with Mosaic itself; it
+needs ptrace, i.e. root or CAP_SYS_PTRACE. Like ``python -m bench``, run as root it moves into
 its own network namespace.
 """
 
@@ -41,7 +41,7 @@ PLUMBING = ("asyncio/runners", "asyncio/base_events", "<frozen", "mosaic/__main_
 def py_spy() -> str:
     found = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(found).exists():
-        raise SystemExit("py-spy is not installed: pip install py-spy")
+        raise SystemExit("py-spy is not installed: pip install -e '.[test]'")
     return found
 
 

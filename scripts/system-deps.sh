@@ -1,6 +1,6 @@
 #!/bin/sh
-# Debian packages the test suite drives for real: Chromium (browser tests), redis-server
-# (cluster tests), PostgreSQL (storage tests), nftables and iproute2 (lossy links and
+# Debian packages the test suite drives for real: Chromium (browser tests), PostgreSQL
+# (storage tests), nftables and iproute2 (lossy links and
 # network namespaces), Janus (the peer `make bench` compares Mosaic with, smoke-tested by
 # `make test`; unshare from util-linux gives the benchmark its own network namespace).
 # Installed only when missing, so a prepared machine pays nothing.
@@ -8,7 +8,6 @@ set -eu
 missing=""
 need() { command -v "$1" >/dev/null 2>&1 || [ -x "$2" ] || missing="$missing $3"; }
 need chromium /usr/bin/chromium chromium
-need redis-server /usr/bin/redis-server redis-server
 need pg_ctlcluster /usr/bin/pg_ctlcluster postgresql
 need nft /usr/sbin/nft nftables
 need ip /usr/sbin/ip iproute2
