@@ -278,16 +278,21 @@ class Router:
 
     def _allocate_all(self) -> None:
         now = time.monotonic()
+        levels = self.speakers.levels(now)  # once per tick: the same for every subscriber
         for subscriber in list(self.subscribers.values()):
-            self._allocate(subscriber, now)
+            self._allocate(subscriber, now, levels)
 
-    def _allocate(self, subscriber: _Subscriber, now: float) -> None:
+    def _allocate(
+        self, subscriber: _Subscriber, now: float, levels: dict[str, float] | None = None
+    ) -> None:
         """Decide what fills this subscriber's slots; offer again if slots were added, else
         tell it the new assignment; then point each slot at a stream."""
         peer = subscriber.peer
         me = peer.participant_id
         holders = {down.track for down in peer.slots_of("audio") if down.track}
-        audio = wanted_audio(self.tracks, me, holders, self.speakers.levels(now))
+        if levels is None:
+            levels = self.speakers.levels(now)
+        audio = wanted_audio(self.tracks, me, holders, levels)
         videos = wanted_videos(self.tracks, me, subscriber.view)
         added = ensure_slots(peer, "audio", len(audio))
         added |= ensure_slots(peer, "video", len(videos))
