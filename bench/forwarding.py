@@ -25,8 +25,6 @@ from bench.plan import Plan
 from bench.servers import JanusProcess, MosaicProcess, ServerProcess
 from bench.stats import line_fit, ratio, rounded
 from mosaic.bots.base import Bot
-from mosaic.bots.janus_bot import JanusBot
-from mosaic.bots.mosaic_bot import MosaicBot
 from mosaic.bots.swarm import start_all, stop_all, wait_for_media
 
 log = logging.getLogger(__name__)
@@ -56,40 +54,15 @@ def _start_server(name: str, env: Environment, data_dir: Path) -> ServerProcess:
     return JanusProcess(env.janus_interface).start()
 
 
-async def _rejoin_silent(bots: list[Bot]) -> dict[str, Any]:
-    """Replace each bot that received nothing by a new one; return what the silent ones
-    looked like."""
+def _restarts(bots: list[Bot]) -> dict[str, int]:
+    """Subscribe connections each Mosaic bot gave up and had replaced (see
+    `mosaic.client.media`): a sign of trouble worth reading, not a failure."""
     found = {}
-    for index, bot in enumerate(bots):
-        if bot.received() > 0:
-            continue
-        diagnose = getattr(bot, "diagnose", None)
-        found[bot.name] = diagnose() if diagnose else {"error": bot.error}
-        print(f"    {bot.name} receives nothing, rejoining: {found[bot.name]}", flush=True)
-        await stop_all([bot])
-        bots[index] = _twin(bot)
-        await start_all([bots[index]])
+    for bot in bots:
+        participant = getattr(bot, "participant", None)
+        if participant is not None and participant.media.restarts:
+            found[bot.name] = participant.media.restarts
     return found
-
-
-def _twin(bot: Bot) -> Bot:
-    """A new bot in the same meeting or room as ``bot``."""
-    if isinstance(bot, JanusBot):
-        return JanusBot(
-            bot.janus_url,
-            bot.room,
-            bot.name + "-again",
-            mode=bot.mode,
-            local_addresses=bot.local_addresses,
-        )
-    assert isinstance(bot, MosaicBot)
-    return MosaicBot(
-        bot.join_url,
-        bot.name + "-again",
-        cookies=bot.cookies,
-        mode=bot.mode,
-        local_addresses=bot.local_addresses,
-    )
 
 
 async def measure(name: str, count: int, plan: Plan, env: Environment) -> dict[str, Any]:
@@ -111,15 +84,9 @@ async def _measure(
     before = server.sample()
     idle_cpu_per_s = (before.cpu_s - idle_start.cpu_s) / (time.monotonic() - idle_t0)
     bots = await _bots_for(server, name, count, env)
-    replaced: dict[str, Any] = {}
     try:
         started = await start_all(bots)
         flowing = await wait_for_media(started, minimum=50, timeout=plan.media_timeout_s)
-        if not flowing:
-            # Seen now and then under load (see docs/performance.md): a bot whose subscribe
-            # connection never connects. Note its state, then let it rejoin, once.
-            replaced = await _rejoin_silent(bots)
-            flowing = await wait_for_media(bots, minimum=50, timeout=plan.media_timeout_s)
         await asyncio.sleep(plan.warmup_s)
         s0, p0, k0 = server.sample(), sum(b.received() for b in bots), _kinds(bots)
         bench0, t0 = time.process_time(), time.monotonic()
@@ -127,6 +94,9 @@ async def _measure(
         s1, p1, k1 = server.sample(), sum(b.received() for b in bots), _kinds(bots)
         bench1, t1 = time.process_time(), time.monotonic()
         silent = [b.name for b in bots if b.received() == 0]
+        # What a silent bot's connections look like (MosaicBot.diagnose), for the record.
+        diagnoses = {b.name: getattr(b, "diagnose", dict)() for b in bots if b.received() == 0}
+        restarts = _restarts(bots)
         errors = {b.name: b.error for b in bots if b.error}
     finally:
         await stop_all(bots)
@@ -139,7 +109,8 @@ async def _measure(
         "joined": len(started),
         "all_receiving": flowing and not silent,
         "silent_bots": silent,
-        "rejoined": replaced,
+        "silent_states": diagnoses,
+        "restarts": restarts,
         "errors": errors,
         "window_s": round(seconds, 3),
         "cpu_s": round(cpu, 3),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import weakref
 from typing import Any
 
 from aiortc import MediaStreamTrack
@@ -46,7 +47,7 @@ class MosaicBot:
         self.first_frame = asyncio.Event()
         self.join_s: float | None = None
         self.error: str | None = None
-        self._counted: set[int] = set()
+        self._counted: weakref.WeakSet[Any] = weakref.WeakSet()  # hooked ICE connections
         self._tasks: set[asyncio.Task[Any]] = set()
         self._view_due = False
 
@@ -89,8 +90,8 @@ class MosaicBot:
             return
         pc = self.participant.media.subscriber
         connection = ice_connection(pc) if pc is not None else None
-        if connection is not None and id(connection) not in self._counted:
-            self._counted.add(id(connection))
+        if connection is not None and connection not in self._counted:
+            self._counted.add(connection)
             count_at_socket(connection, self.tally)
 
     async def _drain(self, track: MediaStreamTrack) -> None:
@@ -142,7 +143,11 @@ class MosaicBot:
         if participant is None:
             return {"joined": False, "error": self.error}
         media = participant.media
-        found: dict[str, Any] = {"state": participant.state, "offers_answered": media.offers}
+        found: dict[str, Any] = {
+            "state": participant.state,
+            "offers_answered": media.offers,
+            "subscribe_restarts": media.restarts,
+        }
         for role, pc in (("publish", media.publisher), ("subscribe", media.subscriber)):
             if pc is None:
                 found[role] = None

@@ -2,12 +2,19 @@
 
 The publish connection offers our tracks; the subscribe connection answers the server's offers
 (renewed as people come and go). The server says which of its slots carries whose video.
+
+A subscribe connection that fails, or is still not up `CONNECT_TIMEOUT_S` after our answer
+(seen under load: ICE done, the DTLS handshake never finishing), is given up and replaced:
+the server cannot restart ICE in place, so it builds a new one and offers it (the web client
+does the same).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -24,7 +31,17 @@ from aiortc import (
 from mosaic.client.signaling import Event, SignalingClient
 from mosaic.client.taps import ReceivedPackets, tap_receiver
 
+log = logging.getLogger(__name__)
 Slot = dict[str, str]
+CONNECT_TIMEOUT_S = 10.0
+MAX_CONNECT_TIMEOUT_S = 60.0
+_ICE_UFRAG = re.compile(r"^a=ice-ufrag:(\S+)", re.MULTILINE)
+
+
+def ice_ufrag(sdp: str) -> str | None:
+    """The (first) ICE username fragment of a description: it names the server's transport."""
+    found = _ICE_UFRAG.search(sdp)
+    return found.group(1) if found else None
 
 
 class ClientMedia:
@@ -45,6 +62,10 @@ class ClientMedia:
         self.tracks: dict[str, MediaStreamTrack] = {}  # subscribe mid -> remote track
         self.received: dict[str, ReceivedPackets] = {}  # subscribe mid -> packet tap
         self.offers = 0
+        self.restarts = 0  # subscribe connections given up and replaced
+        self.connect_timeout_s = CONNECT_TIMEOUT_S
+        self._abandoned: set[str] = set()  # ICE ufrags of the server transports given up
+        self._tasks: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
         self._track_listeners: list[Callable[[str, MediaStreamTrack], Any]] = []
         self._sender_listeners: list[Callable[[str, RTCRtpSender], Any]] = []
@@ -98,7 +119,10 @@ class ClientMedia:
     # -- receiving -----------------------------------------------------------------------------
 
     async def _on_offer(self, event: Event) -> None:
+        if ice_ufrag(event["sdp"]) in self._abandoned:
+            return  # sent by a transport we gave up, before the server heard so
         async with self._lock:
+            fresh = self.subscriber is None
             if self.subscriber is None:
                 self.subscriber = RTCPeerConnection(self.configuration)
             pc = self.subscriber
@@ -110,6 +134,50 @@ class ClientMedia:
             self.offers += 1
             if event.get("slots"):
                 self._on_slots(event)
+            if fresh:
+                self._watch(pc)
+
+    def _watch(self, pc: RTCPeerConnection) -> None:
+        """Give ``pc`` up if it fails, or if it is not connected in time (the wait doubles
+        with each replacement in a row, so a network that lets nothing through is not
+        hammered)."""
+
+        @pc.on("connectionstatechange")
+        def changed() -> None:
+            if pc.connectionState == "failed":
+                self._spawn(self._replace_subscriber(pc, "failed"))
+            elif pc.connectionState == "connected":
+                self.connect_timeout_s = CONNECT_TIMEOUT_S
+
+        def overdue() -> None:
+            if pc.connectionState != "connected":
+                self._spawn(self._replace_subscriber(pc, f"still {pc.connectionState}"))
+
+        asyncio.get_running_loop().call_later(self.connect_timeout_s, overdue)
+
+    async def _replace_subscriber(self, pc: RTCPeerConnection, why: str) -> None:
+        async with self._lock:
+            if pc is not self.subscriber or pc.connectionState == "closed":
+                return  # replaced already, or we left
+            log.info("subscribe connection %s: asking the server for a new one", why)
+            self.subscriber = None
+            self.tracks.clear()
+            self.received.clear()
+            self.restarts += 1
+            self.connect_timeout_s = min(self.connect_timeout_s * 2, MAX_CONNECT_TIMEOUT_S)
+            remote = pc.remoteDescription
+            ufrag = ice_ufrag(remote.sdp) if remote else None
+            if ufrag:
+                self._abandoned.add(ufrag)
+        with contextlib.suppress(Exception):
+            await pc.close()
+        with contextlib.suppress(Exception):
+            await self.signaling.request("restart", pc="subscribe")
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _adopt(self, transceiver: RTCRtpTransceiver) -> None:
         mid = transceiver.mid
@@ -145,6 +213,8 @@ class ClientMedia:
         await self.signaling.request("view", videos=videos)
 
     async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
         for pc in (self.publisher, self.subscriber):
             if pc is not None:
                 with contextlib.suppress(Exception):

@@ -135,3 +135,41 @@ async def test_browsers_get_sender_and_receiver_reports(server, new_page: PageFa
 async def _reports_seen(page: Page, script: str):  # type: ignore[no-untyped-def]
     got = await page.evaluate(script)
     return got if got["senderReports"] and got["receiverReports"] else None
+
+
+# The first connection the page answers an offer on gets another certificate's fingerprint:
+# DTLS completes, the certificate check fails, the connection fails (as on a network that
+# breaks DTLS). Every offer for that connection is spoiled alike; later connections are not.
+SPOIL_FIRST_SUBSCRIBE_CONNECTION = """(() => {
+  window.spoiledOffers = 0;
+  let spoiled = null;
+  const original = RTCPeerConnection.prototype.setRemoteDescription;
+  RTCPeerConnection.prototype.setRemoteDescription = function (description) {
+    if (description && description.type === "offer" && (spoiled === null || spoiled === this)) {
+      spoiled = this;
+      window.spoiledOffers += 1;
+      const sdp = description.sdp.replace(
+        /^(a=fingerprint:\\S+ )([0-9A-F]{2})/gm,
+        (line, head, byte) => head + (byte === "00" ? "11" : "00"));
+      return original.call(this, { type: "offer", sdp });
+    }
+    return original.apply(this, arguments);
+  };
+})();"""
+
+
+async def test_a_failed_subscribe_connection_is_replaced_without_a_reload(
+    server, new_page: PageFactory
+) -> None:
+    host = await signup(server.url)
+    meeting = await host.create_meeting(waiting_room=False)
+    ada = await new_page()
+    await enter(ada, meeting["join_url"], "Ada")
+    bea = await new_page()
+    await bea.add_init_script(SPOIL_FIRST_SUBSCRIBE_CONNECTION)
+    await enter(bea, meeting["join_url"], "Bea")
+    await wait_until(lambda: decoding_from(bea, 1), timeout=40)
+    assert await bea.evaluate("window.spoiledOffers") >= 1
+    state = await bea.evaluate("window.mosaicRoom.media.subscriber.connectionState")
+    assert state == "connected"
+    assert bea.errors == []  # type: ignore[attr-defined]

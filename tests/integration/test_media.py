@@ -9,6 +9,7 @@ import os
 import pytest
 from aiortc.rtp import RtpPacket
 
+from mosaic.bots.counting import ice_connection
 from mosaic.client import Participant, SignalingError, join
 from mosaic.client.synthetic import PatternVideoTrack, ToneAudioTrack
 from tests.helpers.api import Account
@@ -171,3 +172,38 @@ async def test_garbage_and_replayed_rtp_from_a_participant_harms_nobody(
         assert await frames_from(b, a, count=10) == 640
         assert await frames_from(a, b, count=5) == 640
         assert server.process is not None and server.process.poll() is None
+
+
+async def test_a_subscribe_connection_that_never_connects_is_replaced(
+    server: MosaicServer, host: Account
+) -> None:
+    """ICE completes, DTLS never does (seen under load): the client gives the connection up
+    and the server offers a new one, without the user doing anything."""
+    created = await host.create_meeting(waiting_room=False)
+    b = await join(created["join_url"], name="Bob", local_addresses=LOOPBACK)
+    b.media.connect_timeout_s = 2.0
+    blocked: list[object] = []
+
+    def block_dtls(mid: str, track: object) -> None:
+        pc = b.media.subscriber
+        connection = ice_connection(pc) if pc is not None else None
+        if blocked or connection is None:
+            return
+        blocked.append(pc)
+        forward = connection.data_received
+
+        def data_received(data: bytes, component: int) -> None:
+            if not 19 < data[0] < 64:  # RFC 7983: 20-63 is DTLS, dropped on the way in
+                forward(data, component)
+
+        connection.data_received = data_received  # type: ignore[method-assign]
+
+    b.media.on_track(block_dtls)
+    a = await join(created["join_url"], name="Ann", cookies=host.cookies, local_addresses=LOOPBACK)
+    async with a, b:
+        await a.publish(video=PatternVideoTrack())
+        await b.wait_until(lambda: b.media.restarts == 1, timeout=10)
+        assert blocked and blocked[0] is not b.media.subscriber
+        assert await frames_from(b, a) == 640
+        assert b.media.subscriber is not None
+        assert b.media.subscriber.connectionState == "connected"

@@ -9,6 +9,19 @@ const SIMULCAST = [
   { rid: "f", maxBitrate: 1_500_000 },
 ];
 
+// A connection that fails, or is not up this long after it was negotiated (seen under load:
+// ICE done, the DTLS handshake never finishing), is given up and built anew on both sides
+// (the server cannot restart ICE in place). The wait doubles with each retry in a row, so a
+// network that lets nothing through is not hammered.
+const CONNECT_TIMEOUT_MS = 10_000;
+const MAX_CONNECT_TIMEOUT_MS = 60_000;
+
+// The ICE username fragment of a description: it names the server's end of a connection.
+function iceUfrag(sdp) {
+  const found = /^a=ice-ufrag:(\S+)/m.exec(sdp || "");
+  return found ? found[1] : null;
+}
+
 export class Media {
   constructor(signaling, localStream, { iceServers = [], onSlots = () => {}, onTrack = () => {}, onFailed = () => {} } = {}) {
     this.signaling = signaling;
@@ -24,6 +37,8 @@ export class Media {
     this.slots = {}; // subscribe mid -> {participant, source} | null
     this.remoteTracks = {}; // subscribe mid -> MediaStreamTrack
     this.negotiating = Promise.resolve();
+    this.connectTimeout = { publish: CONNECT_TIMEOUT_MS, subscribe: CONNECT_TIMEOUT_MS };
+    this.abandoned = new Set(); // ICE ufrags of server connections given up
     signaling.on("offer", (event) => {
       this.negotiating = this.negotiating.then(() => this.answer(event)).catch((error) => console.error("subscribe negotiation failed", error));
     });
@@ -32,13 +47,10 @@ export class Media {
 
   connection(kind) {
     const pc = new RTCPeerConnection({ iceServers: this.iceServers, bundlePolicy: "max-bundle" });
-    // A network change can break a connection for good: start it afresh (the server cannot
-    // restart ICE in place, so a restart is a new connection on both sides).
-    pc.addEventListener("iceconnectionstatechange", () => {
-      if (pc.iceConnectionState !== "failed") return;
-      this.onFailed(kind);
-      if (kind === "publish") this.restartPublisher().catch((error) => console.error(error));
-      else this.restartSubscriber().catch((error) => console.error(error));
+    // A network change can break a connection for good (ICE or DTLS): start it afresh.
+    pc.addEventListener("connectionstatechange", () => {
+      if (pc.connectionState === "connected") this.connectTimeout[kind] = CONNECT_TIMEOUT_MS;
+      else if (pc.connectionState === "failed") this.giveUp(kind, pc);
     });
     pc.addEventListener("icecandidate", (event) => {
       const candidate = event.candidate;
@@ -58,6 +70,23 @@ export class Media {
       this.addSender("camera", video, { direction: "sendonly", streams: [this.localStream], sendEncodings: SIMULCAST });
     }
     await this.negotiatePublisher();
+    this.watch("publish", this.publisher);
+  }
+
+  // Give ``pc`` up unless it is connected in time.
+  watch(kind, pc) {
+    setTimeout(() => {
+      if (pc.connectionState !== "connected") this.giveUp(kind, pc);
+    }, this.connectTimeout[kind]);
+  }
+
+  giveUp(kind, pc) {
+    const current = kind === "publish" ? this.publisher : this.subscriber;
+    if (pc !== current || pc.connectionState === "closed") return;
+    this.connectTimeout[kind] = Math.min(this.connectTimeout[kind] * 2, MAX_CONNECT_TIMEOUT_MS);
+    this.onFailed(kind);
+    const restart = kind === "publish" ? this.restartPublisher() : this.restartSubscriber();
+    restart.catch((error) => console.error(error));
   }
 
   async restartPublisher() {
@@ -72,10 +101,17 @@ export class Media {
       this.addSender(source, track, init);
     }
     await this.negotiatePublisher();
+    this.watch("publish", this.publisher);
   }
 
   async restartSubscriber() {
-    if (this.subscriber) this.subscriber.close();
+    const old = this.subscriber;
+    if (old) {
+      // Offers this connection's server end sent before hearing of the restart are stale.
+      const ufrag = old.remoteDescription && iceUfrag(old.remoteDescription.sdp);
+      if (ufrag) this.abandoned.add(ufrag);
+      old.close();
+    }
     this.subscriber = null;
     this.remoteTracks = {};
     await this.signaling.request("restart", { pc: "subscribe" });
@@ -104,7 +140,9 @@ export class Media {
   }
 
   async answer(event) {
-    if (!this.subscriber) {
+    if (this.abandoned.has(iceUfrag(event.sdp))) return;
+    const fresh = !this.subscriber;
+    if (fresh) {
       this.subscriber = this.connection("subscribe");
       this.subscriber.addEventListener("track", (trackEvent) => {
         const mid = trackEvent.transceiver.mid;
@@ -112,11 +150,13 @@ export class Media {
         this.onTrack(mid, trackEvent.track);
       });
     }
-    await this.subscriber.setRemoteDescription({ type: "offer", sdp: event.sdp });
-    const answer = await this.subscriber.createAnswer();
-    await this.subscriber.setLocalDescription(answer);
-    await this.signaling.request("answer", { sdp: this.subscriber.localDescription.sdp });
+    const pc = this.subscriber;
+    await pc.setRemoteDescription({ type: "offer", sdp: event.sdp });
+    const answer = await pc.createAnswer();
+    await pc.setLocalDescription(answer);
+    await this.signaling.request("answer", { sdp: pc.localDescription.sdp });
     if (event.slots) this.applySlots(event.slots);
+    if (fresh) this.watch("subscribe", pc);
   }
 
   applySlots(slots) {
