@@ -52,6 +52,9 @@ async def main(seconds: float) -> dict:
             deadline = time.monotonic() + 30
             while not (await video(viewer)).get("framesDecoded") and time.monotonic() < deadline:
                 await asyncio.sleep(0.5)
+            # The sender's encoder starts low and climbs for a second or two (slower under
+            # loss): measure the video once it runs, not the encoder's ramp.
+            await asyncio.sleep(2.0)
             start = await video(viewer)
             timeline = []
             for _ in range(int(seconds * 2)):
