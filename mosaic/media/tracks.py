@@ -37,6 +37,9 @@ RID_ORDER = {"q": 0, "l": 0, "lo": 0, "h": 1, "m": 1, "mid": 1, "f": 2, "hi": 2}
 # layer); ours stay clear of that window, and a request left unanswered is repeated.
 KEYFRAME_REQUEST_INTERVAL = 0.35
 KEYFRAME_RETRY_S = 0.4
+# How long requests are repeated for a keyframe a subscriber asked for (its PLI, or ours to
+# the publisher, may be lost; Chromium itself asks again only after 3 s without a picture).
+KEYFRAME_WANTED_S = 2.5
 # A cached keyframe this recent is resent to a subscriber that just connected, rather than
 # asking the publisher for another and waiting.
 CATCH_UP_S = 0.5
@@ -72,6 +75,7 @@ class UpStream:
         "height",
         "keyframe_seq",
         "keyframe_time",
+        "keyframe_wanted",
         "last_packet",
         "meter",
         "nack",
@@ -99,6 +103,7 @@ class UpStream:
         self.height = 0
         self.keyframe_seq = -1
         self.keyframe_time = -1e9
+        self.keyframe_wanted: float | None = None  # since when a keyframe is asked for
         self.last_packet = 0.0
         self.writer = WRITERS[track.kind]
 
@@ -122,7 +127,7 @@ class UpStream:
         if track.kind == "audio":
             if header.audio_level is not None:
                 track.on_audio_level(track, header.audio_level, now)
-        elif self.pending or not self.width:
+        elif self.pending or not self.width or self.keyframe_wanted is not None:
             payload = memoryview(data)[header.payload_offset : header.payload_end]
             if is_keyframe(track.codec, payload):
                 self._keyframe(sequence_number, payload, now)
@@ -148,6 +153,7 @@ class UpStream:
         )
         self.keyframe_seq = sequence_number
         self.keyframe_time = now
+        self.keyframe_wanted = None
         size = vp8_picture_size(payload) if self.track.codec == "vp8" else None
         if size:
             self.width, self.height = size
@@ -185,12 +191,21 @@ class UpStream:
         return True
 
     def request_keyframe(self, now: float) -> None:
-        """Ask the publisher for a keyframe on this stream (see `UpTrack.request_keyframe`)."""
+        """Ask the publisher for a keyframe on this stream (see `UpTrack.request_keyframe`),
+        and again until one comes (see `waiting`)."""
+        if self.keyframe_wanted is None:
+            self.keyframe_wanted = now
         self.track.request_keyframe(self.ssrc, now)
 
     def waiting(self, now: float) -> bool:
-        """Whether subscribers that are connected (or connecting right now) wait for a
-        keyframe of this stream. One whose connection never comes up stops counting."""
+        """Whether a keyframe of this stream is still owed: asked for less than
+        `KEYFRAME_WANTED_S` ago, or awaited by subscribers that are connected (or connecting
+        right now). One whose connection never comes up stops counting."""
+        wanted = self.keyframe_wanted
+        if wanted is not None:
+            if now - wanted < KEYFRAME_WANTED_S:
+                return True
+            self.keyframe_wanted = None  # the publisher may have stopped this layer
         return any(down.connection.awaits_media(now) for down in self.pending)
 
     def layer(self, now: float) -> Layer:
