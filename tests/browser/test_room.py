@@ -119,6 +119,10 @@ async def test_host_admits_one_guest_and_removes_another(server, new_page, artif
     troll_id = await guests[1].evaluate("window.mosaicRoom.selfId")
     row = host.locator(f'#people-list .person[data-participant-id="{troll_id}"]')
     await row.locator("summary").click()
+    # The roster changes (a hand goes up) while the host's menu is open: it stays open.
+    await guests[0].click("#hand")
+    await expect(host.locator("#hands-list .person")).to_have_count(1)
+    await expect(row.locator(".person-menu")).to_have_attribute("open", "")
     await row.locator(".remove").click()
     await expect(guests[1].locator("#ended")).to_be_visible()
     await expect(guests[1].locator("#ended-title")).to_have_text("You were removed")

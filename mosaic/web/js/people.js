@@ -24,7 +24,17 @@ export class PeoplePanel {
     const room = this.room;
     const people = [...room.participants.values()];
     $("people-count").textContent = String(people.length);
-    $("people-list").replaceChildren(...people.map((p) => this.personRow(p)));
+    // The roster changes while a host has someone's menu open: it stays open (and focused).
+    const list = $("people-list");
+    const open = list.querySelector(".person-menu[open]");
+    const openFor = open ? open.closest(".person").dataset.participantId : null;
+    const hadFocus = open !== null && open.contains(document.activeElement);
+    list.replaceChildren(...people.map((p) => this.personRow(p)));
+    const reopened = openFor && list.querySelector(`.person[data-participant-id="${CSS.escape(openFor)}"] .person-menu`);
+    if (reopened) {
+      reopened.open = true;
+      if (hadFocus) reopened.querySelector("summary").focus();
+    }
     const canManage = room.isHost();
     $("host-people-actions").hidden = !canManage;
     $("waiting-section").hidden = !canManage || room.waiting.length === 0;
