@@ -19,12 +19,12 @@ import sys
 from dataclasses import dataclass
 
 from bench.servers import janus_installed
+from mosaic.bots.chromium import CHROMIUM
 
 NETNS_FLAG = "--in-netns"
 INTERFACE = "bench0"
 PEER_INTERFACE = "bench1"
 MEDIA_ADDRESS = "10.199.0.1"
-CHROMIUM = "/usr/bin/chromium"
 
 
 @dataclass(frozen=True)

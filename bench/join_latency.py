@@ -26,22 +26,8 @@ from bench.plan import Plan
 from bench.servers import MosaicProcess
 from bench.stats import percentile, rounded
 from mosaic.bots.base import MediaMode
+from mosaic.bots.chromium import CHROMIUM_ARGS
 from mosaic.bots.mosaic_bot import MosaicBot
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--allow-loopback-in-peer-connection",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-    "--autoplay-policy=no-user-gesture-required",
-]
 
 # In the page: note when Join is clicked, keep every peer connection, and from the click on
 # poll their statistics every 10 ms until an inbound video has decoded a frame.

@@ -17,7 +17,7 @@ from playwright.async_api import async_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+from mosaic.bots.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.browser.meeting import enter, inbound
 from tests.helpers.api import signup
 from tests.helpers.server import MosaicServer

@@ -27,7 +27,7 @@ from playwright.async_api import Page, async_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+from mosaic.bots.chromium import CHROMIUM, CHROMIUM_ARGS
 
 NO_CAMERA = "localStorage.setItem('mosaic.camOn', 'false')"
 STANDARD = "localStorage.setItem('mosaic.videoQuality', 'standard')"
