@@ -1,8 +1,8 @@
 #!/bin/sh
 # Debian packages the test suite drives for real: Chromium (browser tests), PostgreSQL
-# (storage tests), nftables and iproute2 (lossy links and
-# network namespaces), Janus (the peer `make bench` compares Mosaic with, smoke-tested by
-# `make test`; unshare from util-linux gives the benchmark its own network namespace).
+# (storage tests), nftables and iproute2 (lossy links and network namespaces), coturn (the
+# TURN relay of the firewall test), Janus (the peer `make bench` compares Mosaic with,
+# smoke-tested by `make test`; unshare from util-linux gives the benchmark its own network namespace).
 # Installed only when missing, so a prepared machine pays nothing.
 set -eu
 missing=""
@@ -11,6 +11,7 @@ need chromium /usr/bin/chromium chromium
 need pg_ctlcluster /usr/bin/pg_ctlcluster postgresql
 need nft /usr/sbin/nft nftables
 need ip /usr/sbin/ip iproute2
+need turnserver /usr/bin/turnserver coturn
 need janus /usr/bin/janus janus
 need unshare /usr/bin/unshare util-linux
 # Reactions are emoji: browsers need a font that draws them.
