@@ -21,15 +21,28 @@ MIN_RETRY_INTERVAL = 0.02
 
 class PacketCache:
     """Ring buffer of the last ``capacity`` packets of one stream, indexed by sequence number
-    modulo ``capacity`` (a power of two, so the ring lines up with the 16-bit wrap)."""
+    modulo ``capacity`` (a power of two, so the ring lines up with the 16-bit wrap).
 
-    __slots__ = ("_arrivals", "_data", "_mask", "_numbers")
-    DEFAULT_CAPACITY = DEFAULT_CAPACITY
+    With ``max_capacity`` above ``capacity`` the ring doubles, up to it, whenever it would
+    overwrite a packet that arrived less than ``history_s`` ago: it keeps about that much of
+    the stream whatever its bitrate, where a fixed size kept 8 s of a 600 kbit/s camera
+    (0.6 MB per publisher) to repair losses that matter for a second or two."""
 
-    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
-        if capacity < 1 or capacity > 1 << 16 or capacity & (capacity - 1):
-            raise ValueError("capacity must be a power of two up to 65536")
+    __slots__ = ("_arrivals", "_data", "_history", "_mask", "_max_mask", "_numbers")
+
+    def __init__(
+        self,
+        capacity: int = DEFAULT_CAPACITY,
+        *,
+        max_capacity: int | None = None,
+        history_s: float = 2.0,
+    ) -> None:
+        for size in (capacity, max_capacity or capacity):
+            if size < 1 or size > 1 << 16 or size & (size - 1):
+                raise ValueError("capacity must be a power of two up to 65536")
         self._mask = capacity - 1
+        self._max_mask = max(capacity, max_capacity or capacity) - 1
+        self._history = history_s
         self._numbers: list[int] = [-1] * capacity
         self._data: list[bytes | None] = [None] * capacity
         self._arrivals: list[float] = [0.0] * capacity
@@ -41,9 +54,35 @@ class PacketCache:
     def store(self, sequence_number: int, data: bytes, arrival: float = 0.0) -> None:
         """Keep ``data`` (the whole packet as received) under its sequence number."""
         index = sequence_number & self._mask
+        held = self._numbers[index]
+        while (
+            held != sequence_number
+            and held >= 0
+            and self._mask < self._max_mask
+            and arrival - self._arrivals[index] < self._history
+        ):
+            self._grow()
+            index = sequence_number & self._mask
+            held = self._numbers[index]
         self._numbers[index] = sequence_number
         self._data[index] = data
         self._arrivals[index] = arrival
+
+    def _grow(self) -> None:
+        """Double the ring. Numbers apart modulo the old size are apart modulo the new one,
+        so every packet keeps a slot of its own."""
+        numbers, data, arrivals = self._numbers, self._data, self._arrivals
+        capacity = 2 * (self._mask + 1)
+        self._mask = capacity - 1
+        self._numbers = [-1] * capacity
+        self._data = [None] * capacity
+        self._arrivals = [0.0] * capacity
+        for number, packet, arrival in zip(numbers, data, arrivals, strict=True):
+            if number >= 0:
+                index = number & self._mask
+                self._numbers[index] = number
+                self._data[index] = packet
+                self._arrivals[index] = arrival
 
     def get(self, sequence_number: int) -> bytes | None:
         """The packet stored under ``sequence_number``; None if never stored or overwritten."""

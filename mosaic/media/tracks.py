@@ -43,6 +43,9 @@ KEYFRAME_WANTED_S = 2.5
 # A cached keyframe this recent is resent to a subscriber that just connected, rather than
 # asking the publisher for another and waiting.
 CATCH_UP_S = 0.5
+# Packets kept to answer NACKs and to catch a subscriber up from a keyframe: this long of each
+# stream (the cache grows with the bitrate; see `PacketCache`).
+CACHE_HISTORY_S = 2.0
 STREAM_STALE_AFTER = 1.5
 
 
@@ -94,7 +97,7 @@ class UpStream:
         self.rid = rid
         self.stats = ReceptionStats(track.clock_rate)
         video = track.kind == "video"
-        self.cache = PacketCache(512 if video else 64)
+        self.cache = PacketCache(64, max_capacity=1024 if video else 256, history_s=CACHE_HISTORY_S)
         self.nack = NackTracker() if video else None
         self.downs: list[DownTrack] = []
         self.pending: list[DownTrack] = []
@@ -123,7 +126,7 @@ class UpStream:
             for down in self.downs:
                 down.skip(sequence_number)
             return
-        self.cache.store(sequence_number, data)
+        self.cache.store(sequence_number, data, now)
         if track.kind == "audio":
             if header.audio_level is not None:
                 track.on_audio_level(track, header.audio_level, now)
@@ -180,7 +183,7 @@ class UpStream:
         down.attach(self, now)
         parse = self.track.upstream.parse
         seq = self.keyframe_seq
-        for _ in range(PacketCache.DEFAULT_CAPACITY):
+        for _ in range(self.cache.capacity):
             data = self.cache.get(seq)
             header = parse(data) if data is not None else None
             if header is not None and header.payload_end > header.payload_offset:

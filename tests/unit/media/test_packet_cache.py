@@ -35,6 +35,51 @@ def test_capacity_is_a_power_of_two() -> None:
     assert PacketCache(64).capacity == 64
 
 
+def test_the_ring_grows_to_hold_its_history_and_no_further() -> None:
+    cache = PacketCache(8, max_capacity=64, history_s=1.0)
+    for seq in range(200):  # 100 packets/s: one second is 100 packets
+        cache.store(seq, seq.to_bytes(2, "big"), arrival=seq / 100)
+    assert cache.capacity == 64  # a second wants 128: max_capacity bounds it
+    assert all(cache.get(seq) == seq.to_bytes(2, "big") for seq in range(136, 200))
+
+
+def test_a_slow_stream_keeps_a_small_ring() -> None:
+    cache = PacketCache(8, max_capacity=1024, history_s=1.0)
+    for seq in range(400):  # 5 packets/s: 8 slots hold more than a second
+        cache.store(seq, b"x", arrival=seq / 5)
+    assert cache.capacity == 8
+
+
+def test_growing_keeps_every_packet_it_held() -> None:
+    cache = PacketCache(4, max_capacity=256, history_s=10.0)
+    for seq in range(65530, 65536):
+        cache.store(seq, seq.to_bytes(2, "big"), arrival=0.0)
+    for seq in range(0, 50):
+        cache.store(seq, seq.to_bytes(2, "big"), arrival=0.1)
+    assert cache.capacity == 64
+    held = [*range(65530, 65536), *range(50)]
+    assert all(cache.get(seq) == seq.to_bytes(2, "big") for seq in held)
+
+
+@given(st.lists(st.tuples(st.integers(1, 5), st.floats(0.0, 0.2)), min_size=1, max_size=300))
+@settings(max_examples=50)
+def test_every_packet_of_the_last_history_is_kept(steps: list[tuple[int, float]]) -> None:
+    cache = PacketCache(4, max_capacity=1 << 16, history_s=1.0)
+    seq, now, stored = 0, 0.0, []
+    for gap, delay in steps:
+        seq, now = seq + gap, now + delay
+        cache.store(seq & 0xFFFF, b"p", arrival=now)
+        stored.append((seq & 0xFFFF, now))
+    assert all(cache.get(number) == b"p" for number, at in stored if now - at < 1.0)
+
+
+def test_a_repeated_packet_does_not_grow_the_ring() -> None:
+    cache = PacketCache(4, max_capacity=256, history_s=10.0)
+    for _ in range(10):
+        cache.store(7, b"again", arrival=0.0)
+    assert cache.capacity == 4
+
+
 def test_clear_forgets_everything() -> None:
     cache = PacketCache(8)
     cache.store(3, b"x")
