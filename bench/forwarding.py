@@ -54,14 +54,17 @@ def _start_server(name: str, env: Environment, data_dir: Path) -> ServerProcess:
     return JanusProcess(env.janus_interface).start()
 
 
-def _restarts(bots: list[Bot]) -> dict[str, int]:
-    """Subscribe connections each Mosaic bot gave up and had replaced (see
-    `mosaic.client.media`): a sign of trouble worth reading, not a failure."""
+def _restarts(bots: list[Bot]) -> dict[str, dict[str, int]]:
+    """Connections each Mosaic bot gave up and had replaced, by kind (see
+    `mosaic.client.watchdog`): a sign of trouble worth reading, not a failure."""
     found = {}
     for bot in bots:
         participant = getattr(bot, "participant", None)
-        if participant is not None and participant.media.restarts:
-            found[bot.name] = participant.media.restarts
+        if participant is None:
+            continue
+        replaced = {k: w.replaced for k, w in participant.media.watchdogs.items() if w.replaced}
+        if replaced:
+            found[bot.name] = replaced
     return found
 
 

@@ -146,7 +146,7 @@ class MosaicBot:
         found: dict[str, Any] = {
             "state": participant.state,
             "offers_answered": media.offers,
-            "subscribe_restarts": media.restarts,
+            "replaced": {kind: dog.replaced for kind, dog in media.watchdogs.items()},
         }
         for role, pc in (("publish", media.publisher), ("subscribe", media.subscriber)):
             if pc is None:

@@ -3,10 +3,9 @@
 The publish connection offers our tracks; the subscribe connection answers the server's offers
 (renewed as people come and go). The server says which of its slots carries whose video.
 
-A subscribe connection that fails, or is still not up `CONNECT_TIMEOUT_S` after our answer
-(seen under load: ICE done, the DTLS handshake never finishing), is given up and replaced:
-the server cannot restart ICE in place, so it builds a new one and offers it (the web client
-does the same).
+A connection that fails, or is not up in time, is replaced (see `mosaic.client.watchdog`):
+a new publish connection offers the same tracks again; for a new subscribe connection we ask
+the server, which offers one.
 """
 
 from __future__ import annotations
@@ -30,11 +29,10 @@ from aiortc import (
 
 from mosaic.client.signaling import Event, SignalingClient
 from mosaic.client.taps import ReceivedPackets, tap_receiver
+from mosaic.client.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 Slot = dict[str, str]
-CONNECT_TIMEOUT_S = 10.0
-MAX_CONNECT_TIMEOUT_S = 60.0
 _ICE_UFRAG = re.compile(r"^a=ice-ufrag:(\S+)", re.MULTILINE)
 
 
@@ -62,8 +60,7 @@ class ClientMedia:
         self.tracks: dict[str, MediaStreamTrack] = {}  # subscribe mid -> remote track
         self.received: dict[str, ReceivedPackets] = {}  # subscribe mid -> packet tap
         self.offers = 0
-        self.restarts = 0  # subscribe connections given up and replaced
-        self.connect_timeout_s = CONNECT_TIMEOUT_S
+        self.watchdogs = {"publish": Watchdog(), "subscribe": Watchdog()}
         self._abandoned: set[str] = set()  # ICE ufrags of the server transports given up
         self._tasks: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
@@ -91,16 +88,43 @@ class ClientMedia:
 
     async def publish(self, tracks: dict[str, MediaStreamTrack]) -> None:
         """Send these tracks, keyed by source ("microphone", "camera", "screen")."""
+        fresh = self.publisher is None
         if self.publisher is None:
             self.publisher = RTCPeerConnection(self.configuration)
+        self._send(tracks)
+        await self._negotiate_publisher()
+        if fresh:
+            self.watchdogs["publish"].watch(self.publisher, self._give_up)
+        for source in tracks:
+            await self.signaling.request("media", source=source, on=True)
+
+    def _send(self, tracks: dict[str, MediaStreamTrack]) -> None:
+        assert self.publisher is not None
         for source, track in tracks.items():
             transceiver = self.publisher.addTransceiver(track, direction="sendonly")
             transceiver._mosaic_source = source  # type: ignore[attr-defined]
             for listener in self._sender_listeners:
                 listener(source, transceiver.sender)
-        await self._negotiate_publisher()
-        for source in tracks:
-            await self.signaling.request("media", source=source, on=True)
+
+    async def _replace_publisher(self, pc: RTCPeerConnection, why: str) -> None:
+        """Offer the same tracks again on a new connection (the server takes a publish offer
+        with new ICE credentials as a new connection)."""
+        if pc is not self.publisher or pc.connectionState == "closed":
+            return  # replaced already, or we left
+        log.info("publish connection %s: publishing on a new one", why)
+        self.watchdogs["publish"].gave_up()
+        tracks = {
+            transceiver._mosaic_source: transceiver.sender.track  # type: ignore[attr-defined]
+            for transceiver in pc.getTransceivers()
+            if getattr(transceiver, "_mosaic_source", None) and transceiver.sender.track
+        }
+        self.publisher = RTCPeerConnection(self.configuration)
+        with contextlib.suppress(Exception):
+            await pc.close()
+        self._send(tracks)
+        with contextlib.suppress(Exception):
+            await self._negotiate_publisher()
+        self.watchdogs["publish"].watch(self.publisher, self._give_up)
 
     async def _negotiate_publisher(self) -> None:
         assert self.publisher is not None
@@ -135,25 +159,13 @@ class ClientMedia:
             if event.get("slots"):
                 self._on_slots(event)
             if fresh:
-                self._watch(pc)
+                self.watchdogs["subscribe"].watch(pc, self._give_up)
 
-    def _watch(self, pc: RTCPeerConnection) -> None:
-        """Give ``pc`` up if it fails, or if it is not connected in time (the wait doubles
-        with each replacement in a row, so a network that lets nothing through is not
-        hammered)."""
-
-        @pc.on("connectionstatechange")
-        def changed() -> None:
-            if pc.connectionState == "failed":
-                self._spawn(self._replace_subscriber(pc, "failed"))
-            elif pc.connectionState == "connected":
-                self.connect_timeout_s = CONNECT_TIMEOUT_S
-
-        def overdue() -> None:
-            if pc.connectionState != "connected":
-                self._spawn(self._replace_subscriber(pc, f"still {pc.connectionState}"))
-
-        asyncio.get_running_loop().call_later(self.connect_timeout_s, overdue)
+    def _give_up(self, pc: RTCPeerConnection, why: str) -> None:
+        if pc is self.publisher:
+            self._spawn(self._replace_publisher(pc, why))
+        else:
+            self._spawn(self._replace_subscriber(pc, why))
 
     async def _replace_subscriber(self, pc: RTCPeerConnection, why: str) -> None:
         async with self._lock:
@@ -163,8 +175,7 @@ class ClientMedia:
             self.subscriber = None
             self.tracks.clear()
             self.received.clear()
-            self.restarts += 1
-            self.connect_timeout_s = min(self.connect_timeout_s * 2, MAX_CONNECT_TIMEOUT_S)
+            self.watchdogs["subscribe"].gave_up()
             remote = pc.remoteDescription
             ufrag = ice_ufrag(remote.sdp) if remote else None
             if ufrag:

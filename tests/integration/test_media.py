@@ -7,6 +7,7 @@ import json
 import os
 
 import pytest
+from aiortc import RTCPeerConnection
 from aiortc.rtp import RtpPacket
 
 from mosaic.bots.counting import ice_connection
@@ -174,36 +175,62 @@ async def test_garbage_and_replayed_rtp_from_a_participant_harms_nobody(
         assert server.process is not None and server.process.poll() is None
 
 
+def drop_dtls(pc: RTCPeerConnection) -> None:
+    """Drop every DTLS datagram reaching ``pc``: ICE completes, DTLS never does (as seen
+    under load)."""
+    connection = ice_connection(pc)
+    assert connection is not None
+    forward = connection.data_received
+
+    def data_received(data: bytes, component: int) -> None:
+        if not 19 < data[0] < 64:  # RFC 7983: 20-63 is DTLS
+            forward(data, component)
+
+    connection.data_received = data_received  # type: ignore[method-assign]
+
+
 async def test_a_subscribe_connection_that_never_connects_is_replaced(
     server: MosaicServer, host: Account
 ) -> None:
-    """ICE completes, DTLS never does (seen under load): the client gives the connection up
-    and the server offers a new one, without the user doing anything."""
+    """The client gives the connection up and the server offers a new one, without the user
+    doing anything."""
     created = await host.create_meeting(waiting_room=False)
     b = await join(created["join_url"], name="Bob", local_addresses=LOOPBACK)
-    b.media.connect_timeout_s = 2.0
-    blocked: list[object] = []
+    b.media.watchdogs["subscribe"].first_wait_s = 2.0
+    broken: list[RTCPeerConnection] = []
 
-    def block_dtls(mid: str, track: object) -> None:
-        pc = b.media.subscriber
-        connection = ice_connection(pc) if pc is not None else None
-        if blocked or connection is None:
-            return
-        blocked.append(pc)
-        forward = connection.data_received
+    def break_first(mid: str, track: object) -> None:
+        if not broken and b.media.subscriber is not None:
+            broken.append(b.media.subscriber)
+            drop_dtls(b.media.subscriber)
 
-        def data_received(data: bytes, component: int) -> None:
-            if not 19 < data[0] < 64:  # RFC 7983: 20-63 is DTLS, dropped on the way in
-                forward(data, component)
-
-        connection.data_received = data_received  # type: ignore[method-assign]
-
-    b.media.on_track(block_dtls)
+    b.media.on_track(break_first)
     a = await join(created["join_url"], name="Ann", cookies=host.cookies, local_addresses=LOOPBACK)
     async with a, b:
         await a.publish(video=PatternVideoTrack())
-        await b.wait_until(lambda: b.media.restarts == 1, timeout=10)
-        assert blocked and blocked[0] is not b.media.subscriber
+        await b.wait_until(lambda: b.media.watchdogs["subscribe"].replaced == 1, timeout=10)
+        assert broken and broken[0] is not b.media.subscriber
         assert await frames_from(b, a) == 640
         assert b.media.subscriber is not None
         assert b.media.subscriber.connectionState == "connected"
+
+
+async def test_a_publish_connection_that_never_connects_is_replaced(
+    server: MosaicServer, host: Account
+) -> None:
+    """The client publishes the same tracks on a new connection; the others see them."""
+    a, b = await meeting_of_two(host)
+    a.media.watchdogs["publish"].first_wait_s = 2.0
+    broken: list[RTCPeerConnection] = []
+
+    def break_first(source: str, sender: object) -> None:
+        if not broken and a.media.publisher is not None:
+            broken.append(a.media.publisher)
+            drop_dtls(a.media.publisher)
+
+    a.media.on_sender(break_first)
+    async with a, b:
+        await a.publish(video=PatternVideoTrack())
+        await a.wait_until(lambda: a.media.watchdogs["publish"].replaced == 1, timeout=10)
+        assert broken and broken[0] is not a.media.publisher
+        assert await frames_from(b, a) == 640
