@@ -33,9 +33,11 @@ def janus_installed() -> bool:
 
 
 class ServerProcess:
-    """A server subprocess whose output is kept (for failures) and whose /proc is read."""
+    """A server subprocess whose output is kept (for failures) and whose /proc is read; tests
+    start their `mosaic serve` with it too (tests/helpers/server.py)."""
 
     name = "server"
+    max_output_lines: int | None = 20_000  # a long benchmark's log stays bounded
 
     def __init__(self) -> None:
         self.process: subprocess.Popen[str] | None = None
@@ -73,11 +75,17 @@ class ServerProcess:
 
     def _read(self) -> None:
         assert self.process is not None and self.process.stdout is not None
+        limit = self.max_output_lines
         for line in self.process.stdout:
-            if len(self.output) < 20_000:
+            if limit is None or len(self.output) < limit:
                 self.output.append(line)
 
+    @property
+    def log(self) -> str:
+        return "".join(self.output)
+
     def stop(self, timeout: float = 15.0) -> int:
+        """SIGTERM, as a service manager would; returns the exit status."""
         if self.process is None:
             return 0
         if self.process.poll() is None:
