@@ -14,6 +14,7 @@ from mosaic.media.aiortc_bridge import (
     configure_media_network,
     parse_port_range,
 )
+from mosaic.security.signing import load_or_create_key
 from mosaic.security.throttle import Throttle
 from mosaic.security.turn import ice_servers_for
 from mosaic.signaling.door import Door, join_throttles
@@ -39,12 +40,15 @@ class Services:
     rooms: Rooms
     door: Door
     login_throttle: Throttle
+    # Signs what the server must later believe (device cookies, resume tokens).
+    secret_key: bytes
     _housekeeping: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @classmethod
     async def start(cls, settings: Settings, media_factory: MediaFactory | None = None) -> Services:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         check_versions()
+        secret_key = load_or_create_key(settings.data_dir)
         configure_media_network(
             settings.media_addresses,
             settings.public_ips,
@@ -89,6 +93,7 @@ class Services:
                 backoff_base_s=1.0,
                 backoff_max_s=900.0,
             ),
+            secret_key=secret_key,
         )
 
     def start_housekeeping(self, every_s: float = 3600.0) -> None:
