@@ -3,9 +3,9 @@
 The publish connection offers our tracks; the subscribe connection answers the server's offers
 (renewed as people come and go). The server says which of its slots carries whose video.
 
-A connection that fails, or is not up in time, is replaced (see `mosaic.client.watchdog`):
-a new publish connection offers the same tracks again; for a new subscribe connection we ask
-the server, which offers one.
+A connection that fails, is not up in time, or falls silent while the server says media is live
+is replaced (see `mosaic.client.watchdog`): a new publish connection offers the same tracks
+again; for a new subscribe connection we ask the server, which offers one.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 
 from aiortc import (
     MediaStreamTrack,
+    RTCBundlePolicy,
     RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
@@ -28,12 +29,28 @@ from aiortc import (
 )
 
 from mosaic.client.signaling import Event, SignalingClient
-from mosaic.client.taps import ReceivedPackets, tap_receiver
+from mosaic.client.taps import ReceivedPackets, count_arrivals, tap_receiver
 from mosaic.client.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 Slot = dict[str, str]
+# The roster's flag for each source a slot may carry ("audio": the microphone is on...).
+ROSTER_FLAG = {
+    "microphone": "audio",
+    "camera": "video",
+    "screen": "screen",
+    "screen_audio": "screen",
+}
 _ICE_UFRAG = re.compile(r"^a=ice-ufrag:(\S+)", re.MULTILINE)
+
+
+def configuration(ice_servers: list[RTCIceServer]) -> RTCConfiguration:
+    """One transport per connection (max-bundle), as the server offers and answers it.
+
+    With aiortc's default ("balanced"), an offer of audio and several video slots puts the
+    second and later video slots on a transport that bundling then stops: their receivers never
+    start and their packets reach the first video slot's receiver."""
+    return RTCConfiguration(iceServers=ice_servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
 
 
 def ice_ufrag(sdp: str) -> str | None:
@@ -51,7 +68,7 @@ class ClientMedia:
         decode: bool = True,
     ) -> None:
         self.signaling = signaling
-        self.configuration = RTCConfiguration(iceServers=ice_servers or [])
+        self.configuration = configuration(ice_servers or [])
         self.decode = decode
         self.publisher: RTCPeerConnection | None = None
         self.subscriber: RTCPeerConnection | None = None
@@ -60,6 +77,9 @@ class ClientMedia:
         self.tracks: dict[str, MediaStreamTrack] = {}  # subscribe mid -> remote track
         self.received: dict[str, ReceivedPackets] = {}  # subscribe mid -> packet tap
         self.offers = 0
+        self.last_view: list[dict[str, Any]] | None = None  # said again after a restart
+        # Whether a participant has a source on, as the roster says (set by `Participant`).
+        self.is_live: Callable[[str, str], bool] = lambda participant_id, source: True
         self.watchdogs = {"publish": Watchdog(), "subscribe": Watchdog()}
         self._abandoned: set[str] = set()  # ICE ufrags of the server transports given up
         self._tasks: set[asyncio.Task[None]] = set()
@@ -73,8 +93,8 @@ class ClientMedia:
         """STUN/TURN servers (with credentials) the server told us to use."""
         if self.publisher is not None or self.subscriber is not None or not servers:
             return
-        self.configuration = RTCConfiguration(
-            iceServers=[
+        self.configuration = configuration(
+            [
                 RTCIceServer(
                     urls=server["urls"],
                     username=server.get("username"),
@@ -94,7 +114,7 @@ class ClientMedia:
         self._send(tracks)
         await self._negotiate_publisher()
         if fresh:
-            self.watchdogs["publish"].watch(self.publisher, self._give_up)
+            self._watch_publisher()
         for source in tracks:
             await self.signaling.request("media", source=source, on=True)
 
@@ -124,7 +144,22 @@ class ClientMedia:
         self._send(tracks)
         with contextlib.suppress(Exception):
             await self._negotiate_publisher()
-        self.watchdogs["publish"].watch(self.publisher, self._give_up)
+        self._watch_publisher()
+
+    def _watch_publisher(self) -> None:
+        """A publish connection that sends media hears receiver reports from the server."""
+        pc = self.publisher
+        assert pc is not None
+
+        def sending() -> bool:
+            return any(
+                t.sender.track is not None and t.currentDirection in ("sendonly", "sendrecv")
+                for t in pc.getTransceivers()
+            )
+
+        self.watchdogs["publish"].watch(
+            pc, self._give_up, expected=sending, received=lambda: _arrivals(pc)
+        )
 
     async def _negotiate_publisher(self) -> None:
         assert self.publisher is not None
@@ -146,6 +181,7 @@ class ClientMedia:
         if ice_ufrag(event["sdp"]) in self._abandoned:
             return  # sent by a transport we gave up, before the server heard so
         async with self._lock:
+            await self._forget_other_transport(event["sdp"])
             fresh = self.subscriber is None
             if self.subscriber is None:
                 self.subscriber = RTCPeerConnection(self.configuration)
@@ -159,7 +195,19 @@ class ClientMedia:
             if event.get("slots"):
                 self._on_slots(event)
             if fresh:
-                self.watchdogs["subscribe"].watch(pc, self._give_up)
+                self.watchdogs["subscribe"].watch(
+                    pc, self._give_up, expected=self._expecting, received=lambda: _arrivals(pc)
+                )
+
+    def _expecting(self) -> bool:
+        """Whether the server should be sending on the subscribe connection: one of its slots
+        carries a source its participant has on."""
+        return any(
+            slot is not None
+            and mid in self.tracks
+            and self.is_live(slot["participant"], slot["source"])
+            for mid, slot in self.slots.items()
+        )
 
     def _give_up(self, pc: RTCPeerConnection, why: str) -> None:
         if pc is self.publisher:
@@ -221,12 +269,56 @@ class ClientMedia:
         return self.tracks.get(mid) if mid else None
 
     async def view(self, videos: list[dict[str, Any]]) -> None:
+        self.last_view = videos
         await self.signaling.request("view", videos=videos)
+
+    # -- after a restart of the server -----------------------------------------------------------
+
+    async def _forget_other_transport(self, offer: str) -> None:
+        """An offer from another server transport than our subscribe connection's (the
+        server restarted and lost ours) is for a new connection: close the old one."""
+        pc = self.subscriber
+        remote = pc.remoteDescription if pc is not None else None
+        if pc is None or remote is None or ice_ufrag(remote.sdp) == ice_ufrag(offer):
+            return
+        log.info("subscribe connection: the server offers a new one")
+        self.subscriber = None
+        self.tracks.clear()
+        self.received.clear()
+        with contextlib.suppress(Exception):
+            await pc.close()
+
+    def start_afresh(self, sources_on: set[str]) -> None:
+        """The server lost our media (it restarted): publish the same tracks on a new
+        connection, turn on again the ``sources_on`` it had, say again what we view. Its
+        next offer makes the new subscribe connection (see `_forget_other_transport`)."""
+        self._spawn(self._afresh(sources_on))
+
+    async def _afresh(self, sources_on: set[str]) -> None:
+        try:
+            if self.publisher is not None:
+                await self._replace_publisher(self.publisher, "lost in a restart of the server")
+                for source in sorted(set(self.sources.values()) & sources_on):
+                    await self.signaling.request("media", source=source, on=True)
+            if self.last_view is not None:
+                await self.view(self.last_view)
+        except Exception as error:  # the connection dropped again: the next resume retries
+            log.info("media could not start afresh: %s", error)
 
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+        for watchdog in self.watchdogs.values():
+            watchdog.stop()
         for pc in (self.publisher, self.subscriber):
             if pc is not None:
                 with contextlib.suppress(Exception):
                     await pc.close()
+
+
+def _arrivals(pc: RTCPeerConnection) -> int:
+    """RTP and RTCP packets received so far on a connection's (one, bundled) transport."""
+    transceivers = pc.getTransceivers()
+    if not transceivers:
+        return 0
+    return count_arrivals(transceivers[0].receiver.transport).packets

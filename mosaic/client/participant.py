@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from aiortc import MediaStreamTrack
 
-from mosaic.client.media import ClientMedia
+from mosaic.client.media import ROSTER_FLAG, ClientMedia
 from mosaic.client.signaling import Event, SignalingClient
 from mosaic.media.aiortc_bridge import use_media_addresses
 
@@ -35,6 +35,7 @@ class Participant:
         self.signaling = signaling
         self.meeting_id = meeting_id
         self.media = ClientMedia(signaling, decode=decode)
+        self.media.is_live = self._has_on
         self.dominant_speaker: str | None = None
         self.state = "new"
         self.id: str | None = None
@@ -52,6 +53,11 @@ class Participant:
         for kind in ("denied", "removed", "ended"):
             signaling.on(kind, self._on_gone)
         signaling.on("speaker", self._on_speaker)
+
+    def _has_on(self, participant_id: str, source: str) -> bool:
+        """Whether the roster says this source is on (the media watchdog expects its packets)."""
+        person = self.participants.get(participant_id)
+        return bool(person and person.get(ROSTER_FLAG.get(source, source)))
 
     def _on_speaker(self, event: Event) -> None:
         self.dominant_speaker = event["participant"]

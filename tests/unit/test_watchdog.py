@@ -1,5 +1,5 @@
-"""When a client gives a media connection up: failed, or not connected in time, waiting
-longer after each replacement in a row."""
+"""When a client gives a media connection up: failed, not connected in time, or silent while
+packets are expected; waiting longer after each replacement in a row."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 
 from aiortc import RTCPeerConnection
 
-from mosaic.client.watchdog import MAX_CONNECT_TIMEOUT_S, Watchdog
+from mosaic.client.watchdog import MAX_CONNECT_TIMEOUT_S, MAX_SILENCE_S, Silence, Watchdog
 
 
 async def given_up_after(dog: Watchdog, pc: RTCPeerConnection) -> tuple[str, float]:
@@ -43,3 +43,45 @@ async def test_the_wait_never_exceeds_a_minute_and_a_closed_connection_is_left_a
     await pc.close()
     await asyncio.sleep(0.2)
     assert verdicts == []
+
+
+def test_silence_is_death_only_while_packets_are_expected() -> None:
+    silence = Silence(limit_s=5.0)
+    assert not silence.dead(0.0, expected=False, received=0)
+    assert not silence.dead(100.0, expected=False, received=0)  # nothing live: quiet is fine
+    assert not silence.dead(101.0, expected=True, received=0)  # live from now: time to start
+    assert not silence.dead(105.5, expected=True, received=0)
+    assert silence.dead(106.0, expected=True, received=0)  # 5 s expected, nothing came
+
+
+def test_every_packet_restarts_the_wait_and_a_track_going_live_gets_the_full_wait() -> None:
+    silence = Silence(limit_s=5.0)
+    for second in range(20):
+        assert not silence.dead(float(second), expected=True, received=second)  # flowing
+        assert silence.moved == (second > 0)
+    assert not silence.dead(23.9, expected=True, received=19)
+    assert silence.dead(24.0, expected=True, received=19)  # 5 s after the last packet
+    # The track went off (no packets due), then on again: the wait starts afresh.
+    assert not silence.dead(40.0, expected=False, received=19)
+    assert not silence.dead(44.0, expected=True, received=19)
+    assert not silence.dead(48.9, expected=True, received=19)
+    assert silence.dead(49.0, expected=True, received=19)
+
+
+def test_packets_that_arrived_while_none_were_due_do_not_count_as_life() -> None:
+    silence = Silence(limit_s=5.0)
+    assert not silence.dead(0.0, expected=False, received=0)
+    assert not silence.dead(1.0, expected=False, received=50)
+    assert not silence.moved
+    assert not silence.dead(2.0, expected=True, received=50)  # live from here
+    assert not silence.dead(6.9, expected=True, received=50)
+    assert silence.dead(7.0, expected=True, received=50)
+
+
+def test_the_silence_allowed_grows_with_each_silent_connection_in_a_row() -> None:
+    dog = Watchdog(silence_s=5.0)
+    assert dog.silence_s == 5.0
+    dog._silent_in_a_row = 2
+    assert dog.silence_s == 20.0
+    dog._silent_in_a_row = 10
+    assert dog.silence_s == MAX_SILENCE_S

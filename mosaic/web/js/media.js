@@ -16,6 +16,28 @@ const SIMULCAST = [
 const CONNECT_TIMEOUT_MS = 10_000;
 const MAX_CONNECT_TIMEOUT_MS = 60_000;
 
+// A connection can also die while ICE stays up (the server's end stopped sending but still
+// answers connectivity checks): it reads "connected" and the tiles freeze. A connected
+// connection that should carry packets (a slot carries a source its participant has on; or we
+// publish, and the server sends receiver reports about once a second) but received none for
+// this long is given up too, waiting longer after each silent connection in a row. The rules
+// are mosaic.client.watchdog's.
+const SILENCE_MS = 5_000;
+const MAX_SILENCE_MS = 60_000;
+const POLL_MS = 1_000;
+// The roster's flag for each source a slot may carry.
+const ROSTER_FLAG = { microphone: "audio", camera: "video", screen: "screen", screen_audio: "screen" };
+
+// Bytes received on a connection other than ICE checks (RTP, RTCP, DTLS): browsers count
+// only non-STUN datagrams in a candidate pair's bytesReceived.
+async function bytesReceived(pc) {
+  let total = 0;
+  (await pc.getStats()).forEach((entry) => {
+    if (entry.type === "candidate-pair") total += entry.bytesReceived || 0;
+  });
+  return total;
+}
+
 // The ICE username fragment of a description: it names the server's end of a connection.
 function iceUfrag(sdp) {
   const found = /^a=ice-ufrag:(\S+)/m.exec(sdp || "");
@@ -23,13 +45,14 @@ function iceUfrag(sdp) {
 }
 
 export class Media {
-  constructor(signaling, localStream, { iceServers = [], onSlots = () => {}, onTrack = () => {}, onFailed = () => {} } = {}) {
+  constructor(signaling, localStream, { iceServers = [], onSlots = () => {}, onTrack = () => {}, onFailed = () => {}, personOf = () => null } = {}) {
     this.signaling = signaling;
     this.localStream = localStream;
     this.iceServers = iceServers;
     this.onSlots = onSlots;
     this.onTrack = onTrack;
     this.onFailed = onFailed;
+    this.personOf = personOf; // participant id -> roster entry
     this.publisher = null;
     this.subscriber = null;
     this.sources = {}; // publish mid -> source
@@ -38,6 +61,7 @@ export class Media {
     this.remoteTracks = {}; // subscribe mid -> MediaStreamTrack
     this.negotiating = Promise.resolve();
     this.connectTimeout = { publish: CONNECT_TIMEOUT_MS, subscribe: CONNECT_TIMEOUT_MS };
+    this.silenceLimit = { publish: SILENCE_MS, subscribe: SILENCE_MS };
     this.abandoned = new Set(); // ICE ufrags of server connections given up
     signaling.on("offer", (event) => {
       this.negotiating = this.negotiating.then(() => this.answer(event)).catch((error) => console.error("subscribe negotiation failed", error));
@@ -73,11 +97,63 @@ export class Media {
     this.watch("publish", this.publisher);
   }
 
-  // Give ``pc`` up unless it is connected in time.
+  // Give ``pc`` up unless it is connected in time, or if it falls silent.
   watch(kind, pc) {
     setTimeout(() => {
       if (pc.connectionState !== "connected") this.giveUp(kind, pc);
     }, this.connectTimeout[kind]);
+    this.listen(kind, pc);
+  }
+
+  // Give ``pc`` up if, connected, it receives nothing for a while when packets are expected.
+  listen(kind, pc) {
+    const limit = this.silenceLimit[kind];
+    let received = null;
+    let since = null; // when bytes last arrived, or began to be expected
+    let busy = false;
+    const timer = setInterval(async () => {
+      const current = kind === "publish" ? this.publisher : this.subscriber;
+      if (pc !== current || pc.connectionState === "closed") {
+        clearInterval(timer);
+        return;
+      }
+      if (busy) return;
+      if (pc.connectionState !== "connected") {
+        received = since = null; // not up: the connect timeout's business
+        return;
+      }
+      busy = true;
+      const count = await bytesReceived(pc).catch(() => received);
+      busy = false;
+      const expected = kind === "publish" ? this.sending() : this.expecting();
+      const moved = expected && received !== null && count !== received;
+      const now = performance.now();
+      if (!expected) since = null;
+      else if (since === null || moved) since = now;
+      received = count;
+      if (moved) this.silenceLimit[kind] = SILENCE_MS;
+      if (since !== null && now - since >= limit) {
+        clearInterval(timer);
+        this.silenceLimit[kind] = Math.min(limit * 2, MAX_SILENCE_MS);
+        this.giveUp(kind, pc);
+      }
+    }, POLL_MS);
+  }
+
+  // We publish something: the server's receiver reports should come back.
+  sending() {
+    return Boolean(this.publisher) && this.publisher.getTransceivers().some(
+      (t) => t.sender.track && (t.currentDirection === "sendonly" || t.currentDirection === "sendrecv"),
+    );
+  }
+
+  // One of the server's slots carries a source its participant has on.
+  expecting() {
+    return Object.entries(this.slots).some(([mid, slot]) => {
+      if (!slot || !this.remoteTracks[mid]) return false;
+      const person = this.personOf(slot.participant);
+      return Boolean(person && person[ROSTER_FLAG[slot.source] || slot.source]);
+    });
   }
 
   giveUp(kind, pc) {

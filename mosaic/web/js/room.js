@@ -76,6 +76,7 @@ export class Room {
       onSlots: () => this.stage.render(),
       onTrack: (mid, track) => this.onRemoteTrack(mid, track),
       onFailed: (which) => this.toast(t("connection.media_restart", { which })),
+      personOf: (id) => this.participants.get(id),
     });
     // Say what we show before any media flows, so the first keyframe is the right size.
     this.stage.reportView();
