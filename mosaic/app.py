@@ -4,16 +4,17 @@ lifespan that starts and stops the node's services."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp
 
 from mosaic import __version__
-from mosaic.api import admin, auth, meetings, pages
+from mosaic.api import admin, auth, errors, meetings, pages
 from mosaic.api.deps import SESSION_COOKIE
 from mosaic.config import Settings
 from mosaic.domain.meeting import Visitor
@@ -22,6 +23,7 @@ from mosaic.services import Services
 from mosaic.signaling.protocol import SUBPROTOCOL
 from mosaic.signaling.rooms import MediaFactory
 from mosaic.signaling.session import Session
+from mosaic.web_input import BodyGuard
 from mosaic.web_security import SecurityHeaders, allowed_origins, request_origin
 
 log = logging.getLogger(__name__)
@@ -42,7 +44,7 @@ def create_app(settings: Settings, media_factory: MediaFactory | None = None) ->
             lag.stop()
             await services.close()
 
-    app = FastAPI(
+    app = _MosaicApp(
         title="Mosaic",
         version=__version__,
         summary="Self-hostable video meetings",
@@ -91,5 +93,20 @@ def create_app(settings: Settings, media_factory: MediaFactory | None = None) ->
         address = websocket.client.host if websocket.client else "?"
         await Session(websocket, services.door, visitor, address).run()
 
-    app.add_middleware(SecurityHeaders, base_url=settings.base_url)
+    errors.install(app)
+    app.outermost = lambda inner: SecurityHeaders(BodyGuard(inner), base_url=settings.base_url)
     return app
+
+
+class _MosaicApp(FastAPI):
+    """FastAPI with `outermost` middleware around the *whole* stack.
+
+    ``add_middleware`` puts a middleware inside Starlette's error middleware, so a 500 (and
+    anything answered further out) would leave without the security headers; the body guard
+    must also run before anything reads a body."""
+
+    outermost: Callable[[ASGIApp], ASGIApp] | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        return self.outermost(stack) if self.outermost is not None else stack

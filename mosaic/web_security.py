@@ -60,7 +60,11 @@ def content_security_policy(base_url: str) -> str:
 
 
 class SecurityHeaders:
-    """ASGI middleware: security headers on every HTTP response; cross-origin writes refused."""
+    """ASGI middleware: security headers on every HTTP response; cross-origin writes refused.
+
+    It must wrap the whole application, Starlette's error middleware included (see
+    `mosaic.app`): a 500, a 413 or this middleware's own 403 needs the headers as much as a
+    page does (a plain-text answer is still a document a browser may render)."""
 
     def __init__(self, app: ASGIApp, base_url: str) -> None:
         self.app = app
@@ -73,11 +77,6 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if scope["method"] in UNSAFE_METHODS:
-            origin = request_origin(scope)
-            if origin is not None and origin not in allowed_origins(self.base_url, scope):
-                await _refuse(send, b"cross-origin request refused")
-                return
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -95,6 +94,12 @@ class SecurityHeaders:
                     headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
             await send(message)
 
+        # Our own refusals too: every answer carries the headers, not only the app's.
+        if scope["method"] in UNSAFE_METHODS:
+            origin = request_origin(scope)
+            if origin is not None and origin not in allowed_origins(self.base_url, scope):
+                await _refuse(send_with_headers, b"cross-origin request refused")
+                return
         await self.app(scope, receive, send_with_headers)
 
 

@@ -8,14 +8,16 @@ browsers never send to a server, so it stays out of every access log and Referer
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from mosaic.api import errors
 from mosaic.api.deps import CurrentUser, ServicesDep
 from mosaic.domain.ids import new_meeting_id, new_passcode, normalize_meeting_id
 from mosaic.domain.settings import MeetingSettings
+from mosaic.domain.text import MAX_TOPIC_CHARS, clean_topic, default_topic
 from mosaic.security.hashing import hash_secret
 from mosaic.services import Services
 from mosaic.store.meetings import MeetingRecord
@@ -23,16 +25,19 @@ from mosaic.store.users import Account
 
 router = APIRouter(prefix="/api/meetings", tags=["meetings"])
 
+# The one rule for user text (mosaic.domain.text); a blank topic becomes the default one.
+Topic = Annotated[str, Field(max_length=4 * MAX_TOPIC_CHARS), AfterValidator(clean_topic)]
+
 
 class MeetingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    topic: str = Field(default="", max_length=200)
+    topic: Topic = ""
     settings: MeetingSettings = Field(default_factory=MeetingSettings)
 
 
 class MeetingPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    topic: str | None = Field(default=None, max_length=200)
+    topic: Topic | None = Field(default=None, description="blank: the default topic")
     settings: dict[str, Any] | None = Field(default=None, max_length=20)
     new_passcode: bool = False
 
@@ -89,7 +94,7 @@ async def create_meeting(body: MeetingIn, svc: ServicesDep, user: CurrentUser) -
     record = await svc.meetings.create(
         new_meeting_id(),
         user.id,
-        body.topic.strip() or f"{user.name}'s meeting",
+        body.topic or default_topic(user.name),
         await hash_secret(passcode) if passcode else None,
         body.settings,
     )
@@ -117,8 +122,8 @@ async def update_meeting(
             settings = MeetingSettings.model_validate(
                 {**record.settings.model_dump(), **body.settings}
             )
-        except ValueError as exc:
-            raise HTTPException(422, detail=str(exc)) from None
+        except ValidationError as exc:
+            raise HTTPException(422, detail=errors.describe(exc)) from None
         _check_policy(svc, settings)
     # A passcode turned on (or asked for anew) is made here and shown this once.
     passcode = None
@@ -126,7 +131,7 @@ async def update_meeting(
         passcode = new_passcode()
     updated = await svc.meetings.update(
         record.id,
-        topic=body.topic.strip() if body.topic else None,
+        topic=None if body.topic is None else body.topic or default_topic(user.name),
         settings=settings,
         passcode_hash=await hash_secret(passcode) if passcode else None,
         clear_passcode=not settings.passcode_required,

@@ -81,3 +81,42 @@ async def test_https_deployments_get_hsts_and_secure_cookies(make_server) -> Non
         assert "max-age=" in response.headers["strict-transport-security"]
         for cookie in response.headers.get_list("set-cookie"):
             assert "Secure" in cookie
+
+
+async def test_every_answer_carries_the_policy_even_refusals_and_errors(
+    server: MosaicServer,
+) -> None:
+    """Not only pages: our own 403, a 404, a 413, a 422 (and, below, a 500) are documents a
+    browser may render, so they carry the same headers."""
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        answers = {
+            403: await client.post(
+                "/api/auth/login", json={}, headers={"Origin": "https://evil.example"}
+            ),
+            404: await client.get("/no/such/page"),
+            413: await client.post("/api/auth/login", content=b"[" + b"1," * 100_000 + b"1]"),
+            422: await client.post("/api/auth/login", json={"email": 1}),
+        }
+    for status, response in answers.items():
+        assert response.status_code == status, response.text
+        csp = response.headers.get("content-security-policy", "")
+        assert "default-src 'self'" in csp, f"{status} without a policy"
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-frame-options"] == "DENY"
+
+
+async def test_an_internal_error_carries_the_policy_too() -> None:
+    from mosaic.app import create_app
+    from mosaic.config import Settings
+
+    app = create_app(Settings())
+
+    @app.get("/fails")
+    async def fails() -> None:
+        raise RuntimeError("a bug")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get("/fails")
+    assert response.status_code == 500
+    assert "default-src 'self'" in response.headers.get("content-security-policy", "")
