@@ -1,14 +1,70 @@
-"""Rate limits with growing back-off, for anything an attacker would try many times.
+"""Limits for anything an attacker would try many times: passcodes, passwords, meeting IDs.
 
-Each key (a client address, a meeting, an account) gets a token bucket for its pace, and each
-failure beyond a few doubles a lock-out, so that guessing slows to a crawl while a person who
-mistypes once is not punished. Memory stays bounded whatever keys an attacker invents.
+Two kinds of key call for opposite answers, so there are two kinds of limit:
+
+* A **source** (one IPv4 address, one IPv6 /64: `source_key`) is what an attacker spends.
+  `Throttle` refuses it *up front*: a pace (token bucket) and, after a few free failures, a
+  back-off that doubles with each further one. Refusing a source costs only that source.
+* A **target** (a meeting, an account) is what an attacker aims at, and what its rightful
+  people use too. Refusing a target up front is a lock-out anyone can trigger: 60 wrong
+  passcodes from one address used to shut a meeting's door to everyone for a minute. `Gate`
+  therefore never refuses; it caps the verifications in progress on a target (serving the
+  cleanest sources first), and once a target sees many failures it *delays the answer to a
+  wrong attempt* while holding that verification slot. The right passcode or password from
+  another address still gets through after at most one such delay, whereas the guessing
+  rate on the target falls to (slots ÷ delay) whatever the attacker's number of addresses.
+
+**Reserve, then confirm.** Checking a limit and recording the failure after an argon2
+verification lets every concurrent guess pass the check before the first one is recorded (60
+verified where 5 were allowed). Both limits therefore count an attempt as a failure *before*
+the costly check, atomically (no await between the check and the count); a success releases
+it. An attempt that ends in any other way (an exception, a cancelled task, a client gone)
+stays counted.
+
+Memory stays bounded whatever keys an attacker invents.
 """
 
 from __future__ import annotations
 
+import asyncio
+import heapq
+import ipaddress
+import itertools
+import math
+import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+
+
+def source_key(address: str) -> str:
+    """The unit an attacker must pay for: an IPv4 address, or an IPv6 /64.
+
+    Any home or cloud customer gets a whole /64 (2⁶⁴ addresses), so throttling IPv6 addresses
+    one by one would give each of them unlimited budgets. An IPv4-mapped IPv6 address
+    (``::ffff:192.0.2.1``, from a dual-stack socket) is the IPv4 address it maps.
+    """
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return address[:64]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
+class Refused(Exception):
+    """The source must wait ``retry_after`` seconds before its next attempt."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"retry after {retry_after:.1f} s")
+        self.retry_after = max(retry_after, 0.001)
+
+
+# -- per source: refused up front ------------------------------------------------------------
 
 
 @dataclass(slots=True)
@@ -16,11 +72,70 @@ class _Entry:
     tokens: float
     updated: float
     failures: int = 0
+    pending: int = 0  # reservations not resolved yet: failures until proven otherwise
+    waiting: int = 0
     blocked_until: float = 0.0
     last_failure: float = 0.0
+    changed: asyncio.Event | None = None  # set when a reservation resolves
+
+    def wake(self) -> None:
+        if self.changed is not None:
+            self.changed.set()
+            self.changed = None
+
+
+class Reservation:
+    """One attempt of a source, counted as a failure until `succeeded` says otherwise.
+
+    Use it as a context manager: leaving it unresolved (an exception, a cancelled task)
+    confirms the failure, so a guesser cannot escape the count by hanging up mid-check.
+    """
+
+    __slots__ = ("_open", "_throttle", "key", "rank")
+
+    def __init__(self, throttle: Throttle, key: str, rank: int) -> None:
+        self._throttle = throttle
+        self.key = key
+        # Failures of this source (in flight included) when it tried: a `Gate` serves lower
+        # ranks first, so a source with a clean history is not queued behind a guesser.
+        self.rank = rank
+        self._open = True
+
+    def succeeded(self, *, forgive: bool = False) -> None:
+        """The check passed: the reservation is released (and, with ``forgive``, one
+        earlier failure is forgiven too)."""
+        if self._open:
+            self._open = False
+            self._throttle.release(self.key, forgive=forgive)
+
+    def failed(self) -> None:
+        if self._open:
+            self._open = False
+            self._throttle.confirm_failure(self.key, time.monotonic())
+
+    def __enter__(self) -> Reservation:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.failed()
 
 
 class Throttle:
+    """Per-source limit: a pace, a few free failures, then a doubling wait, refused up front.
+
+    ``free_failures`` attempts may fail without any wait; after that, the attempt following
+    the k-th failure waits ``backoff_base_s · 2^(k - free_failures)`` (capped) after it. Attempts
+    in flight count as failures: once they would exhaust the free ones, a further attempt
+    waits (a little while, see `acquire`) for them to resolve instead of being verified
+    alongside them; so at most ``free_failures`` wrong guesses are ever verified before the
+    first wait, however many arrive at once.
+    """
+
     def __init__(
         self,
         *,
@@ -31,6 +146,7 @@ class Throttle:
         backoff_max_s: float = 300.0,
         forget_failures_after_s: float = 3600.0,
         max_keys: int = 100_000,
+        max_waiting_per_key: int = 64,
     ) -> None:
         self._rate = per_minute / 60.0
         self._burst = float(burst)
@@ -39,6 +155,7 @@ class Throttle:
         self._backoff_max = backoff_max_s
         self._forget_after = forget_failures_after_s
         self._max_keys = max_keys
+        self._max_waiting = max_waiting_per_key
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
 
     def _entry(self, key: str, now: float) -> _Entry:
@@ -50,31 +167,112 @@ class Throttle:
                 self._entries.popitem(last=False)
         else:
             self._entries.move_to_end(key)
+        if entry.failures and not entry.pending and now - entry.last_failure > self._forget_after:
+            entry.failures = 0
         return entry
 
-    def retry_after(self, key: str, now: float) -> float:
-        """Take one attempt for ``key``: 0.0 if allowed now, else the seconds to wait."""
-        entry = self._entry(key, now)
+    def _backoff(self, failures: int) -> float:
+        """The wait after ``failures`` failures."""
+        excess = failures - self._free_failures
+        if excess < 0:
+            return 0.0
+        return min(self._backoff_max, self._backoff_base * 2.0**excess)
+
+    def _verdict(self, entry: _Entry, now: float) -> tuple[float, bool]:
+        """(seconds to wait, whether that is only because of attempts still in flight)."""
         if now < entry.blocked_until:
-            return entry.blocked_until - now
-        if entry.failures and now - entry.last_failure > self._forget_after:
-            entry.failures = 0
+            return entry.blocked_until - now, False
+        if entry.pending:
+            wait = self._backoff(entry.failures + entry.pending)
+            if wait > 0:
+                return wait, True
         entry.tokens = min(self._burst, entry.tokens + (now - entry.updated) * self._rate)
         entry.updated = now
         if entry.tokens < 1.0:
-            return (1.0 - entry.tokens) / self._rate
+            return (1.0 - entry.tokens) / self._rate, False
+        return 0.0, False
+
+    def reserve(self, key: str, now: float) -> float:
+        """Take one attempt for ``key`` and count it as a failure until `release`: 0.0 if
+        taken, else the seconds to wait (nothing is taken then)."""
+        entry = self._entry(key, now)
+        wait, _ = self._verdict(entry, now)
+        if wait > 0:
+            return wait
+        entry.tokens -= 1.0
+        entry.pending += 1
+        return 0.0
+
+    async def acquire(self, key: str, *, patience_s: float = 5.0) -> Reservation:
+        """A `Reservation` for one attempt, or `Refused`.
+
+        When only attempts in flight stand in the way (a class joining at once from one
+        school address), wait up to ``patience_s`` for them to resolve: right ones release
+        their reservations and let the next ones through; wrong ones start the back-off,
+        which then refuses. A bounded number may wait per key.
+        """
+        deadline = time.monotonic() + patience_s
+        while True:
+            now = time.monotonic()
+            entry = self._entry(key, now)
+            wait, busy = self._verdict(entry, now)
+            if wait <= 0:
+                entry.tokens -= 1.0
+                entry.pending += 1
+                return Reservation(self, key, rank=entry.failures + entry.pending - 1)
+            if not busy or now >= deadline or entry.waiting >= self._max_waiting:
+                raise Refused(wait)
+            if entry.changed is None:
+                entry.changed = asyncio.Event()
+            changed = entry.changed
+            entry.waiting += 1
+            try:
+                async with asyncio.timeout(deadline - now):
+                    await changed.wait()
+            except TimeoutError:
+                pass
+            finally:
+                entry.waiting -= 1
+
+    def confirm_failure(self, key: str, now: float) -> None:
+        """A reserved attempt failed: it becomes a failure, and the back-off applies."""
+        entry = self._entry(key, now)
+        entry.pending = max(0, entry.pending - 1)
+        self._record_failure(entry, now)
+        entry.wake()
+
+    def release(self, key: str, *, forgive: bool = False) -> None:
+        """A reserved attempt succeeded."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return
+        entry.pending = max(0, entry.pending - 1)
+        if forgive and entry.failures:
+            entry.failures -= 1
+        entry.wake()
+
+    def _record_failure(self, entry: _Entry, now: float) -> None:
+        entry.failures += 1
+        entry.last_failure = now
+        delay = self._backoff(entry.failures)
+        if delay > 0:
+            entry.blocked_until = max(entry.blocked_until, now + delay)
+
+    # For limits with no costly check behind them (a pace, e.g. sign-ups per address).
+
+    def retry_after(self, key: str, now: float) -> float:
+        """Take one attempt for ``key`` (nothing reserved): 0.0 if allowed now, else the
+        seconds to wait."""
+        entry = self._entry(key, now)
+        wait, _ = self._verdict(entry, now)
+        if wait > 0:
+            return wait
         entry.tokens -= 1.0
         return 0.0
 
     def failed(self, key: str, now: float) -> None:
-        """Record a failed attempt (wrong passcode, unknown meeting, bad password)."""
-        entry = self._entry(key, now)
-        entry.failures += 1
-        entry.last_failure = now
-        excess = entry.failures - self._free_failures
-        if excess > 0:
-            delay = min(self._backoff_max, self._backoff_base * 2 ** (excess - 1))
-            entry.blocked_until = max(entry.blocked_until, now + delay)
+        """Record a failed attempt that was not reserved."""
+        self._record_failure(self._entry(key, now), now)
 
     def succeeded(self, key: str) -> None:
         """A success forgives one failure, not all: an attacker cannot wash a guessing spree
@@ -85,3 +283,197 @@ class Throttle:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+# -- per target: never refused, slowed when wrong --------------------------------------------
+
+
+@dataclass(slots=True)
+class _Target:
+    updated: float
+    level: float = 0.0  # failures lately (attempts in flight included), leaking over time
+    active: int = 0  # verifications in progress
+    waiters: list[tuple[int, int, asyncio.Future[None]]] = field(default_factory=list)
+    alerted_at: float = -math.inf
+
+
+class Turn:
+    """One verification on a target, got from `Gate.turn` (an async context manager).
+
+    Say `succeeded()` or `failed()` once the check is done; `failed()` returns True when
+    the target's people should be told now that someone is guessing (at most once per
+    ``alert_every_s``). Leaving the context after `failed()` serves the target's delay
+    while still holding the slot.
+    """
+
+    __slots__ = ("_gate", "_rank", "_resolved", "_target", "delay", "ok", "recent_failures")
+
+    def __init__(self, gate: Gate, target: _Target, rank: int) -> None:
+        self._gate = gate
+        self._target = target
+        self._rank = rank
+        self.delay = 0.0
+        self.ok = False
+        self.recent_failures = 0
+        self._resolved = False
+
+    def succeeded(self) -> None:
+        if not self._resolved:
+            self._resolved = True
+            self.ok = True
+            self._target.level = max(0.0, self._target.level - 1.0)
+
+    def failed(self) -> bool:
+        if self._resolved:
+            return False
+        self._resolved = True
+        return self._gate._failed(self)
+
+    async def __aenter__(self) -> Turn:
+        await self._gate._take_slot(self._target, self._rank)
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        delayed = self.delay > 0 and kind is None
+        # A clean source's wrong answer is delayed too (the same timing for everyone) but
+        # does not hold the slot: that first try is how rightful people arrive.
+        held = delayed and self._rank > 0
+        if not held:
+            self._gate._give_slot(self._target)
+        try:
+            if delayed:
+                await asyncio.sleep(self.delay)
+        finally:
+            if held:
+                self._gate._give_slot(self._target)
+
+
+class Gate:
+    """Per-target limit (a meeting, an account) that slows wrong attempts, never right ones.
+
+    * At most ``concurrent`` verifications run at once on a target: its CPU cost and its
+      guessing rate are bounded whatever the number of sources. Waiters are served lowest
+      rank first (the source's failures: a rightful user's clean address goes ahead of a
+      guesser's next try), first come first served among equals.
+    * Each attempt counts as a failure as it starts (reserve) until it succeeds. Failures
+      leak away at ``free_failures`` per ``window_s``; above ``free_failures`` the target is
+      under attack and each wrong answer is delayed (``delay_step_s`` per failure beyond,
+      up to ``max_delay_s``). A source that has failed before (rank > 0) serves that delay
+      *while holding its slot*, so repeated guessing pays the delay in throughput: at most
+      ``concurrent / max_delay_s`` such guesses a second on a target. A clean source's try
+      holds its slot only for the check itself: that is how rightful people arrive, and an
+      attacker gets one such try per address (per /64) per hour, the time its failures are
+      remembered. A right answer is never delayed and, ranked first, waits at most for one
+      slot to free.
+    * Nobody is refused up front: only when more than ``max_waiting`` wait on one target is
+      the highest-ranked (most failed) waiter refused, which is never a clean source while
+      a guesser waits.
+    """
+
+    def __init__(
+        self,
+        *,
+        concurrent: int,
+        free_failures: int,
+        window_s: float = 600.0,
+        delay_step_s: float = 0.25,
+        max_delay_s: float = 2.0,
+        alert_every_s: float = 300.0,
+        max_waiting: int = 1000,
+        max_keys: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._concurrent = concurrent
+        self._free = free_failures
+        self._leak_per_s = free_failures / window_s
+        self._delay_step = delay_step_s
+        self._max_delay = max_delay_s
+        self._alert_every = alert_every_s
+        self._max_waiting = max_waiting
+        self._max_keys = max_keys
+        self._clock = clock
+        self._targets: OrderedDict[str, _Target] = OrderedDict()
+        self._order = itertools.count()
+
+    def _target(self, key: str, now: float) -> _Target:
+        target = self._targets.get(key)
+        if target is None:
+            target = _Target(updated=now)
+            self._targets[key] = target
+            if len(self._targets) > self._max_keys:
+                self._targets.popitem(last=False)
+        else:
+            self._targets.move_to_end(key)
+        target.level = max(0.0, target.level - (now - target.updated) * self._leak_per_s)
+        target.updated = now
+        return target
+
+    def turn(self, key: str, rank: int = 0) -> Turn:
+        """A verification turn on ``key`` for a source of ``rank``; use ``async with``."""
+        target = self._target(key, self._clock())
+        target.level += 1.0  # reserved: a failure until it succeeds
+        return Turn(self, target, rank)
+
+    def recent_failures(self, key: str) -> int:
+        target = self._targets.get(key)
+        return 0 if target is None else int(self._target(key, self._clock()).level)
+
+    def under_attack(self, key: str) -> bool:
+        return self.recent_failures(key) > self._free
+
+    async def _take_slot(self, target: _Target, rank: int) -> None:
+        if target.active < self._concurrent and not target.waiters:
+            target.active += 1
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(target.waiters, (rank, next(self._order), future))
+        if len(target.waiters) > self._max_waiting:
+            worst = max(target.waiters)
+            target.waiters.remove(worst)
+            heapq.heapify(target.waiters)
+            worst[2].set_exception(Refused(self._max_delay))
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self._give_slot(target)  # handed to us as we were cancelled: pass it on
+            else:
+                target.waiters = [w for w in target.waiters if w[2] is not future]
+                heapq.heapify(target.waiters)
+            raise
+
+    def _give_slot(self, target: _Target) -> None:
+        while target.waiters:
+            _, _, future = heapq.heappop(target.waiters)
+            if not future.done():
+                future.set_result(None)  # the slot passes on; `active` is unchanged
+                return
+        target.active -= 1
+
+    def _failed(self, turn: Turn) -> bool:
+        target = self._target_of(turn)
+        excess = target.level - self._free
+        turn.recent_failures = int(target.level)
+        if excess <= 0:
+            return False
+        turn.delay = min(self._max_delay, self._delay_step * excess)
+        now = self._clock()
+        if now - target.alerted_at >= self._alert_every:
+            target.alerted_at = now
+            return True
+        return False
+
+    def _target_of(self, turn: Turn) -> _Target:
+        target = turn._target
+        now = self._clock()
+        target.level = max(0.0, target.level - (now - target.updated) * self._leak_per_s)
+        target.updated = now
+        return target
+
+    def __len__(self) -> int:
+        return len(self._targets)
