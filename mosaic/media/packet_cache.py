@@ -28,7 +28,8 @@ class PacketCache:
     the stream whatever its bitrate, where a fixed size kept 8 s of a 600 kbit/s camera
     (0.6 MB per publisher) to repair losses that matter for a second or two."""
 
-    __slots__ = ("_arrivals", "_data", "_history", "_mask", "_max_mask", "_numbers")
+    # A weak reference lets tests see that a departed publisher's cache is freed at once.
+    __slots__ = ("__weakref__", "_arrivals", "_data", "_history", "_mask", "_max_mask", "_numbers")
 
     def __init__(
         self,

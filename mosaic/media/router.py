@@ -325,23 +325,27 @@ class Router:
         while True:
             await asyncio.sleep(TICK_S)
             ticks += 1
-            now = time.monotonic()
             try:
-                for publisher in list(self.publishers.values()):
-                    publisher.tick(now)
-                if self._dirty or ticks % ALLOCATE_EVERY == 0:
-                    self._dirty = False
-                    self._speakers(now)
-                    self._allocate_all()
-                if ticks % REPORT_EVERY == 0:
-                    for publisher in list(self.publishers.values()):
-                        publisher.send_reports(now)
-                    for subscriber in list(self.subscribers.values()):
-                        subscriber.peer.send_reports(now)
-                    if log.isEnabledFor(logging.DEBUG):
-                        self._log_repairs()
+                self._tick(ticks, time.monotonic())
             except Exception:
                 log.exception("media router tick failed")
+
+    def _tick(self, ticks: int, now: float) -> None:
+        # A method of its own so that its loop variables go with it: left in the endless
+        # loop's frame, the last peer iterated stayed referenced after it departed.
+        for publisher in list(self.publishers.values()):
+            publisher.tick(now)
+        if self._dirty or ticks % ALLOCATE_EVERY == 0:
+            self._dirty = False
+            self._speakers(now)
+            self._allocate_all()
+        if ticks % REPORT_EVERY == 0:
+            for publisher in list(self.publishers.values()):
+                publisher.send_reports(now)
+            for subscriber in list(self.subscribers.values()):
+                subscriber.peer.send_reports(now)
+            if log.isEnabledFor(logging.DEBUG):
+                self._log_repairs()
 
     def _log_repairs(self) -> None:
         for pid, publisher in self.publishers.items():

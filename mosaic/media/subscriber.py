@@ -272,6 +272,10 @@ class SubscribePeer:
             self.transport.send_rtcp(compound(*reports))
 
     async def close(self) -> None:
+        """Stop sending, and drop the slots: each one points back here (a cycle that would
+        keep this connection until a full garbage collection)."""
         for down in self.slots:
             down.detach()
+        self.slots.clear()
+        self.by_ssrc.clear()
         await self.transport.close()

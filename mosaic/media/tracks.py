@@ -12,6 +12,7 @@ a 12-byte stamp, an SRTP encryption and a `sendto`. No logging, no awaits.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
@@ -73,6 +74,7 @@ class Downstream(Protocol):
 
 class UpStream:
     __slots__ = (
+        "__weakref__",
         "cache",
         "downs",
         "height",
@@ -353,7 +355,10 @@ class DownTrack:
         self.source = stream
         self.target = None
         stream.downs.append(self)
-        self.rewriter.switch(now, stream.track.clock_rate, stream)
+        # Weakly: the rewriter remembers former sources (to map NACKs) long after they are
+        # gone, and a strong reference kept a departed publisher's packet cache, track and
+        # connection alive through every slot that ever showed it.
+        self.rewriter.switch(now, stream.track.clock_rate, weakref.ref(stream))
 
     def want(self, stream: UpStream, now: float) -> None:
         """Switch to ``stream``: at once for audio, at its next keyframe for video."""
@@ -403,9 +408,11 @@ class DownTrack:
     def retransmission(self, out_seq: int, now: float) -> bytes | None:
         """An RTX packet (RFC 4588) repairing ``out_seq``, from the publisher's cache."""
         origin = self.rewriter.locate(out_seq)
-        if origin is None or self.rtx_payload_type is None or not isinstance(origin.tag, UpStream):
+        if origin is None or self.rtx_payload_type is None or origin.tag is None:
             return None
-        stream = origin.tag
+        stream = origin.tag()  # None once that stream's publisher is gone
+        if stream is None:
+            return None
         data = stream.cache.get(origin.sequence_number)
         header = stream.track.upstream.parse(data) if data is not None else None
         if header is None:
