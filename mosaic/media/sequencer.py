@@ -61,7 +61,9 @@ class Origin(NamedTuple):
 
     sequence_number: int  # the incoming sequence number (look it up in the tag's cache)
     timestamp_offset: int  # out timestamp = (in timestamp + offset) mod 2^32
-    tag: Any  # what fed its segment (given to `switch`), e.g. the up stream
+    # What fed its segment (given to `switch`). A segment outlives its source: give a weak
+    # reference (as down tracks do), or a departed publisher's stream stays alive through it.
+    tag: Any
 
 
 @dataclass(slots=True)
