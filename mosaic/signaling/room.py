@@ -179,6 +179,13 @@ class Room:
         member.expiry = loop.call_later(
             RESUME_GRACE_S, lambda: self.spawn(self.depart(member, kind="lost"))
         )
+        # Operators follow who came and went by ids: never a name (personal data).
+        log.info(
+            "participant %s lost its connection to meeting %s (place kept %.0f s)",
+            member.id,
+            self.id,
+            RESUME_GRACE_S,
+        )
 
     async def resume(
         self,
@@ -203,6 +210,7 @@ class Room:
     def admit_member(self, member: Member) -> None:
         """Tell a participant who waited that they are in, with what a joiner gets."""
         self.audit("admit", subject=member.participant.name)
+        log.info("participant %s admitted to meeting %s", member.id, self.id)
         self._admitted(member)
         member.outbox.send({"type": "admitted", **self.entry_result(member)})
         self._waiting_changed = True
@@ -217,6 +225,7 @@ class Room:
             member.expiry.cancel()
             member.expiry = None
         del self.members[member.id]
+        log.info("participant %s gone from meeting %s (%s)", member.id, self.id, kind)
         was = member.participant.state
         self.meeting.leave(member.id)
         if was in (State.ADMITTED, State.REMOVED):

@@ -95,3 +95,52 @@ async def test_audit_events_past_retention_are_deleted(tmp_path) -> None:
     assert await audit.purge_older_than(30) == 1
     assert [e.subject for e in await audit.events("m")] == ["New"]
     await db.close()
+
+
+async def test_comings_and_goings_are_logged_by_id_never_by_name(make_server) -> None:
+    """An operator can tell from the log who joined, was admitted, left, was removed or lost
+    their connection, and when: by participant id, never by the names people typed."""
+    import json
+
+    import websockets
+
+    from mosaic.signaling.protocol import SUBPROTOCOL
+
+    server = make_server("--join-rate-per-minute", "10000")
+    host = await signup(server.url)
+    meeting = await host.create_meeting()  # passcode and waiting room
+    names = ("Hostess Tamarind", "Quentin Zyxwv", "Ophelia Brandywine", "Ulrich Marmalade")
+    async with await join(meeting["join_url"], name=names[0], cookies=host.cookies) as boss:
+        leaver = await join(meeting["join_url"], name=names[1])
+        removed = await join(meeting["join_url"], name=names[2])
+        await boss.wait_until(lambda: len(boss.waiting) == 2)
+        await boss.request("admit", all=True)
+        await leaver.wait_admitted()
+        await removed.wait_admitted()
+        url = server.url.replace("http://", "ws://") + "/ws"
+        async with websockets.connect(url, subprotocols=[SUBPROTOCOL]) as raw:  # type: ignore[list-item]
+            frame = {"id": 1, "type": "join", "meeting": meeting["id"], "name": names[3]}
+            await raw.send(json.dumps({**frame, "passcode": meeting["passcode"]}))
+            answer = json.loads(await raw.recv())
+            assert answer["type"] == "reply", answer
+            lost_id = answer["result"]["self"]["id"]
+            raw.transport.abort()  # no closing handshake: a network failure
+        await leaver.leave()
+        # Last: a removal also bars the removed guest's address (everyone's, here) to guests.
+        await boss.request("remove", participant=removed.id)
+        boss_id = boss.id
+    server.stop()
+    lines = server.log.splitlines()
+
+    def logged(*parts: str) -> bool:
+        return any(all(part in line for part in parts) for line in lines)
+
+    for participant in (boss_id, leaver.id, removed.id, lost_id):
+        assert logged("joined", f"participant_id={participant}"), participant
+    for participant in (leaver.id, removed.id):
+        assert logged(f"participant {participant} admitted to meeting {meeting['id']}")
+    assert logged(f"participant {leaver.id} gone from meeting {meeting['id']} (leave)")
+    assert logged(f"participant {removed.id} gone from meeting {meeting['id']} (removed)")
+    assert logged(f"participant {lost_id} lost its connection to meeting {meeting['id']}")
+    for name in names:
+        assert name not in server.log, f"{name!r} was logged"
