@@ -27,14 +27,14 @@ async def open_meeting(base_url: str) -> MosaicMeeting:
     Bots carry the host's session cookie: the join-flood defence (12 unknown guests within
     10 s switch the waiting room on) is right for a meeting and wrong for a benchmark."""
     async with httpx.AsyncClient(base_url=base_url) as client:
-        response = await client.post(
-            "/api/auth/signup",
-            json={
-                "name": "Bench host",
-                "email": f"bench-{secrets.token_hex(6)}@example.org",
-                "password": "correct horse battery staple",
-            },
-        )
+        account = {
+            "email": f"bench-{secrets.token_hex(6)}@example.org",
+            "password": "correct horse battery staple",
+        }
+        response = await client.post("/api/auth/signup", json={"name": "Bench host", **account})
+        response.raise_for_status()
+        # Sign-up never signs in (it answers the same for a taken address): sign in next.
+        response = await client.post("/api/auth/login", json=account)
         response.raise_for_status()
         cookies = dict(client.cookies.items())
         response = await client.post(

@@ -89,7 +89,11 @@ def create_app(settings: Settings, media_factory: MediaFactory | None = None) ->
             signed_in = await services.users.session_user(token)
             if signed_in is not None:
                 account = signed_in.account
-                visitor = Visitor(user_id=account.id, email=account.email)
+                visitor = Visitor(
+                    user_id=account.id,
+                    email=account.email,
+                    email_verified=account.email_verified,
+                )
         address = websocket.client.host if websocket.client else "?"
         await Session(websocket, services.door, visitor, address).run()
 

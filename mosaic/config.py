@@ -118,6 +118,25 @@ class Settings:
             "parse": int,
         },
     )
+    signups_per_hour: float = field(
+        default=20.0,
+        metadata={
+            "help": "accounts that may be created per client address per hour (a burst of as"
+            " many, then an even pace)",
+            "parse": float,
+        },
+    )
+    smtp_url: str | None = field(
+        default=None,
+        metadata={
+            "help": "mail server for address-verification links: smtp://user:pass@host:port,"
+            " smtp+starttls://... or smtps://... (without it, the admin verifies accounts)"
+        },
+    )
+    smtp_from: str | None = field(
+        default=None,
+        metadata={"help": "sender address of those mails (default: mosaic@ the public host)"},
+    )
     audit_retention_days: int = field(
         default=30, metadata={"help": "days a meeting's security events are kept", "parse": int}
     )

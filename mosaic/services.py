@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from mosaic.config import Settings
 from mosaic.domain.settings import InstancePolicy
+from mosaic.mail import Mailer, mailer_for
 from mosaic.media.aiortc_bridge import (
     check_versions,
     configure_media_network,
@@ -42,6 +43,11 @@ class Services:
     login_throttle: Throttle
     # Signs what the server must later believe (device cookies, resume tokens).
     secret_key: bytes
+    # Sign-ups per client address; mails per recipient (no mail-bombing through sign-up).
+    signup_throttle: Throttle
+    mail_throttle: Throttle
+    # None when no --smtp-url is set: then the instance admin verifies addresses.
+    mailer: Mailer | None
     _housekeeping: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @classmethod
@@ -94,6 +100,12 @@ class Services:
                 backoff_max_s=900.0,
             ),
             secret_key=secret_key,
+            signup_throttle=Throttle(
+                per_minute=settings.signups_per_hour / 60,
+                burst=max(1, int(settings.signups_per_hour)),
+            ),
+            mail_throttle=Throttle(per_minute=3 / 60, burst=3),
+            mailer=mailer_for(settings),
         )
 
     def start_housekeeping(self, every_s: float = 3600.0) -> None:
@@ -115,5 +127,7 @@ class Services:
             self._housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._housekeeping
+        if self.mailer is not None:
+            await self.mailer.drain()
         await self.rooms.close_all()
         await self.db.close()

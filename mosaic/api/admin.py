@@ -1,11 +1,17 @@
-"""What the instance admin and meeting hosts may read: reports and security audit trails."""
+"""What the instance admin and meeting hosts may read: reports and security audit trails; and
+what the instance admin vouches for: e-mail addresses, on instances that send no mail."""
 
 from __future__ import annotations
+
+import logging
 
 from fastapi import APIRouter, HTTPException
 
 from mosaic.api.deps import CurrentUser, ServicesDep
 from mosaic.domain.ids import normalize_meeting_id
+from mosaic.store.users import Account
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api", tags=["admin"])
 
@@ -29,3 +35,37 @@ async def meeting_audit(
     if record is None or (record.host_user_id != user.id and not user.is_admin):
         raise HTTPException(404, detail="no such meeting")
     return [event.public() for event in await svc.audit.events(record.id)]
+
+
+def _account(account: Account) -> dict[str, object]:
+    return {
+        "id": account.id,
+        "name": account.name,
+        "email": account.email,
+        "is_admin": account.is_admin,
+        "email_verified": account.email_verified,
+    }
+
+
+@router.get("/admin/accounts/unverified")
+async def unverified_accounts(svc: ServicesDep, user: CurrentUser) -> list[dict[str, object]]:
+    """Accounts whose address nobody proved yet, oldest first (instance admin only)."""
+    if not user.is_admin:
+        raise HTTPException(403, detail="for the instance admin only")
+    return [_account(account) for account in await svc.users.unverified()]
+
+
+@router.post("/admin/accounts/{user_id}/verify")
+async def verify_account(user_id: int, svc: ServicesDep, user: CurrentUser) -> dict[str, object]:
+    """The instance admin vouches for an account's address: the way to verify addresses on a
+    server without ``--smtp-url``, and for a mail that never arrived. The admin's own account
+    too: the admin controls the instance, so vouching for oneself grants nothing new, but it is
+    an explicit act, never automatic for the first account (whoever reaches a fresh instance
+    first becomes its admin; that proves nothing about their address)."""
+    if not user.is_admin:
+        raise HTTPException(403, detail="for the instance admin only")
+    account = await svc.users.mark_verified(user_id)
+    if account is None:
+        raise HTTPException(404, detail="no such account")
+    log.info("admin %d verified the address of account %d", user.id, account.id)
+    return _account(account)

@@ -1,4 +1,4 @@
-"""Accounts: sign up, sign in, sign out, who am I."""
+"""Accounts: sign up, sign in, sign out, who am I, verify my address."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from mosaic import accounts
 from mosaic.api.deps import CSRF_COOKIE, SESSION_COOKIE, CurrentUser, ServicesDep
 from mosaic.security.hashing import hash_secret, needs_rehash, verify_secret
+from mosaic.security.passwords import MAX_LENGTH, MESSAGES, weakness
+from mosaic.security.throttle import source_key
 from mosaic.signaling.protocol import clean_name
-from mosaic.store.users import SESSION_LIFETIME, Account, EmailTaken
+from mosaic.store.users import SESSION_LIFETIME, Account
 
 router = APIRouter(prefix="/api", tags=["accounts"])
 
@@ -34,7 +37,19 @@ class SignUp(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Name
     email: Email
-    password: str = Field(min_length=10, max_length=256)
+    # The length floor and the rest of the password rules are in `security.passwords`, so that
+    # every refusal of a password has one typed shape (422 ``weak_password``).
+    password: str = Field(min_length=1, max_length=MAX_LENGTH)
+
+
+class SignUpAccepted(BaseModel):
+    """The one answer to every valid sign-up, whether the address was free or not."""
+
+    status: str = "accepted"
+    # "mail": a link was (or would be) mailed; "admin": this server sends no mail, the
+    # instance admin verifies addresses.
+    verification: str
+    detail: str
 
 
 class LogIn(BaseModel):
@@ -48,10 +63,20 @@ class UserOut(BaseModel):
     name: str
     email: str
     is_admin: bool
+    # Until then, the account satisfies no e-mail domain rule and no "signed-in users only".
+    email_verified: bool = False
+    # In /api/me: how this server verifies addresses, "mail" (a link) or "admin" (no mail).
+    verification_by: str | None = None
 
     @classmethod
     def of(cls, account: Account) -> UserOut:
-        return cls(id=account.id, name=account.name, email=account.email, is_admin=account.is_admin)
+        return cls(
+            id=account.id,
+            name=account.name,
+            email=account.email,
+            is_admin=account.is_admin,
+            email_verified=account.email_verified,
+        )
 
 
 def _set_session_cookies(response: Response, request: Request, token: str, csrf: str) -> None:
@@ -89,15 +114,46 @@ async def _start_session(
     _set_session_cookies(response, request, token, csrf)
 
 
-@router.post("/auth/signup", status_code=201, response_model=UserOut)
-async def signup(body: SignUp, request: Request, response: Response, svc: ServicesDep) -> UserOut:
-    """Create an account and sign in. The first account of an instance is its admin."""
-    try:
-        account = await svc.users.create(body.name, body.email, await hash_secret(body.password))
-    except EmailTaken:
-        raise HTTPException(409, detail="an account with this e-mail address exists") from None
-    await _start_session(request, response, svc, account.id)
-    return UserOut.of(account)
+@router.post("/auth/signup", status_code=202, response_model=SignUpAccepted)
+async def signup(body: SignUp, request: Request, svc: ServicesDep) -> SignUpAccepted:
+    """Create an account (the first of an instance is its admin), or, for an address that has
+    one, tell its owner by mail. The answer is the same either way (status, body, no cookie,
+    about the same time: see `mosaic.accounts`), so this route does not reveal who has an
+    account. It does not sign in: the web client signs in next with the same password,
+    which succeeds for a new account and fails like any wrong password otherwise.
+
+    Throttled per client address (an IPv6 /64 counts as one), before any work; a weak
+    password is refused (422 ``weak_password``) before the address is even looked at."""
+    address = source_key(request.client.host if request.client else "?")
+    wait = svc.signup_throttle.retry_after("addr:" + address, time.monotonic())
+    if wait > 0:
+        raise HTTPException(
+            429, detail="too many sign-ups", headers={"Retry-After": str(round(wait) + 1)}
+        )
+    problem = weakness(body.password, email=body.email, name=body.name)
+    if problem is not None:
+        raise HTTPException(
+            422,
+            # The shape of every validation error (docs/protocol.md), the reason in ``ctx``.
+            detail=[
+                {
+                    "type": "weak_password",
+                    "loc": ["body", "password"],
+                    "msg": MESSAGES[problem],
+                    "ctx": {"reason": problem.value},
+                }
+            ],
+        )
+    await accounts.sign_up(svc, body.name, body.email, body.password)
+    if svc.mailer is not None:
+        return SignUpAccepted(
+            verification="mail",
+            detail="sign in with your password; a mail to this address says what comes next",
+        )
+    return SignUpAccepted(
+        verification="admin",
+        detail="sign in with your password; this server's admin verifies e-mail addresses",
+    )
 
 
 @router.post("/auth/login", response_model=UserOut)
@@ -139,5 +195,35 @@ async def logout(request: Request, response: Response, svc: ServicesDep, user: C
 
 
 @router.get("/me", response_model=UserOut)
-async def me(user: CurrentUser) -> UserOut:
-    return UserOut.of(user)
+async def me(user: CurrentUser, svc: ServicesDep) -> UserOut:
+    by = "mail" if svc.mailer is not None else "admin"
+    return UserOut.of(user).model_copy(update={"verification_by": by})
+
+
+class VerifyToken(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    token: str = Field(min_length=16, max_length=128)
+
+
+@router.post("/auth/verify", response_model=UserOut)
+async def verify(body: VerifyToken, svc: ServicesDep) -> UserOut:
+    """Follow a mailed link (the page at ``/verify`` posts its token here when the person
+    presses its button: a mail scanner that fetches links verifies nothing). Single use."""
+    account = await svc.users.redeem_email_token(body.token)
+    if account is None:
+        raise HTTPException(400, detail="this link is invalid, used or expired")
+    return UserOut.of(account)
+
+
+@router.post("/auth/verification", status_code=202)
+async def resend_verification(svc: ServicesDep, user: CurrentUser) -> dict[str, str]:
+    """Mail a fresh verification link to the signed-in account's address."""
+    if user.email_verified:
+        raise HTTPException(409, detail="your address is verified already")
+    if svc.mailer is None:
+        raise HTTPException(
+            409, detail="this server sends no mail: ask its admin to verify your address"
+        )
+    if not await accounts.send_verification(svc, user):
+        raise HTTPException(429, detail="a link was mailed recently; check your mailbox")
+    return {"status": "sent"}

@@ -23,6 +23,13 @@ async def home() -> FileResponse:
     return _page("index.html")
 
 
+@router.get("/verify")
+async def verify_page() -> FileResponse:
+    # The token is in the URL's fragment, which the browser keeps to itself; the page posts
+    # it when the person presses the button (a mail scanner that fetches the link does not).
+    return _page("verify.html")
+
+
 @router.get("/m/{meeting_id}")
 async def meeting_page(meeting_id: str) -> FileResponse:
     # The page is the same for every meeting; whether the meeting exists is only told to a

@@ -29,6 +29,7 @@ class Refusal(StrEnum):
     LOCKED = "locked"
     SIGN_IN_REQUIRED = "sign_in_required"
     DOMAIN_NOT_ALLOWED = "domain_not_allowed"
+    EMAIL_NOT_VERIFIED = "email_not_verified"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,9 @@ class Visitor:
 
     user_id: int | None = None
     email: str | None = None
+    # Whether the account's owner proved ``email`` is theirs (a mailed link, or the admin's
+    # word): anyone can sign up with any address, so an unproved one satisfies no rule.
+    email_verified: bool = False
     device_id: str | None = None
 
 
@@ -81,6 +85,10 @@ class LiveMeeting:
         domains = self.settings.allowed_email_domains
         if domains and not _email_in_domains(visitor.email, domains):
             return Refusal.DOMAIN_NOT_ALLOWED
+        # "Signed-in users only" asks for someone accountable, and an account nobody verified
+        # is free and nameless (any address, no mailbox): it needs a verified address too.
+        if (self.settings.signed_in_only or domains) and not visitor.email_verified:
+            return Refusal.EMAIL_NOT_VERIFIED
         return None
 
     def is_host_user(self, visitor: Visitor) -> bool:

@@ -30,6 +30,10 @@ REFUSALS = {
         ErrorCode.FORBIDDEN,
         "this meeting is open to some e-mail domains only",
     ),
+    Refusal.EMAIL_NOT_VERIFIED: (
+        ErrorCode.FORBIDDEN,
+        "verify your e-mail address to join this meeting (see your account page)",
+    ),
 }
 
 

@@ -151,6 +151,7 @@ class Session:
         visitor = Visitor(
             user_id=self.visitor.user_id,
             email=self.visitor.email,
+            email_verified=self.visitor.email_verified,
             device_id=request.device,
         )
         room = await self.door.open(request, visitor, self.address)

@@ -1,5 +1,6 @@
 """Tables. Secrets are stored only as hashes: argon2 for what people choose or type
-(passwords, passcodes), SHA-256 for high-entropy bearer tokens (session cookies)."""
+(passwords, passcodes), SHA-256 for high-entropy bearer tokens (session cookies, CSRF tokens,
+e-mail links)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,28 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(128))
     is_admin: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # When the owner proved the address is theirs (a mailed link, or an admin's word); until
+    # then the address satisfies no e-mail domain rule.
+    email_verified_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
+
+
+class EmailToken(Base):
+    """A single-use link mailed to an address (SHA-256 of the token only). A link sent to an
+    address held by a never-verified account also carries the password and name of that
+    sign-up attempt: following it proves the mailbox and hands the account to its owner."""
+
+    __tablename__ = "email_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(254))
+    new_password_hash: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    new_name: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class AuthSession(Base):
@@ -29,7 +52,8 @@ class AuthSession(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    csrf_token: Mapped[str] = mapped_column(String(64))
+    # SHA-256 of the CSRF token, like the session token: a copy of the database forges nothing.
+    csrf_hash: Mapped[str] = mapped_column(String(64))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

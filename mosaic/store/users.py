@@ -1,4 +1,4 @@
-"""Accounts and their sign-in sessions."""
+"""Accounts, their sign-in sessions, and the single-use links mailed to their addresses."""
 
 from __future__ import annotations
 
@@ -11,9 +11,12 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from mosaic.store.db import Database
-from mosaic.store.models import AuthSession, User
+from mosaic.store.models import AuthSession, EmailToken, User
 
 SESSION_LIFETIME = timedelta(days=14)
+# Long enough for a mail that waits in a queue over a night; short enough that an old mailbox
+# backup holds no live link.
+EMAIL_TOKEN_LIFETIME = timedelta(hours=24)
 
 
 class EmailTaken(Exception):
@@ -26,21 +29,34 @@ class Account:
     name: str
     email: str
     is_admin: bool
+    email_verified: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class SignedIn:
     account: Account
-    csrf_token: str
+    csrf_hash: str
+
+    def csrf_matches(self, sent: str) -> bool:
+        """Whether a request's X-CSRF-Token is this session's (compared digest to digest, in
+        constant time)."""
+        return secrets.compare_digest(token_digest(sent).encode(), self.csrf_hash.encode())
 
 
 def token_digest(token: str) -> str:
-    """Session tokens are 256-bit random: a fast hash suffices and keeps lookups indexed."""
+    """Session, CSRF and e-mail tokens are 192 to 256-bit random: a fast hash suffices and keeps
+    lookups indexed."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _account(user: User) -> Account:
-    return Account(id=user.id, name=user.name, email=user.email, is_admin=user.is_admin)
+    return Account(
+        id=user.id,
+        name=user.name,
+        email=user.email,
+        is_admin=user.is_admin,
+        email_verified=user.email_verified_at is not None,
+    )
 
 
 class Users:
@@ -75,9 +91,93 @@ class Users:
             user = await session.get(User, user_id)
             return _account(user) if user else None
 
+    async def find(self, email: str) -> Account | None:
+        async with self._db.session() as session:
+            user = await session.scalar(select(User).where(User.email == email))
+            return _account(user) if user else None
+
+    async def unverified(self, limit: int = 500) -> list[Account]:
+        """Accounts whose address nobody proved yet, oldest first (for the instance admin)."""
+        async with self._db.session() as session:
+            users = await session.scalars(
+                select(User).where(User.email_verified_at.is_(None)).order_by(User.id).limit(limit)
+            )
+            return [_account(user) for user in users]
+
+    async def mark_verified(self, user_id: int, now: datetime | None = None) -> Account | None:
+        """An admin vouches for an account's address (instances without mail, lost mails)."""
+        now = now or datetime.now(UTC)
+        async with self._db.session() as session, session.begin():
+            user = await session.get(User, user_id)
+            if user is None:
+                return None
+            if user.email_verified_at is None:
+                user.email_verified_at = now
+            await session.execute(delete(EmailToken).where(EmailToken.user_id == user_id))
+            return _account(user)
+
+    # -- links mailed to an address -----------------------------------------------------------
+
+    async def issue_email_token(
+        self,
+        user_id: int,
+        email: str,
+        *,
+        new_password_hash: str | None = None,
+        new_name: str | None = None,
+        now: datetime | None = None,
+    ) -> str:
+        """A single-use token for a link mailed to ``email``; only its digest is stored."""
+        now = now or datetime.now(UTC)
+        token = secrets.token_urlsafe(32)
+        async with self._db.session() as session, session.begin():
+            session.add(
+                EmailToken(
+                    token_hash=token_digest(token),
+                    user_id=user_id,
+                    email=email,
+                    new_password_hash=new_password_hash,
+                    new_name=new_name,
+                    created_at=now,
+                    expires_at=now + EMAIL_TOKEN_LIFETIME,
+                )
+            )
+        return token
+
+    async def redeem_email_token(self, token: str, now: datetime | None = None) -> Account | None:
+        """Follow a mailed link: the address is verified, once. None if the token is unknown,
+        used, expired, or the account's address changed since it was sent.
+
+        A token that carries a password (sent to the address of a never-verified account) also
+        gives the account that password and name and ends its sessions: whoever reads the
+        mailbox owns the address, and a squatter who signed up with it first loses it."""
+        now = now or datetime.now(UTC)
+        async with self._db.session() as session, session.begin():
+            row = await session.scalar(
+                select(EmailToken).where(EmailToken.token_hash == token_digest(token))
+            )
+            if row is None:
+                return None
+            # Single use even under a race: only the request whose delete removed the row wins.
+            taken = await session.execute(delete(EmailToken).where(EmailToken.id == row.id))
+            if taken.rowcount != 1 or _aware(row.expires_at) <= now:
+                return None
+            user = await session.get(User, row.user_id)
+            if user is None or user.email != row.email:
+                return None
+            if row.new_password_hash is not None:
+                if user.email_verified_at is not None:
+                    return None  # the address was proved meanwhile: nothing to hand over
+                user.password_hash = row.new_password_hash
+                user.name = row.new_name or user.name
+                await session.execute(delete(AuthSession).where(AuthSession.user_id == user.id))
+            user.email_verified_at = user.email_verified_at or now
+            await session.execute(delete(EmailToken).where(EmailToken.user_id == user.id))
+            return _account(user)
+
     async def start_session(self, user_id: int, now: datetime | None = None) -> tuple[str, str]:
-        """A new session for a user: returns (cookie token, CSRF token). Only the token's digest
-        is stored, so a copy of the database signs nobody in."""
+        """A new session for a user: returns (cookie token, CSRF token). Only the tokens'
+        digests are stored, so a copy of the database signs nobody in and forges no write."""
         now = now or datetime.now(UTC)
         token = secrets.token_urlsafe(32)
         csrf = secrets.token_urlsafe(24)
@@ -85,7 +185,7 @@ class Users:
             session.add(
                 AuthSession(
                     token_hash=token_digest(token),
-                    csrf_token=csrf,
+                    csrf_hash=token_digest(csrf),
                     user_id=user_id,
                     created_at=now,
                     expires_at=now + SESSION_LIFETIME,
@@ -97,7 +197,7 @@ class Users:
         now = now or datetime.now(UTC)
         async with self._db.session() as session:
             row = await session.execute(
-                select(User, AuthSession.csrf_token, AuthSession.expires_at)
+                select(User, AuthSession.csrf_hash, AuthSession.expires_at)
                 .join(AuthSession, AuthSession.user_id == User.id)
                 .where(AuthSession.token_hash == token_digest(token))
             )
@@ -107,7 +207,7 @@ class Users:
         user, csrf, expires_at = found
         if _aware(expires_at) <= now:
             return None
-        return SignedIn(account=_account(user), csrf_token=csrf)
+        return SignedIn(account=_account(user), csrf_hash=csrf)
 
     async def end_session(self, token: str) -> None:
         async with self._db.session() as session, session.begin():
@@ -116,9 +216,11 @@ class Users:
             )
 
     async def purge_expired_sessions(self, now: datetime | None = None) -> int:
+        """Delete expired sessions and expired mailed links (housekeeping)."""
         now = now or datetime.now(UTC)
         async with self._db.session() as session, session.begin():
             result = await session.execute(delete(AuthSession).where(AuthSession.expires_at <= now))
+            await session.execute(delete(EmailToken).where(EmailToken.expires_at <= now))
             return result.rowcount or 0
 
 

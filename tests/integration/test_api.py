@@ -44,14 +44,18 @@ async def test_first_account_of_an_instance_is_its_admin(make_server) -> None:
     assert (await second.client.get("/api/me")).json()["is_admin"] is False
 
 
-async def test_duplicate_email_is_refused(server: MosaicServer) -> None:
+async def test_a_taken_address_gets_no_second_account(server: MosaicServer) -> None:
     account = await signup(server.url)
     async with httpx.AsyncClient(base_url=server.url) as client:
-        response = await client.post(
-            "/api/auth/signup",
-            json={"name": "Other", "email": account.email.upper(), "password": "x" * 12},
+        body = {"name": "Other", "email": account.email.upper(), "password": "x7#kq!vz9-Lmw"}
+        response = await client.post("/api/auth/signup", json=body)
+        # The same answer as for a new address (tests/security/test_accounts.py), no session.
+        assert response.status_code == 202
+        assert "mosaic_session" not in client.cookies
+        login = await client.post(
+            "/api/auth/login", json={"email": account.email, "password": body["password"]}
         )
-    assert response.status_code == 409
+        assert login.status_code == 401
 
 
 @pytest.mark.parametrize(

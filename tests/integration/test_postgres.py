@@ -36,8 +36,13 @@ async def test_repositories_work_on_postgresql(postgres: Postgres) -> None:
     token, csrf = await users.start_session(account.id)
     signed_in = await users.session_user(token)
     assert (
-        signed_in and signed_in.account.email == "ann@example.org" and signed_in.csrf_token == csrf
+        signed_in and signed_in.account.email == "ann@example.org" and signed_in.csrf_matches(csrf)
     )
+    assert not signed_in.account.email_verified
+    link = await users.issue_email_token(account.id, account.email)
+    verified = await users.redeem_email_token(link)
+    assert verified is not None and verified.email_verified
+    assert await users.redeem_email_token(link) is None  # single use
     meetings = Meetings(db)
     settings = MeetingSettings(waiting_room=False, allowed_email_domains=["example.org"])
     record = await meetings.create("abcd-efgh-jkmn", account.id, "Topic", "h", settings)

@@ -80,11 +80,10 @@ async def main(url: str, mode: str, no_udp: bool, limit: float) -> dict[str, Any
     if no_udp:
         drop("meta l4proto udp")
     async with httpx.AsyncClient(base_url=url, verify=False) as client:
-        signup = await client.post(
-            "/api/auth/signup",
-            json={"name": "Host", "email": "host@example.org", "password": "x" * 12},
-        )
+        account = {"email": "host@example.org", "password": "a long and unusual passphrase"}
+        signup = await client.post("/api/auth/signup", json={"name": "Host", **account})
         signup.raise_for_status()
+        (await client.post("/api/auth/login", json=account)).raise_for_status()
         csrf = {"X-CSRF-Token": client.cookies["mosaic_csrf"]}
         meeting = (
             await client.post(

@@ -74,11 +74,11 @@ async def test_a_websocket_from_another_origin_is_refused(server: MosaicServer) 
 async def test_https_deployments_get_hsts_and_secure_cookies(make_server) -> None:
     server = make_server("--public-url", "https://meet.example.org")
     async with httpx.AsyncClient(base_url=server.url) as client:
-        response = await client.post(
-            "/api/auth/signup",
-            json={"name": "A", "email": "a@example.org", "password": "x" * 12},
-        )
+        account = {"email": "a@example.org", "password": "a long and unusual passphrase"}
+        response = await client.post("/api/auth/signup", json={"name": "A", **account})
         assert "max-age=" in response.headers["strict-transport-security"]
+        response = await client.post("/api/auth/login", json=account)
+        assert {"mosaic_session", "mosaic_csrf"} <= set(response.cookies)
         for cookie in response.headers.get_list("set-cookie"):
             assert "Secure" in cookie
 

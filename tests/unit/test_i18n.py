@@ -59,7 +59,7 @@ def test_every_language_has_every_key() -> None:
     assert all(value.strip() for value in [*english.values(), *french.values()])
 
 
-@pytest.mark.parametrize("page", ["index.html", "meeting.html"])
+@pytest.mark.parametrize("page", ["index.html", "meeting.html", "verify.html"])
 def test_pages_use_only_existing_keys_and_no_hard_coded_text(page: str) -> None:
     parsed = markup(page)
     # Only marks that are not words (the close-panel cross) may appear literally.

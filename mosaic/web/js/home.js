@@ -14,7 +14,8 @@ function showError(form, message) {
 function errorText(error) {
   if (error instanceof ApiError) {
     if (error.status === 401) return t("auth.wrong_credentials");
-    if (error.status === 409) return t("auth.email_taken");
+    const problem = error.status === 422 && Array.isArray(error.detail) ? error.detail[0] : null;
+    if (problem && problem.type === "weak_password") return t(`password.${problem.ctx.reason}`);
     if (error.status === 429) return t("error.rate_limited");
     if (error.status === 422) return t("auth.invalid_input");
   }
@@ -29,8 +30,49 @@ async function render() {
   $("whoami").hidden = !user;
   if (user) {
     $("whoami").textContent = user.name;
+    renderVerification();
     await renderMeetings();
+    if (user.is_admin) await renderUnverified();
   }
+}
+
+// Until the address is verified, meetings limited to e-mail domains or to signed-in users
+// refuse this account: say so, and offer what helps (a new link, or the admin).
+function renderVerification() {
+  $("verify-banner").hidden = user.email_verified;
+  const byMail = user.verification_by === "mail";
+  $("resend").hidden = !byMail;
+  $("verify-by-admin").hidden = byMail;
+  $("resend-status").hidden = true;
+}
+
+async function renderUnverified() {
+  const accounts = await api("GET", "/api/admin/accounts/unverified");
+  $("admin-accounts").hidden = accounts.length === 0;
+  $("unverified").replaceChildren(...accounts.map(unverifiedItem));
+}
+
+function unverifiedItem(account) {
+  const item = document.createElement("li");
+  item.className = "meeting-item";
+  const text = document.createElement("div");
+  const name = document.createElement("div");
+  name.className = "meeting-title";
+  name.textContent = account.name;
+  const email = document.createElement("div");
+  email.className = "mono hint";
+  email.textContent = account.email;
+  text.append(name, email);
+  const verify = document.createElement("button");
+  verify.type = "button";
+  verify.className = "button small";
+  verify.textContent = t("admin.verify");
+  verify.addEventListener("click", async () => {
+    await api("POST", `/api/admin/accounts/${account.id}/verify`);
+    await render();
+  });
+  item.append(text, verify);
+  return item;
 }
 
 function meetingItem(meeting) {
@@ -102,15 +144,40 @@ $("signup-form").addEventListener("submit", async (event) => {
   showError(form, "");
   const values = formValues(form);
   if (values.password.length < 10) {
-    showError(form, t("auth.password_hint"));
+    showError(form, t("password.too_short"));
+    return;
+  }
+  // Sign-up answers the same whether or not the address has an account (and never signs in):
+  // signing in next works for a new account; otherwise the mail tells the owner what happened.
+  let accepted;
+  try {
+    accepted = await api("POST", "/api/auth/signup", values);
+  } catch (error) {
+    showError(form, errorText(error));
     return;
   }
   try {
-    await api("POST", "/api/auth/signup", values);
+    await api("POST", "/api/auth/login", { email: values.email, password: values.password });
     await render();
-  } catch (error) {
-    showError(form, errorText(error));
+  } catch {
+    showError(
+      form,
+      t(accepted.verification === "mail" ? "auth.signup_sent" : "auth.signup_sent_admin"),
+    );
   }
+});
+
+$("resend").addEventListener("click", async () => {
+  const status = $("resend-status");
+  try {
+    await api("POST", "/api/auth/verification");
+    status.textContent = t("account.resend_sent");
+  } catch (error) {
+    status.textContent = t(
+      error instanceof ApiError && error.status === 429 ? "account.resend_wait" : "error.generic",
+    );
+  }
+  status.hidden = false;
 });
 
 $("logout").addEventListener("click", async () => {

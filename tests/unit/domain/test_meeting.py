@@ -92,7 +92,19 @@ def test_signed_in_only_and_email_domains() -> None:
     assert m.refusal_for(Visitor(user_id=5, email="kid@other.example")) is (
         Refusal.DOMAIN_NOT_ALLOWED
     )
-    assert m.refusal_for(Visitor(user_id=5, email="kid@school.example")) is None
+    # Anyone can sign up with any address: until it is verified, it proves nothing.
+    assert m.refusal_for(Visitor(user_id=5, email="kid@school.example")) is (
+        Refusal.EMAIL_NOT_VERIFIED
+    )
+    kid = Visitor(user_id=5, email="kid@school.example", email_verified=True)
+    assert m.refusal_for(kid) is None
+
+
+def test_signed_in_only_needs_a_verified_address() -> None:
+    m = meeting(signed_in_only=True)
+    assert m.refusal_for(Visitor(user_id=5, email="a@x.example")) is Refusal.EMAIL_NOT_VERIFIED
+    assert m.refusal_for(Visitor(user_id=5, email="a@x.example", email_verified=True)) is None
+    assert meeting().refusal_for(Visitor(user_id=5, email="a@x.example")) is None
 
 
 def test_cohosts_cannot_act_on_the_host_and_participants_on_anyone() -> None:
