@@ -1,5 +1,5 @@
 #!/bin/sh
-# Debian packages the test suite drives for real: Chromium (browser tests), PostgreSQL
+# Debian packages the test suite drives for real: Chromium and Firefox ESR (browser tests), PostgreSQL
 # (storage tests), nftables and iproute2 (lossy links and network namespaces), coturn (the
 # TURN relay of the firewall test), Janus (the peer `make bench` compares Mosaic with,
 # smoke-tested by `make test`; unshare from util-linux gives the benchmark its own network namespace).
@@ -8,6 +8,9 @@ set -eu
 missing=""
 need() { command -v "$1" >/dev/null 2>&1 || [ -x "$2" ] || missing="$missing $3"; }
 need chromium /usr/bin/chromium chromium
+need firefox-esr /usr/bin/firefox-esr firefox-esr
+# Xvfb: a screen for Firefox to share (headless Firefox has none, and no fake one).
+need Xvfb /usr/bin/Xvfb xvfb
 need pg_ctlcluster /usr/bin/pg_ctlcluster postgresql
 need nft /usr/sbin/nft nftables
 need ip /usr/sbin/ip iproute2

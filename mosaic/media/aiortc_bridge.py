@@ -37,7 +37,9 @@ from aioice.candidate import Candidate, candidate_foundation, candidate_priority
 from aiortc import RTCCertificate, RTCDtlsTransport, RTCIceGatherer, RTCIceServer, RTCIceTransport
 from aiortc.rtcdtlstransport import RTCDtlsFingerprint, RTCDtlsParameters
 from aiortc.rtcicetransport import RTCIceParameters, candidate_from_aioice, candidate_to_aioice
-from aiortc.sdp import candidate_from_sdp, candidate_to_sdp
+from aiortc.sdp import candidate_to_sdp
+
+from mosaic.media.candidates import parse_candidate
 
 log = logging.getLogger(__name__)
 
@@ -272,15 +274,26 @@ class MediaTransport:
             self._set_state("failed")
 
     async def add_remote_candidate(self, candidate: str | None) -> None:
-        """A remote candidate (SDP attribute value), or None for end-of-candidates."""
-        if candidate is None:
+        """A remote candidate (SDP attribute value); None or "" (Firefox) for
+        end-of-candidates. Raises `CandidateError` (a ``ValueError``) for a malformed line;
+        well-formed candidates we cannot pair with (TCP, mDNS names) are ignored."""
+        parsed = parse_candidate(candidate)
+        if parsed is None:
             await self.ice.addRemoteCandidate(None)
-            return
-        value = candidate.removeprefix("a=").removeprefix("candidate:")
-        parsed = candidate_from_sdp(value)
-        # Only UDP is gathered by us; TCP candidates of a browser cannot pair.
-        if parsed.protocol.lower() == "udp":
-            await self.ice.addRemoteCandidate(parsed)
+        elif parsed.usable:
+            await self.ice.addRemoteCandidate(
+                aiortc.RTCIceCandidate(
+                    component=parsed.component,
+                    foundation=parsed.foundation,
+                    ip=parsed.address,
+                    port=parsed.port,
+                    priority=parsed.priority,
+                    protocol=parsed.protocol,
+                    type=parsed.type,
+                    relatedAddress=parsed.related_address,
+                    relatedPort=parsed.related_port,
+                )
+            )
 
     def _dtls_state(self) -> None:
         state = self.dtls.state

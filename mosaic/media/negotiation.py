@@ -150,7 +150,9 @@ def answer_publish(
             continue
         codec = section.codecs[0]
         rtx = section.codecs[1] if len(section.codecs) > 1 else None
-        ssrcs, rtx_of = _declared_ssrcs(offered)
+        # Simulcast layers are told apart by their rid header extension (RFC 8852), not
+        # by the SSRCs an offer may list (Firefox lists one pair per layer, in no set order).
+        ssrcs, rtx_of = ([], {}) if section.simulcast else _declared_ssrcs(offered)
         published.append(
             PublishedSection(
                 mid=section.mid or "",

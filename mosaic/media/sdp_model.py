@@ -143,8 +143,15 @@ class MediaSection:
         return "RTP/" in self.protocol
 
     @property
+    def bundle_only(self) -> bool:
+        """RFC 8843 §6: an offered section that only works inside the BUNDLE group. Firefox
+        marks every section but the first so (port 0, ``a=bundle-only``) under max-bundle."""
+        return "a=bundle-only" in self.extra
+
+    @property
     def rejected(self) -> bool:
-        return self.port == 0
+        """Port 0 turns a section down (RFC 8866 §5.14), except a bundle-only one."""
+        return self.port == 0 and not self.bundle_only
 
 
 @dataclass

@@ -1,0 +1,242 @@
+"""Firefox ESR in a meeting with Chromium and a Python participant: it publishes and receives.
+
+Firefox writes its offers its own way (port 0 and ``a=bundle-only`` on every section but the
+first, VP8 120/RTX 124, Opus 109, one FID group per simulcast layer) and trickles an empty
+end-of-candidates; each of these once kept it from publishing. Every test here runs in a
+network namespace of its own (tests/helpers/netns.py): Firefox gathers no candidate without
+a default route, and the test must not give the machine one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Page as ChromiumPage
+from playwright.async_api import async_playwright
+
+from mosaic.bots.chromium import CHROMIUM, CHROMIUM_ARGS
+from mosaic.client import Participant, join
+from mosaic.client.synthetic import PatternVideoTrack, ToneAudioTrack
+from tests.browser.meeting import enter
+from tests.browser.test_media import decoding_from, wait_until
+from tests.helpers import firefox, netns
+from tests.helpers.api import signup
+from tests.helpers.firefox import Firefox, Page
+from tests.helpers.server import MosaicServer
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.needs_root,
+    pytest.mark.skipif(firefox.unavailable() is not None, reason=f"{firefox.unavailable()}"),
+    pytest.mark.skipif(netns.unavailable() is not None, reason=f"{netns.unavailable()}"),
+]
+LOOPBACK = ["127.0.0.1"]
+
+# What the page receives and sends, from getStats (Firefox and Chromium name these alike).
+STATS = """(async () => {
+    const stats = await window.mosaicRoom.media.stats();
+    const inbound = (kind) => stats.inbound.filter((s) => s.kind === kind && s.packetsReceived)
+        .map((s) => ({framesDecoded: s.framesDecoded || 0, frameWidth: s.frameWidth || 0,
+                      packetsReceived: s.packetsReceived}));
+    return {
+        video: inbound("video"), audio: inbound("audio"),
+        sent: stats.outbound.filter((s) => s.kind === "video").map((s) => ({
+            rid: s.rid || null, packetsSent: s.packetsSent || 0, frameWidth: s.frameWidth || 0})),
+    };
+})()"""
+# participant id -> width of the video its tile plays.
+TILES = """Object.fromEntries([...document.querySelectorAll('#stage .tile:not(.self)')]
+    .map((tile) => [tile.dataset.participantId, tile.querySelector('video').videoWidth]))"""
+
+
+@pytest.fixture
+def inside() -> Iterator[str]:
+    with netns.private_network(f"mosaic-ff-{os.getpid()}") as name:
+        yield name
+
+
+@pytest.fixture
+def lab_server(inside: str, tmp_path: Path) -> Iterator[MosaicServer]:
+    """`mosaic serve` on 127.0.0.1 of the test's namespace (the fixture order puts it there)."""
+    running = MosaicServer(tmp_path / "data", "--join-rate-per-minute", "100000").start()
+    yield running
+    running.stop()
+    print(running.log[-6000:])  # shown by pytest for a failed test only
+
+
+@pytest.fixture
+async def fox(inside: str) -> AsyncIterator[Firefox]:
+    async with Firefox() as browser:
+        yield browser
+
+
+@pytest.fixture
+async def chromium(inside: str) -> AsyncIterator[Any]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        yield browser
+        await browser.close()
+
+
+async def firefox_enters(page: Page, join_url: str, name: str, **store: str) -> None:
+    """Open the link in Firefox, type a name, join; standard quality (640x360) as in the
+    Chromium tests, so three encoders fit this machine."""
+    settings = {"mosaic.videoQuality": "standard", **store}
+    await page.add_init_script(
+        "".join(f"localStorage.setItem({k!r}, {v!r});" for k, v in settings.items())
+    )
+    await page.goto(join_url)
+    # The join button is enabled once the pre-join preview has its camera and microphone.
+    await page.wait_for(
+        "!!document.querySelector('#join') && !document.querySelector('#join').disabled"
+    )
+    await page.evaluate(
+        f"""(() => {{
+            const name = document.querySelector('#name');
+            name.value = {name!r};
+            name.dispatchEvent(new Event('input', {{bubbles: true}}));
+            document.querySelector('#join').click();
+            return true;
+        }})()""",
+        user_gesture=True,
+    )
+    await page.wait_for("!!(window.mosaicRoom && window.mosaicRoom.media.publisher)")
+
+
+def firefox_decodes(page: Page, count: int) -> Any:
+    async def check() -> bool:
+        stats = await page.evaluate(STATS)
+        videos = [v for v in stats["video"] if v["framesDecoded"] > 0 and v["frameWidth"] > 0]
+        tiles = await page.evaluate(TILES)
+        return (
+            len(videos) >= count
+            and len(stats["audio"]) >= count
+            and (sum(width > 0 for width in tiles.values()) >= count)
+        )
+
+    return check
+
+
+async def python_decodes(viewer: Participant, sender_id: str) -> int:
+    """Decode a few frames of someone's camera at the Python participant; their width."""
+    await viewer.wait_until(lambda: viewer.track_of(sender_id) is not None, timeout=20)
+    track = viewer.track_of(sender_id)
+    assert track is not None
+    width = 0
+    for _ in range(3):
+        width = (await asyncio.wait_for(track.recv(), 10)).width
+    return width
+
+
+async def python_hears(viewer: Participant, sender_id: str) -> None:
+    mid = viewer.media.slot_of(sender_id, "microphone")
+    await viewer.wait_until(lambda: viewer.media.slot_of(sender_id, "microphone") is not None)
+    mid = viewer.media.slot_of(sender_id, "microphone")
+    assert mid is not None
+    await viewer.wait_until(lambda: viewer.media.received[mid].packets > 20, timeout=15)
+
+
+def id_of(viewer: Participant, name: str) -> str:
+    return next(p["id"] for p in viewer.participants.values() if p["name"] == name)
+
+
+async def test_firefox_chromium_and_python_see_and_hear_each_other(
+    lab_server: MosaicServer, fox: Firefox, chromium: Any
+) -> None:
+    host = await signup(lab_server.url)
+    meeting = await host.create_meeting(waiting_room=False)
+    python = await join(meeting["join_url"], name="Pat", local_addresses=LOOPBACK)
+    async with python:
+        await python.publish(audio=ToneAudioTrack(), video=PatternVideoTrack())
+        context = await chromium.new_context(permissions=["camera", "microphone"])
+        await context.add_init_script("localStorage.setItem('mosaic.videoQuality', 'standard')")
+        chrome: ChromiumPage = await context.new_page()
+        await enter(chrome, meeting["join_url"], "Chris")
+        page = await fox.first_page()
+        await firefox_enters(page, meeting["join_url"], "Fiona")
+
+        await wait_until(firefox_decodes(page, 2), timeout=30)
+        await wait_until(lambda: decoding_from(chrome, 2), timeout=30)
+        await python.wait_until(lambda: len(python.participants) == 3)
+        for name in ("Fiona", "Chris"):
+            assert await python_decodes(python, id_of(python, name)) > 0
+            await python_hears(python, id_of(python, name))
+        # Live video at Chromium from Firefox, not one frozen frame.
+        tiles = await chrome.evaluate(f"() => {TILES}")
+        assert tiles[id_of(python, "Fiona")] > 0, tiles
+        assert fox.errors == [], fox.errors
+        await context.close()
+
+
+async def test_firefox_simulcast_layers_reach_the_server_and_a_small_tile_gets_a_small_one(
+    lab_server: MosaicServer, fox: Firefox
+) -> None:
+    host = await signup(lab_server.url)
+    meeting = await host.create_meeting(waiting_room=False)
+    page = await fox.first_page()
+    await firefox_enters(page, meeting["join_url"], "Fiona", **{"mosaic.micOn": "false"})
+    python = await join(meeting["join_url"], name="Pat", local_addresses=LOOPBACK)
+    async with python:
+        fiona = id_of(python, "Fiona")
+
+        sent: list[dict[str, Any]] = []
+
+        async def three_layers_sent() -> bool:
+            sent[:] = (await page.evaluate(STATS))["sent"]
+            return sorted(s["rid"] for s in sent if s["packetsSent"] > 50) == ["f", "h", "q"]
+
+        try:
+            await wait_until(three_layers_sent, timeout=20)
+        except AssertionError:
+            raise AssertionError(f"Firefox's layers: {sent}") from None
+        await python.view([{"participant": fiona, "width": 160, "height": 90}])
+        await wait_until(lambda: _python_width_is(python, fiona, 160), timeout=20)
+        await python.view([{"participant": fiona, "width": 640, "height": 360}])
+        await wait_until(lambda: _python_width_is(python, fiona, 640), timeout=20)
+
+
+async def _python_width_is(viewer: Participant, sender_id: str, width: int) -> bool:
+    return await python_decodes(viewer, sender_id) == width
+
+
+@pytest.fixture
+async def fox_with_screen(inside: str) -> AsyncIterator[Firefox]:
+    """Firefox with a window on a virtual screen: headless Firefox has nothing to share."""
+    with firefox.virtual_screen() as display:
+        async with Firefox(display=display) as browser:
+            yield browser
+
+
+@pytest.mark.skipif(
+    firefox.screen_unavailable() is not None, reason=f"{firefox.screen_unavailable()}"
+)
+async def test_firefox_shares_its_screen(
+    lab_server: MosaicServer, fox_with_screen: Firefox
+) -> None:
+    fox = fox_with_screen
+    host = await signup(lab_server.url)
+    meeting = await host.create_meeting(waiting_room=False, screen_share="everyone")
+    page = await fox.first_page()
+    await firefox_enters(page, meeting["join_url"], "Fiona", **{"mosaic.camOn": "false"})
+    python = await join(meeting["join_url"], name="Pat", local_addresses=LOOPBACK)
+    async with python:
+        fiona = id_of(python, "Fiona")
+        await page.evaluate("(document.querySelector('#share').click(), true)", user_gesture=True)
+        await python.wait_until(lambda: python.participants[fiona].get("screen"), timeout=15)
+        await python.view(
+            [{"participant": fiona, "source": "screen", "width": 1280, "height": 720}]
+        )
+        await python.wait_until(lambda: python.track_of(fiona, "screen") is not None, timeout=15)
+        track = python.track_of(fiona, "screen")
+        assert track is not None
+        # The virtual screen is 1280x720: frames of that screen, decoded, and more coming.
+        for _ in range(5):
+            frame = await asyncio.wait_for(track.recv(), 15)
+            assert (frame.width, frame.height) == (1280, 720)
