@@ -13,6 +13,7 @@ from enum import StrEnum
 from mosaic.domain.permissions import SOURCE_ACTIONS, Action, may
 from mosaic.domain.roster import Participant, Role, Roster, Source, State
 from mosaic.domain.settings import MeetingSettings, Who
+from mosaic.domain.text import name_key
 
 MAX_SPOTLIGHT = 2
 # Join-flood defence: this many unknown guests admitted within the window turns the waiting
@@ -50,6 +51,11 @@ class Forbidden(Exception):
     def __init__(self, action: Action) -> None:
         super().__init__(f"not allowed: {action.value}")
         self.action = action
+
+
+class NameTaken(Exception):
+    """A name that would pass for a host's or co-host's: refused to anyone else, who could
+    otherwise speak in the host's name (the people panel marks hosts too)."""
 
 
 @dataclass
@@ -100,6 +106,8 @@ class LiveMeeting:
         """Add a visitor who passed `refusal_for`. Returns the participant and whether this
         entry tripped the join-flood defence (the waiting room was switched on)."""
         host = self.is_host_user(visitor)
+        if not host:
+            self.check_name(name)
         flood = False
         if host:
             role, state = Role.HOST, State.ADMITTED
@@ -120,6 +128,16 @@ class LiveMeeting:
         )
         self.roster.add(participant)
         return participant, flood
+
+    def check_name(self, name: str, bearer: Participant | None = None) -> None:
+        """Raise `NameTaken` if ``name`` is, to the eye, a present host's or co-host's name and
+        its bearer (None: someone entering) is neither (see `mosaic.domain.text.name_key`)."""
+        if bearer is not None and bearer.is_host_or_cohost:
+            return
+        key = name_key(name)
+        for other in self.roster.hosts():
+            if other is not bearer and name_key(other.name) == key:
+                raise NameTaken()
 
     def _note_guest(self, now: float) -> bool:
         recent = self._recent_guests

@@ -46,7 +46,7 @@ _INVISIBLE = frozenset(
     "\U0001d159"  # musical symbol null notehead
 )
 _JOINERS = frozenset("\u200c\u200d")
-_LINE_BREAKS = re.compile("\r\n|[\r\u2028\u2029\x85]")
+_LINE_BREAKS = re.compile("\r\n|[\r\u2028\u2029]")
 
 
 class TextError(ValueError):
@@ -78,15 +78,17 @@ def default_topic(host_name: str) -> str:
 
 def clean_chat(value: str) -> str:
     """A chat message (or a report's reason): NFC, line breaks kept (at most two blank lines in
-    a row), tabs as spaces, trailing spaces of each line and blank ends trimmed."""
+    a row), tabs and other spaces as plain spaces, trailing spaces of each line and blank ends
+    trimmed."""
     value = unicodedata.normalize("NFC", _encodable(value))
-    value = _LINE_BREAKS.sub("\n", value).replace("\t", " ")
+    value = _LINE_BREAKS.sub("\n", value)
+    value = "".join(" " if char == "\t" or _is_space(char) else char for char in value)
     _refuse_hidden(value, keep="\n")
-    lines = [line.rstrip() for line in value.split("\n")]
+    lines = [line.rstrip(" ") for line in value.split("\n")]
     kept: list[str] = []
     blank = 0
     for line in lines:
-        blank = blank + 1 if not line.strip() else 0
+        blank = blank + 1 if not line else 0
         if blank <= MAX_BLANK_LINES:
             kept.append(line)
     value = "\n".join(kept).strip("\n ")

@@ -11,7 +11,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from mosaic.domain.meeting import Forbidden
+from mosaic.domain.meeting import Forbidden, NameTaken
 from mosaic.domain.permissions import Action
 from mosaic.domain.roster import Participant, Source, State
 from mosaic.domain.settings import MeetingSettings
@@ -168,6 +168,7 @@ async def rename(room: Room, member: Member, msg: p.Rename) -> Result:
     else:
         target = member.participant
         _require(room, member, Action.RENAME)
+    room.meeting.check_name(msg.name, target)
     old = target.name
     target.name = msg.name
     room.audit("rename", actor=member.participant.name, subject=old, detail=msg.name)
@@ -359,5 +360,7 @@ async def dispatch(room: Room, member: Member, msg: p.Request) -> Result:
         return await handler(room, member, msg)
     except Forbidden as exc:
         raise ProtocolError(ErrorCode.FORBIDDEN, str(exc)) from None
+    except NameTaken:
+        raise p.name_taken() from None
     except SdpError as exc:
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"invalid session description: {exc}") from None

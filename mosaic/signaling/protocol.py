@@ -9,8 +9,6 @@ exchange; this module is its single source of truth for what clients may say.
 from __future__ import annotations
 
 import json
-import re
-import unicodedata
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -26,17 +24,15 @@ from pydantic import (
 
 from mosaic.domain.roster import Source
 from mosaic.domain.settings import MeetingSettings
+from mosaic.domain.text import MAX_CHAT_CHARS, MAX_NAME_CHARS, clean_chat, clean_name
 
 SUBPROTOCOL = "mosaic.v1"
 MAX_FRAME_BYTES = 64 * 1024
 MAX_SDP_CHARS = 48 * 1024
-MAX_NAME_CHARS = 64
-MAX_CHAT_CHARS = 2000
 MAX_VIEW_ENTRIES = 64
 REACTIONS = ("👍", "👏", "❤️", "😂", "😮", "🎉")
 
 ParticipantId = Annotated[str, Field(pattern=r"^p[0-9a-f]{12}$")]
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 class ErrorCode(StrEnum):
@@ -72,21 +68,18 @@ class ProtocolError(Exception):
         return frame
 
 
-def clean_name(value: str) -> str:
-    """A display name as people see it: normalised, no control or direction-override
-    characters (which can disguise one name as another), inner whitespace collapsed."""
-    value = unicodedata.normalize("NFC", value)
-    if _CONTROL.search(value):
-        raise ValueError("name contains control characters")
-    value = " ".join(value.split())
-    if not value:
-        raise ValueError("name is empty")
-    if len(value) > MAX_NAME_CHARS:
-        raise ValueError(f"name is longer than {MAX_NAME_CHARS} characters")
-    return value
+def name_taken(request_id: int | None = None) -> ProtocolError:
+    """A name that would pass for a present host's or co-host's (`domain.meeting.NameTaken`)."""
+    return ProtocolError(
+        ErrorCode.FORBIDDEN, "this name is a host's", request_id, reason="name_taken"
+    )
 
 
+# The one rule for user text (mosaic.domain.text): names, chat, report reasons.
 DisplayName = Annotated[str, Field(max_length=4 * MAX_NAME_CHARS), AfterValidator(clean_name)]
+ChatText = Annotated[
+    str, Field(min_length=1, max_length=2 * MAX_CHAT_CHARS), AfterValidator(clean_chat)
+]
 
 
 class Request(BaseModel):
@@ -183,7 +176,7 @@ class View(Request):
 
 class Chat(Request):
     type: Literal["chat"]
-    text: str = Field(min_length=1, max_length=MAX_CHAT_CHARS)
+    text: ChatText
     to: ParticipantId | None = None
 
 
@@ -284,7 +277,7 @@ class End(Request):
 class ReportParticipant(Request):
     type: Literal["report"]
     participant: ParticipantId
-    reason: str = Field(min_length=1, max_length=1000)
+    reason: Annotated[ChatText, Field(max_length=1000)]
 
 
 class AuditLog(Request):

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from mosaic.domain.ids import new_token
-from mosaic.domain.meeting import LiveMeeting, Visitor
+from mosaic.domain.meeting import LiveMeeting, NameTaken, Visitor
 from mosaic.domain.roster import Participant, Source, State
 from mosaic.domain.settings import InstancePolicy, MeetingSettings
 from mosaic.signaling.outbox import Outbox, encode
+from mosaic.signaling.protocol import name_taken
 from mosaic.store.audit import Audit
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,10 @@ class Room:
         disconnect: Callable[[int, str], Awaitable[None]],
     ) -> Member:
         """Place a visitor who passed the door (see `Room.refusal_for`) in the room."""
-        participant, flood = self.meeting.enter(participant_id, name, visitor, time.time())
+        try:
+            participant, flood = self.meeting.enter(participant_id, name, visitor, time.time())
+        except NameTaken:
+            raise name_taken() from None
         member = Member(participant, outbox, disconnect)
         self.members[participant.id] = member
         self.audit("join", subject=participant.name, detail=participant.state.value)

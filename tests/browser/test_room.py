@@ -38,6 +38,13 @@ async def open_panel(page: Page, name: str) -> None:
 
 async def test_chat_is_text_and_private_messages_stay_private(server, new_page) -> None:  # type: ignore[no-untyped-def]
     ann, bob, cat = await people_in(server, new_page, ["Ann", "Bob", "Cat"])
+    # Who hosts is shown from the server's roles, whatever names people chose: a badge on the
+    # host's tile (and nobody else's).
+    for page in (bob, cat):
+        badges = page.locator("#gallery .tile .tile-name .role-badge")
+        await expect(badges).to_have_count(1)
+        await expect(badges).to_have_text("Host")
+        await expect(badges.locator("..")).to_contain_text("Ann")
     markup = '<img src=x onerror="window.pwned=1"><b>bold</b>'
     await open_panel(ann, "chat")
     await ann.fill("#chat-text", markup)

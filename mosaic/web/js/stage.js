@@ -128,8 +128,12 @@ export class Stage {
     }
     tile.dataset.name = person.name;
     const name = self ? t("people.you", { name: person.name }) : person.name;
-    tile.querySelector(".tile-name").textContent =
-      source === "screen" ? t("share.of", { name: person.name }) : name;
+    const label = tile.querySelector(".tile-name");
+    label.textContent = source === "screen" ? t("share.of", { name: person.name }) : name;
+    // Who really hosts, whatever names people chose (the server refuses a host's name too).
+    if (source === "camera" && person.role && person.role !== "participant") {
+      label.append(element("span", "role-badge", t(`role.${person.role}`)));
+    }
     tile.querySelector(".avatar").textContent = initials(person.name);
     const pin = tile.querySelector(".tile-pin");
     if (pin) {

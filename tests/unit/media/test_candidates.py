@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mosaic.media.candidates import CandidateError, parse_candidate
 
@@ -83,3 +87,16 @@ def test_tcp_and_mdns_candidates_are_read_but_not_paired(line: str) -> None:
 def test_malformed_candidates_raise_a_value_error(line: str) -> None:
     with pytest.raises(CandidateError):
         parse_candidate(line)
+
+
+TOKENS = st.sampled_from(
+    ["candidate:0", "1", "2", "UDP", "tcp", "2122252543", "10.77.0.1", "fd00::1", "x.local", "9",
+     "typ", "host", "srflx", "raddr", "rport", "tcptype", "active", "ufrag", "generation", "",
+     "99999999999", "-1", "\u0661", "\x00"]
+)  # fmt: skip
+
+
+@given(st.one_of(st.text(max_size=200), st.lists(TOKENS, max_size=14).map(" ".join)))
+def test_any_text_gives_a_candidate_an_end_or_a_candidate_error(text: str) -> None:
+    with contextlib.suppress(CandidateError):
+        parse_candidate(text)
