@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from mosaic.media import demux
+
 if TYPE_CHECKING:
     from mosaic.services import Services
 
@@ -89,6 +91,14 @@ class NodeCollector(Collector):
         for reason, count in sorted(self.services.door.failures.items()):
             failures.add_metric([str(reason)], count)
         yield failures
+        dropped = CounterMetricFamily(
+            "mosaic_media_datagrams_dropped",
+            "datagrams at media ports that were not STUN, DTLS, RTP or RTCP of their connection",
+            labels=["reason"],
+        )
+        for reason, count in demux.dropped.counts.items():
+            dropped.add_metric([reason], count)
+        yield dropped
         yield GaugeMetricFamily(
             "mosaic_event_loop_lag_seconds",
             "how late the event loop last woke up",

@@ -13,7 +13,13 @@ directly (aiortc's ORTC-style API) and reaches below them at a handful of points
 - `aioice.ice.get_host_addresses` decides which local addresses are gathered (aioice leaves
   out loopback, which tests and single-machine setups need);
 - the server gathers its own host candidates (`Connection._protocols`, `_local_candidates`,
-  `_local_candidates_end`): on a configured UDP port range, and never through STUN.
+  `_local_candidates_end`): on a configured UDP port range, and never through STUN;
+- its sockets' `StunProtocol.datagram_received` is replaced by a guard that drops whatever is
+  not STUN, DTLS, RTP or RTCP of that connection before aioice or aiortc parse it, checks
+  STUN credentials (`Connection._valid_username`, `local_password`), passes on to
+  `request_received`, `transactions`, `data_received`, and decrypts SRTP with
+  `RTCDtlsTransport._rx_srtp` (see `_GuardedStunProtocol`);
+- `close` empties `Connection._check_list`, whose pairs point back at the connection.
 
 These names are pinned to the versions below; `tests/unit/media/test_aiortc_bridge.py` fails
 loudly if an upgrade moves any of them.
@@ -28,9 +34,11 @@ import random
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import aioice
 import aioice.ice
+import aioice.stun
 import aiortc
 import pylibsrtp
 from aioice.candidate import Candidate, candidate_foundation, candidate_priority
@@ -40,6 +48,7 @@ from aiortc.rtcicetransport import RTCIceParameters, candidate_from_aioice, cand
 from aiortc.sdp import candidate_to_sdp
 
 from mosaic.media.candidates import parse_candidate
+from mosaic.media.demux import MEDIA_MIN_SIZE, Kind, datagram_kind, dropped
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +153,135 @@ class _SfuDtlsTransport(RTCDtlsTransport):
         self.failures += 1
         if self.failures & (self.failures - 1) == 0:  # the 1st, 2nd, 4th, 8th... time
             log.exception("packet handling failed (%d times)", self.failures)
+
+
+def _ignore(data: bytes) -> None:
+    return None
+
+
+def _ignore_state(state: str) -> None:
+    return None
+
+
+class _GuardedStunProtocol(aioice.ice.StunProtocol):
+    """The server's media socket: lets through only what belongs to this connection.
+
+    aioice hands every datagram that is not STUN to aiortc's DTLS loop, which dies on an
+    empty one (it reads ``data[0]``); and aioice's STUN parser raises more than the
+    ``ValueError`` it catches. Here every datagram is sorted first (`demux.datagram_kind`)
+    and what is not STUN, DTLS, RTP or RTCP *of this connection* is dropped and counted
+    (`demux.dropped`), before any parser sees it:
+
+    - SRTP/SRTCP (first byte 128-191, at least 12 bytes) is decrypted right here once DTLS
+      gave the keys (`open_media`); one that fails authentication is dropped. This is the
+      hot path: a length test and two byte comparisons before the decryption.
+    - STUN must parse; a request goes on to aioice, which answers it (with an error when the
+      credentials are wrong: no state changes), a response only to the request it answers.
+    - DTLS is queued for aiortc only from an address that passed an authenticated ICE check
+      (RFC 8842 §5: DTLS runs on the ICE-selected pair): a stranger cannot feed the
+      handshake, nor OpenSSL anything after it.
+    """
+
+    MAX_PEERS = 16  # authenticated remote addresses: a browser has a handful of candidates
+    failures = 0  # exceptions out of aioice's handling of a parsed STUN message, process-wide
+
+    def __init__(self, receiver: aioice.Connection) -> None:
+        super().__init__(receiver)
+        self.srtp: pylibsrtp.Session | None = None
+        self.on_rtp: Callable[[bytes], None] = _ignore
+        self.on_rtcp: Callable[[bytes], None] = _ignore
+        self.peers: set[tuple[str, int]] = set()
+
+    def open_media(
+        self,
+        srtp: pylibsrtp.Session,
+        on_rtp: Callable[[bytes], None],
+        on_rtcp: Callable[[bytes], None],
+    ) -> None:
+        self.on_rtp, self.on_rtcp, self.srtp = on_rtp, on_rtcp, srtp
+
+    def close_media(self) -> None:
+        """Forget the keys and the callbacks (and the cycles through them): drop from now on."""
+        self.srtp = None
+        self.on_rtp = self.on_rtcp = _ignore
+
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:  # type: ignore[override]
+        if len(data) >= MEDIA_MIN_SIZE and 127 < data[0] < 192:
+            srtp = self.srtp
+            if srtp is None:
+                dropped.add("unexpected")
+                return
+            try:
+                if 191 < data[1] < 224:  # RTCP (RFC 5761 §4)
+                    self.on_rtcp(srtp.unprotect_rtcp(data))
+                else:
+                    self.on_rtp(srtp.unprotect(data))
+            except pylibsrtp.Error:
+                dropped.add("unauthenticated")  # forged, another peer's, replayed
+            return
+        try:
+            self._not_media(data, (addr[0], addr[1]))
+        except Exception:  # in aioice's own handling: the socket must survive whatever it was
+            dropped.add("malformed")
+            _GuardedStunProtocol.failures += 1
+            failures = _GuardedStunProtocol.failures
+            if failures & (failures - 1) == 0:  # the 1st, 2nd, 4th, 8th... time: a bug to see
+                log.warning("STUN handling failed (%d times)", failures, exc_info=True)
+
+    def _not_media(self, data: bytes, addr: tuple[str, int]) -> None:
+        kind = datagram_kind(data)
+        if kind is Kind.STUN:
+            self._stun(data, addr)
+        elif kind is Kind.DTLS:
+            if addr in self.peers or self._checked(addr):
+                self.receiver.data_received(data, self.local_candidate.component)
+            else:
+                dropped.add("wrong_peer")
+        else:
+            dropped.add("malformed")
+
+    def _stun(self, data: bytes, addr: tuple[str, int]) -> None:
+        """What aioice's `StunProtocol.datagram_received` does, less what a stranger could
+        use: every parse error caught, responses only to our transactions."""
+        try:
+            message = aioice.stun.parse_message(data)
+        except Exception:  # struct.error and UnicodeDecodeError as well as ValueError
+            dropped.add("malformed")
+            return
+        message_class = message.message_class
+        if message_class is aioice.stun.Class.REQUEST:
+            if self._authentic(message):
+                if len(self.peers) < self.MAX_PEERS:
+                    self.peers.add(addr)
+            else:
+                dropped.add("unauthenticated")
+            self.receiver.request_received(message, addr, self)
+        elif message_class in (aioice.stun.Class.RESPONSE, aioice.stun.Class.ERROR):
+            transaction = self.transactions.get(message.transaction_id)
+            if transaction is None:
+                dropped.add("unexpected")
+            else:
+                transaction.response_received(message, addr)
+        else:
+            dropped.add("unexpected")  # indications: ICE has no use for them here
+
+    def _authentic(self, message: aioice.stun.Message) -> bool:
+        """Whether a request carries this connection's credentials (RFC 8445 §7.3)."""
+        connection = self.receiver
+        username = message.attributes.get("USERNAME")
+        return (
+            isinstance(username, str)
+            and "MESSAGE-INTEGRITY" in message.attributes
+            and connection._valid_username(username)
+            and message.check_message_integrity(connection.local_password.encode("utf8"))
+        )
+
+    def _checked(self, addr: tuple[str, int]) -> bool:
+        """Whether ``addr`` answered one of our checks (the peer sent none of its own yet)."""
+        return any(
+            pair.remote_addr == addr and pair.state is aioice.ice.CandidatePair.State.SUCCEEDED
+            for pair in self.receiver._check_list
+        )
 
 
 class MediaTransport:
@@ -298,42 +436,21 @@ class MediaTransport:
     def _dtls_state(self) -> None:
         state = self.dtls.state
         if state == "connected":
-            self._take_srtp_fast_path()
+            self._open_receive_path()
             self._open_send_path()
             self._set_state("connected")
         elif state in ("failed", "closed"):
             self._set_state(state)
 
-    def _take_srtp_fast_path(self) -> None:
-        """Once DTLS is up, decrypt SRTP/SRTCP where the datagram arrives.
-
-        aioice first tries every datagram as STUN (an exception per media packet), queues it,
-        and aiortc's DTLS loop awaits it through three coroutines before decrypting. Media
-        packets (first byte 128-191, RFC 7983) now skip all that; STUN and DTLS keep their
-        path."""
+    def _open_receive_path(self) -> None:
+        """Once DTLS is up, decrypt SRTP/SRTCP where the datagram arrives (see
+        `_GuardedStunProtocol`): aiortc's own way queues each datagram and awaits it through
+        three coroutines before decrypting."""
         rx_srtp = self.dtls._rx_srtp
         on_rtp, on_rtcp = self.dtls._handle_rtp_sync, self.dtls._handle_rtcp_sync
         for protocol in self.ice._connection._protocols:
-            if type(protocol) is not aioice.ice.StunProtocol:
-                continue  # a TURN relay unwraps its own framing first
-            original = protocol.datagram_received
-
-            def datagram_received(
-                data: bytes, addr: tuple[str, int], original: Callable[..., None] = original
-            ) -> None:
-                first = data[0] if data else 0
-                if 127 < first < 192:
-                    try:
-                        if 191 < data[1] < 224:  # RTCP (RFC 5761 §4)
-                            on_rtcp(rx_srtp.unprotect_rtcp(data))
-                        else:
-                            on_rtp(rx_srtp.unprotect(data))
-                    except pylibsrtp.Error:
-                        pass  # not ours, replayed or damaged: dropped like aiortc would
-                    return
-                original(data, addr)
-
-            protocol.datagram_received = datagram_received  # type: ignore[method-assign]
+            if isinstance(protocol, _GuardedStunProtocol):
+                protocol.open_media(rx_srtp, on_rtp, on_rtcp)
 
     def _set_state(self, state: str) -> None:
         if self.state not in (state, "closed"):
@@ -368,7 +485,7 @@ class MediaTransport:
         self._protect = self.dtls._tx_srtp.protect
         self._protect_rtcp = self.dtls._tx_srtp.protect_rtcp
         protocol, remote = pair.protocol, pair.remote_addr
-        if type(protocol) is aioice.ice.StunProtocol:
+        if isinstance(protocol, aioice.ice.StunProtocol):
             sendto = protocol.transport.sendto
 
             def deliver(datagram: bytes) -> None:
@@ -384,15 +501,34 @@ class MediaTransport:
         self._deliver = deliver
 
     async def close(self) -> None:
+        """Stop ICE and DTLS, and cut every reference that loops back to the owner.
+
+        The callbacks make cycles (this transport's callbacks are its peer's methods, the
+        peer holds this transport; the DTLS transport and the sockets call back here): left
+        in place, a departed participant's connection, tracks and packet caches wait for a
+        full garbage collection, megabytes each. Cut, they go when the last reference does."""
         self._set_state("closed")
+        protocols = list(self.ice._connection._protocols)
+        for protocol in protocols:
+            if isinstance(protocol, _GuardedStunProtocol):
+                protocol.close_media()
+        self.on_rtp = self.on_rtcp = _ignore
+        self.on_state = _ignore_state
+        self._deliver = None
+        self._protect = self._protect_rtcp = bytes
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
         with contextlib.suppress(Exception):
             await self.dtls.stop()
+        connection = self.ice._connection
         with contextlib.suppress(Exception):
             await self.ice.stop()
+        # aioice's check list holds pairs whose sockets point back at the connection.
+        connection._check_list.clear()
+        self.dtls.remove_all_listeners()
+        self.dtls.on_rtp = self.dtls.on_rtcp = _ignore  # type: ignore[method-assign]
 
 
 async def _bind(
@@ -412,7 +548,7 @@ async def _bind(
     for port in candidates:
         try:
             transport, protocol = await loop.create_datagram_endpoint(
-                lambda: aioice.ice.StunProtocol(connection), local_addr=(address, port)
+                lambda: _GuardedStunProtocol(connection), local_addr=(address, port)
             )
         except OSError as exc:
             error = exc

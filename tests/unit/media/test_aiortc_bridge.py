@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 
 import aioice.ice
+import aioice.stun
 import aiortc
 from aiortc import RTCDtlsTransport, RTCIceGatherer, RTCIceTransport, RTCRtpReceiver
 
@@ -69,3 +70,24 @@ async def test_loopback_is_gathered_when_asked() -> None:
         await transport.close()
     finally:
         aiortc_bridge.use_media_addresses(None)
+
+
+async def test_the_internals_the_socket_guard_uses_exist() -> None:
+    """`_GuardedStunProtocol` takes over aioice's datagram handling: what it calls must exist."""
+    connection = aioice.Connection(ice_controlling=False)
+    assert isinstance(connection.local_password, str)
+    assert connection._valid_username(f"{connection.local_username}:x")
+    assert isinstance(connection._check_list, list)
+    assert list(inspect.signature(connection.request_received).parameters) == [
+        "message", "addr", "protocol",
+    ]  # fmt: skip
+    assert list(inspect.signature(connection.data_received).parameters) == ["data", "component"]
+    protocol = aiortc_bridge._GuardedStunProtocol(connection)
+    assert protocol.transactions == {} and protocol.receiver is connection
+    assert hasattr(aioice.stun.Transaction, "response_received")
+    assert aioice.ice.CandidatePair.State.SUCCEEDED
+    source = inspect.getsource(aioice.ice.StunProtocol.datagram_received)
+    # What the guard does in aioice's place: parse, answer transactions, pass requests on.
+    for name in ("stun.parse_message(", "self.transactions", "request_received(", "data_received("):
+        assert name in source
+    assert "self._rx_srtp = " in inspect.getsource(RTCDtlsTransport)
