@@ -150,6 +150,7 @@ class ClientMedia:
         """A publish connection that sends media hears receiver reports from the server."""
         pc = self.publisher
         assert pc is not None
+        _arrivals(pc)  # counted from the start, not from the watchdog's first look
 
         def sending() -> bool:
             return any(
@@ -187,6 +188,7 @@ class ClientMedia:
                 self.subscriber = RTCPeerConnection(self.configuration)
             pc = self.subscriber
             await pc.setRemoteDescription(RTCSessionDescription(event["sdp"], "offer"))
+            _arrivals(pc)  # counted from the start, not from the watchdog's first look
             for transceiver in pc.getTransceivers():
                 self._adopt(transceiver)
             await pc.setLocalDescription(await pc.createAnswer())

@@ -33,13 +33,17 @@ POLL_S = 1.0
 class Silence:
     """Whether packets that should arrive have stopped: the rule, without the clock or I/O.
 
-    ``received`` is a running count of packets that arrived on the connection. The count must
+    ``received`` is a running count of packets that arrived on the connection since it
+    connected (``baseline`` is the count at that moment). The count must
     move at least once every ``limit_s`` while packets are expected; the wait starts afresh
     whenever they begin to be expected, so a track that has just gone live is given time to
-    start."""
+    start. Until anything at all has arrived the wait is twice as long: a publisher whose own
+    connection is still coming up (up to `CONNECT_TIMEOUT_S`) has sent nothing to forward yet,
+    and replacing our connection would not make it come sooner."""
 
-    def __init__(self, limit_s: float = SILENCE_S) -> None:
+    def __init__(self, limit_s: float = SILENCE_S, baseline: int = 0) -> None:
         self.limit_s = limit_s
+        self.baseline = baseline
         self.moved = False  # packets arrived, as expected, since the check before
         self._received: int | None = None
         self._since: float | None = None  # when packets last arrived, or began to be expected
@@ -51,7 +55,8 @@ class Silence:
         elif self._since is None or self.moved:
             self._since = now
         self._received = received
-        return self._since is not None and now - self._since >= self.limit_s
+        limit = self.limit_s if received != self.baseline else 2 * self.limit_s
+        return self._since is not None and now - self._since >= limit
 
 
 class Watchdog:
@@ -111,7 +116,7 @@ class Watchdog:
                 continue
             if silence.dead(time.monotonic(), expected(), received()):
                 self._silent_in_a_row += 1
-                give_up(pc, f"silent for {silence.limit_s:.0f} s")
+                give_up(pc, "silent")
                 return
             if silence.moved:
                 self._silent_in_a_row = 0

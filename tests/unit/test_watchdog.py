@@ -47,30 +47,39 @@ async def test_the_wait_never_exceeds_a_minute_and_a_closed_connection_is_left_a
 
 def test_silence_is_death_only_while_packets_are_expected() -> None:
     silence = Silence(limit_s=5.0)
-    assert not silence.dead(0.0, expected=False, received=0)
-    assert not silence.dead(100.0, expected=False, received=0)  # nothing live: quiet is fine
-    assert not silence.dead(101.0, expected=True, received=0)  # live from now: time to start
-    assert not silence.dead(105.5, expected=True, received=0)
-    assert silence.dead(106.0, expected=True, received=0)  # 5 s expected, nothing came
+    assert not silence.dead(0.0, expected=False, received=7)
+    assert not silence.dead(1.0, expected=False, received=9)
+    assert not silence.dead(100.0, expected=False, received=9)  # nothing live: quiet is fine
+    assert not silence.dead(101.0, expected=True, received=9)  # live from now: time to start
+    assert not silence.dead(105.5, expected=True, received=9)
+    assert silence.dead(106.0, expected=True, received=9)  # 5 s expected, nothing came
+
+
+def test_a_connection_that_never_received_anything_waits_twice_as_long() -> None:
+    """Its publishers may still be connecting themselves."""
+    silence = Silence(limit_s=5.0)
+    assert not silence.dead(0.0, expected=True, received=0)
+    assert not silence.dead(9.9, expected=True, received=0)
+    assert silence.dead(10.0, expected=True, received=0)
 
 
 def test_every_packet_restarts_the_wait_and_a_track_going_live_gets_the_full_wait() -> None:
     silence = Silence(limit_s=5.0)
     for second in range(20):
-        assert not silence.dead(float(second), expected=True, received=second)  # flowing
+        assert not silence.dead(float(second), expected=True, received=second + 1)  # flowing
         assert silence.moved == (second > 0)
-    assert not silence.dead(23.9, expected=True, received=19)
-    assert silence.dead(24.0, expected=True, received=19)  # 5 s after the last packet
+    assert not silence.dead(23.9, expected=True, received=20)
+    assert silence.dead(24.0, expected=True, received=20)  # 5 s after the last packet
     # The track went off (no packets due), then on again: the wait starts afresh.
-    assert not silence.dead(40.0, expected=False, received=19)
-    assert not silence.dead(44.0, expected=True, received=19)
-    assert not silence.dead(48.9, expected=True, received=19)
-    assert silence.dead(49.0, expected=True, received=19)
+    assert not silence.dead(40.0, expected=False, received=20)
+    assert not silence.dead(44.0, expected=True, received=20)
+    assert not silence.dead(48.9, expected=True, received=20)
+    assert silence.dead(49.0, expected=True, received=20)
 
 
 def test_packets_that_arrived_while_none_were_due_do_not_count_as_life() -> None:
     silence = Silence(limit_s=5.0)
-    assert not silence.dead(0.0, expected=False, received=0)
+    assert not silence.dead(0.0, expected=False, received=1)
     assert not silence.dead(1.0, expected=False, received=50)
     assert not silence.moved
     assert not silence.dead(2.0, expected=True, received=50)  # live from here

@@ -20,8 +20,9 @@ const MAX_CONNECT_TIMEOUT_MS = 60_000;
 // answers connectivity checks): it reads "connected" and the tiles freeze. A connected
 // connection that should carry packets (a slot carries a source its participant has on; or we
 // publish, and the server sends receiver reports about once a second) but received none for
-// this long is given up too, waiting longer after each silent connection in a row. The rules
-// are mosaic.client.watchdog's.
+// this long is given up too (twice as long while nothing at all has arrived: its publishers may
+// still be connecting), waiting longer after each silent connection in a row. The rules are
+// mosaic.client.watchdog's.
 const SILENCE_MS = 5_000;
 const MAX_SILENCE_MS = 60_000;
 const POLL_MS = 1_000;
@@ -109,8 +110,16 @@ export class Media {
   listen(kind, pc) {
     const limit = this.silenceLimit[kind];
     let received = null;
+    let baseline = null; // the count when it connected (the DTLS handshake's bytes)
     let since = null; // when bytes last arrived, or began to be expected
     let busy = false;
+    const connected = () => {
+      if (pc.connectionState !== "connected") return;
+      baseline = null;
+      bytesReceived(pc).then((count) => { baseline = count; }, () => {});
+    };
+    pc.addEventListener("connectionstatechange", connected);
+    connected();
     const timer = setInterval(async () => {
       const current = kind === "publish" ? this.publisher : this.subscriber;
       if (pc !== current || pc.connectionState === "closed") {
@@ -132,7 +141,7 @@ export class Media {
       else if (since === null || moved) since = now;
       received = count;
       if (moved) this.silenceLimit[kind] = SILENCE_MS;
-      if (since !== null && now - since >= limit) {
+      if (since !== null && now - since >= (count === baseline ? 2 * limit : limit)) {
         clearInterval(timer);
         this.silenceLimit[kind] = Math.min(limit * 2, MAX_SILENCE_MS);
         this.giveUp(kind, pc);
