@@ -182,7 +182,9 @@ class _GuardedStunProtocol(aioice.ice.StunProtocol):
       handshake, nor OpenSSL anything after it.
     """
 
-    MAX_PEERS = 16  # authenticated remote addresses: a browser has a handful of candidates
+    # Authenticated remote addresses kept: a browser has a handful of candidates; the cap only
+    # bounds memory (beyond it, DTLS still passes from an address our own checks reached).
+    MAX_PEERS = 64
     failures = 0  # exceptions out of aioice's handling of a parsed STUN message, process-wide
 
     def __init__(self, receiver: aioice.Connection) -> None:

@@ -137,10 +137,10 @@ async def test_a_guest_cannot_take_a_hosts_or_cohosts_name(server, host: Account
         for disguise in DISGUISES:
             with pytest.raises(SignalingError) as refused:
                 await join(meeting["join_url"], name=disguise)
-            assert refused.value.reason == "name_taken", disguise
+            assert str(refused.value) == "forbidden: this name is a host's", disguise
             with pytest.raises(SignalingError) as refused:
                 await guest.request("rename", name=disguise)
-            assert refused.value.reason == "name_taken", disguise
+            assert str(refused.value) == "forbidden: this name is a host's", disguise
         # A co-host's name is protected too, once they are one.
         async with await join(meeting["join_url"], name="Carol Cohost") as carol:
             await boss.request("cohost", participant=carol.id, cohost=True)
@@ -149,6 +149,6 @@ async def test_a_guest_cannot_take_a_hosts_or_cohosts_name(server, host: Account
             )
             with pytest.raises(SignalingError) as refused:
                 await guest.request("rename", name="carol  C0HOST")
-            assert refused.value.reason == "name_taken"
+            assert str(refused.value) == "forbidden: this name is a host's"
         # Names that only resemble are fine.
         await guest.request("rename", name="Alice Martinez")
