@@ -29,12 +29,15 @@ const POLL_MS = 1_000;
 // The roster's flag for each source a slot may carry.
 const ROSTER_FLAG = { microphone: "audio", camera: "video", screen: "screen", screen_audio: "screen" };
 
-// Bytes received on a connection other than ICE checks (RTP, RTCP, DTLS): browsers count
-// only non-STUN datagrams in a candidate pair's bytesReceived.
+// Bytes received on a connection other than ICE checks (RTP, RTCP, DTLS): Chromium counts
+// only non-STUN datagrams in a candidate pair's bytesReceived. null where the browser does not
+// say (then the silence rule stays out of it rather than replace a healthy connection).
 async function bytesReceived(pc) {
-  let total = 0;
+  let total = null;
   (await pc.getStats()).forEach((entry) => {
-    if (entry.type === "candidate-pair") total += entry.bytesReceived || 0;
+    if (entry.type === "candidate-pair" && typeof entry.bytesReceived === "number") {
+      total = (total || 0) + entry.bytesReceived;
+    }
   });
   return total;
 }
@@ -132,8 +135,9 @@ export class Media {
         return;
       }
       busy = true;
-      const count = await bytesReceived(pc).catch(() => received);
+      const count = await bytesReceived(pc).catch(() => null);
       busy = false;
+      if (count === null) return;
       const expected = kind === "publish" ? this.sending() : this.expecting();
       const moved = expected && received !== null && count !== received;
       const now = performance.now();
