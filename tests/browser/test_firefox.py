@@ -10,6 +10,7 @@ a default route, and the test must not give the machine one.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -90,7 +91,9 @@ async def firefox_enters(page: Page, join_url: str, name: str, **store: str) -> 
     Chromium tests, so three encoders fit this machine."""
     settings = {"mosaic.videoQuality": "standard", **store}
     await page.add_init_script(
-        "".join(f"localStorage.setItem({k!r}, {v!r});" for k, v in settings.items())
+        "".join(
+            f"localStorage.setItem({json.dumps(k)}, {json.dumps(v)});" for k, v in settings.items()
+        )
     )
     await page.goto(join_url)
     # The join button is enabled once the pre-join preview has its camera and microphone.
@@ -100,7 +103,7 @@ async def firefox_enters(page: Page, join_url: str, name: str, **store: str) -> 
     await page.evaluate(
         f"""(() => {{
             const name = document.querySelector('#name');
-            name.value = {name!r};
+            name.value = {json.dumps(name)};
             name.dispatchEvent(new Event('input', {{bubbles: true}}));
             document.querySelector('#join').click();
             return true;
@@ -136,7 +139,6 @@ async def python_decodes(viewer: Participant, sender_id: str) -> int:
 
 
 async def python_hears(viewer: Participant, sender_id: str) -> None:
-    mid = viewer.media.slot_of(sender_id, "microphone")
     await viewer.wait_until(lambda: viewer.media.slot_of(sender_id, "microphone") is not None)
     mid = viewer.media.slot_of(sender_id, "microphone")
     assert mid is not None
