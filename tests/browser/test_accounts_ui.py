@@ -28,6 +28,8 @@ def script_errors(page: Page) -> list[str]:
 
 async def sign_up(page: Page, email: str, password: str, name: str = "Camille Durand") -> None:
     form = page.locator("#signup-form")
+    # The page's strings arrive after its load event: act once they are in (as a person would).
+    await expect(form.locator("h2")).not_to_have_text("")
     await form.locator("[name=name]").fill(name)
     await form.locator("[name=email]").fill(email)
     await form.locator("[name=password]").fill(password)
@@ -43,6 +45,7 @@ async def test_sign_up_explains_weak_passwords_and_unverified_addresses(
     await page.goto(server.url)
     await sign_up(page, "camille@example.org", "aaaaaaaaaa")
     error = page.locator("#signup-form .form-error")
+    await expect(error).to_be_visible()
     await expect(error).to_have_text(french["password.repetitive"])
     await sign_up(page, "camille@example.org", "camille durand 1")
     await expect(error).to_have_text(french["password.personal"])
@@ -86,6 +89,7 @@ async def test_the_mailed_link_verifies_by_a_button_press(
         await page.goto(link)
         await expect(page.locator("#verify-done")).to_be_hidden()
         await page.locator("#verify-button").click()
+        await expect(page.locator("#verify-done")).to_be_visible()
         await expect(page.locator("#verify-done")).to_have_text(english["verify.done"])
         assert "#" not in await page.evaluate("location.href")  # the token leaves the URL
         await page.goto(server.url)
@@ -94,6 +98,7 @@ async def test_the_mailed_link_verifies_by_a_button_press(
         # A used link says so.
         await page.goto(link)
         await page.locator("#verify-button").click()
+        await expect(page.locator("#verify-failed")).to_be_visible()
         await expect(page.locator("#verify-failed")).to_have_text(english["verify.failed"])
         assert script_errors(page) == []
     finally:

@@ -6,12 +6,12 @@ import { startI18n } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
 
-await startI18n();
 const token = location.hash.slice(1);
 if (!token) {
   $("verify-button").hidden = true;
   $("verify-failed").hidden = false;
 }
+// Listen before the strings load, so that an early press is not lost.
 $("verify-button").addEventListener("click", async () => {
   $("verify-button").disabled = true;
   try {
@@ -25,3 +25,5 @@ $("verify-button").addEventListener("click", async () => {
     $("verify-failed").hidden = false;
   }
 });
+
+await startI18n();
