@@ -137,6 +137,7 @@ class MosaicProcess(ServerProcess):
             "--media-addresses", self.media_address,
             "--join-rate-per-minute", "1000000",
             "--join-free-failures", "1000000",
+            "--websockets-per-address", "1000000",
             "--log-level", "warning",
         ]  # fmt: skip
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import signal
 import socket
 import sys
@@ -17,6 +18,31 @@ from mosaic.logs import configure_logging
 
 # A browser's signaling frames are small; this bounds what one frame can make us buffer.
 WS_MAX_FRAME_BYTES = 256 * 1024
+
+log = logging.getLogger(__name__)
+
+
+def raise_file_limit() -> tuple[int, int]:
+    """Raise this process's soft limit on open files to its hard limit; return (soft, hard).
+
+    Every participant holds a WebSocket and UDP sockets, and the soft limit many systems
+    start a process with (1,024) is what a thousand idle sockets used to exhaust: health
+    checks and sign-ups then timed out. The hard limit is what the administrator allows."""
+    try:
+        import resource
+    except ImportError:  # not a POSIX system
+        return (-1, -1)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft == resource.RLIM_INFINITY or soft >= target:
+        return soft, hard
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ValueError, OSError):
+        log.warning("could not raise the open-file limit from %d to %d", soft, target)
+        return soft, hard
+    log.info("open-file limit raised from %d to %d", soft, target)
+    return target, hard
 
 
 class _Server(uvicorn.Server):
@@ -47,6 +73,7 @@ class _Server(uvicorn.Server):
 async def serve(settings: Settings) -> int:
     from mosaic.app import create_app
 
+    raise_file_limit()
     config = uvicorn.Config(
         create_app(settings),
         host=settings.host,

@@ -27,6 +27,17 @@ def _csv(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def _windows(text: str) -> list[tuple[float, int]]:
+    """``10:12,60:40`` → [(10.0, 12), (60.0, 40)]."""
+    windows = []
+    for part in _csv(text):
+        seconds, _, guests = part.partition(":")
+        windows.append((float(seconds), int(guests)))
+    if not windows or any(seconds <= 0 or guests < 1 for seconds, guests in windows):
+        raise ValueError(f"not SECONDS:GUESTS pairs: {text!r}")
+    return windows
+
+
 @dataclass(frozen=True)
 class Settings:
     host: str = field(default="127.0.0.1", metadata={"help": "address to listen on"})
@@ -116,6 +127,30 @@ class Settings:
             "help": "wrong passcodes or unknown meetings forgiven per client address before"
             " each further one doubles its wait",
             "parse": int,
+        },
+    )
+    join_flood_windows: list[tuple[float, int]] = field(
+        default_factory=lambda: [(10.0, 12), (60.0, 40), (600.0, 150)],
+        metadata={
+            "help": "join-flood defence: SECONDS:GUESTS pairs, comma-separated; that many guests"
+            " admitted within that many seconds turn the waiting room on and alert the hosts",
+            "parse": _windows,
+        },
+    )
+    websockets_per_address: int = field(
+        default=20,
+        metadata={
+            "help": "signaling WebSockets one client address (IPv6: one /64) may hold open;"
+            " more are closed with code 4429",
+            "parse": int,
+        },
+    )
+    join_deadline_s: float = field(
+        default=10.0,
+        metadata={
+            "help": "seconds a new WebSocket has to join or resume a meeting before it is"
+            " closed (code 4408)",
+            "parse": float,
         },
     )
     signups_per_hour: float = field(

@@ -23,6 +23,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MosaicServer]:
         "100000",
         "--signups-per-hour",
         "100000",
+        "--websockets-per-address",
+        "100000",
     ).start()
     yield running
     status = running.stop()

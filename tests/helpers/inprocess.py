@@ -26,7 +26,11 @@ async def serve_services_in_process(data_dir: Path) -> AsyncIterator[tuple[str, 
     """The server's URL and its running services (rooms, their media), to look inside."""
     port = free_port()
     settings = Settings(
-        port=port, data_dir=data_dir, media_addresses=["127.0.0.1"], join_rate_per_minute=1e5
+        port=port,
+        data_dir=data_dir,
+        media_addresses=["127.0.0.1"],
+        join_rate_per_minute=1e5,
+        websockets_per_address=100_000,  # every participant comes from 127.0.0.1
     )
     app = create_app(settings)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
