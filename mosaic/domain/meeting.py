@@ -107,7 +107,7 @@ class LiveMeeting:
         entry tripped the join-flood defence (the waiting room was switched on)."""
         host = self.is_host_user(visitor)
         if not host:
-            self.check_name(name)
+            self.check_name(name, visitor=visitor)
         flood = False
         if host:
             role, state = Role.HOST, State.ADMITTED
@@ -129,14 +129,20 @@ class LiveMeeting:
         self.roster.add(participant)
         return participant, flood
 
-    def check_name(self, name: str, bearer: Participant | None = None) -> None:
+    def check_name(
+        self, name: str, bearer: Participant | None = None, visitor: Visitor | None = None
+    ) -> None:
         """Raise `NameTaken` if ``name`` is, to the eye, a present host's or co-host's name and
-        its bearer (None: someone entering) is neither (see `mosaic.domain.text.name_key`)."""
+        its bearer is neither (see `mosaic.domain.text.name_key`). Someone entering (no bearer
+        yet) may take the name of a co-host whose account or browser they share: a co-host
+        whose page reloads keeps their name while their old place waits out its grace."""
         if bearer is not None and bearer.is_host_or_cohost:
             return
         key = name_key(name)
         for other in self.roster.hosts():
-            if other is not bearer and name_key(other.name) == key:
+            if other is bearer or (visitor is not None and _same_person(visitor, other)):
+                continue
+            if name_key(other.name) == key:
                 raise NameTaken()
 
     def _note_guest(self, now: float) -> bool:
@@ -305,6 +311,13 @@ class LiveMeeting:
             if Source.SCREEN in participant.sources:
                 return participant
         return None
+
+
+def _same_person(visitor: Visitor, participant: Participant) -> bool:
+    """Same account, or same browser (the device the server issued, never a client's say)."""
+    return (visitor.user_id is not None and visitor.user_id == participant.user_id) or (
+        visitor.device_id is not None and visitor.device_id == participant.device_id
+    )
 
 
 def _email_in_domains(email: str | None, domains: list[str]) -> bool:
