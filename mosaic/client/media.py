@@ -73,6 +73,7 @@ class ClientMedia:
         self.publisher: RTCPeerConnection | None = None
         self.subscriber: RTCPeerConnection | None = None
         self.sources: dict[str, str] = {}
+        self.published: dict[str, MediaStreamTrack] = {}  # source -> our track
         self.slots: dict[str, Slot | None] = {}
         self.tracks: dict[str, MediaStreamTrack] = {}  # subscribe mid -> remote track
         self.received: dict[str, ReceivedPackets] = {}  # subscribe mid -> packet tap
@@ -121,23 +122,23 @@ class ClientMedia:
     def _send(self, tracks: dict[str, MediaStreamTrack]) -> None:
         assert self.publisher is not None
         for source, track in tracks.items():
+            self.published[source] = track
             transceiver = self.publisher.addTransceiver(track, direction="sendonly")
             transceiver._mosaic_source = source  # type: ignore[attr-defined]
             for listener in self._sender_listeners:
                 listener(source, transceiver.sender)
 
-    async def _replace_publisher(self, pc: RTCPeerConnection, why: str) -> None:
+    async def _replace_publisher(
+        self, pc: RTCPeerConnection, why: str, *, even_closed: bool = False
+    ) -> None:
         """Offer the same tracks again on a new connection (the server takes a publish offer
-        with new ICE credentials as a new connection)."""
-        if pc is not self.publisher or pc.connectionState == "closed":
+        with new ICE credentials as a new connection). A closed one is left alone (we left),
+        unless ``even_closed``: a server shutting down closes our connections too."""
+        if pc is not self.publisher or (pc.connectionState == "closed" and not even_closed):
             return  # replaced already, or we left
         log.info("publish connection %s: publishing on a new one", why)
         self.watchdogs["publish"].gave_up()
-        tracks = {
-            transceiver._mosaic_source: transceiver.sender.track  # type: ignore[attr-defined]
-            for transceiver in pc.getTransceivers()
-            if getattr(transceiver, "_mosaic_source", None) and transceiver.sender.track
-        }
+        tracks = dict(self.published)  # a closed connection's senders hold no track
         self.publisher = RTCPeerConnection(self.configuration)
         with contextlib.suppress(Exception):
             await pc.close()
@@ -299,7 +300,9 @@ class ClientMedia:
     async def _afresh(self, sources_on: set[str]) -> None:
         try:
             if self.publisher is not None:
-                await self._replace_publisher(self.publisher, "lost in a restart of the server")
+                await self._replace_publisher(
+                    self.publisher, "lost in a restart of the server", even_closed=True
+                )
                 for source in sorted(set(self.sources.values()) & sources_on):
                     await self.signaling.request("media", source=source, on=True)
             if self.last_view is not None:

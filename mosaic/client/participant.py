@@ -45,7 +45,7 @@ class Participant:
         self.participants: dict[str, dict[str, Any]] = {}
         self.waiting: list[dict[str, str]] = []
         self.ended_reason: str | None = None
-        self.resume_token: str | None = None
+        self._leaving = False
         signaling.on("roster", self._on_roster)
         signaling.on("admitted", self._on_entered)
         signaling.on("meeting", self._on_meeting)
@@ -53,6 +53,8 @@ class Participant:
         for kind in ("denied", "removed", "ended"):
             signaling.on(kind, self._on_gone)
         signaling.on("speaker", self._on_speaker)
+        signaling.on("resumed", self._on_resumed)
+        signaling.on("connection", self._on_connection)
 
     def _has_on(self, participant_id: str, source: str) -> bool:
         """Whether the roster says this source is on (the media watchdog expects its packets)."""
@@ -64,7 +66,6 @@ class Participant:
 
     def _on_entered(self, result: Event) -> None:
         self.state = result["state"]
-        self.resume_token = result.get("resume_token", self.resume_token)
         self.id = result["self"]["id"]
         self.name = result["self"]["name"]
         if self.state == "joined":
@@ -82,6 +83,34 @@ class Participant:
         me = self.participants.get(self.id or "")
         if me is not None:
             self.role = me["role"]
+
+    @property
+    def connection_state(self) -> str:
+        """``connected``, ``reconnecting`` (the signaling dropped and is coming back by
+        itself: the roster may be stale meanwhile) or ``closed`` (for good). Each change is
+        also a ``connection`` event: ``participant.on("connection", handler)``."""
+        return self.signaling.state
+
+    @property
+    def resume_token(self) -> str | None:
+        return self.signaling.resume_token
+
+    def _on_resumed(self, result: Event) -> None:
+        """Back after a drop: the room as it is now. ``restored`` means the server had lost
+        our place (it restarted), and with it our media: both connections start afresh."""
+        me = self.participants.get(self.id or "", {})
+        sources_on = {source for source, flag in ROSTER_FLAG.items() if me.get(flag)}
+        self._on_entered(result)
+        if result.get("restored") and self.state == "joined":
+            self.media.start_afresh(sources_on)
+
+    def _on_connection(self, event: Event) -> None:
+        if event["state"] == "closed" and self.state not in ("gone", "left") and not self._leaving:
+            # Not a departure the server announced (removed, ended): the connection could
+            # not be resumed.
+            self.state = "gone"
+            refusal = self.signaling.refusal
+            self.ended_reason = (refusal.reason if refusal else None) or "disconnected"
 
     def _on_meeting(self, event: Event) -> None:
         self.meeting.update({k: v for k, v in event.items() if k != "type"})
@@ -137,6 +166,7 @@ class Participant:
             await self.wait_for("admitted", timeout=timeout)
 
     async def leave(self) -> None:
+        self._leaving = True
         if not self.signaling.closed.is_set():
             # Leaving a connection that is already gone needs no answer.
             with contextlib.suppress(Exception):
@@ -166,15 +196,17 @@ async def join(
     device: str | None = None,
     decode: bool = True,
     local_addresses: list[str] | None = None,
+    reconnect: bool = True,
 ) -> Participant:
     """Join a meeting by its link, as a browser would. Raises `SignalingError` if refused.
 
     ``decode=False`` counts received media without decoding it (bots); ``local_addresses``
-    limits the ICE candidates gathered (tests use ["127.0.0.1"])."""
+    limits the ICE candidates gathered (tests use ["127.0.0.1"]); ``reconnect=False`` leaves a
+    dropped connection dropped (see `Participant.connection_state`)."""
     if local_addresses is not None:
         use_media_addresses(local_addresses)
     url, meeting_id, link_passcode = parse_join_url(join_url)
-    signaling = SignalingClient(url, cookies=cookies)
+    signaling = SignalingClient(url, cookies=cookies, reconnect=reconnect)
     await signaling.connect()
     participant = Participant(signaling, meeting_id, decode=decode)
     try:

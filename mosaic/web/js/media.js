@@ -230,6 +230,7 @@ export class Media {
 
   async answer(event) {
     if (this.abandoned.has(iceUfrag(event.sdp))) return;
+    this.forgetOtherTransport(event.sdp);
     const fresh = !this.subscriber;
     if (fresh) {
       this.subscriber = this.connection("subscribe");
@@ -246,6 +247,23 @@ export class Media {
     await this.signaling.request("answer", { sdp: pc.localDescription.sdp });
     if (event.slots) this.applySlots(event.slots);
     if (fresh) this.watch("subscribe", pc);
+  }
+
+  // An offer from another server transport than our subscribe connection's (the server
+  // restarted and lost ours) is for a new connection: close the old one.
+  forgetOtherTransport(sdp) {
+    const pc = this.subscriber;
+    if (!pc || !pc.remoteDescription || iceUfrag(pc.remoteDescription.sdp) === iceUfrag(sdp)) return;
+    pc.close();
+    this.subscriber = null;
+    this.remoteTracks = {};
+  }
+
+  // The server restarted and lost our media: publish the same tracks on a new connection, and
+  // say again what we show; its next offer makes the new subscribe connection.
+  async startAfresh() {
+    this.lastView = null;
+    await this.restartPublisher();
   }
 
   applySlots(slots) {

@@ -85,7 +85,9 @@ async function join(prejoin) {
     signaling.on("denied", () => finish("denied"));
     signaling.on("removed", () => finish("removed"));
     signaling.on("ended", () => finish("ended"));
-    signaling.on("close", () => finish("disconnected"));
+    // A resume the server refused says why (removed, the meeting ended); otherwise the
+    // connection could not come back.
+    signaling.on("close", (event) => finish(["removed", "ended"].includes(event.reason) ? event.reason : "disconnected"));
     if (result.state === "waiting") {
       show("waiting");
       $("waiting-leave").onclick = () => {

@@ -41,7 +41,8 @@ export class Room {
     signaling.on("muted", (event) => this.mutedByHost(event));
     signaling.on("suspended", (event) => this.suspended(event));
     signaling.on("reaction", (event) => this.stage.showReaction(event.participant, event.emoji));
-    signaling.on("alert", (event) => this.toast(t(`alert.${event.code}`)));
+    // Alerts carry their figures ({guests}, {seconds}, {failures}) for the message.
+    signaling.on("alert", (event) => this.toast(t(`alert.${event.code}`, event)));
     signaling.on("reconnecting", () => this.toast(t("connection.reconnecting")));
     signaling.on("resumed", (result) => this.resumed(result));
     this.bindControls();
@@ -122,6 +123,17 @@ export class Room {
     this.waiting = result.waiting || [];
     this.toast(t("connection.back"));
     this.render();
+    // The server restarted and lost our media: it starts afresh, on both connections.
+    if (result.restored && this.media) this.restartMedia().catch((error) => console.error("media restart failed", error));
+  }
+
+  async restartMedia() {
+    await this.media.startAfresh();
+    const on = { microphone: this.micOn, camera: this.camOn, screen: Boolean(this.screenStream) };
+    for (const [source, wanted] of Object.entries(on)) {
+      if (wanted && this.media.senders[source]) await this.signaling.request("media", { source, on: true });
+    }
+    this.stage.reportView();
   }
 
   applyRoster({ joined, updated, left }) {
