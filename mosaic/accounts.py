@@ -10,6 +10,10 @@ mail goes out from a background task). What happened is told only to the mailbox
   account the password and name of this attempt: the owner of the mailbox takes the address
   back from whoever signed up with it first (a squatter cannot verify what they do not read).
 
+Every link asks for the password chosen at the sign-up that caused it (the account's, or the
+attempt's): reading the mailbox is not enough, so the owner of an address cannot verify a
+stranger's account by clicking a link they did not ask for.
+
 An unverified account can sign in and host meetings, but its address satisfies no e-mail
 domain rule and no "signed-in users only" rule (see `mosaic.domain.meeting`).
 """
@@ -35,22 +39,25 @@ def verify_link(svc: Services, token: str) -> str:
     return f"{svc.settings.base_url}/verify#{token}"
 
 
-def verify_letter(to: str, name: str, link: str) -> Letter:
+def verify_letter(to: str, link: str) -> Letter:
+    # Nothing the person signing up typed (their name) goes in: the mail may reach a stranger
+    # whose address was borrowed, and must not carry an attacker's words to them.
     return Letter(
         to=to,
         subject="Verify your e-mail address for Mosaic",
         body=(
-            f"Hello {name},\n\n"
+            "Hello,\n\n"
             "An account was created on Mosaic with this e-mail address. To confirm that the"
-            " address is yours, open this link and press the button on the page:\n\n"
+            " address is yours, open this link, enter the password you chose, and press the"
+            " button:\n\n"
             f"{link}\n\n"
             f"The link works once, for {_HOURS} hours. If you did not sign up, ignore this"
             " mail: the address stays unverified.\n\n"
             "--\n"
             "Bonjour,\n\n"
             "Un compte Mosaic a été créé avec cette adresse. Pour confirmer qu'elle est la"
-            " vôtre, ouvrez le lien ci-dessus et appuyez sur le bouton de la page. Sans"
-            " demande de votre part, ignorez ce message.\n"
+            " vôtre, ouvrez le lien ci-dessus, saisissez le mot de passe choisi et appuyez sur"
+            " le bouton. Sans demande de votre part, ignorez ce message.\n"
         ),
     )
 
@@ -82,7 +89,8 @@ def claim_letter(to: str, link: str) -> Letter:
             "Hello,\n\n"
             "Someone tried to sign up to Mosaic with this e-mail address. An account with it"
             " already exists, but its address was never confirmed. If you just signed up,"
-            " open this link and press the button on the page: the address becomes yours,"
+            " open this link, enter the password you just chose, and press the button: the"
+            " address becomes yours,"
             " and the account takes the name and password you just chose (any other sign-in"
             " to it ends).\n\n"
             f"{link}\n\n"
@@ -134,5 +142,5 @@ async def send_verification(svc: Services, account: Account) -> bool:
     if svc.mailer is None or account.email_verified or not _take_share(svc, account.email):
         return False
     token = await svc.users.issue_email_token(account.id, account.email)
-    svc.mailer.send(verify_letter(account.email, account.name, verify_link(svc, token)))
+    svc.mailer.send(verify_letter(account.email, verify_link(svc, token)))
     return True

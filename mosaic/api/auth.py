@@ -203,12 +203,21 @@ async def me(user: CurrentUser, svc: ServicesDep) -> UserOut:
 class VerifyToken(BaseModel):
     model_config = ConfigDict(extra="forbid")
     token: str = Field(min_length=16, max_length=128)
+    password: str = Field(min_length=1, max_length=MAX_LENGTH)
 
 
 @router.post("/auth/verify", response_model=UserOut)
 async def verify(body: VerifyToken, svc: ServicesDep) -> UserOut:
-    """Follow a mailed link (the page at ``/verify`` posts its token here when the person
-    presses its button: a mail scanner that fetches links verifies nothing). Single use."""
+    """Follow a mailed link: the page at ``/verify`` posts its token here with the password
+    chosen at sign-up (see `Users.email_token_password`: the mailbox's owner alone cannot
+    verify somebody else's account by one careless click, and a mail scanner that fetches
+    links verifies nothing). Single use; a wrong password does not use the link up (guessing
+    needs the link, which only the mailbox has)."""
+    expected = await svc.users.email_token_password(body.token)
+    if expected is None:
+        raise HTTPException(400, detail="this link is invalid, used or expired")
+    if not await verify_secret(expected, body.password):
+        raise HTTPException(403, detail="this is not the password chosen at sign-up")
     account = await svc.users.redeem_email_token(body.token)
     if account is None:
         raise HTTPException(400, detail="this link is invalid, used or expired")

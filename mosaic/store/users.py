@@ -144,6 +144,27 @@ class Users:
             )
         return token
 
+    async def email_token_password(self, token: str, now: datetime | None = None) -> str | None:
+        """The password hash that whoever follows this link must match, or None if the link
+        is unknown, used or expired: the account's password, or for a link that hands the
+        account over, the password of that sign-up attempt.
+
+        Proving the mailbox is not enough on its own: an attacker who signs up with someone
+        else's address sends that person a link, and one careless click would verify the
+        attacker's account. Asking for the password chosen at sign-up means only the person
+        who signed up *and* reads the mailbox can verify."""
+        now = now or datetime.now(UTC)
+        async with self._db.session() as session:
+            row = await session.scalar(
+                select(EmailToken).where(EmailToken.token_hash == token_digest(token))
+            )
+            if row is None or _aware(row.expires_at) <= now:
+                return None
+            if row.new_password_hash is not None:
+                return row.new_password_hash
+            user = await session.get(User, row.user_id)
+            return user.password_hash if user is not None else None
+
     async def redeem_email_token(self, token: str, now: datetime | None = None) -> Account | None:
         """Follow a mailed link: the address is verified, once. None if the token is unknown,
         used, expired, or the account's address changed since it was sent.

@@ -88,6 +88,10 @@ async def test_the_mailed_link_verifies_by_a_button_press(
         link, _ = link_in(await mailbox.wait_for("dana@example.org"))
         await page.goto(link)
         await expect(page.locator("#verify-done")).to_be_hidden()
+        await page.locator("#verify-password").fill("not the one")
+        await page.locator("#verify-button").click()
+        await expect(page.locator("#verify-wrong")).to_be_visible()
+        await page.locator("#verify-password").fill("violet harbour lantern 7")
         await page.locator("#verify-button").click()
         await expect(page.locator("#verify-done")).to_be_visible()
         await expect(page.locator("#verify-done")).to_have_text(english["verify.done"])
@@ -97,6 +101,7 @@ async def test_the_mailed_link_verifies_by_a_button_press(
         await expect(page.locator("#verify-banner")).to_be_hidden()
         # A used link says so.
         await page.goto(link)
+        await page.locator("#verify-password").fill("violet harbour lantern 7")
         await page.locator("#verify-button").click()
         await expect(page.locator("#verify-failed")).to_be_visible()
         await expect(page.locator("#verify-failed")).to_have_text(english["verify.failed"])

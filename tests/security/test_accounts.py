@@ -122,14 +122,15 @@ def link_in(message: EmailMessage) -> tuple[str, str]:
     return found.group(1), found.group(2)
 
 
-async def follow(server: MosaicServer, link: str) -> httpx.Response:
-    """What a person does with the link: open the page, press its button (which posts the
-    token from the URL's fragment)."""
+async def follow(server: MosaicServer, link: str, password: str) -> httpx.Response:
+    """What a person does with the link: open the page, type the password chosen at sign-up,
+    press its button (which posts them with the token from the URL's fragment)."""
     async with httpx.AsyncClient() as client:
         page = await client.get(link)
         assert page.status_code == 200 and "verify.js" in page.text
         token = link.split("#", 1)[1]
-        return await client.post(f"{server.url}/api/auth/verify", json={"token": token})
+        body = {"token": token, "password": password}
+        return await client.post(f"{server.url}/api/auth/verify", json=body)
 
 
 def cookie_names(response: httpx.Response) -> set[str]:
@@ -170,9 +171,13 @@ async def test_a_borrowed_address_opens_no_domain_meeting_until_its_mail_link_is
         await scanner.get(link)
     assert (await claimed.client.get("/api/me")).json()["email_verified"] is False
 
-    verified = await follow(server, link)
+    # The mailbox's owner, who did not sign up, clicks anyway: without the password chosen at
+    # sign-up, that verifies nothing (and does not use the link up).
+    assert (await follow(server, link, "owner does not know it")).status_code == 403
+    assert (await claimed.client.get("/api/me")).json()["email_verified"] is False
+    verified = await follow(server, link, claimed.password)
     assert verified.status_code == 200 and verified.json()["email_verified"] is True
-    assert (await follow(server, link)).status_code == 400  # single use
+    assert (await follow(server, link, claimed.password)).status_code == 400  # single use
     async with await join(meeting["join_url"], name="Someone", cookies=claimed.cookies) as guest:
         assert guest.state == "joined"
 
@@ -194,7 +199,7 @@ async def test_mail_goes_out_over_starttls_and_smtps(tmp_path: Path, tls: str) -
         account = await signup(server.url)
         mail = await box.wait_for(account.email)
         assert mail["From"] == "Mosaic <mosaic@127.0.0.1>"
-        assert (await follow(server, link_in(mail)[0])).status_code == 200
+        assert (await follow(server, link_in(mail)[0], account.password)).status_code == 200
     finally:
         server.stop()
         box.stop()
@@ -211,10 +216,11 @@ async def test_the_verification_link_can_be_sent_again_but_not_endlessly(
     assert answers == [202, 202, 429, 429]
     third = await mailbox.wait_for(account.email, 3)
     _, first_token = link_in(mailbox.to(account.email)[0])
-    assert (await follow(server, link_in(third)[0])).status_code == 200
+    assert (await follow(server, link_in(third)[0], account.password)).status_code == 200
     # Once verified, every other link of the account is dead.
     async with httpx.AsyncClient(base_url=server.url) as client:
-        stale = await client.post("/api/auth/verify", json={"token": first_token})
+        body = {"token": first_token, "password": account.password}
+        stale = await client.post("/api/auth/verify", json=body)
     assert stale.status_code == 400
 
 
@@ -261,7 +267,10 @@ async def test_a_squatted_address_goes_to_whoever_reads_its_mailbox(
         assert (await owner.post("/api/auth/signup", json=body)).status_code == 202
     claim = await mailbox.wait_for("ceo@bigcorp.example", 2)
     assert "never confirmed" in claim.get_content()
-    assert (await follow(server, link_in(claim)[0])).status_code == 200
+    # The link hands the account over only with the password of the attempt that caused it:
+    # not the squatter's (were the owner tricked into typing it), only the owner's.
+    assert (await follow(server, link_in(claim)[0], "q9!vLx-mwz3p")).status_code == 403
+    assert (await follow(server, link_in(claim)[0], "r4#Tn-ybq8Kd")).status_code == 200
     # The squatter's session ended and their password is gone; the owner signs in.
     assert (await squatter.client.get("/api/me")).status_code == 401
     async with httpx.AsyncClient(base_url=server.url) as client:
@@ -299,7 +308,7 @@ async def test_sign_up_answers_the_same_for_a_registered_address(
     server = make_server("--smtp-url", mailbox.url, "--signups-per-hour", "1000")
     registered = await signup(server.url, email="taken@example.org")
     await mailbox.wait_for("taken@example.org")
-    await follow(server, link_in(mailbox.to("taken@example.org")[0])[0])
+    await follow(server, link_in(mailbox.to("taken@example.org")[0])[0], registered.password)
 
     async def attempt(email: str) -> tuple[httpx.Response, float]:
         async with httpx.AsyncClient(base_url=server.url) as client:

@@ -1,28 +1,36 @@
 // The page a verification mail links to. The token is in the fragment (never sent to a
-// server by the browser); it is posted only when the person presses the button, so a mail
-// scanner that fetches the link verifies nothing.
-import { api } from "./api.js";
+// server by the browser); it is posted only with the password chosen at sign-up, so neither
+// a mail scanner that fetches the link nor the mailbox's owner clicking a link that someone
+// else's sign-up caused verifies anything.
+import { api, ApiError } from "./api.js";
 import { startI18n } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
 
-const token = location.hash.slice(1);
-if (!token) {
-  $("verify-button").hidden = true;
-  $("verify-failed").hidden = false;
+function finish(done) {
+  $("verify-form").hidden = true;
+  $("verify-done").hidden = !done;
+  $("verify-failed").hidden = done;
 }
+
+const token = location.hash.slice(1);
+if (!token) finish(false);
 // Listen before the strings load, so that an early press is not lost.
-$("verify-button").addEventListener("click", async () => {
+$("verify-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
   $("verify-button").disabled = true;
+  $("verify-wrong").hidden = true;
   try {
-    await api("POST", "/api/auth/verify", { token });
+    await api("POST", "/api/auth/verify", { token, password: $("verify-password").value });
     history.replaceState(null, "", location.pathname);
-    $("verify-intro").hidden = true;
-    $("verify-button").hidden = true;
-    $("verify-done").hidden = false;
-  } catch {
-    $("verify-button").hidden = true;
-    $("verify-failed").hidden = false;
+    finish(true);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 403) {
+      $("verify-wrong").hidden = false;
+      $("verify-button").disabled = false;
+    } else {
+      finish(false);
+    }
   }
 });
 
