@@ -42,6 +42,8 @@ class Participant:
     joined_at: float
     user_id: int | None = None
     device_id: str | None = None
+    # A pseudonym of the client address (a keyed hash), for bans; never shown to anyone.
+    address: str | None = None
     # Sources the participant has turned on (a muted microphone is absent).
     sources: set[Source] = field(default_factory=set)
     hand_raised_at: float | None = None

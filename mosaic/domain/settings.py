@@ -36,6 +36,10 @@ class MeetingSettings(BaseModel):
     signed_in_only: bool = False
     allowed_email_domains: list[str] = Field(default_factory=list, max_length=20)
     record_chat: bool = False
+    # After someone is removed, guests without an account whose device the meeting has not
+    # admitted before wait for a host, even with the waiting room off (a removed guest in a
+    # new browser meets the host, not the meeting). The host may turn this off.
+    wait_after_removal: bool = True
 
     @field_validator("allowed_email_domains")
     @classmethod

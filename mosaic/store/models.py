@@ -6,7 +6,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, String, Text, func
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    func,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -68,8 +78,44 @@ class Meeting(Base):
     passcode_hash: Mapped[str | None] = mapped_column(String(128), nullable=True)
     settings: Mapped[dict[str, object]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # Entry state kept across empty rooms and restarts; state_version grows with each change
+    # so that a live room never takes an older copy for a newer one.
+    locked: Mapped[bool] = mapped_column(default=False, server_default=false())
+    ended: Mapped[bool] = mapped_column(default=False, server_default=false())
+    state_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     __table_args__ = (Index("ix_meetings_host_created", "host_user_id", "created_at"),)
+
+
+class MeetingBan(Base):
+    """Who a host removed from a meeting: ``kind`` is account (the user id), device or address
+    (keyed hashes: `mosaic.security.device`, never the cookie or the address itself). Address
+    bans expire (addresses change hands); the others last as long as the meeting."""
+
+    __tablename__ = "meeting_bans"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[str] = mapped_column(
+        ForeignKey("meetings.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    __table_args__ = (UniqueConstraint("meeting_id", "kind", "value"),)
+
+
+class MeetingDevice(Base):
+    """A device (keyed hash) a meeting admitted: after a removal, it is not a stranger."""
+
+    __tablename__ = "meeting_devices"
+
+    meeting_id: Mapped[str] = mapped_column(
+        ForeignKey("meetings.id", ondelete="CASCADE"), primary_key=True
+    )
+    device: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class AuditEvent(Base):
