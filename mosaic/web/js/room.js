@@ -43,7 +43,14 @@ export class Room {
     signaling.on("reaction", (event) => this.stage.showReaction(event.participant, event.emoji));
     // Alerts carry their figures ({guests}, {seconds}, {failures}) for the message.
     signaling.on("alert", (event) => this.toast(t(`alert.${event.code}`, event)));
-    signaling.on("reconnecting", () => this.toast(t("connection.reconnecting")));
+    // "Reconnecting…" stays up for as long as it lasts (a restart of the server may take a while).
+    signaling.on("reconnecting", () => {
+      if (this.reconnectingToast) this.reconnectingToast.remove();
+      this.reconnectingToast = this.toast(t("connection.reconnecting"), { sticky: true });
+    });
+    signaling.on("close", () => {
+      if (this.reconnectingToast) this.reconnectingToast.remove();
+    });
     signaling.on("resumed", (result) => this.resumed(result));
     this.bindControls();
     this.render();
@@ -116,6 +123,8 @@ export class Room {
 
   // Back on a new connection: the server sent the room as it is now.
   resumed(result) {
+    if (this.reconnectingToast) this.reconnectingToast.remove();
+    this.reconnectingToast = null;
     if (result.state !== "joined") return;
     this.self = result.self;
     this.meeting = result.meeting;
@@ -389,11 +398,13 @@ export class Room {
     if (this.screenStream) for (const track of this.screenStream.getTracks()) track.stop();
   }
 
-  toast(text) {
+  // A message for a few seconds, or until removed (``sticky``); returns its element.
+  toast(text, { sticky = false } = {}) {
     const toast = document.createElement("div");
     toast.className = "toast";
     toast.textContent = text;
     $("toasts").append(toast);
-    setTimeout(() => toast.remove(), 5000);
+    if (!sticky) setTimeout(() => toast.remove(), 5000);
+    return toast;
   }
 }
