@@ -6,11 +6,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.middleware import Middleware
 from starlette.types import ASGIApp
 
 from mosaic import __version__
@@ -19,10 +21,12 @@ from mosaic.api.deps import SESSION_COOKIE
 from mosaic.config import Settings
 from mosaic.domain.meeting import Visitor
 from mosaic.metrics import LoopLag, registry_for
+from mosaic.security.device import DEVICE_COOKIE, DeviceCookieMiddleware
 from mosaic.services import Services
 from mosaic.signaling.protocol import SUBPROTOCOL
 from mosaic.signaling.rooms import MediaFactory
 from mosaic.signaling.session import Session
+from mosaic.signaling.socket_cap import SocketCap
 from mosaic.web_input import BodyGuard
 from mosaic.web_security import SecurityHeaders, allowed_origins, request_origin
 
@@ -51,6 +55,8 @@ def create_app(settings: Settings, media_factory: MediaFactory | None = None) ->
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        # Open signaling sockets per client address (see mosaic.signaling.socket_cap).
+        middleware=[Middleware(SocketCap, per_address=settings.websockets_per_address)],
     )
     app.include_router(auth.router)
     app.include_router(meetings.router)
@@ -95,9 +101,30 @@ def create_app(settings: Settings, media_factory: MediaFactory | None = None) ->
                     email_verified=account.email_verified,
                 )
         address = websocket.client.host if websocket.client else "?"
-        await Session(websocket, services.door, visitor, address).run()
+        # Removals hold on what the client cannot choose: the server-signed device cookie
+        # (issued here in the handshake's answer to a client that has none) and the address.
+        devices = services.devices
+        device = devices.read(websocket.cookies.get(DEVICE_COOKIE))
+        accept_headers = []
+        if device is None:
+            device, set_cookie = devices.issue()
+            accept_headers.append((b"set-cookie", set_cookie.encode()))
+        visitor = replace(
+            visitor,
+            device_id=devices.device_pseudonym(device),
+            address=devices.address_pseudonym(address),
+        )
+        await Session(
+            websocket,
+            services.door,
+            visitor,
+            address,
+            accept_headers,
+            join_deadline_s=settings.join_deadline_s,
+        ).run()
 
     errors.install(app)
+    app.add_middleware(DeviceCookieMiddleware)
     app.outermost = lambda inner: SecurityHeaders(BodyGuard(inner), base_url=settings.base_url)
     return app
 

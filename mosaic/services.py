@@ -15,11 +15,13 @@ from mosaic.media.aiortc_bridge import (
     configure_media_network,
     parse_port_range,
 )
+from mosaic.security.device import DeviceCookies
 from mosaic.security.signing import load_or_create_key
-from mosaic.security.throttle import Throttle
+from mosaic.security.throttle import Gate, Throttle
 from mosaic.security.turn import ice_servers_for
 from mosaic.signaling.door import Door, join_throttles
 from mosaic.signaling.media_gate import router_factory
+from mosaic.signaling.resume import ResumeTokens
 from mosaic.signaling.room import RoomServices
 from mosaic.signaling.rooms import MediaFactory, Rooms
 from mosaic.store.audit import Audit
@@ -41,8 +43,12 @@ class Services:
     rooms: Rooms
     door: Door
     login_throttle: Throttle
+    # Sign-in guesses on one account: never refused, wrong answers slowed (throttle.Gate).
+    login_gate: Gate
     # Signs what the server must later believe (device cookies, resume tokens).
     secret_key: bytes
+    # The signed device cookie, and the keyed hashes that bans store instead of ids/addresses.
+    devices: DeviceCookies
     # Sign-ups per client address; mails per recipient (no mail-bombing through sign-up).
     signup_throttle: Throttle
     mail_throttle: Throttle
@@ -77,7 +83,15 @@ class Services:
             )
 
         rooms = Rooms(
-            RoomServices(audit=audit, policy=policy, ice_servers=ice_servers), media_factory
+            RoomServices(
+                audit=audit,
+                policy=policy,
+                ice_servers=ice_servers,
+                resume_tokens=ResumeTokens(secret_key),
+                meetings=meetings,
+                flood_windows=tuple(settings.join_flood_windows),
+            ),
+            media_factory,
         )
         per_address, per_meeting = join_throttles(
             settings.join_rate_per_minute, settings.join_free_failures
@@ -91,7 +105,7 @@ class Services:
             policy=policy,
             rooms=rooms,
             door=Door(meetings, rooms, per_address, per_meeting),
-            # Sign-in guesses: per address and per account, same back-off as joins.
+            # Sign-in guesses per address (or IPv6 /64): same back-off as joins.
             login_throttle=Throttle(
                 per_minute=settings.join_rate_per_minute,
                 burst=max(1, int(settings.join_rate_per_minute / 2)),
@@ -99,7 +113,18 @@ class Services:
                 backoff_base_s=1.0,
                 backoff_max_s=900.0,
             ),
+            # Per account: 2 checks at once; past 5 failures in 10 minutes each wrong answer
+            # waits up to 3 s holding its slot (at most ~40 repeated guesses a minute from a
+            # botnet, one per address per hour more), while the owner's password goes first.
+            login_gate=Gate(
+                concurrent=2,
+                free_failures=settings.join_free_failures,
+                window_s=600.0,
+                delay_step_s=0.5,
+                max_delay_s=3.0,
+            ),
             secret_key=secret_key,
+            devices=DeviceCookies(secret_key, secure=settings.secure),
             signup_throttle=Throttle(
                 per_minute=settings.signups_per_hour / 60,
                 burst=max(1, int(settings.signups_per_hour)),

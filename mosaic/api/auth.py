@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import re
 import time
 from typing import Annotated
@@ -13,10 +15,11 @@ from mosaic import accounts
 from mosaic.api.deps import CSRF_COOKIE, SESSION_COOKIE, CurrentUser, ServicesDep
 from mosaic.security.hashing import hash_secret, needs_rehash, verify_secret
 from mosaic.security.passwords import MAX_LENGTH, MESSAGES, weakness
-from mosaic.security.throttle import source_key
+from mosaic.security.throttle import Refused, source_key
 from mosaic.signaling.protocol import clean_name
 from mosaic.store.users import SESSION_LIFETIME, Account
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["accounts"])
 
 _EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{2,63}$")
@@ -158,31 +161,47 @@ async def signup(body: SignUp, request: Request, svc: ServicesDep) -> SignUpAcce
 
 @router.post("/auth/login", response_model=UserOut)
 async def login(body: LogIn, request: Request, response: Response, svc: ServicesDep) -> UserOut:
-    throttle = svc.login_throttle
-    now = time.monotonic()
-    address = request.client.host if request.client else "?"
-    keys = ("addr:" + address, "account:" + body.email)
-    for key in keys:
-        wait = throttle.retry_after(key, now)
-        if wait > 0:
-            raise HTTPException(
-                429,
-                detail="too many sign-in attempts",
-                headers={"Retry-After": str(round(wait) + 1)},
-            )
-    found = await svc.users.credentials(body.email)
-    stored_hash = found[1] if found else None
-    if not await verify_secret(stored_hash, body.password) or found is None:
-        for key in keys:
-            throttle.failed(key, time.monotonic())
-        raise HTTPException(401, detail="wrong e-mail address or password")
+    """Sign in. The client address (an IPv6 /64 counts as one) is refused up front once its
+    free failures are spent; the account never is: guessing it from many addresses only
+    slows the wrong answers (see `mosaic.security.throttle.Gate`), so a flood of wrong
+    passwords does not lock the owner out. Each attempt counts as a failure before the
+    password is even checked, so concurrent guesses cannot slip through together."""
+    address = source_key(request.client.host if request.client else "?")
+    try:
+        reservation = await svc.login_throttle.acquire("addr:" + address)
+    except Refused as refused:
+        raise _too_many(refused) from None
+    with reservation:
+        try:
+            async with svc.login_gate.turn("account:" + body.email, rank=reservation.rank) as turn:
+                found = await svc.users.credentials(body.email)
+                stored_hash = found[1] if found else None
+                if await verify_secret(stored_hash, body.password) and found is not None:
+                    turn.succeeded()
+                elif turn.failed() and found is not None:
+                    log.warning(
+                        "sign-in guessing on account %s: %d wrong passwords lately",
+                        found[0].id,
+                        turn.recent_failures,
+                    )
+        except Refused as refused:
+            raise _too_many(refused) from None
+        if not turn.ok or found is None:
+            raise HTTPException(401, detail="wrong e-mail address or password")
+        reservation.succeeded(forgive=True)
     account, stored_hash = found
-    for key in keys:
-        throttle.succeeded(key)
     if needs_rehash(stored_hash):
         await svc.users.set_password_hash(account.id, await hash_secret(body.password))
     await _start_session(request, response, svc, account.id)
     return UserOut.of(account)
+
+
+def _too_many(refused: Refused) -> HTTPException:
+    return HTTPException(
+        429,
+        detail="too many sign-in attempts",
+        headers={"Retry-After": str(math.ceil(refused.retry_after))},
+    )
 
 
 @router.post("/auth/logout", status_code=204)

@@ -137,6 +137,11 @@ async def update_meeting(
         clear_passcode=not settings.passcode_required,
     )
     assert updated is not None
+    # The door reads the store, so the next join obeys the change; the people in a live
+    # meeting see it now (and its in-meeting rules, such as who may chat, apply at once).
+    room = svc.rooms.get(updated.id)
+    if room is not None:
+        room.apply_stored(updated)
     return _out(svc, updated, passcode)
 
 

@@ -7,7 +7,7 @@ results into messages; time is passed in so that tests control it.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from mosaic.domain.permissions import SOURCE_ACTIONS, Action, may
@@ -20,6 +20,13 @@ MAX_SPOTLIGHT = 2
 # room on by itself (a war-dialer who found a link brings friends fast; a class arrives slower).
 FLOOD_GUESTS = 12
 FLOOD_WINDOW_S = 10.0
+# Longer windows too, (seconds, guests): a flood paced to stay under the short one (11 guests
+# every 10 s is 66 a minute) is still far more than people arriving for a meeting do.
+FLOOD_WINDOWS: tuple[tuple[float, int], ...] = (
+    (FLOOD_WINDOW_S, FLOOD_GUESTS),
+    (60.0, 40),
+    (600.0, 150),
+)
 
 
 class Refusal(StrEnum):
@@ -35,7 +42,11 @@ class Refusal(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Visitor:
-    """What is known about someone at the door."""
+    """What is known about someone at the door.
+
+    ``device_id`` and ``address`` are pseudonyms (keyed hashes) of the server-issued device
+    cookie and of the client address: opaque here, compared for equality only. ``known`` says
+    that this device was admitted to this meeting before (the door looks it up)."""
 
     user_id: int | None = None
     email: str | None = None
@@ -43,6 +54,103 @@ class Visitor:
     # word): anyone can sign up with any address, so an unproved one satisfies no rule.
     email_verified: bool = False
     device_id: str | None = None
+    address: str | None = None
+    known: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Bans:
+    """Who hosts put out of a meeting, by what a client cannot choose: the account, the
+    server-issued device, the address. Stored with the meeting, so they outlive the room."""
+
+    accounts: frozenset[int] = frozenset()
+    devices: frozenset[str] = frozenset()
+    addresses: frozenset[str] = frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.accounts or self.devices or self.addresses)
+
+    def with_participant(self, participant: Participant) -> Bans:
+        """These bans, plus everything that identifies a removed participant."""
+        user, device, address = participant.user_id, participant.device_id, participant.address
+        return Bans(
+            accounts=self.accounts if user is None else self.accounts | {user},
+            devices=self.devices if device is None else self.devices | {device},
+            addresses=self.addresses if address is None else self.addresses | {address},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MeetingAccess:
+    """Everything that decides who enters a meeting, as stored with it (settings, lock, end,
+    bans). The door decides on this, so a change made anywhere (REST, in the meeting, another
+    process before a restart) applies to the very next join. ``version`` grows with every
+    stored change: a copy never replaces a newer one."""
+
+    host_user_id: int | None
+    settings: MeetingSettings = field(default_factory=MeetingSettings)
+    locked: bool = False
+    ended: bool = False
+    bans: Bans = field(default_factory=Bans)
+    version: int = 0
+
+    def is_host(self, visitor: Visitor) -> bool:
+        return self.host_user_id is not None and visitor.user_id == self.host_user_id
+
+    def refusal_for(self, visitor: Visitor, *, returning: bool = False) -> Refusal | None:
+        """Why this visitor may not enter at all, or None.
+
+        The host always gets in (and re-opens an ended meeting, as in Zoom). A removal holds
+        on the account, the device and, for guests the meeting does not know, the address: a
+        new device id, no device, or signing out changes nothing. ``returning`` is someone the
+        meeting had let in before a restart (a valid resume token): the lock, put on to keep
+        newcomers out, does not apply to them; an end and a removal do."""
+        if self.is_host(visitor):
+            return None
+        if self.ended:
+            return Refusal.ENDED
+        bans = self.bans
+        if (visitor.user_id is not None and visitor.user_id in bans.accounts) or (
+            visitor.device_id is not None and visitor.device_id in bans.devices
+        ):
+            return Refusal.REMOVED
+        if (
+            visitor.address is not None
+            and visitor.address in bans.addresses
+            and visitor.user_id is None
+            and not visitor.known
+        ):
+            return Refusal.REMOVED
+        if self.locked and not returning:
+            return Refusal.LOCKED
+        if self.settings.signed_in_only and visitor.user_id is None:
+            return Refusal.SIGN_IN_REQUIRED
+        domains = self.settings.allowed_email_domains
+        if domains and not _email_in_domains(visitor.email, domains):
+            return Refusal.DOMAIN_NOT_ALLOWED
+        # "Signed-in users only" asks for someone accountable, and an account nobody verified
+        # is free and nameless (any address, no mailbox): it needs a verified address too.
+        if (self.settings.signed_in_only or domains) and not visitor.email_verified:
+            return Refusal.EMAIL_NOT_VERIFIED
+        return None
+
+    def must_wait(self, visitor: Visitor) -> bool:
+        """Whether a visitor who may enter goes to the waiting room first.
+
+        Besides the waiting room itself: after a removal (unless the host turned
+        ``wait_after_removal`` off), guests without an account whose device the meeting has
+        not admitted before wait, so that a removed guest who found a new browser or network
+        meets the host again instead of the meeting; a signed-in newcomer from a removed
+        participant's address waits too (a new account is cheap)."""
+        if self.is_host(visitor):
+            return False
+        if self.settings.waiting_room:
+            return True
+        if visitor.known or not self.bans:
+            return False
+        if visitor.user_id is None:
+            return self.settings.wait_after_removal
+        return visitor.address is not None and visitor.address in self.bans.addresses
 
 
 class Forbidden(Exception):
@@ -68,34 +176,54 @@ class LiveMeeting:
     ended: bool = False
     roster: Roster = field(default_factory=Roster)
     spotlight: list[str] = field(default_factory=list)
-    banned_users: set[int] = field(default_factory=set)
-    banned_devices: set[str] = field(default_factory=set)
+    bans: Bans = field(default_factory=Bans)
+    # The stored version this live copy reflects (see `MeetingAccess.version`).
+    version: int = 0
+    # Devices admitted while this room was live (the store keeps them for later rooms).
+    known_devices: set[str] = field(default_factory=set)
     _recent_guests: deque[float] = field(default_factory=deque)
+    flood_windows: tuple[tuple[float, int], ...] = FLOOD_WINDOWS
+    # The window that tripped the defence last, (guests, seconds), for the hosts' alert.
+    last_flood: tuple[int, float] | None = None
 
     # -- entry -----------------------------------------------------------------------------
 
-    def refusal_for(self, visitor: Visitor) -> Refusal | None:
-        """Why this visitor may not enter at all, or None. The host always gets in."""
-        if self.ended:
-            return Refusal.ENDED
-        if self.is_host_user(visitor):
-            return None
-        if (visitor.user_id is not None and visitor.user_id in self.banned_users) or (
-            visitor.device_id is not None and visitor.device_id in self.banned_devices
-        ):
-            return Refusal.REMOVED
-        if self.locked:
-            return Refusal.LOCKED
-        if self.settings.signed_in_only and visitor.user_id is None:
-            return Refusal.SIGN_IN_REQUIRED
-        domains = self.settings.allowed_email_domains
-        if domains and not _email_in_domains(visitor.email, domains):
-            return Refusal.DOMAIN_NOT_ALLOWED
-        # "Signed-in users only" asks for someone accountable, and an account nobody verified
-        # is free and nameless (any address, no mailbox): it needs a verified address too.
-        if (self.settings.signed_in_only or domains) and not visitor.email_verified:
-            return Refusal.EMAIL_NOT_VERIFIED
-        return None
+    def access(self) -> MeetingAccess:
+        """This meeting's entry state, as it is now (what the store is told to keep)."""
+        return MeetingAccess(
+            host_user_id=self.host_user_id,
+            settings=self.settings,
+            locked=self.locked,
+            ended=self.ended,
+            bans=self.bans,
+            version=self.version,
+        )
+
+    def refresh(self, stored: MeetingAccess) -> bool:
+        """Take on a stored state newer than this copy (a REST change, a write of our own
+        completing); an older or equal one changes nothing. True if what people see (the
+        settings, the lock) changed, so that the room tells them."""
+        if stored.version <= self.version:
+            return False
+        visible = (stored.settings, stored.locked) != (self.settings, self.locked)
+        self.settings = stored.settings
+        self.locked = stored.locked
+        self.ended = stored.ended
+        self.bans = stored.bans
+        self.version = stored.version
+        return visible
+
+    def refusal_for(self, visitor: Visitor, *, returning: bool = False) -> Refusal | None:
+        """Why this visitor may not enter at all, or None (see `MeetingAccess.refusal_for`)."""
+        return self.access().refusal_for(self._recognised(visitor), returning=returning)
+
+    def _recognised(self, visitor: Visitor) -> Visitor:
+        """The visitor, ``known`` if its device was admitted here before."""
+        if visitor.known or visitor.device_id is None:
+            return visitor
+        if visitor.device_id not in self.known_devices:
+            return visitor
+        return replace(visitor, known=True)
 
     def is_host_user(self, visitor: Visitor) -> bool:
         return self.host_user_id is not None and visitor.user_id == self.host_user_id
@@ -111,7 +239,8 @@ class LiveMeeting:
         flood = False
         if host:
             role, state = Role.HOST, State.ADMITTED
-        elif self.settings.waiting_room:
+            self.ended = False  # the host starts an ended meeting again
+        elif self.access().must_wait(self._recognised(visitor)):
             role, state = Role.PARTICIPANT, State.WAITING
         else:
             flood = self._note_guest(now)
@@ -125,6 +254,7 @@ class LiveMeeting:
             joined_at=now,
             user_id=visitor.user_id,
             device_id=visitor.device_id,
+            address=visitor.address,
         )
         self.roster.add(participant)
         return participant, flood
@@ -145,14 +275,61 @@ class LiveMeeting:
             if name_key(other.name) == key:
                 raise NameTaken()
 
+    def rejoin(
+        self,
+        participant_id: str,
+        name: str,
+        visitor: Visitor,
+        role: Role,
+        admitted: bool,
+        now: float,
+    ) -> Participant:
+        """Put back someone this meeting had let in (or was keeping waiting) before its server
+        restarted, as the server's signed resume token says: same id, name and role, admitted
+        or waiting as before. Entry rules for newcomers (lock, sign-in, domains, the waiting
+        room, the flood defence) do not apply to them; the caller still asks `refusal_for`
+        whether the meeting ended or they were removed. Host stays the meeting's host user's
+        alone, whatever the token says."""
+        if self.is_host_user(visitor):
+            role, state = Role.HOST, State.ADMITTED
+        else:
+            role = Role.COHOST if role is Role.COHOST else Role.PARTICIPANT
+            state = State.ADMITTED if admitted else State.WAITING
+        participant = Participant(
+            id=participant_id,
+            name=name,
+            role=role,
+            state=state,
+            joined_at=now,
+            user_id=visitor.user_id,
+            device_id=visitor.device_id,
+            address=visitor.address,
+        )
+        self.roster.add(participant)
+        return participant
+
     def _note_guest(self, now: float) -> bool:
+        """Count an admitted guest; True if that trips a flood window (each window is
+        watched: ``flood_windows``). Tripping switches the waiting room on and starts the
+        count afresh, so that a host who turns it off again is not overruled at once."""
         recent = self._recent_guests
         recent.append(now)
-        while recent and recent[0] < now - FLOOD_WINDOW_S:
+        longest = max(window for window, _ in self.flood_windows)
+        while recent and recent[0] < now - longest:
             recent.popleft()
-        if len(recent) >= FLOOD_GUESTS and not self.settings.waiting_room:
-            self.settings = self.settings.model_copy(update={"waiting_room": True})
-            return True
+        if self.settings.waiting_room:
+            return False
+        for window, guests in self.flood_windows:
+            arrived = 0
+            for at in reversed(recent):
+                if at < now - window:
+                    break
+                arrived += 1
+            if arrived >= guests:
+                self.settings = self.settings.model_copy(update={"waiting_room": True})
+                self.last_flood = (arrived, window)
+                recent.clear()
+                return True
         return False
 
     def leave(self, participant_id: str) -> Participant | None:
@@ -186,13 +363,11 @@ class LiveMeeting:
         self.roster.discard(target.id)
 
     def remove(self, actor: Participant, target: Participant) -> None:
-        """Put someone out for good: their account and device may not come back."""
+        """Put someone out for good: their account, device and address may not come back
+        (see `MeetingAccess.refusal_for`); the caller stores the bans."""
         self.require(actor, Action.REMOVE, target)
         target.state = State.REMOVED
-        if target.user_id is not None:
-            self.banned_users.add(target.user_id)
-        if target.device_id is not None:
-            self.banned_devices.add(target.device_id)
+        self.bans = self.bans.with_participant(target)
         self.roster.discard(target.id)
         if target.id in self.spotlight:
             self.spotlight.remove(target.id)

@@ -11,11 +11,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from mosaic.domain.ids import new_passcode
 from mosaic.domain.meeting import Forbidden, NameTaken
 from mosaic.domain.permissions import Action
 from mosaic.domain.roster import Participant, Source, State
 from mosaic.domain.settings import MeetingSettings
 from mosaic.media.sdp import SdpError
+from mosaic.security.hashing import hash_secret
 from mosaic.signaling import protocol as p
 from mosaic.signaling.protocol import ErrorCode, ProtocolError
 from mosaic.signaling.room import CLOSE_POLICY, Member, Room
@@ -229,6 +231,7 @@ async def remove(room: Room, member: Member, msg: p.Remove) -> Result:
     room.meeting.remove(member.participant, target)
     room.audit("remove", actor=member.participant.name, subject=target.name)
     await _put_out(room, target.id, "removed")
+    await room.save_state()  # the bans outlive the room and the process
     return {}
 
 
@@ -271,6 +274,7 @@ async def lock(room: Room, member: Member, msg: p.Lock) -> Result:
     room.meeting.lock(member.participant, msg.locked)
     room.audit("lock" if msg.locked else "unlock", actor=member.participant.name)
     room.broadcast_meeting_state()
+    await room.save_state()
     return {}
 
 
@@ -285,13 +289,24 @@ async def change_settings(room: Room, member: Member, msg: p.ChangeSettings) -> 
     problems = room.policy_violations(settings)
     if problems:
         raise ProtocolError(ErrorCode.FORBIDDEN, "required by the instance: " + ", ".join(problems))
+    before = room.meeting.settings
     room.meeting.change_settings(member.participant, settings)
     room.audit("settings", actor=member.participant.name, detail=",".join(sorted(msg.settings)))
     room.broadcast_meeting_state()
     if room.media is not None:
         for participant in room.meeting.roster.admitted():
             room.media.sources_changed(participant)
-    return {}
+    # Stored before the reply: the door reads the store, so the very next join obeys it. A
+    # passcode turned on is made here and shown to this host once (as the REST API does).
+    passcode = None
+    extra: dict[str, Any] = {}
+    if settings.passcode_required and not before.passcode_required:
+        passcode = new_passcode()
+        extra["passcode_hash"] = await hash_secret(passcode)
+    elif not settings.passcode_required and before.passcode_required:
+        extra["clear_passcode"] = True
+    await room.save_state(**extra)
+    return {"passcode": passcode} if passcode else {}
 
 
 @handles(p.Spotlight)
@@ -321,6 +336,7 @@ async def suspend(room: Room, member: Member, msg: p.Suspend) -> Result:
         _sources_changed(room, target)
     room.audit("suspend", actor=member.participant.name)
     room.broadcast_meeting_state()
+    await room.save_state()
     return {}
 
 
@@ -328,6 +344,7 @@ async def suspend(room: Room, member: Member, msg: p.Suspend) -> Result:
 async def end(room: Room, member: Member, msg: p.End) -> Result:
     room.meeting.end(member.participant)
     room.audit("end", actor=member.participant.name)
+    await room.save_state()  # guests who come later hear "ended" until the host starts again
     for other in list(room.members.values()):
         other.outbox.send({"type": "ended"})
     room.spawn(room.close(reason="meeting ended"))

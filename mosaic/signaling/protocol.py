@@ -103,7 +103,8 @@ class Resume(Request):
     """Come back on a new connection after the old one dropped (token from the join reply)."""
 
     type: Literal["resume"]
-    token: str = Field(pattern=r"^[A-Za-z0-9_-]{43}$")
+    # Signed by the server (mosaic.signaling.resume): a base64url body, a dot, a MAC.
+    token: str = Field(max_length=4000, pattern=r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$")
 
 
 class Leave(Request):

@@ -14,13 +14,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from mosaic.domain.ids import new_token
-from mosaic.domain.meeting import LiveMeeting, NameTaken, Visitor
+from mosaic.domain.meeting import FLOOD_WINDOWS, LiveMeeting, NameTaken, Visitor
 from mosaic.domain.roster import Participant, Source, State
 from mosaic.domain.settings import InstancePolicy, MeetingSettings
 from mosaic.signaling.outbox import Outbox, encode
 from mosaic.signaling.protocol import name_taken
+from mosaic.signaling.resume import REFRESH_S, ResumeClaim, ResumeTokens
 from mosaic.store.audit import Audit
+from mosaic.store.meetings import MeetingRecord, Meetings
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,16 @@ class RoomServices:
     audit: Audit
     policy: InstancePolicy
     ice_servers: Callable[[str], list[dict[str, Any]]] | None = None
+    # Signed with the server's key (Services.secret_key) so that a restarted server believes
+    # them; a room built without one (unit tests) signs with a key of its own.
+    resume_tokens: ResumeTokens = field(
+        default_factory=lambda: ResumeTokens(secrets.token_bytes(32))
+    )
+    # Where the meeting's entry state (settings, lock, end, bans) is stored; None in tests of
+    # a room alone.
+    meetings: Meetings | None = None
+    # Join-flood windows, (seconds, guests) each (see `mosaic.domain.meeting.FLOOD_WINDOWS`).
+    flood_windows: tuple[tuple[float, int], ...] = FLOOD_WINDOWS
 
 
 # A participant whose connection dropped keeps its place this long, to come back with its
@@ -68,7 +79,8 @@ class Member:
     participant: Participant
     outbox: Outbox
     disconnect: Callable[[int, str], Awaitable[None]]
-    resume_token: str = field(default_factory=new_token)
+    resume_token: str = ""  # the last one issued (see `Room.issue_token`)
+    token_says: tuple[str, str, str] = ("", "", "")  # (name, role, state) it was issued for
     connection: object = None  # the session now serving this member
     expiry: asyncio.TimerHandle | None = None  # set while disconnected, awaiting a resume
     joined_monotonic: float = field(default_factory=time.monotonic)
@@ -102,6 +114,12 @@ class Room:
         self._flush_handle: asyncio.TimerHandle | None = None
         self._background: set[asyncio.Task[None]] = set()
         self.frames_sent = 0
+        # Who left this room for good (left, denied, removed), so that their resume tokens,
+        # still valid for minutes, cannot bring them back: participant id -> how they went.
+        self.departed: dict[str, str] = {}
+        self._token_refresh: asyncio.TimerHandle | None = None
+        self._devices_to_store: list[str] = []
+        self._storing_devices = False
 
     @property
     def id(self) -> str:
@@ -124,11 +142,16 @@ class Room:
             raise name_taken() from None
         member = Member(participant, outbox, disconnect)
         self.members[participant.id] = member
+        self._refresh_tokens_later()
         self.audit("join", subject=participant.name, detail=participant.state.value)
         if flood:
-            self.audit("join_flood", detail="waiting room switched on")
-            self.to_hosts({"type": "alert", "code": "join_flood"})
+            guests, window = self.meeting.last_flood or (0, 0.0)
+            self.audit("join_flood", detail=f"{guests} guests in {window:g} s: waiting room on")
+            self.to_hosts(
+                {"type": "alert", "code": "join_flood", "guests": guests, "seconds": int(window)}
+            )
             self.broadcast_meeting_state()
+            self.spawn(self.store_state())
         if participant.state is State.ADMITTED:
             self._admitted(member)
         else:
@@ -139,8 +162,72 @@ class Room:
     def _admitted(self, member: Member) -> None:
         self._roster_changes[member.id] = "joined"
         self._schedule_flush()
+        if member.participant.device_id is not None:
+            self._remember_device(member.participant.device_id)
         if self.media is not None:
             self.media.admit(member.id)
+
+    def _remember_device(self, device: str) -> None:
+        """An admitted device is no stranger to this meeting any more, now and after a
+        restart; stored in batches by one background writer (a join storm is one write per
+        batch, not one per person)."""
+        if device in self.meeting.known_devices:
+            return
+        self.meeting.known_devices.add(device)
+        if self._services.meetings is None:
+            return
+        self._devices_to_store.append(device)
+        if not self._storing_devices:
+            self._storing_devices = True
+            self.spawn(self._store_devices())
+
+    async def _store_devices(self) -> None:
+        assert self._services.meetings is not None
+        try:
+            while self._devices_to_store:
+                batch, self._devices_to_store = self._devices_to_store, []
+                await self._services.meetings.remember_devices(self.id, batch)
+        finally:
+            self._storing_devices = False
+
+    # -- the stored state ------------------------------------------------------------------
+
+    async def save_state(self, **extra: Any) -> MeetingRecord | None:
+        """Store the meeting's entry state as it is now in this room (settings, lock, end,
+        bans; ``extra``: a passcode hash made or cleared), so that the door, which reads the
+        store, applies it to the very next join, and it outlives the room and the process."""
+        meetings = self._services.meetings
+        if meetings is None:
+            return None
+        meeting = self.meeting
+        record = await meetings.update(
+            self.id,
+            settings=meeting.settings,
+            locked=meeting.locked,
+            ended=meeting.ended,
+            bans=meeting.bans,
+            **extra,
+        )
+        if record is not None:
+            self.apply_stored(record)
+        return record
+
+    async def store_state(self) -> None:
+        await self.save_state()
+
+    def apply_stored(self, record: MeetingRecord) -> None:
+        """Bring this room up to a newer stored state of its meeting (changed through REST,
+        or by a write of its own) and tell the people in it what they would see change."""
+        meeting = self.meeting
+        if record.version <= meeting.version:
+            return
+        topic_changed = record.topic != meeting.topic
+        meeting.topic = record.topic
+        if meeting.refresh(record.access) or topic_changed:
+            self.broadcast_meeting_state()
+            if self.media is not None:
+                for participant in meeting.roster.admitted():
+                    self.media.sources_changed(participant)
 
     def entry_result(self, member: Member) -> dict[str, Any]:
         """The reply to `join` (and the body of the `admitted` event)."""
@@ -149,7 +236,7 @@ class Room:
             return {
                 "state": "waiting",
                 "self": {"id": participant.id, "name": participant.name},
-                "resume_token": member.resume_token,
+                "resume_token": self.issue_token(member),
             }
         result: dict[str, Any] = {
             "state": "joined",
@@ -160,7 +247,7 @@ class Room:
         }
         if participant.is_host_or_cohost:
             result["waiting"] = self.waiting_list()
-        result["resume_token"] = member.resume_token
+        result["resume_token"] = self.issue_token(member)
         return result
 
     def ice_servers(self, participant_id: str) -> list[dict[str, Any]]:
@@ -169,11 +256,53 @@ class Room:
 
     # -- connections that drop and come back -------------------------------------------------
 
-    def member_by_token(self, token: str) -> Member | None:
+    def issue_token(self, member: Member) -> str:
+        """A fresh resume token saying who the member is now (never logged)."""
+        participant = member.participant
+        member.resume_token = self._services.resume_tokens.issue(self.id, participant)
+        member.token_says = (participant.name, participant.role.value, participant.state.value)
+        return member.resume_token
+
+    def _send_token(self, member: Member) -> None:
+        member.outbox.send({"type": "token", "resume_token": self.issue_token(member)})
+
+    def _refresh_tokens_later(self) -> None:
+        if self._token_refresh is None:
+            loop = asyncio.get_running_loop()
+            self._token_refresh = loop.call_later(REFRESH_S, self._refresh_tokens)
+
+    def _refresh_tokens(self) -> None:
+        """Tokens are short-lived: connected members get new ones before theirs expire."""
+        self._token_refresh = None
         for member in self.members.values():
-            if secrets.compare_digest(member.resume_token, token):
-                return member
-        return None
+            if member.expiry is None:
+                self._send_token(member)
+        if self.members:
+            self._refresh_tokens_later()
+
+    def rejoin(
+        self,
+        claim: ResumeClaim,
+        visitor: Visitor,
+        outbox: Outbox,
+        disconnect: Callable[[int, str], Awaitable[None]],
+    ) -> Member:
+        """Give back a place this room does not know (the server restarted, or the connection
+        stayed away past the grace) to a participant with a valid resume token, who passed
+        the door's checks (`Door.readmit`). Its media starts afresh."""
+        participant = self.meeting.rejoin(
+            claim.participant_id, claim.name, visitor, claim.role, claim.admitted, time.time()
+        )
+        member = Member(participant, outbox, disconnect)
+        self.members[participant.id] = member
+        self._refresh_tokens_later()
+        self.audit("rejoin", subject=participant.name, detail=participant.state.value)
+        if participant.state is State.ADMITTED:
+            self._admitted(member)
+        else:
+            self._waiting_changed = True
+            self._schedule_flush()
+        return member
 
     def connection_lost(self, member: Member) -> None:
         """The connection dropped without a goodbye: keep the place for a while."""
@@ -230,6 +359,8 @@ class Room:
             member.expiry = None
         del self.members[member.id]
         log.info("participant %s gone from meeting %s (%s)", member.id, self.id, kind)
+        if kind != "lost":
+            self.departed[member.id] = kind
         was = member.participant.state
         self.meeting.leave(member.id)
         if was in (State.ADMITTED, State.REMOVED):
@@ -255,6 +386,11 @@ class Room:
         self.members.clear()
         if self._flush_handle is not None:
             self._flush_handle.cancel()
+        if self._token_refresh is not None:
+            self._token_refresh.cancel()
+        if self._devices_to_store and not self._storing_devices:
+            self._storing_devices = True
+            self.spawn(self._store_devices())
         if self.media is not None:
             await self.media.close()
         # Audit events and recorded chat are still being written: let them finish.
@@ -290,6 +426,12 @@ class Room:
         if self._roster_changes.get(participant.id) != "joined":
             self._roster_changes[participant.id] = "updated"
         self._schedule_flush()
+        member = self.members.get(participant.id)
+        says = (participant.name, participant.role.value, participant.state.value)
+        if member is not None and member.token_says != says:
+            # A co-host made (or unmade), a rename: the token must say so, or a restart
+            # would bring them back as they were.
+            self._send_token(member)
 
     def meeting_state(self) -> dict[str, Any]:
         meeting = self.meeting

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from mosaic.domain.meeting import LiveMeeting
-from mosaic.signaling.room import MediaRoom, Member, Room, RoomServices
+from mosaic.signaling.resume import ResumeTokens
+from mosaic.signaling.room import MediaRoom, Room, RoomServices
 from mosaic.store.meetings import MeetingRecord
+
+log = logging.getLogger(__name__)
 
 # Makes a meeting's media plane, given the meeting and a way to send a participant a frame.
 MediaFactory = Callable[[LiveMeeting, Callable[[str, dict[str, Any]], None]], MediaRoom]
@@ -35,6 +39,7 @@ class Rooms:
         return self._rooms.get(meeting_id)
 
     def open(self, record: MeetingRecord) -> Room:
+        """The meeting's live room, made from its stored state, or brought up to it."""
         room = self._rooms.get(record.id)
         if room is None or room.meeting.ended:
             meeting = LiveMeeting(
@@ -42,12 +47,32 @@ class Rooms:
                 topic=record.topic,
                 host_user_id=record.host_user_id,
                 settings=record.settings,
+                locked=record.locked,
+                ended=record.ended,
+                bans=record.bans,
+                version=record.version,
+                flood_windows=self._services.flood_windows,
             )
             room = Room(meeting, services=self._services, on_empty=self._empty)
             if self._media_factory is not None:
                 room.media = self._media_factory(meeting, room.to_member)
             self._rooms[record.id] = room
+        else:
+            room.apply_stored(record)
         return room
+
+    def audit(self, meeting_id: str, kind: str, **fields: str | None) -> None:
+        """Record a security event of a meeting that may have no live room (a refused join)."""
+
+        async def record() -> None:
+            try:
+                await self._services.audit.record(meeting_id, kind, **fields)
+            except Exception:
+                log.exception("could not record a %s event", kind)
+
+        task = asyncio.ensure_future(record())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     def _empty(self, room: Room) -> None:
         if self._rooms.get(room.id) is room:
@@ -65,13 +90,9 @@ class Rooms:
             room.meeting.ended = True
             await room.close(reason=reason)
 
-    def find_member(self, token: str) -> tuple[Room, Member] | None:
-        """The room and member a resume token belongs to (on this node)."""
-        for room in self._rooms.values():
-            member = room.member_by_token(token)
-            if member is not None:
-                return room, member
-        return None
+    @property
+    def resume_tokens(self) -> ResumeTokens:
+        return self._services.resume_tokens
 
     def __len__(self) -> int:
         return len(self._rooms)

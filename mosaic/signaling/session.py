@@ -7,6 +7,7 @@ failure in a handler becomes an ``internal`` error for that request, never a cra
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -31,6 +32,7 @@ from mosaic.signaling.protocol import (
     parse_client_message,
 )
 from mosaic.signaling.room import CLOSE_NORMAL, CLOSE_POLICY, Member, Room
+from mosaic.signaling.socket_cap import CLOSE_JOIN_DEADLINE
 
 log = logging.getLogger(__name__)
 
@@ -61,23 +63,42 @@ class Pace:
 
 
 class Session:
-    def __init__(self, websocket: WebSocket, door: Door, visitor: Visitor, address: str) -> None:
+    def __init__(
+        self,
+        websocket: WebSocket,
+        door: Door,
+        visitor: Visitor,
+        address: str,
+        accept_headers: list[tuple[bytes, bytes]] | None = None,
+        *,
+        join_deadline_s: float | None = None,
+    ) -> None:
         self.websocket = websocket
+        self.join_deadline_s = join_deadline_s
+        self._idle = asyncio.Event()  # cleared while a request (a join, say) is answered
+        self._idle.set()
         self.door = door
         self.visitor = visitor
         self.address = address
+        # Sent with the handshake's answer: a new device cookie for a client without one.
+        self.accept_headers = accept_headers or []
         self.outbox = Outbox(websocket.send_text)
         self.room: Room | None = None
         self.member: Member | None = None
         self.pace = Pace(updated=time.monotonic())
 
     async def run(self) -> None:
-        await self.websocket.accept(subprotocol=SUBPROTOCOL)
+        await self.websocket.accept(subprotocol=SUBPROTOCOL, headers=self.accept_headers)
         self.outbox.start()
+        deadline = None
+        if self.join_deadline_s is not None:
+            deadline = asyncio.create_task(self._close_unless_joined(self.join_deadline_s))
         ending = "lost"
         try:
             ending = await self._read_loop()
         finally:
+            if deadline is not None:
+                deadline.cancel()
             member, room = self.member, self.room
             if room is not None and member is not None and member.connection is self:
                 if ending == "lost":
@@ -86,6 +107,15 @@ class Session:
                     await room.depart(member)
             await self.outbox.close(flush_timeout=0.5)
             await self.disconnect(CLOSE_NORMAL, "bye")
+
+    async def _close_unless_joined(self, deadline_s: float) -> None:
+        """Close the socket if it has not joined (or resumed) a meeting within the deadline.
+        Sockets that never join cost a file each: a thousand idle ones used to exhaust the
+        server's file limit. A join still being answered (a passcode check) is waited for."""
+        await asyncio.sleep(deadline_s)
+        await self._idle.wait()
+        if self.member is None:
+            await self.disconnect(CLOSE_JOIN_DEADLINE, "join a meeting first")
 
     async def _read_loop(self) -> str:
         """Serve frames until the end; say how it ended: "left" (a leave request or a clean
@@ -121,7 +151,11 @@ class Session:
             if isinstance(request, Leave):
                 self._reply(request_id, {})
                 return False
-            result = await self._perform(request)
+            self._idle.clear()
+            try:
+                result = await self._perform(request)
+            finally:
+                self._idle.set()
             self._reply(request_id, result or {})
         except ProtocolError as error:
             if error.request_id is None:
@@ -148,12 +182,9 @@ class Session:
         return await dispatch(self.room, self.member, request)
 
     async def _join(self, request: Join) -> dict[str, Any]:
-        visitor = Visitor(
-            user_id=self.visitor.user_id,
-            email=self.visitor.email,
-            email_verified=self.visitor.email_verified,
-            device_id=request.device,
-        )
+        # The device is the server-signed cookie's (set by the endpoint), never the
+        # request's ``device``, which the client chooses.
+        visitor = self.visitor
         room = await self.door.open(request, visitor, self.address)
         self.room = room
         self.member = room.enter(
@@ -166,16 +197,22 @@ class Session:
         return room.entry_result(self.member)
 
     async def _resume(self, request: Resume) -> dict[str, Any]:
-        """Back after a dropped connection: same participant, same place, fresh state."""
-        found = self.door.rooms.find_member(request.token)
-        if found is None:
-            raise ProtocolError(ErrorCode.NOT_FOUND, "nothing to resume", request.id)
-        room, member = found
-        self.room, self.member = room, member
-        logs.participant_id.set(member.id)
+        """Back after a dropped connection: same participant, same place, fresh state. After
+        a restart of the server (or a long drop), the signed token gives the place back:
+        the reply then says ``restored``, and the client starts its media afresh."""
+        room, claim, returning = await self.door.readmit(request.token, self.visitor, request.id)
+        self.room = room
         logs.meeting_id.set(room.id)
-        log.info("resumed")
-        return await room.resume(member, self, self.outbox, self.disconnect)
+        logs.participant_id.set(claim.participant_id)
+        member = room.members.get(claim.participant_id)
+        if member is not None:
+            self.member = member
+            log.info("resumed")
+            return await room.resume(member, self, self.outbox, self.disconnect)
+        self.member = room.rejoin(claim, returning, self.outbox, self.disconnect)
+        self.member.connection = self
+        log.info("rejoined (%s)", self.member.participant.state.value)
+        return {**room.entry_result(self.member), "restored": True}
 
     def _reply(self, request_id: int, result: dict[str, Any]) -> None:
         self.outbox.send({"type": "reply", "id": request_id, "result": result})

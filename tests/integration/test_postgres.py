@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from mosaic.client import join
+from mosaic.domain.meeting import Bans
 from mosaic.domain.settings import MeetingSettings
 from mosaic.store.audit import Audit
 from mosaic.store.db import Database
@@ -62,3 +63,32 @@ async def test_a_server_on_postgresql_serves_a_meeting(postgres: Postgres, make_
         assert boss.state == "joined" and boss.role == "host"
         async with await join(meeting["join_url"], name="Guest") as guest:
             await boss.wait_until(lambda: guest.id in boss.participants)
+
+
+async def test_meeting_state_is_stored_on_postgresql(postgres: Postgres) -> None:
+    """Lock, end and bans (hashes only) are kept with the meeting; each change is a new version;
+    admitted devices are remembered; deleting the meeting takes all of it."""
+    db = Database(postgres.url)
+    await db.migrate()
+    account = await Users(db).create("Bo", "bo@example.org", "hash")
+    meetings = Meetings(db)
+    record = await meetings.create("bcde-fghj-kmnp", account.id, "Topic", None, MeetingSettings())
+    assert (record.locked, record.ended, record.bans, record.version) == (False, False, Bans(), 0)
+    bans = Bans(
+        accounts=frozenset({7}), devices=frozenset({"d" * 64}), addresses=frozenset({"a" * 64})
+    )
+    changed = await meetings.update(record.id, locked=True, bans=bans)
+    assert changed is not None and changed.locked and changed.bans == bans and changed.version == 1
+    # Bans are only ever added: a write that did not know of them keeps them.
+    changed = await meetings.update(record.id, ended=True, bans=Bans(accounts=frozenset({8})))
+    assert changed is not None and changed.ended and changed.version == 2
+    assert changed.bans.accounts == {7, 8} and changed.bans.devices == bans.devices
+    stored = await meetings.get(record.id)
+    assert stored == changed
+    await meetings.remember_devices(record.id, ["e" * 64, "e" * 64])
+    await meetings.remember_devices(record.id, ["e" * 64])
+    assert await meetings.knows_device(record.id, "e" * 64)
+    assert not await meetings.knows_device(record.id, "f" * 64)
+    assert await meetings.delete(record.id)
+    assert not await meetings.knows_device(record.id, "e" * 64)
+    await db.close()

@@ -1,19 +1,29 @@
-"""War-dialers and passcode guessers: the same answer after the same work, and back-off."""
+"""War-dialers and passcode guessers: the same answer after the same work, and back-off.
+
+The guessing address pays, never the meeting or the account it aims at: floods of wrong
+guesses, at once and from many addresses, must not keep the rightful people out. Servers here
+run with the real default throttles; ``--trusted-proxies 127.0.0.1`` lets a test present any
+client address in ``X-Forwarded-For``, as a reverse proxy would.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import statistics
 import time
 
+import httpx
 import pytest
+import websockets
 
-from mosaic.client import SignalingClient, SignalingError
+from mosaic.client import SignalingClient, SignalingError, join
 from mosaic.domain.ids import new_meeting_id
-from mosaic.domain.meeting import Visitor
-from mosaic.signaling.door import Door, join_throttles
-from mosaic.signaling.protocol import ErrorCode, Join, ProtocolError
-from tests.helpers.api import signup
+from mosaic.signaling.protocol import SUBPROTOCOL
+from tests.helpers.api import Account, signup
 from tests.helpers.server import MosaicServer
+
+FREE_FAILURES = 5  # the default --join-free-failures
 
 
 def ws(server: MosaicServer) -> str:
@@ -63,40 +73,6 @@ async def test_wrong_passcode_and_unknown_meeting_take_the_same_time(server: Mos
     assert 0.6 < ratio < 1.6, (statistics.median(unknown), statistics.median(wrong))
 
 
-async def test_guessing_one_meetings_passcode_from_many_addresses_slows_its_door(
-    tmp_path,
-) -> None:
-    from mosaic.domain.settings import InstancePolicy, MeetingSettings
-    from mosaic.security.hashing import hash_secret
-    from mosaic.signaling.room import RoomServices
-    from mosaic.signaling.rooms import Rooms
-    from mosaic.store.audit import Audit
-    from mosaic.store.db import Database
-    from mosaic.store.meetings import Meetings
-    from mosaic.store.users import Users
-
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
-    await db.migrate()
-    meetings = Meetings(db)
-    owner = await Users(db).create("Owner", "owner@example.org", await hash_secret("x" * 12))
-    record = await meetings.create(
-        new_meeting_id(), owner.id, "Target", await hash_secret("rightcode"), MeetingSettings()
-    )
-    per_address, per_meeting = join_throttles(per_minute=120)
-    rooms = Rooms(RoomServices(Audit(db), InstancePolicy()))
-    door = Door(meetings, rooms, per_address, per_meeting)
-    results = []
-    for i in range(70):  # a botnet: every guess from another address
-        request = Join(id=i, type="join", meeting=record.id, name="Bot", passcode=f"guess{i}")
-        try:
-            await door.open(request, Visitor(), address=f"198.51.100.{i}")
-        except ProtocolError as error:
-            results.append(error.code)
-    assert results[:50] == [ErrorCode.UNAUTHORIZED] * 50
-    assert ErrorCode.RATE_LIMITED in results[50:]
-    await db.close()
-
-
 async def test_sign_in_guessing_is_throttled(make_server) -> None:
     import httpx
 
@@ -118,3 +94,158 @@ async def test_sign_in_guessing_is_throttled(make_server) -> None:
         )
         assert blocked.status_code == 429  # even the right password waits out the back-off
         assert int(blocked.headers["retry-after"]) >= 1
+
+
+# -- floods: the guesser pays, not the rightful people ---------------------------------------
+
+
+def behind_proxy(make_server) -> MosaicServer:  # type: ignore[no-untyped-def]
+    return make_server("--trusted-proxies", "127.0.0.1")
+
+
+async def join_from(
+    server: MosaicServer, address: str, meeting: str, passcode: str | None
+) -> tuple[str, float]:
+    """One join attempt on a socket of its own, seen by the server as coming from ``address``;
+    returns how it ended ("joined", "waiting", an error code, or "closed") and its time."""
+    started = time.perf_counter()
+    try:
+        async with websockets.connect(
+            ws(server),
+            subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+            additional_headers={"X-Forwarded-For": address},
+        ) as sock:
+            frame = {"id": 1, "type": "join", "meeting": meeting, "name": "Guest"}
+            await sock.send(json.dumps({**frame, "passcode": passcode}))
+            while True:
+                answer = json.loads(await sock.recv())
+                if answer.get("id") == 1 and answer["type"] == "error":
+                    return answer["code"], time.perf_counter() - started
+                if answer.get("id") == 1 and answer["type"] == "reply":
+                    state = answer["result"].get("state", "joined")
+                    return state, time.perf_counter() - started
+    except (websockets.ConnectionClosed, websockets.InvalidStatus):
+        return "closed", time.perf_counter() - started
+
+
+async def login_from(
+    client: httpx.AsyncClient, address: str, email: str, password: str
+) -> tuple[int, float]:
+    started = time.perf_counter()
+    response = await client.post(
+        "/api/auth/login",
+        json={"email": email, "password": password},
+        headers={"X-Forwarded-For": address},
+    )
+    return response.status_code, time.perf_counter() - started
+
+
+async def test_concurrent_wrong_passcodes_from_one_address_get_only_the_free_checks(
+    make_server,
+) -> None:
+    server = behind_proxy(make_server)
+    host = await signup(server.url)
+    meeting = await host.create_meeting()
+    results = await asyncio.gather(
+        *(join_from(server, "198.51.100.1", meeting["id"], f"guess{i}") for i in range(20))
+    )
+    codes = [code for code, _ in results]
+    # Each "unauthorized" answer is one argon2 check of a guess: checked and counted as one
+    # failure *before* the check, so 20 at once get no more than the 5 free ones.
+    assert 1 <= codes.count("unauthorized") <= FREE_FAILURES, codes
+    assert codes.count("rate_limited") >= 20 - FREE_FAILURES, codes
+
+
+async def test_concurrent_wrong_passwords_from_one_address_get_only_the_free_checks(
+    make_server,
+) -> None:
+    server = behind_proxy(make_server)
+    account = await signup(server.url)
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        results = await asyncio.gather(
+            *(
+                login_from(client, "198.51.100.2", account.email, f"guess number {i}")
+                for i in range(60)
+            )
+        )
+    statuses = [status for status, _ in results]
+    assert 1 <= statuses.count(401) <= FREE_FAILURES, statuses
+    assert statuses.count(429) >= 60 - FREE_FAILURES, statuses
+
+
+async def test_a_passcode_flood_does_not_keep_the_right_passcode_out(make_server) -> None:
+    """60 wrong passcodes at once from one address, then 60 addresses guessing (twice): the
+    right passcode from yet another address still gets in, and at once; the host is told."""
+    server = behind_proxy(make_server)
+    host = await signup(server.url)
+    meeting = await host.create_meeting()
+    boss = await join(meeting["join_url"], name="Host", cookies=host.cookies)
+    async with boss:
+        one = [join_from(server, "198.51.100.3", meeting["id"], f"x{i}") for i in range(60)]
+        await asyncio.gather(*one)
+        code, elapsed = await join_from(server, "203.0.113.1", meeting["id"], meeting["passcode"])
+        assert (code, elapsed < 2.0) == ("waiting", True), (code, elapsed)
+
+        botnet = [f"192.0.2.{i}" for i in range(1, 61)]
+        answers = await asyncio.gather(
+            *(join_from(server, address, meeting["id"], "wrong") for address in botnet)
+        )
+        assert {code for code, _ in answers} == {"unauthorized"}  # slowed, never shut
+        alert = await boss.wait_for("alert", lambda e: e["code"] == "passcode_guessing")
+        assert alert["failures"] >= 50
+        # A second round from the same addresses, while the right passcode arrives: their
+        # wrong answers now wait holding the meeting's checks, the rightful one goes first.
+        second = asyncio.gather(
+            *(join_from(server, address, meeting["id"], "wrong-again") for address in botnet)
+        )
+        await asyncio.sleep(0.3)
+        code, elapsed = await join_from(server, "203.0.113.2", meeting["id"], meeting["passcode"])
+        assert (code, elapsed < 4.0) == ("waiting", True), (code, elapsed)
+        second.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await second
+
+
+async def test_a_password_flood_does_not_lock_the_owner_out(make_server) -> None:
+    server = behind_proxy(make_server)
+    owner: Account = await signup(server.url)
+    async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+        flood = [login_from(client, "198.51.100.4", owner.email, f"guess {i}") for i in range(60)]
+        await asyncio.gather(*flood)
+        status, elapsed = await login_from(client, "203.0.113.3", owner.email, owner.password)
+        assert (status, elapsed < 2.0) == (200, True), (status, elapsed)
+
+        botnet = [f"192.0.2.{i}" for i in range(1, 21)]
+        answers = await asyncio.gather(
+            *(login_from(client, address, owner.email, "wrong guess") for address in botnet)
+        )
+        assert {status for status, _ in answers} == {401}
+        second = asyncio.gather(
+            *(login_from(client, address, owner.email, "wrong again") for address in botnet)
+        )
+        await asyncio.sleep(0.3)
+        status, elapsed = await login_from(client, "203.0.113.4", owner.email, owner.password)
+        assert (status, elapsed < 5.0) == (200, True), (status, elapsed)
+        second.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await second
+
+
+async def test_an_ipv6_64_shares_one_budget(make_server) -> None:
+    """A /64 is what one customer gets: its 2⁶⁴ addresses must not be 2⁶⁴ budgets."""
+    server = behind_proxy(make_server)
+    codes = [
+        (await join_from(server, f"2001:db8:1:2::{i:x}", new_meeting_id(), "123456"))[0]
+        for i in range(1, 9)
+    ]
+    assert codes[:FREE_FAILURES] == ["unauthorized"] * FREE_FAILURES
+    assert set(codes[FREE_FAILURES:]) == {"rate_limited"}, codes
+    # Another /64 has a budget of its own; an IPv4-mapped address is its IPv4 address.
+    assert (await join_from(server, "2001:db8:1:3::1", new_meeting_id(), "1"))[0] == (
+        "unauthorized"
+    )
+    for _ in range(FREE_FAILURES):
+        await join_from(server, "198.51.100.9", new_meeting_id(), "1")
+    assert (await join_from(server, "::ffff:198.51.100.9", new_meeting_id(), "1"))[0] == (
+        "rate_limited"
+    )
