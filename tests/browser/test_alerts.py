@@ -70,3 +70,32 @@ async def test_a_french_host_is_told_of_passcode_guessing_and_of_a_join_flood(
     finally:
         await context.close()
         await account.client.aclose()
+
+
+async def test_a_page_beyond_its_address_socket_cap_says_why(
+    browser: Browser,
+    make_server,  # type: ignore[no-untyped-def]
+) -> None:
+    server = make_server("--websockets-per-address", "2", "--join-deadline-s", "60")
+    account = await signup(server.url)
+    meeting = await account.create_meeting()
+    ws_url = server.url.replace("http://", "ws://") + "/ws"
+    held = [
+        await websockets.connect(ws_url, subprotocols=[SUBPROTOCOL])  # type: ignore[list-item]
+        for _ in range(2)
+    ]
+    context = await browser.new_context(locale="en-US", permissions=["camera", "microphone"])
+    try:
+        page = await context.new_page()
+        await page.add_init_script(NO_CAMERA)
+        await page.goto(meeting["join_url"])
+        await page.fill("#name", "Third tab")
+        await page.click("#join")
+        await expect(page.locator("#join-form .form-error")).to_contain_text(
+            "Too many connections from your network"
+        )
+    finally:
+        await context.close()
+        for sock in held:
+            await sock.close()
+        await account.client.aclose()

@@ -64,7 +64,9 @@ export class Signaling {
     if (socket !== this.socket) return;
     this.socket = null;
     this.joined = false;
-    for (const { reject: fail } of this.pending.values()) fail(new SignalingError("closed", "connection closed"));
+    // 4429: this address holds too many sockets already (the server's per-address cap).
+    this.closedCode = event.code === 4429 ? "too_many_connections" : "closed";
+    for (const { reject: fail } of this.pending.values()) fail(new SignalingError(this.closedCode, "connection closed"));
     this.pending.clear();
     clearInterval(this.heartbeat);
     if (this.reconnecting) return; // a try of the loop below failed: it carries on
@@ -169,7 +171,7 @@ export class Signaling {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       if (!this.socket || this.socket.readyState !== WebSocket.OPEN) {
-        reject(new SignalingError("closed", "not connected"));
+        reject(new SignalingError(this.closedCode || "closed", "not connected"));
         return;
       }
       if (!this.joined && !ENTRY_REQUESTS.has(type)) {
