@@ -13,10 +13,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from mosaic import accounts
 from mosaic.api.deps import CSRF_COOKIE, SESSION_COOKIE, CurrentUser, ServicesDep
+from mosaic.domain.text import clean_name
 from mosaic.security.hashing import hash_secret, needs_rehash, verify_secret
 from mosaic.security.passwords import MAX_LENGTH, MESSAGES, weakness
 from mosaic.security.throttle import Refused, source_key
-from mosaic.signaling.protocol import clean_name
 from mosaic.store.users import SESSION_LIFETIME, Account
 
 log = logging.getLogger(__name__)
