@@ -53,6 +53,8 @@ class ServerProcess:
         return sample(self.pid)
 
     def _spawn(self, command: list[str], ready: str, timeout: float, env: dict[str, str]) -> None:
+        # A server started again keeps its earlier log; only this run's lines say it is ready.
+        first_line = len(self.output)
         self.process = subprocess.Popen(
             command,
             stdout=subprocess.PIPE,
@@ -65,7 +67,7 @@ class ServerProcess:
         self._reader.start()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if any(ready in line for line in self.output):
+            if any(ready in line for line in self.output[first_line:]):
                 return
             if self.process.poll() is not None:
                 break

@@ -17,7 +17,7 @@ from mosaic.client.synthetic import PatternVideoTrack, ToneAudioTrack
 from tests.browser.conftest import PageFactory
 from tests.browser.test_media import wait_until
 from tests.helpers.api import signup
-from tests.helpers.restart import restartable, start_again
+from tests.helpers.restart import restartable
 from tests.helpers.server import MosaicServer
 
 __all__ = ["restartable"]  # the fixture
@@ -103,7 +103,7 @@ async def test_the_page_comes_back_by_itself_after_a_restart(
         assert await page.locator("#room").is_visible()
         reconnecting = page.locator(".toast", has_text=RECONNECTING)
         await expect(reconnecting).to_be_visible()  # all along, not for 5 s only
-        await asyncio.to_thread(start_again, restartable)
+        await asyncio.to_thread(restartable.start)
         started_at = time.monotonic()
 
         await host.wait_until(

@@ -22,15 +22,8 @@ def restartable(tmp_path: Path) -> Iterator[MosaicServer]:
     running.stop()
 
 
-def start_again(server: MosaicServer) -> None:
-    """Start a stopped server on its port and data directory (its log starts afresh, so that
-    the first run's "running" line does not count as the second's)."""
-    server.output.clear()
-    server.start()
-
-
 async def restart(server: MosaicServer) -> None:
     """SIGTERM (as a service manager stops it), then start again; from a thread, so that the
     test's clients live on meanwhile, as their users' would."""
     assert await asyncio.to_thread(server.stop) == 0
-    await asyncio.to_thread(start_again, server)
+    await asyncio.to_thread(server.start)
