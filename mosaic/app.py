@@ -19,7 +19,7 @@ from mosaic import __version__
 from mosaic.api import admin, auth, errors, meetings, pages
 from mosaic.api.deps import SESSION_COOKIE
 from mosaic.config import Settings
-from mosaic.domain.meeting import Visitor
+from mosaic.domain.access import Visitor
 from mosaic.metrics import LoopLag, registry_for
 from mosaic.security.device import DEVICE_COOKIE, DeviceCookieMiddleware
 from mosaic.services import Services

@@ -14,8 +14,8 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import NoReturn
 
+from mosaic.domain.access import Refusal, Visitor
 from mosaic.domain.ids import normalize_meeting_id
-from mosaic.domain.meeting import Refusal, Visitor
 from mosaic.security.hashing import verify_secret
 from mosaic.security.throttle import Gate, Refused, Reservation, Throttle, source_key
 from mosaic.signaling.protocol import ErrorCode, Join, ProtocolError

@@ -14,9 +14,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from mosaic.domain.meeting import FLOOD_WINDOWS, LiveMeeting, NameTaken, Visitor
+from mosaic.domain.access import Visitor
+from mosaic.domain.meeting import FLOOD_WINDOWS, LiveMeeting, NameTaken
 from mosaic.domain.roster import Participant, Source, State
 from mosaic.domain.settings import InstancePolicy, MeetingSettings
+from mosaic.signaling.device_log import DeviceLog
 from mosaic.signaling.outbox import Outbox, encode
 from mosaic.signaling.protocol import name_taken
 from mosaic.signaling.resume import REFRESH_S, ResumeClaim, ResumeTokens
@@ -112,14 +114,13 @@ class Room:
         self._roster_changes: dict[str, str] = {}
         self._waiting_changed = False
         self._flush_handle: asyncio.TimerHandle | None = None
-        self._background: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[object]] = set()
         self.frames_sent = 0
         # Who left this room for good (left, denied, removed), so that their resume tokens,
         # still valid for minutes, cannot bring them back: participant id -> how they went.
         self.departed: dict[str, str] = {}
         self._token_refresh: asyncio.TimerHandle | None = None
-        self._devices_to_store: list[str] = []
-        self._storing_devices = False
+        self._devices = DeviceLog(meeting.id, meeting.known_devices, services.meetings, self.spawn)
 
     @property
     def id(self) -> str:
@@ -151,7 +152,7 @@ class Room:
                 {"type": "alert", "code": "join_flood", "guests": guests, "seconds": int(window)}
             )
             self.broadcast_meeting_state()
-            self.spawn(self.store_state())
+            self.spawn(self.save_state())
         if participant.state is State.ADMITTED:
             self._admitted(member)
         else:
@@ -163,32 +164,9 @@ class Room:
         self._roster_changes[member.id] = "joined"
         self._schedule_flush()
         if member.participant.device_id is not None:
-            self._remember_device(member.participant.device_id)
+            self._devices.admitted(member.participant.device_id)
         if self.media is not None:
             self.media.admit(member.id)
-
-    def _remember_device(self, device: str) -> None:
-        """An admitted device is no stranger to this meeting any more, now and after a
-        restart; stored in batches by one background writer (a join storm is one write per
-        batch, not one per person)."""
-        if device in self.meeting.known_devices:
-            return
-        self.meeting.known_devices.add(device)
-        if self._services.meetings is None:
-            return
-        self._devices_to_store.append(device)
-        if not self._storing_devices:
-            self._storing_devices = True
-            self.spawn(self._store_devices())
-
-    async def _store_devices(self) -> None:
-        assert self._services.meetings is not None
-        try:
-            while self._devices_to_store:
-                batch, self._devices_to_store = self._devices_to_store, []
-                await self._services.meetings.remember_devices(self.id, batch)
-        finally:
-            self._storing_devices = False
 
     # -- the stored state ------------------------------------------------------------------
 
@@ -211,9 +189,6 @@ class Room:
         if record is not None:
             self.apply_stored(record)
         return record
-
-    async def store_state(self) -> None:
-        await self.save_state()
 
     def apply_stored(self, record: MeetingRecord) -> None:
         """Bring this room up to a newer stored state of its meeting (changed through REST,
@@ -502,12 +477,12 @@ class Room:
     def policy_violations(self, settings: MeetingSettings) -> list[str]:
         return self._services.policy.violations(settings)
 
-    def spawn(self, coroutine: Awaitable[None]) -> None:
+    def spawn(self, coroutine: Awaitable[object]) -> None:
         task = asyncio.ensure_future(coroutine)
         self._background.add(task)
         task.add_done_callback(self._background_done)
 
-    def _background_done(self, task: asyncio.Task[None]) -> None:
+    def _background_done(self, task: asyncio.Task[object]) -> None:
         self._background.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("background task of a room failed", exc_info=task.exception())

@@ -17,8 +17,8 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from mosaic import logs
+from mosaic.domain.access import Visitor
 from mosaic.domain.ids import new_participant_id
-from mosaic.domain.meeting import Visitor
 from mosaic.signaling.commands import dispatch
 from mosaic.signaling.door import Door
 from mosaic.signaling.outbox import Outbox

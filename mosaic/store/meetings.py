@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mosaic.domain.meeting import Bans, MeetingAccess
+from mosaic.domain.access import Bans, MeetingAccess
 from mosaic.domain.settings import MeetingSettings
 from mosaic.store.db import Database
 from mosaic.store.models import Meeting, MeetingBan, MeetingDevice

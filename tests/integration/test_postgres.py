@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from mosaic.client import join
-from mosaic.domain.meeting import Bans
+from mosaic.domain.access import Bans
 from mosaic.domain.settings import MeetingSettings
 from mosaic.store.audit import Audit
 from mosaic.store.db import Database

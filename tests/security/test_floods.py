@@ -14,7 +14,8 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from mosaic.client import join
-from mosaic.domain.meeting import LiveMeeting, Visitor
+from mosaic.domain.access import Visitor
+from mosaic.domain.meeting import LiveMeeting
 from mosaic.domain.settings import MeetingSettings
 from mosaic.signaling.protocol import SUBPROTOCOL
 from tests.helpers.api import signup

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from mosaic.domain.meeting import LiveMeeting, Visitor
+from mosaic.domain.access import Visitor
+from mosaic.domain.meeting import LiveMeeting
 from mosaic.domain.roster import Participant, Role, State
 from mosaic.security.signing import Signer
 from mosaic.signaling.protocol import parse_client_message

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from mosaic.domain.meeting import Bans, LiveMeeting, MeetingAccess, Refusal, Visitor
+from mosaic.domain.access import Bans, MeetingAccess, Refusal, Visitor
+from mosaic.domain.meeting import LiveMeeting
 from mosaic.domain.roster import State
 from mosaic.domain.settings import MeetingSettings
 

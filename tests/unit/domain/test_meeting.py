@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mosaic.domain.meeting import FLOOD_GUESTS, Forbidden, LiveMeeting, Refusal, Visitor
+from mosaic.domain.access import Refusal, Visitor
+from mosaic.domain.meeting import FLOOD_GUESTS, Forbidden, LiveMeeting
 from mosaic.domain.permissions import Action, may
 from mosaic.domain.roster import Role, Source, State
 from mosaic.domain.settings import InstancePolicy, MeetingSettings, Who

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mosaic.domain.meeting import LiveMeeting, NameTaken, Visitor
+from mosaic.domain.access import Visitor
+from mosaic.domain.meeting import LiveMeeting, NameTaken
 from mosaic.domain.roster import Role
 from mosaic.domain.settings import MeetingSettings
 
