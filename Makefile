@@ -2,13 +2,15 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# axe-core, injected by the accessibility browser tests: from the npm registry, by its lock file.
+AXE := tests/browser/axe/node_modules/axe-core/axe.min.js
 
 .PHONY: run test lint bench clean
 
 run: $(VENV)/.installed
 	$(BIN)/mosaic serve
 
-test: $(VENV)/.test-installed
+test: $(VENV)/.test-installed $(AXE)
 	scripts/system-deps.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -34,5 +36,9 @@ $(VENV)/.test-installed: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
+$(AXE): tests/browser/axe/package.json tests/browser/axe/package-lock.json
+	npm ci --prefix tests/browser/axe --no-audit --no-fund --ignore-scripts
+	touch $@
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache tests/browser/axe/node_modules
