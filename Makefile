@@ -37,6 +37,7 @@ $(VENV)/.test-installed: $(VENV)/.installed
 	touch $@
 
 $(AXE): tests/browser/axe/package.json tests/browser/axe/package-lock.json
+	scripts/system-deps.sh
 	npm ci --prefix tests/browser/axe --no-audit --no-fund --ignore-scripts
 	touch $@
 

@@ -17,6 +17,8 @@ need ip /usr/sbin/ip iproute2
 need turnserver /usr/bin/turnserver coturn
 need janus /usr/bin/janus janus
 need unshare /usr/bin/unshare util-linux
+# npm installs axe-core, the accessibility engine of the browser tests (tests/browser/axe).
+need npm /usr/bin/npm npm
 # Reactions are emoji: browsers need a font that draws them.
 [ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || missing="$missing fonts-noto-color-emoji"
 [ -z "$missing" ] && exit 0
