@@ -43,7 +43,8 @@ async def open_meeting(base_url: str) -> MosaicMeeting:
                 "topic": "bench",
                 "settings": {"waiting_room": False, "passcode_required": False},
             },
-            headers={"X-CSRF-Token": cookies.get("mosaic_csrf", "")},
+            # Cookie-authenticated writes come from our pages: as a browser, name the origin.
+            headers={"X-CSRF-Token": cookies.get("mosaic_csrf", ""), "Origin": base_url},
         )
         response.raise_for_status()
         return MosaicMeeting(response.json()["join_url"], cookies)

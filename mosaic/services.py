@@ -27,6 +27,7 @@ from mosaic.signaling.rooms import MediaFactory, Rooms
 from mosaic.store.audit import Audit
 from mosaic.store.db import Database
 from mosaic.store.meetings import Meetings
+from mosaic.store.tokens import ApiTokens
 from mosaic.store.users import Users
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,8 @@ class Services:
     settings: Settings
     db: Database
     users: Users
+    # Personal API tokens: what scripts use instead of a browser's cookies.
+    tokens: ApiTokens
     meetings: Meetings
     audit: Audit
     policy: InstancePolicy
@@ -100,6 +103,7 @@ class Services:
             settings=settings,
             db=db,
             users=Users(db),
+            tokens=ApiTokens(db),
             meetings=meetings,
             audit=audit,
             policy=policy,

@@ -40,6 +40,23 @@ def request_origin(scope: Scope) -> str | None:
     return None
 
 
+def same_origin_write(scope: Scope, base_url: str) -> bool:
+    """Whether a write comes from one of our own pages, as far as the browser says.
+
+    Browsers send ``Origin`` on every cross-site write (and on same-origin ``fetch`` writes
+    too); when a privacy setting strips it, ``Sec-Fetch-Site`` still tells. A write that says
+    neither comes from no browser page at all: a script, which should hold an API token, not
+    a browser's session cookie. Requiring this of cookie-authenticated writes (on top of the
+    CSRF token) means a leaked CSRF token alone forges nothing."""
+    origin = request_origin(scope)
+    if origin is not None:
+        return origin in allowed_origins(base_url, scope)
+    for name, value in scope.get("headers", []):
+        if name == b"sec-fetch-site":
+            return value == b"same-origin"
+    return False
+
+
 def content_security_policy(base_url: str) -> str:
     ws_origin = origin_of(base_url).replace("https://", "wss://").replace("http://", "ws://")
     return "; ".join(

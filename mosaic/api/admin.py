@@ -8,6 +8,7 @@ import logging
 from fastapi import APIRouter, HTTPException
 
 from mosaic.api.deps import CurrentUser, ServicesDep
+from mosaic.api.errors import SIGNED_IN, WRITE, responses
 from mosaic.domain.ids import normalize_meeting_id
 from mosaic.store.users import Account
 
@@ -16,7 +17,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["admin"])
 
 
-@router.get("/admin/reports")
+@router.get("/admin/reports", responses=responses(*SIGNED_IN, 403))
 async def reports(svc: ServicesDep, user: CurrentUser) -> list[dict[str, object]]:
     """Participants reported by hosts, newest first (instance admin only)."""
     if not user.is_admin:
@@ -24,7 +25,7 @@ async def reports(svc: ServicesDep, user: CurrentUser) -> list[dict[str, object]
     return await svc.audit.reports()
 
 
-@router.get("/meetings/{meeting_id}/audit")
+@router.get("/meetings/{meeting_id}/audit", responses=responses(*SIGNED_IN, 404, 422))
 async def meeting_audit(
     meeting_id: str, svc: ServicesDep, user: CurrentUser
 ) -> list[dict[str, str | None]]:
@@ -47,7 +48,7 @@ def _account(account: Account) -> dict[str, object]:
     }
 
 
-@router.get("/admin/accounts/unverified")
+@router.get("/admin/accounts/unverified", responses=responses(*SIGNED_IN, 403))
 async def unverified_accounts(svc: ServicesDep, user: CurrentUser) -> list[dict[str, object]]:
     """Accounts whose address nobody proved yet, oldest first (instance admin only)."""
     if not user.is_admin:
@@ -55,7 +56,7 @@ async def unverified_accounts(svc: ServicesDep, user: CurrentUser) -> list[dict[
     return [_account(account) for account in await svc.users.unverified()]
 
 
-@router.post("/admin/accounts/{user_id}/verify")
+@router.post("/admin/accounts/{user_id}/verify", responses=responses(*SIGNED_IN, *WRITE, 404))
 async def verify_account(user_id: int, svc: ServicesDep, user: CurrentUser) -> dict[str, object]:
     """The instance admin vouches for an account's address: the way to verify addresses on a
     server without ``--smtp-url``, and for a mail that never arrived. The admin's own account

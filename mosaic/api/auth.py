@@ -12,7 +12,8 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from mosaic import accounts
-from mosaic.api.deps import CSRF_COOKIE, SESSION_COOKIE, CurrentUser, ServicesDep
+from mosaic.api.deps import CSRF_COOKIE, SESSION_COOKIE, AnyCaller, CurrentUser, ServicesDep
+from mosaic.api.errors import SIGNED_IN, WRITE, responses
 from mosaic.domain.text import clean_name
 from mosaic.security.hashing import hash_secret, needs_rehash, verify_secret
 from mosaic.security.passwords import MAX_LENGTH, MESSAGES, weakness
@@ -32,7 +33,10 @@ def _email(value: str) -> str:
     return value
 
 
-Email = Annotated[str, Field(max_length=254), AfterValidator(_email)]
+EMAIL_FORMAT = {"format": "email"}
+Email = Annotated[
+    str, Field(max_length=254, json_schema_extra=EMAIL_FORMAT), AfterValidator(_email)
+]
 Name = Annotated[str, Field(max_length=256), AfterValidator(clean_name)]
 
 
@@ -64,7 +68,7 @@ class LogIn(BaseModel):
 class UserOut(BaseModel):
     id: int
     name: str
-    email: str
+    email: str = Field(json_schema_extra=EMAIL_FORMAT)
     is_admin: bool
     # Until then, the account satisfies no e-mail domain rule and no "signed-in users only".
     email_verified: bool = False
@@ -117,7 +121,12 @@ async def _start_session(
     _set_session_cookies(response, request, token, csrf)
 
 
-@router.post("/auth/signup", status_code=202, response_model=SignUpAccepted)
+@router.post(
+    "/auth/signup",
+    status_code=202,
+    response_model=SignUpAccepted,
+    responses=responses(*WRITE, 429),
+)
 async def signup(body: SignUp, request: Request, svc: ServicesDep) -> SignUpAccepted:
     """Create an account (the first of an instance is its admin), or, for an address that has
     one, tell its owner by mail. The answer is the same either way (status, body, no cookie,
@@ -159,7 +168,7 @@ async def signup(body: SignUp, request: Request, svc: ServicesDep) -> SignUpAcce
     )
 
 
-@router.post("/auth/login", response_model=UserOut)
+@router.post("/auth/login", response_model=UserOut, responses=responses(*WRITE, 401, 429))
 async def login(body: LogIn, request: Request, response: Response, svc: ServicesDep) -> UserOut:
     """Sign in. The client address (an IPv6 /64 counts as one) is refused up front once its
     free failures are spent; the account never is: guessing it from many addresses only
@@ -204,7 +213,7 @@ def _too_many(refused: Refused) -> HTTPException:
     )
 
 
-@router.post("/auth/logout", status_code=204)
+@router.post("/auth/logout", status_code=204, responses=responses(*SIGNED_IN, *WRITE))
 async def logout(request: Request, response: Response, svc: ServicesDep, user: CurrentUser) -> None:
     token = request.cookies.get(SESSION_COOKIE)
     if token:
@@ -213,8 +222,8 @@ async def logout(request: Request, response: Response, svc: ServicesDep, user: C
     response.delete_cookie(CSRF_COOKIE, path="/")
 
 
-@router.get("/me", response_model=UserOut)
-async def me(user: CurrentUser, svc: ServicesDep) -> UserOut:
+@router.get("/me", response_model=UserOut, responses=responses(401))
+async def me(user: AnyCaller, svc: ServicesDep) -> UserOut:
     by = "mail" if svc.mailer is not None else "admin"
     return UserOut.of(user).model_copy(update={"verification_by": by})
 
@@ -225,7 +234,7 @@ class VerifyToken(BaseModel):
     password: str = Field(min_length=1, max_length=MAX_LENGTH)
 
 
-@router.post("/auth/verify", response_model=UserOut)
+@router.post("/auth/verify", response_model=UserOut, responses=responses(400, *WRITE))
 async def verify(body: VerifyToken, svc: ServicesDep) -> UserOut:
     """Follow a mailed link: the page at ``/verify`` posts its token here with the password
     chosen at sign-up (see `Users.email_token_password`: the mailbox's owner alone cannot
@@ -243,7 +252,9 @@ async def verify(body: VerifyToken, svc: ServicesDep) -> UserOut:
     return UserOut.of(account)
 
 
-@router.post("/auth/verification", status_code=202)
+@router.post(
+    "/auth/verification", status_code=202, responses=responses(*SIGNED_IN, *WRITE, 409, 429)
+)
 async def resend_verification(svc: ServicesDep, user: CurrentUser) -> dict[str, str]:
     """Mail a fresh verification link to the signed-in account's address."""
     if user.email_verified:

@@ -1,4 +1,11 @@
-"""Validation errors of the REST API, described without the input.
+"""The REST API's errors: one shape for all of them, described without the input.
+
+Every error the server sends, whoever sends it (a route, the CSRF check, the body guard, the
+cross-origin check, Starlette's 404), is an `ErrorBody`: ``{"detail": "<text>"}`` or, for a
+refused body or field, ``{"detail": [{"type", "loc", "msg"}]}``. `responses` declares it in the
+OpenAPI document for each status a route can answer, so that a client generated from the
+document handles every answer it will meet (tests/integration/test_openapi_contract.py runs
+schemathesis against a real server to hold the document to that).
 
 FastAPI's default answer to a body that fails validation repeats the offending input: a
 10 MB name came back as 30 MB of JSON, and an input no encoder can write (a lone surrogate, an
@@ -16,11 +23,71 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 MAX_ERRORS = 10
 MAX_MESSAGE_CHARS = 200
+
+
+class Problem(BaseModel):
+    """What is wrong with one part of a request: where (``loc``) and why, never the input."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: str = Field(description="machine-readable kind, e.g. missing, json_invalid")
+    loc: list[str | int] = Field(description='where: ["body", "<field>", ...]')
+    msg: str = Field(description="why, in English")
+    ctx: dict[str, str] | None = Field(
+        default=None, description="a machine-readable reason, e.g. a weak password's"
+    )
+
+
+class ErrorBody(BaseModel):
+    """The one shape of every error answer."""
+
+    model_config = ConfigDict(extra="forbid", title="Error")
+    detail: str | list[Problem] = Field(
+        description="a sentence, or for a refused body or field what is wrong where"
+    )
+
+
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "seconds to wait before trying again",
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
+_MEANINGS: dict[int, str] = {
+    400: "The request was understood and refused (an invalid, used or expired link)",
+    401: "Not signed in: no session cookie, or no valid API token",
+    403: "Refused: a write without this site's Origin or CSRF token, or a role or scope"
+    " that does not allow it",
+    404: "No such meeting or account (or not one of yours)",
+    409: "Conflicts with the current state",
+    413: "The body is larger than 32 KiB",
+    422: "The body or a field is invalid (not strict JSON, a wrong type, a refused value)",
+    429: "Too many requests: wait Retry-After seconds",
+}
+# A write refused for its origin, CSRF token or body.
+WRITE = (403, 413, 422)
+# No session or a bad token (401); an API token this route does not take (403).
+SIGNED_IN = (401, 403)
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses`` of a route: each status it can answer, all with `ErrorBody`."""
+    declared: dict[int | str, dict[str, Any]] = {}
+    for status in sorted(set(statuses)):
+        entry: dict[str, Any] = {"model": ErrorBody, "description": _MEANINGS[status]}
+        if status == 429:
+            entry["headers"] = _RETRY_AFTER
+        declared[status] = entry
+    return declared
+
+
+def problem(kind: str, loc: Sequence[str | int], msg: str) -> list[dict[str, Any]]:
+    """A route's own refusal of a field, in the shape of a validation error."""
+    return [{"type": kind, "loc": list(loc), "msg": msg}]
 
 
 def _safe_text(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:

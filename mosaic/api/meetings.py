@@ -14,7 +14,8 @@ from fastapi import APIRouter, HTTPException, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from mosaic.api import errors
-from mosaic.api.deps import CurrentUser, ServicesDep
+from mosaic.api.deps import MeetingsReader, MeetingsWriter, ServicesDep
+from mosaic.api.errors import SIGNED_IN, WRITE, responses
 from mosaic.domain.ids import new_meeting_id, new_passcode, normalize_meeting_id
 from mosaic.domain.settings import MeetingSettings
 from mosaic.domain.text import MAX_TOPIC_CHARS, clean_topic, default_topic
@@ -73,8 +74,9 @@ def _out(svc: Services, record: MeetingRecord, passcode: str | None = None) -> M
 def _check_policy(svc: Services, settings: MeetingSettings) -> None:
     problems = svc.policy.violations(settings)
     if problems:
+        message = "this instance requires: " + ", ".join(problems) + " (set by the admin)"
         raise HTTPException(
-            422, detail="this instance requires: " + ", ".join(problems) + " (set by the admin)"
+            422, detail=errors.problem("instance_policy", ["body", "settings"], message)
         )
 
 
@@ -87,8 +89,10 @@ async def _own(svc: Services, user: Account, meeting_id: str) -> MeetingRecord:
     return record
 
 
-@router.post("", status_code=201, response_model=MeetingOut)
-async def create_meeting(body: MeetingIn, svc: ServicesDep, user: CurrentUser) -> MeetingOut:
+@router.post(
+    "", status_code=201, response_model=MeetingOut, responses=responses(*SIGNED_IN, *WRITE)
+)
+async def create_meeting(body: MeetingIn, svc: ServicesDep, user: MeetingsWriter) -> MeetingOut:
     _check_policy(svc, body.settings)
     passcode = new_passcode() if body.settings.passcode_required else None
     record = await svc.meetings.create(
@@ -101,19 +105,21 @@ async def create_meeting(body: MeetingIn, svc: ServicesDep, user: CurrentUser) -
     return _out(svc, record, passcode)
 
 
-@router.get("", response_model=list[MeetingOut])
-async def list_meetings(svc: ServicesDep, user: CurrentUser) -> list[MeetingOut]:
+@router.get("", response_model=list[MeetingOut], responses=responses(*SIGNED_IN))
+async def list_meetings(svc: ServicesDep, user: MeetingsReader) -> list[MeetingOut]:
     return [_out(svc, record) for record in await svc.meetings.list_for_host(user.id)]
 
 
-@router.get("/{meeting_id}", response_model=MeetingOut)
-async def get_meeting(meeting_id: str, svc: ServicesDep, user: CurrentUser) -> MeetingOut:
+@router.get("/{meeting_id}", response_model=MeetingOut, responses=responses(*SIGNED_IN, 404, 422))
+async def get_meeting(meeting_id: str, svc: ServicesDep, user: MeetingsReader) -> MeetingOut:
     return _out(svc, await _own(svc, user, meeting_id))
 
 
-@router.patch("/{meeting_id}", response_model=MeetingOut)
+@router.patch(
+    "/{meeting_id}", response_model=MeetingOut, responses=responses(*SIGNED_IN, *WRITE, 404)
+)
 async def update_meeting(
-    meeting_id: str, body: MeetingPatch, svc: ServicesDep, user: CurrentUser
+    meeting_id: str, body: MeetingPatch, svc: ServicesDep, user: MeetingsWriter
 ) -> MeetingOut:
     record = await _own(svc, user, meeting_id)
     settings = record.settings
@@ -145,8 +151,8 @@ async def update_meeting(
     return _out(svc, updated, passcode)
 
 
-@router.delete("/{meeting_id}", status_code=204)
-async def delete_meeting(meeting_id: str, svc: ServicesDep, user: CurrentUser) -> Response:
+@router.delete("/{meeting_id}", status_code=204, responses=responses(*SIGNED_IN, *WRITE, 404))
+async def delete_meeting(meeting_id: str, svc: ServicesDep, user: MeetingsWriter) -> Response:
     record = await _own(svc, user, meeting_id)
     await svc.rooms.end(record.id, reason="meeting deleted")
     await svc.meetings.delete(record.id)

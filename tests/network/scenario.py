@@ -84,7 +84,7 @@ async def main(url: str, mode: str, no_udp: bool, limit: float) -> dict[str, Any
         signup = await client.post("/api/auth/signup", json={"name": "Host", **account})
         signup.raise_for_status()
         (await client.post("/api/auth/login", json=account)).raise_for_status()
-        csrf = {"X-CSRF-Token": client.cookies["mosaic_csrf"]}
+        csrf = {"X-CSRF-Token": client.cookies["mosaic_csrf"], "Origin": url}
         meeting = (
             await client.post(
                 "/api/meetings", json={"settings": {"waiting_room": False}}, headers=csrf

@@ -207,7 +207,7 @@ async def test_every_write_route_refuses_bad_json_with_a_typed_answer_on_a_live_
     assert ("PATCH", "/api/meetings/{meeting_id}") in known
     meeting = await host.create_meeting()
     cookie = "; ".join(f"{k}={v}" for k, v in host.cookies.items())
-    headers = {"cookie": cookie, **host.csrf}
+    headers = {"cookie": cookie, "origin": server.url, **host.csrf}  # as the web client
     connection = await KeepAlive.open(server.url)
     try:
         for route in routes:
