@@ -1,4 +1,5 @@
 // The meeting page: pre-join → (waiting room) → room → ended.
+import { announce } from "./announcer.js";
 import { currentUser } from "./api.js";
 import { startI18n, t } from "./i18n.js";
 import { PreJoin } from "./prejoin.js";
@@ -35,10 +36,18 @@ function show(section) {
   for (const id of ["prejoin", "waiting", "room", "ended"]) $(id).hidden = id !== section;
 }
 
+// The page changed under the person's feet: focus goes to the new view's heading (read out by a
+// screen reader, the start of the Tab order), not to <body> with the control that vanished.
+function focusHeading(heading) {
+  heading.tabIndex = -1;
+  heading.focus({ preventScroll: true });
+}
+
 function ended(reason) {
-  show("ended");
   $("ended-title").textContent = t(`ended.${reason}.title`);
   $("ended-body").textContent = t(`ended.${reason}.body`);
+  show("ended");
+  focusHeading($("ended-title"));
 }
 
 function formError(message) {
@@ -80,8 +89,12 @@ async function join(prejoin) {
         camOn: prejoin.camOn,
         onLeave: finish,
       });
+      focusHeading($("topic"));
     };
-    signaling.on("admitted", (event) => enterRoom(event));
+    signaling.on("admitted", (event) => {
+      enterRoom(event);
+      announce(t("announce.admitted"));
+    });
     signaling.on("denied", () => finish("denied"));
     signaling.on("removed", () => finish("removed"));
     signaling.on("ended", () => finish("ended"));
@@ -90,6 +103,8 @@ async function join(prejoin) {
     signaling.on("close", (event) => finish(["removed", "ended"].includes(event.reason) ? event.reason : "disconnected"));
     if (result.state === "waiting") {
       show("waiting");
+      announce(t("announce.waiting"));
+      focusHeading($("waiting").querySelector("h1"));
       $("waiting-leave").onclick = () => {
         signaling.close();
         finish("left");
@@ -106,18 +121,30 @@ async function join(prejoin) {
   }
 }
 
-// The form never submits itself (that would put the passcode in a URL); Join is enabled once
-// the devices are ready.
+// The form never submits itself (that would put the passcode in a URL). Join (or Enter) before
+// the devices are ready says so and joins once they are: a disabled button would swallow Enter
+// without a word, so the button stays enabled and says aria-disabled until then.
 const prejoin = new PreJoin();
-$("join").disabled = true;
+let devicesReady = false;
+let joinWhenReady = false;
+$("join").setAttribute("aria-disabled", "true");
 $("join-form").addEventListener("submit", (event) => {
   event.preventDefault();
-  if (!$("join").disabled) join(prejoin);
+  if ($("join").disabled) return;
+  if (devicesReady) {
+    join(prejoin);
+    return;
+  }
+  joinWhenReady = true;
+  $("join-status").textContent = t("prejoin.starting");
 });
 await startI18n();
 show("prejoin");
 $("passcode").value = takePasscode();
 const user = await currentUser().catch(() => null);
 $("name").value = localStorage.getItem("mosaic.name") || (user ? user.name : "");
-await prejoin.start();
-$("join").disabled = false;
+await prejoin.start().catch((error) => console.warn("device preview failed", error));
+devicesReady = true;
+$("join").removeAttribute("aria-disabled");
+$("join-status").textContent = "";
+if (joinWhenReady) join(prejoin);

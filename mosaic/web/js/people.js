@@ -22,6 +22,10 @@ export class PeoplePanel {
 
   render() {
     const room = this.room;
+    // A row that had focus (Admit, Lower hand) may be gone after this render: focus then goes
+    // to the next one waiting, or to the panel's heading, never to <body>.
+    const panel = $("people-panel");
+    const focusInPanel = !panel.hidden && panel.contains(document.activeElement);
     const people = [...room.participants.values()];
     $("people-count").textContent = String(people.length);
     // The roster changes while a host has someone's menu open: it stays open (and focused).
@@ -42,6 +46,11 @@ export class PeoplePanel {
     const badge = $("waiting-badge");
     badge.hidden = !canManage || room.waiting.length === 0;
     badge.textContent = String(room.waiting.length);
+    // The badge is a number on the icon; the button's name says what it counts.
+    $("people").setAttribute(
+      "aria-label",
+      badge.hidden ? t("controls.people") : t("controls.people_waiting", { count: room.waiting.length }),
+    );
     const hands = people.filter((p) => p.hand).sort((a, b) => a.hand - b.hand);
     $("hands-section").hidden = hands.length === 0;
     $("hands-list").replaceChildren(
@@ -59,6 +68,11 @@ export class PeoplePanel {
         return row;
       }),
     );
+    const active = document.activeElement;
+    if (focusInPanel && (!panel.contains(active) || active.closest("[hidden]"))) {
+      const next = $("waiting-section").hidden ? null : $("waiting-list").querySelector(".admit");
+      (next || panel.querySelector("h2")).focus();
+    }
   }
 
   personRow(person) {

@@ -1,7 +1,10 @@
 // A meeting the user has entered: state from the server's events, and the room's controls.
+import { announce } from "./announcer.js";
 import { ChatPanel } from "./chat.js";
+import { HelpDialog } from "./help.js";
 import { bindLanguageSelect, t, translate } from "./i18n.js";
 import { Media } from "./media.js";
+import { MenuButton, closeMenus } from "./menu.js";
 import { PeoplePanel } from "./people.js";
 import { Stage } from "./stage.js";
 
@@ -37,6 +40,7 @@ export class Room {
     signaling.on("speaker", (event) => {
       this.dominantSpeaker = event.participant;
       if (this.stage.layout === "speaker") this.stage.render();
+      else this.stage.renderSpeaker();
     });
     signaling.on("muted", (event) => this.mutedByHost(event));
     signaling.on("suspended", (event) => this.suspended(event));
@@ -46,13 +50,14 @@ export class Room {
     // "Reconnecting…" stays up for as long as it lasts (a restart of the server may take a while).
     signaling.on("reconnecting", () => {
       if (this.reconnectingToast) this.reconnectingToast.remove();
-      this.reconnectingToast = this.toast(t("connection.reconnecting"), { sticky: true });
+      this.reconnectingToast = this.toast(t("connection.reconnecting"), { sticky: true, urgent: true });
     });
     signaling.on("close", () => {
       if (this.reconnectingToast) this.reconnectingToast.remove();
     });
     signaling.on("resumed", (result) => this.resumed(result));
     this.bindControls();
+    this.help = new HelpDialog();
     this.render();
     this.startMedia(joined.ice_servers || []);
   }
@@ -146,10 +151,28 @@ export class Room {
   }
 
   applyRoster({ joined, updated, left }) {
+    const handWasUp = Boolean(this.me().hand);
+    const arrived = joined.filter((p) => p.id !== this.selfId && !this.participants.has(p.id));
+    const gone = left.map((id) => this.participants.get(id)).filter((p) => p && p.id !== this.selfId);
     for (const person of [...joined, ...updated]) this.participants.set(person.id, person);
     for (const id of left) this.participants.delete(id);
     if (this.participants.has(this.selfId)) this.self = this.participants.get(this.selfId);
     this.render();
+    this.announceRoster(arrived, gone, handWasUp);
+  }
+
+  // Said to screen-reader users what others see on the stage: who came and went (a crowd
+  // arriving at once is counted, not read name by name), and their own hand going up or down.
+  announceRoster(arrived, gone, handWasUp) {
+    if (arrived.length > 3) announce(t("announce.joined_many", { count: arrived.length }));
+    else for (const person of arrived) announce(t("announce.joined", { name: person.name }));
+    if (gone.length <= 3) for (const person of gone) announce(t("announce.left", { name: person.name }));
+    const handUp = Boolean(this.me().hand);
+    if (handUp === handWasUp) return;
+    const ours = this.handWanted === handUp;
+    this.handWanted = null;
+    if (handUp) announce(t("announce.hand_raised"));
+    else announce(t(ours ? "announce.hand_lowered" : "announce.hand_lowered_by_host"));
   }
 
   applyMeeting(meeting) {
@@ -189,6 +212,14 @@ export class Room {
     $("layout-select").value = this.stage.layout;
     $("page-size").value = String(this.stage.pageSize);
     $("hide-self").setAttribute("aria-pressed", String(this.stage.hideSelf));
+    // Only a host's Leave opens a menu (leave, or end for all); anyone else's just leaves.
+    if (me.role === "host") {
+      $("leave").setAttribute("aria-haspopup", "menu");
+      $("leave").setAttribute("aria-expanded", String(!$("leave-menu").hidden));
+    } else {
+      $("leave").removeAttribute("aria-haspopup");
+      $("leave").removeAttribute("aria-expanded");
+    }
     this.renderSecurity();
     this.people.render();
     this.chat.render();
@@ -279,18 +310,44 @@ export class Room {
   }
 
   toggleHand() {
-    this.request("hand", { raised: !this.me().hand }).catch(() => {});
+    // Remembered so that a hand lowered by a host is told apart from one we lowered.
+    this.handWanted = !this.me().hand;
+    this.request("hand", { raised: this.handWanted }).catch(() => {});
   }
 
+  // Opening a panel moves focus into it (its heading; the message box for chat); closing it
+  // while focus is inside gives focus back to the button that opens it, never to <body>.
   togglePanel(name) {
     const panel = $(`${name}-panel`);
     const open = panel.hidden;
+    const hadFocus = $("side-panel").contains(document.activeElement);
+    closeMenus();
     for (const other of PANELS) $(`${other}-panel`).hidden = true;
     panel.hidden = !open;
     $("side-panel").hidden = !open;
     for (const other of PANELS) $(other).setAttribute("aria-pressed", String(open && other === name));
     if (open && name === "chat") this.chat.opened();
+    else if (open) panel.querySelector("h2").focus();
+    else if (hadFocus) $(name).focus();
     this.stage.render();
+  }
+
+  openPanel() {
+    return PANELS.find((name) => !$(`${name}-panel`).hidden) || null;
+  }
+
+  // Escape in a panel closes a person's menu first if one is open, else the panel itself.
+  panelEscape(event) {
+    if (event.key !== "Escape") return;
+    const menu = event.target.closest("details[open]");
+    event.preventDefault();
+    if (menu) {
+      menu.open = false;
+      menu.querySelector("summary").focus();
+      return;
+    }
+    const name = this.openPanel();
+    if (name) this.togglePanel(name);
   }
 
   // -- controls --------------------------------------------------------------------------
@@ -305,6 +362,8 @@ export class Room {
       close.addEventListener("click", () => this.togglePanel(close.dataset.panel));
     }
     const picker = $("reaction-picker");
+    picker.setAttribute("aria-orientation", "horizontal");
+    const reactions = new MenuButton($("react"), picker);
     picker.replaceChildren(
       ...REACTIONS.map((emoji) => {
         const choice = document.createElement("button");
@@ -313,26 +372,24 @@ export class Room {
         choice.setAttribute("role", "menuitem");
         choice.textContent = emoji;
         choice.addEventListener("click", () => {
-          picker.hidden = true;
-          $("react").setAttribute("aria-expanded", "false");
+          reactions.close();
           this.request("react", { emoji }).catch(() => {});
         });
         return choice;
       }),
     );
-    $("react").addEventListener("click", () => {
-      picker.hidden = !picker.hidden;
-      $("react").setAttribute("aria-expanded", String(!picker.hidden));
-    });
+    $("react").addEventListener("click", () => reactions.toggle());
+    const leaveMenu = new MenuButton($("leave"), $("leave-menu"), { available: () => this.me().role === "host" });
     $("leave").addEventListener("click", () => {
       if (this.me().role === "host") {
-        $("leave-menu").hidden = !$("leave-menu").hidden;
+        leaveMenu.toggle();
       } else {
         this.leave();
       }
     });
     $("leave-only").addEventListener("click", () => this.leave());
     $("end-for-all").addEventListener("click", () => this.request("end").catch(() => {}));
+    $("side-panel").addEventListener("keydown", (event) => this.panelEscape(event));
     $("layout-select").addEventListener("change", (event) => this.stage.setLayout(event.target.value));
     const sizes = $("page-size");
     for (const option of sizes.options) option.textContent = t("view.per_page", { count: option.value });
@@ -399,7 +456,9 @@ export class Room {
   }
 
   // A message for a few seconds, or until removed (``sticky``); returns its element.
-  toast(text, { sticky = false } = {}) {
+  // Every toast is also said through the live region (``urgent``: the assertive one).
+  toast(text, { sticky = false, urgent = false } = {}) {
+    announce(text, { urgent });
     const toast = document.createElement("div");
     toast.className = "toast";
     toast.textContent = text;

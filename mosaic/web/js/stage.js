@@ -84,6 +84,22 @@ export class Stage {
   setSpeaking(ids) {
     this.speaking = new Set(ids);
     for (const [key, tile] of this.tiles) tile.classList.toggle("speaking", this.speaking.has(key));
+    this.renderSpeaker();
+  }
+
+  // Who speaks now, named in words above the stage and on their tile, so that a lip-reader
+  // finds the face to watch (a green border alone is easy to miss and says no name). The
+  // dominant speaker if they are still speaking, else anyone who is; nobody: no caption.
+  renderSpeaker() {
+    const room = this.room;
+    const dominant = room.dominantSpeaker;
+    const id = dominant && this.speaking.has(dominant) ? dominant : [...this.speaking][0];
+    const person = id ? room.participants.get(id) : null;
+    const caption = $("speaker-caption");
+    const name = person && (person.id === room.selfId ? t("people.you", { name: person.name }) : person.name);
+    caption.hidden = !person;
+    caption.textContent = person ? t("speaker.now", { name }) : "";
+    for (const [key, tile] of this.tiles) tile.classList.toggle("dominant", Boolean(person) && key === person.id);
   }
 
   showReaction(id, emoji) {
@@ -248,6 +264,7 @@ export class Stage {
       for (const tile of tiles) tile.style.width = `${grid.tileWidth}px`;
     }
     this.visible = [...featuredTiles, ...tiles];
+    this.renderSpeaker();
     this.reportView();
   }
 
