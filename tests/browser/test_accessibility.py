@@ -86,6 +86,8 @@ async def test_every_page_and_state_has_no_serious_axe_violation(
     await guest.click("#join")
     await expect(guest.locator("#waiting")).to_be_visible()
     await audit(guest, "waiting-room")
+    waiting = {"en": "Participants, 1 waiting", "fr": "Participants, 1 en attente"}[language]
+    await expect(host.locator("#people")).to_have_attribute("aria-label", re.compile(waiting))
     await host.click("#people")
     await expect(host.locator("#waiting-list .person")).to_have_count(1)
     await audit(host, "people-panel-with-guest-waiting")

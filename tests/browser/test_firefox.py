@@ -96,9 +96,10 @@ async def firefox_enters(page: Page, join_url: str, name: str, **store: str) -> 
         )
     )
     await page.goto(join_url)
-    # The join button is enabled once the pre-join preview has its camera and microphone.
+    # Join stops being aria-disabled once the pre-join preview has its camera and microphone.
     await page.wait_for(
-        "!!document.querySelector('#join') && !document.querySelector('#join').disabled"
+        "!!document.querySelector('#join')"
+        " && !document.querySelector('#join').hasAttribute('aria-disabled')"
     )
     await page.evaluate(
         f"""(() => {{
