@@ -2,8 +2,9 @@
 panels that a keyboard drives as the ARIA Authoring Practices describe.
 
 One meeting per language is walked through every state (signed out, e-mail check, meeting
-list, pre-join, room, each panel and menu open, waiting room, ended) so the whole audit stays
-in seconds; a screenshot of each state is kept under test-artifacts/ (a11y-<lang>-<state>.png).
+list, pre-join, room, each panel, menu and dialog open, waiting room, ended) so the whole
+audit stays in seconds; a screenshot of each state is kept under test-artifacts/
+(a11y-<lang>-<state>.png).
 """
 
 from __future__ import annotations
@@ -78,6 +79,11 @@ async def test_every_page_and_state_has_no_serious_axe_violation(
     await expect(host.locator("#reaction-picker")).to_be_visible()
     await audit(host, "reactions-menu")
     await host.click("#react")
+    await host.keyboard.press("?")
+    await expect(host.locator("#help-dialog")).to_be_visible()
+    await audit(host, "shortcuts-dialog")
+    await host.keyboard.press("Escape")
+    await expect(host.locator("#help-dialog")).to_be_hidden()
     guest = await new_page(locale=locale)
     await guest.add_init_script(NO_CAMERA)
     await guest.goto(meeting["join_url"])
@@ -98,7 +104,7 @@ async def test_every_page_and_state_has_no_serious_axe_violation(
     await host.click("#end-for-all")
     await expect(guest.locator("#ended")).to_be_visible()
     await audit(guest, "ended")
-    assert len(audited) == 13
+    assert len(audited) == 14
     assert not problems, "\n".join(problems)
 
 
