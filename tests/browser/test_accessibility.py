@@ -119,7 +119,7 @@ IN_PEOPLE_PANEL = "() => !!document.activeElement.closest('#people-panel')"
 
 
 async def test_menus_and_panels_work_from_the_keyboard_and_focus_never_falls_to_body(
-    server, new_page: PageFactory
+    server, new_page: PageFactory, artifacts
 ) -> None:  # type: ignore[no-untyped-def]
     account = await signup(server.url, name="Host")
     meeting = await account.create_meeting(waiting_room=True)
@@ -140,6 +140,7 @@ async def test_menus_and_panels_work_from_the_keyboard_and_focus_never_falls_to_
     await expect(choices.first).to_be_focused()
     await host.keyboard.press("ArrowRight")
     await expect(choices.nth(1)).to_be_focused()
+    await host.screenshot(path=screenshot_path(artifacts, "a11y-keyboard-reaction-menu"))
     await host.keyboard.press("End")
     await expect(choices.last).to_be_focused()
     await host.keyboard.press("ArrowRight")
@@ -184,6 +185,7 @@ async def test_menus_and_panels_work_from_the_keyboard_and_focus_never_falls_to_
     await host.locator("#people").focus()
     await host.keyboard.press("Enter")
     await expect(host.locator("#people-panel h2")).to_be_focused()
+    await host.screenshot(path=screenshot_path(artifacts, "a11y-keyboard-people-panel"))
     await host.locator('.close-panel[data-panel="people"]').focus()
     await host.keyboard.press("Enter")
     await expect(host.locator("#people-panel")).to_be_hidden()
