@@ -130,6 +130,12 @@ async def test_a_whole_meeting_with_the_keyboard_alone(
             await host.request("mute", participant=kay, source="microphone")
             await expect(page.locator("#mic")).to_have_attribute("aria-pressed", "false")
             await expect(announced).to_contain_text("Hostess muted you.")
+            # The shortcut says what it did (focus does not move, so nothing else would).
+            await page.keyboard.press("Alt+A")
+            await expect(page.locator("#mic")).to_have_attribute("aria-pressed", "true")
+            await expect(announced).to_contain_text("Microphone on.")
+            await page.keyboard.press("Alt+A")
+            await expect(announced).to_contain_text("Microphone off.")
 
             # Share the screen (Enter on the button), then stop with its shortcut.
             await tab_to(page, "#share")

@@ -423,8 +423,9 @@ export class Room {
   shortcut(event) {
     if (!event.altKey || event.ctrlKey || event.metaKey) return;
     const actions = {
-      KeyA: () => this.setMic(!this.micOn),
-      KeyV: () => this.setCam(!this.camOn),
+      // Focus stays where it was, so nothing else would say what the shortcut did.
+      KeyA: () => this.setMic(!this.micOn).then(() => announce(t(this.micOn ? "announce.mic_on" : "announce.mic_off"))),
+      KeyV: () => this.setCam(!this.camOn).then(() => announce(t(this.camOn ? "announce.camera_on" : "announce.camera_off"))),
       KeyS: () => this.toggleShare(),
       KeyH: () => this.togglePanel("chat"),
       KeyY: () => this.toggleHand(),
