@@ -79,5 +79,8 @@ export class HelpDialog {
     const back = this.opener && this.opener.isConnected && this.opener !== document.body ? this.opener : $("mic");
     this.opener = null;
     back.focus();
+    // A control hidden meanwhile (a menu item: its menu closed as the dialog took focus)
+    // takes no focus; the microphone does, rather than <body>.
+    if (document.activeElement !== back) $("mic").focus();
   }
 }

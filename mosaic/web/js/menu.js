@@ -24,12 +24,15 @@ export class MenuButton {
       this.open(event.key === "ArrowUp" ? "last" : "first");
     });
     menu.addEventListener("keydown", (event) => this.onKey(event));
-    // A click or tap anywhere else closes the menu, as it does in a desktop application.
-    document.addEventListener("pointerdown", (event) => {
+    // A click or tap anywhere else closes the menu, as it does in a desktop application, and
+    // so does focus going elsewhere (a dialog opened with a shortcut, a panel): one popup at a time.
+    const outside = (event) => {
       if (this.isOpen() && !menu.contains(event.target) && !button.contains(event.target)) {
         this.close({ returnFocus: false });
       }
-    });
+    };
+    document.addEventListener("pointerdown", outside);
+    document.addEventListener("focusin", outside);
   }
 
   isOpen() {
