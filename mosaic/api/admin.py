@@ -8,7 +8,7 @@ import logging
 from fastapi import APIRouter, HTTPException
 
 from mosaic.api.deps import CurrentUser, ServicesDep
-from mosaic.api.errors import SIGNED_IN, WRITE, responses
+from mosaic.api.errors import SIGNED_IN, WRITE, RowId, responses
 from mosaic.domain.ids import normalize_meeting_id
 from mosaic.store.users import Account
 
@@ -57,7 +57,7 @@ async def unverified_accounts(svc: ServicesDep, user: CurrentUser) -> list[dict[
 
 
 @router.post("/admin/accounts/{user_id}/verify", responses=responses(*SIGNED_IN, *WRITE, 404))
-async def verify_account(user_id: int, svc: ServicesDep, user: CurrentUser) -> dict[str, object]:
+async def verify_account(user_id: RowId, svc: ServicesDep, user: CurrentUser) -> dict[str, object]:
     """The instance admin vouches for an account's address: the way to verify addresses on a
     server without ``--smtp-url``, and for a mail that never arrived. The admin's own account
     too: the admin controls the instance, so vouching for oneself grants nothing new, but it is

@@ -264,5 +264,10 @@ async def resend_verification(svc: ServicesDep, user: CurrentUser) -> dict[str, 
             409, detail="this server sends no mail: ask its admin to verify your address"
         )
     if not await accounts.send_verification(svc, user):
-        raise HTTPException(429, detail="a link was mailed recently; check your mailbox")
+        raise HTTPException(
+            429,
+            detail="a link was mailed recently; check your mailbox",
+            # The mail throttle (`Services.mail_throttle`) gives back one link every 20 min.
+            headers={"Retry-After": "1200"},
+        )
     return {"status": "sent"}

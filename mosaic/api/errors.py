@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -68,6 +68,9 @@ _MEANINGS: dict[int, str] = {
     422: "The body or a field is invalid (not strict JSON, a wrong type, a refused value)",
     429: "Too many requests: wait Retry-After seconds",
 }
+# A database row id in a path: larger ones are no id (SQLite's integers are 64-bit; a bigger
+# number used to reach the database and come back as a 500).
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 # A write refused for its origin, CSRF token or body.
 WRITE = (403, 413, 422)
 # No session or a bad token (401); an API token this route does not take (403).

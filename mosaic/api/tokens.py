@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from mosaic.api.deps import CurrentUser, ServicesDep
-from mosaic.api.errors import SIGNED_IN, WRITE, responses
+from mosaic.api.errors import SIGNED_IN, WRITE, RowId, responses
 from mosaic.domain.scopes import Scope
 from mosaic.domain.text import clean_name
 from mosaic.store.tokens import MAX_PER_ACCOUNT, TokenRecord, TooManyTokens
@@ -71,7 +71,7 @@ async def list_tokens(svc: ServicesDep, user: CurrentUser) -> list[TokenOut]:
 
 
 @router.delete("/{token_id}", status_code=204, responses=responses(*SIGNED_IN, *WRITE, 404))
-async def revoke_token(token_id: int, svc: ServicesDep, user: CurrentUser) -> Response:
+async def revoke_token(token_id: RowId, svc: ServicesDep, user: CurrentUser) -> Response:
     """Revoke at once: the next call with the token is a 401."""
     if not await svc.tokens.revoke(user.id, token_id):
         raise HTTPException(404, detail="no such token")
