@@ -200,11 +200,39 @@ $("copy-link").addEventListener("click", async () => {
   $("copy-link").textContent = t("dashboard.copied");
 });
 
+// What people paste is what they were sent: a bare ID ("kq7w m3xe p9hd") or the whole link
+// ("https://host/m/kq7w-m3xe-p9hd#pwd=…"). A link keeps its server and its passcode, which stays
+// in the fragment (never sent to a server); anything but an http(s) meeting link is refused.
+function meetingTarget(text) {
+  const canonical = (raw) => {
+    const id = raw.toLowerCase().replace(/[\s-]/g, "");
+    return /^[a-z0-9]{12}$/.test(id) ? `${id.slice(0, 4)}-${id.slice(4, 8)}-${id.slice(8)}` : null;
+  };
+  const pasted = text.trim();
+  if (!pasted.includes("/")) {
+    const id = canonical(pasted);
+    return id && `/m/${id}`;
+  }
+  let url;
+  try {
+    url = new URL(/^[a-z][a-z0-9+.-]*:/i.test(pasted) ? pasted : `https://${pasted}`);
+  } catch {
+    return null;
+  }
+  const path = url.pathname.match(/^\/m\/([^/]+)\/?$/);
+  const id = path && canonical(decodeURIComponent(path[1]));
+  if (!["http:", "https:"].includes(url.protocol) || !id) return null;
+  const passcode = new URLSearchParams(url.hash.slice(1)).get("pwd");
+  const fragment = passcode ? `#pwd=${encodeURIComponent(passcode)}` : "";
+  const origin = url.origin === location.origin ? "" : url.origin;
+  return `${origin}/m/${id}${fragment}`;
+}
+
 $("join-by-id").addEventListener("submit", (event) => {
   event.preventDefault();
-  const id = $("join-id").value.trim().toLowerCase().replace(/[\s-]/g, "");
-  if (id.length === 12) {
-    location.href = `/m/${id.slice(0, 4)}-${id.slice(4, 8)}-${id.slice(8)}`;
+  const target = meetingTarget($("join-id").value);
+  if (target) {
+    location.href = target;
   } else {
     $("join-id").setCustomValidity(t("home.bad_id"));
     $("join-id").reportValidity();
