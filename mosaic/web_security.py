@@ -7,12 +7,13 @@ button), and no URL — which may hold a meeting ID — leaks through Referer.
 
 from __future__ import annotations
 
+import json
 from urllib.parse import urlsplit
 
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mosaic import logs
+from mosaic import error_pages, logs
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -115,17 +116,26 @@ class SecurityHeaders:
         if scope["method"] in UNSAFE_METHODS:
             origin = request_origin(scope)
             if origin is not None and origin not in allowed_origins(self.base_url, scope):
-                await _refuse(send_with_headers, b"cross-origin request refused")
+                await _refuse(send_with_headers, scope)
                 return
         await self.app(scope, receive, send_with_headers)
 
 
-async def _refuse(send: Send, body: bytes) -> None:
+async def _refuse(send: Send, scope: Scope) -> None:
+    """403: a page in the reader's language for a browser that was sent here by another site's
+    form, the API's JSON error for anyone else."""
+    if error_pages.navigating(scope):
+        lang = error_pages.language(Headers(scope=scope).get("accept-language"))
+        body = error_pages.render("refused", lang)
+        kind = b"text/html; charset=utf-8"
+    else:
+        body = json.dumps({"detail": "cross-origin request refused"}).encode()
+        kind = b"application/json"
     await send(
         {
             "type": "http.response.start",
             "status": 403,
-            "headers": [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(body))],
+            "headers": [(b"content-type", kind), (b"content-length", b"%d" % len(body))],
         }
     )
     await send({"type": "http.response.body", "body": body})

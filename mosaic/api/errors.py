@@ -21,9 +21,13 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from mosaic import error_pages
 
 _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 MAX_ERRORS = 10
@@ -128,5 +132,19 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     return JSONResponse(status_code=422, content={"detail": safe_errors(exc.errors())})
 
 
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    """A browser that navigated here gets a page (`mosaic.error_pages`); anyone else the
+    JSON `ErrorBody`, as FastAPI writes it."""
+    if exc.status_code in (403, 404, 405) and error_pages.navigating(request.scope):
+        lang = error_pages.language(request.headers.get("accept-language"))
+        return HTMLResponse(
+            error_pages.render(error_pages.kind_for(exc.status_code, request.url.path), lang),
+            status_code=exc.status_code,
+            headers={**(exc.headers or {}), "Content-Language": lang},
+        )
+    return await http_exception_handler(request, exc)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]

@@ -47,3 +47,28 @@ async def test_the_box_takes_an_id_as_typed_and_refuses_what_is_no_meeting_link(
     await box.fill(" ABCD EFGH JKMN ")
     await box.press("Enter")
     await page.wait_for_url(f"{server.url}/m/abcd-efgh-jkmn")
+
+
+async def test_a_wrong_link_shows_a_page_in_the_browsers_language_with_a_way_home(
+    server, new_page: PageFactory, artifacts
+) -> None:
+    for locale, title, home in (
+        ("en-US", "This is not a meeting link", "Back to the home page"),
+        ("fr-FR", "Ce n\u2019est pas un lien de réunion", "Retour à l\u2019accueil"),
+    ):
+        page = await new_page(locale=locale)
+        response = await page.goto(f"{server.url}/m/kq7w-m3xe")
+        assert response is not None and response.status == 404
+        await expect(page.locator("h1")).to_have_text(title)
+        await expect(page.locator("main a")).to_have_text(home)
+        # Styled by the site's own sheet (the CSP allows nothing else).
+        colour = await page.locator("main a").evaluate("a => getComputedStyle(a).backgroundColor")
+        assert colour not in ("rgba(0, 0, 0, 0)", "transparent"), colour
+        await page.screenshot(path=screenshot_path(artifacts, f"error-no-meeting-{locale}"))
+        await page.locator("main a").click()
+        await expect(page.locator("#welcome")).to_be_visible()
+        # The only console line is the document's own 404: no script, no missing resource.
+        errors = [e for e in page.errors if "404 (Not Found)" not in e]  # type: ignore[attr-defined]
+        assert not errors, errors
+        requests = [r for r in page.requests if "/static/" in r]  # type: ignore[attr-defined]
+        assert any(r.endswith("/static/css/mosaic.css") for r in requests), requests
