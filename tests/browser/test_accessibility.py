@@ -1,8 +1,8 @@
 """WCAG 2.2 AA by axe-core on every page and state, in English and French, and menus and
 panels that a keyboard drives as the ARIA Authoring Practices describe.
 
-One meeting per language is walked through every state (signed out, e-mail check, meeting
-list, pre-join, room, each panel, menu and dialog open, waiting room, ended) so the whole
+One meeting per language is walked through every state (signed out, e-mail check, error page,
+meeting list, pre-join, room, each panel, menu and dialog open, waiting room, ended) so the whole
 audit stays in seconds; a screenshot of each state is kept under test-artifacts/
 (a11y-<lang>-<state>.png).
 """
@@ -57,6 +57,9 @@ async def test_every_page_and_state_has_no_serious_axe_violation(
     await host.goto(f"{server.url}/verify")
     await expect(host.locator("#verify-button")).not_to_be_empty()
     await audit(host, "verify-email")
+    await host.goto(f"{server.url}/m/kq7w-m3xe")  # a wrong link: the styled error page
+    await expect(host.locator("h1")).not_to_be_empty()
+    await audit(host, "error-page")
     await host.context.add_cookies(
         [{"name": k, "value": v, "url": server.url} for k, v in account.cookies.items()]
     )
@@ -104,7 +107,7 @@ async def test_every_page_and_state_has_no_serious_axe_violation(
     await host.click("#end-for-all")
     await expect(guest.locator("#ended")).to_be_visible()
     await audit(guest, "ended")
-    assert len(audited) == 14
+    assert len(audited) == 15
     assert not problems, "\n".join(problems)
 
 
