@@ -41,7 +41,14 @@ class TokenHolder:
 
 
 def _record(row: ApiToken) -> TokenRecord:
-    return TokenRecord(row.id, row.name, parse(row.scopes), row.created_at, row.last_used_at)
+    last = row.last_used_at
+    return TokenRecord(
+        row.id,
+        row.name,
+        parse(row.scopes),
+        _aware(row.created_at),
+        _aware(last) if last is not None else None,
+    )
 
 
 class ApiTokens:
@@ -110,4 +117,5 @@ class ApiTokens:
 
 
 def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes even for timezone-aware columns; they were stored as UTC.
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,6 +1,7 @@
 """The OpenAPI document is a contract: schemathesis generates requests from /openapi.json
 (valid and invalid bodies, paths and parameters) and sends them to a real `mosaic serve`,
-signed out and signed in as a browser would be (session cookie, CSRF token, our Origin).
+signed out, signed in as a browser would be (session cookie, CSRF token, our Origin), and
+with a personal API token as a script would be.
 Every answer must be no server error, carry a status the document declares for that route,
 match the schema it declares (the one `ErrorBody` for every error), and carry the headers it
 declares (``Retry-After`` on a 429).
@@ -38,7 +39,7 @@ CHECKS = [
 ]
 PASSWORD = "correct horse battery staple"
 EXAMPLES_PER_ROUTE = 10
-# The whole module's budget (about 25 routes, two callers each).
+# The whole module's budget (about 20 routes, two modes, three callers each).
 BUDGET_S = 60.0
 
 
@@ -53,6 +54,7 @@ class Contract:
             body = {"name": "Contract host", "email": self.email, "password": PASSWORD}
             assert client.post("/api/auth/signup", json=body).status_code == 202
         self.sign_in()
+        self.make_token()
 
     def sign_in(self) -> None:
         with httpx.Client(base_url=self.server.url) as client:
@@ -62,6 +64,21 @@ class Contract:
             assert response.status_code == 200, response.text
             self.cookies = dict(client.cookies.items())
         self.headers = {"X-CSRF-Token": self.cookies["mosaic_csrf"], "Origin": self.server.url}
+
+    def make_token(self) -> None:
+        """A personal API token with every scope, as a script would hold."""
+        with httpx.Client(base_url=self.server.url, cookies=self.cookies) as client:
+            # Room for it: the generated examples make tokens too, up to the account's limit.
+            for old in client.get("/api/tokens").json():
+                client.delete(f"/api/tokens/{old['id']}", headers=self.headers)
+            response = client.post(
+                "/api/tokens",
+                json={"name": "contract", "scopes": ["meetings:read", "meetings:write"]},
+                headers=self.headers,
+            )
+            assert response.status_code == 201, response.text
+        self.token_id = response.json()["id"]
+        self.bearer = {"Authorization": f"Bearer {response.json()['token']}"}
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +101,7 @@ def _check(case: Any, contract: Contract, failures: list[str]) -> None:
     callers = (
         ("signed out", {}, {"Origin": base_url}),  # what any stranger's script meets
         ("signed in", contract.cookies, contract.headers),  # the web client's credentials
+        ("token", {}, contract.bearer),  # a script's personal API token
     )
     for who, cookies, headers in callers:
         response = case.call(base_url=base_url, cookies=cookies, headers=headers)
@@ -94,6 +112,9 @@ def _check(case: Any, contract: Contract, failures: list[str]) -> None:
             raise
         if who == "signed in" and case.operation.path == "/api/auth/logout":
             contract.sign_in()  # the next examples are signed in again
+        revoked = (case.path_parameters or {}).get("token_id") == contract.token_id
+        if who == "signed in" and revoked and response.status_code == 204:
+            contract.make_token()  # the examples revoked the contract's own token
 
 
 def test_every_answer_is_declared_by_the_openapi_document(contract: Contract) -> None:
