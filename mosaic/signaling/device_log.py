@@ -35,7 +35,11 @@ class DeviceLog:
         if self._meetings is None:
             return
         self._pending.append(device)
-        if not self._writing:
+        self.flush()
+
+    def flush(self) -> None:
+        """Start the writer if devices wait and it is not running (a room closing calls this too)."""
+        if self._pending and not self._writing and self._meetings is not None:
             self._writing = True
             self._spawn(self._write())
 

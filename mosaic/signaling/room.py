@@ -363,9 +363,7 @@ class Room:
             self._flush_handle.cancel()
         if self._token_refresh is not None:
             self._token_refresh.cancel()
-        if self._devices_to_store and not self._storing_devices:
-            self._storing_devices = True
-            self.spawn(self._store_devices())
+        self._devices.flush()
         if self.media is not None:
             await self.media.close()
         # Audit events and recorded chat are still being written: let them finish.

@@ -160,3 +160,19 @@ async def test_participant_names_are_cleaned(server: MosaicServer) -> None:
     meeting = await owner.create_meeting(waiting_room=False)
     async with await join(meeting["join_url"], name="  Zoë   van  Dijk ") as me:
         assert me.name == "Zoë van Dijk"
+
+
+async def test_a_room_that_empties_closes_without_an_error(make_server) -> None:
+    """The last one out closes the room in the background: nothing of it may fail unseen (a
+    failed close would leave its media and stored state behind)."""
+    server = make_server()
+    host = await signup(server.url)
+    meeting = await host.create_meeting(waiting_room=False)
+    async with await join(meeting["join_url"], name="Host", cookies=host.cookies) as boss:
+        guest = await join(meeting["join_url"], name="Guest")
+        await boss.wait_until(lambda: guest.id in boss.participants)
+        await guest.leave()
+    await asyncio.sleep(1.0)
+    assert "Traceback" not in server.log
+    assert "failed" not in server.log
+    await host.client.aclose()
