@@ -38,7 +38,7 @@ class DeviceLog:
         self.flush()
 
     def flush(self) -> None:
-        """Start the writer if devices wait and it is not running (a room closing calls this too)."""
+        """Start the writer if devices wait and none runs (a closing room calls this too)."""
         if self._pending and not self._writing and self._meetings is not None:
             self._writing = True
             self._spawn(self._write())
