@@ -73,6 +73,26 @@ def virtual_screen(size: str = "1280x720x24") -> Iterator[str]:
         process.wait(10)
 
 
+# WebDriver's code points for the keys that type no character (W3C WebDriver, "Keyboard actions").
+# Enter is U+E006 (WebDriver's "Return", code "Enter"): U+E007 is the keypad's Enter
+# ("NumpadEnter"), which is not what a person presses nor what Playwright's "Enter" sends.
+KEYS = {
+    "Backspace": "\ue003", "Tab": "\ue004", "Enter": "\ue006", "Shift": "\ue008",
+    "Control": "\ue009", "Alt": "\ue00a", "Escape": "\ue00c", "Space": " ",
+    "End": "\ue010", "Home": "\ue011", "ArrowLeft": "\ue012", "ArrowUp": "\ue013",
+    "ArrowRight": "\ue014", "ArrowDown": "\ue015", "Meta": "\ue03d",
+}  # fmt: skip
+
+
+def _key_value(name: str) -> str:
+    """A key's WebDriver value: a named key's code point, else the character itself."""
+    if name in KEYS:
+        return KEYS[name]
+    if len(name) != 1:
+        raise ValueError(f"unknown key {name!r}")
+    return name
+
+
 class BidiError(RuntimeError):
     """A BiDi command failed, or a script threw."""
 
@@ -132,6 +152,42 @@ class Page:
         if value.get("type") != "string":
             return None
         return json.loads(value["value"])
+
+    async def press(self, keys: str) -> None:
+        """Press a key, or a chord written as Playwright writes it (``"Tab"``, ``"Shift+Tab"``,
+        ``"Alt+a"``, ``"?"``), as the keyboard does: ``input.performActions`` dispatches trusted
+        key events to whatever has focus, so the browser's own behaviour (Tab moving focus,
+        Enter pressing a button, Escape closing a dialog) happens as it does for a person.
+        Gecko presses a focused button on Enter or Space only while its window has the focus:
+        use a window from `Firefox.new_page` (the one Firefox starts with never gets it here)."""
+        *modifiers, key = keys.split("+") if keys != "+" else ["+"]
+        chord = [_key_value(name) for name in modifiers]
+        actions: list[dict[str, str]] = [{"type": "keyDown", "value": k} for k in chord]
+        actions += [
+            {"type": "keyDown", "value": _key_value(key)},
+            {"type": "keyUp", "value": _key_value(key)},
+        ]
+        actions += [{"type": "keyUp", "value": k} for k in reversed(chord)]
+        await self._keys(actions)
+
+    async def type(self, text: str) -> None:
+        """Type ``text`` one character at a time into whatever has focus."""
+        actions: list[dict[str, str]] = []
+        for character in text:
+            actions += [
+                {"type": "keyDown", "value": character},
+                {"type": "keyUp", "value": character},
+            ]
+        await self._keys(actions)
+
+    async def _keys(self, actions: list[dict[str, str]]) -> None:
+        await self.firefox.command(
+            "input.performActions",
+            {
+                "context": self.context,
+                "actions": [{"type": "key", "id": "keyboard", "actions": actions}],
+            },
+        )
 
     async def wait_for(self, expression: str, timeout: float = 20.0) -> Any:
         """Poll an expression until it is truthy; return its value."""
