@@ -22,7 +22,7 @@ _USE_RESOLUTION = timedelta(minutes=1)
 
 
 class TooManyTokens(Exception):
-    pass
+    """The account holds `MAX_PER_ACCOUNT` tokens: a leaked session cannot mint without end."""
 
 
 @dataclass(frozen=True, slots=True)
