@@ -122,18 +122,7 @@ class LiveMeeting:
             flood = self._note_guest(now)
             role = Role.PARTICIPANT
             state = State.WAITING if flood else State.ADMITTED
-        participant = Participant(
-            id=participant_id,
-            name=name,
-            role=role,
-            state=state,
-            joined_at=now,
-            user_id=visitor.user_id,
-            device_id=visitor.device_id,
-            address=visitor.address,
-        )
-        self.roster.add(participant)
-        return participant, flood
+        return self._seat(participant_id, name, visitor, role, state, now), flood
 
     def check_name(
         self, name: str, bearer: Participant | None = None, visitor: Visitor | None = None
@@ -171,6 +160,18 @@ class LiveMeeting:
         else:
             role = Role.COHOST if role is Role.COHOST else Role.PARTICIPANT
             state = State.ADMITTED if admitted else State.WAITING
+        return self._seat(participant_id, name, visitor, role, state, now)
+
+    def _seat(
+        self,
+        participant_id: str,
+        name: str,
+        visitor: Visitor,
+        role: Role,
+        state: State,
+        now: float,
+    ) -> Participant:
+        """Add the participant, carrying what identifies them at the door (for bans)."""
         participant = Participant(
             id=participant_id,
             name=name,

@@ -8,6 +8,9 @@ import contextlib
 import time
 from pathlib import Path
 
+import pytest
+from aiortc import RTCPeerConnection
+
 from mosaic.client import Participant, join, parse_join_url
 from mosaic.client.synthetic import PatternVideoTrack, ToneAudioTrack
 from tests.helpers.api import Account, signup
@@ -65,10 +68,12 @@ async def test_a_late_joiner_decodes_every_camera_already_published(
         assert len(transports) == 1  # one bundled transport, as the server offers it
 
 
-async def test_a_subscribe_connection_whose_server_end_died_is_replaced(tmp_path: Path) -> None:
-    """The server's end of the viewer's subscribe connection stops sending while its ICE keeps
-    answering (the connection still reads "connected"): the viewer notices the silence and
-    plays the video again on a new connection within about ten seconds."""
+@pytest.mark.parametrize("pc", ["subscribe", "publish"])
+async def test_a_connection_whose_server_end_died_is_replaced(tmp_path: Path, pc: str) -> None:
+    """The server's end of a media connection stops while its ICE keeps answering (the
+    connection still reads "connected"): Bob's subscribe end stops sending, or Ann's publish
+    end sends no receiver reports and forwards nothing more of her. The client notices the
+    silence and Bob sees Ann's video again, on a new connection, within about ten seconds."""
     async with serve_services_in_process(tmp_path) as (base_url, services):
         host = await signup(base_url)
         created = await host.create_meeting(waiting_room=False)
@@ -80,40 +85,19 @@ async def test_a_subscribe_connection_whose_server_end_died_is_replaced(tmp_path
         async with a, b:
             await a.publish(audio=ToneAudioTrack(), video=PatternVideoTrack(320, 180, fps=10))
             assert await decoded_frames(b, a.id or "", 3) == 320
-            broken = b.media.subscriber
-            end_server_dtls(services, meeting_id, b.id or "", "subscribe")
+            victim = b if pc == "subscribe" else a
+
+            def connection() -> RTCPeerConnection | None:
+                media = victim.media
+                return media.subscriber if pc == "subscribe" else media.publisher
+
+            broken = connection()
+            end_server_dtls(services, meeting_id, victim.id or "", pc)
             cut = time.monotonic()
             await asyncio.sleep(2.0)
             assert broken is not None and broken.connectionState == "connected"  # ICE is up
-            await b.wait_until(lambda: b.media.watchdogs["subscribe"].replaced == 1, timeout=10)
+            await victim.wait_until(lambda: victim.media.watchdogs[pc].replaced == 1, timeout=10)
             assert await decoded_frames(b, a.id or "", 3) == 320
             assert time.monotonic() - cut < 12
-            assert b.media.subscriber is not broken and broken.connectionState == "closed"
-        await host.client.aclose()
-
-
-async def test_a_publish_connection_whose_server_end_died_is_replaced(tmp_path: Path) -> None:
-    """The server's end of Ann's publish connection dies (it sends no receiver reports, and
-    forwards nothing more of her): Ann publishes again on a new connection, and Bob sees her
-    video again within about ten seconds."""
-    async with serve_services_in_process(tmp_path) as (base_url, services):
-        host = await signup(base_url)
-        created = await host.create_meeting(waiting_room=False)
-        meeting_id = parse_join_url(created["join_url"])[1]
-        a = await join(
-            created["join_url"], name="Ann", cookies=host.cookies, local_addresses=LOOPBACK
-        )
-        b = await join(created["join_url"], name="Bob", local_addresses=LOOPBACK)
-        async with a, b:
-            await a.publish(audio=ToneAudioTrack(), video=PatternVideoTrack(320, 180, fps=10))
-            assert await decoded_frames(b, a.id or "", 3) == 320
-            broken = a.media.publisher
-            end_server_dtls(services, meeting_id, a.id or "", "publish")
-            cut = time.monotonic()
-            await asyncio.sleep(2.0)
-            assert broken is not None and broken.connectionState == "connected"  # ICE is up
-            await a.wait_until(lambda: a.media.watchdogs["publish"].replaced == 1, timeout=10)
-            assert await decoded_frames(b, a.id or "", 3) == 320
-            assert time.monotonic() - cut < 12
-            assert a.media.publisher is not broken and broken.connectionState == "closed"
+            assert connection() is not broken and broken.connectionState == "closed"
         await host.client.aclose()
