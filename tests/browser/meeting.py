@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from playwright.async_api import Page, expect
+
+from mosaic.client import Participant
 
 
 async def enter(page: Page, join_url: str, name: str) -> None:
@@ -40,3 +43,30 @@ async def playing_videos(page: Page) -> dict[str, int]:
         """() => Object.fromEntries([...document.querySelectorAll('#stage .tile:not(.self)')]
             .map((tile) => [tile.dataset.participantId, tile.querySelector('video').videoWidth]))"""
     )
+
+
+# Video frames decoded on the page's current subscribe connection, and whether that connection
+# is the one a test remembered as ``window.before`` (to tell a replaced connection).
+_DECODED = """async () => {
+    const pc = window.mosaicRoom.media.subscriber;
+    if (!pc) return {frames: 0, same: false};
+    let frames = 0;
+    (await pc.getStats()).forEach((s) => {
+        if (s.type === 'inbound-rtp' && s.kind === 'video') frames += s.framesDecoded || 0;
+    });
+    return {frames, same: pc === window.before};
+}"""
+
+
+async def decoded(page: Page) -> dict[str, int | bool]:
+    """{"frames": decoded on the current subscribe connection, "same": it is window.before}."""
+    return await page.evaluate(_DECODED)  # type: ignore[no-any-return]
+
+
+async def frames_from(viewer: Participant, publisher_id: str) -> None:
+    """Three frames of someone's camera decoded by a Python participant."""
+    await viewer.wait_until(lambda: viewer.track_of(publisher_id) is not None, timeout=20)
+    track = viewer.track_of(publisher_id)
+    assert track is not None
+    for _ in range(3):
+        await asyncio.wait_for(track.recv(), 10)

@@ -8,31 +8,15 @@ from pathlib import Path
 
 from playwright.async_api import Page
 
-from mosaic.client import Participant, join, parse_join_url
+from mosaic.client import join, parse_join_url
 from mosaic.client.synthetic import PatternVideoTrack, ToneAudioTrack
 from tests.browser.conftest import PageFactory
-from tests.browser.meeting import enter
+from tests.browser.meeting import decoded, enter, frames_from
 from tests.browser.test_media import wait_until
 from tests.helpers.api import signup
 from tests.helpers.inprocess import end_server_dtls, serve_services_in_process
 
 LOOPBACK = ["127.0.0.1"]
-
-# Frames the page decoded on its current subscribe connection; whether that connection is the
-# one remembered as ``window.before``.
-DECODED = """async () => {
-    const pc = window.mosaicRoom.media.subscriber;
-    if (!pc) return {frames: 0, same: false};
-    let frames = 0;
-    (await pc.getStats()).forEach((s) => {
-        if (s.type === 'inbound-rtp' && s.kind === 'video') frames += s.framesDecoded || 0;
-    });
-    return {frames, same: pc === window.before};
-}"""
-
-
-async def decoded(page: Page) -> dict[str, int | bool]:
-    return await page.evaluate(DECODED)  # type: ignore[no-any-return]
 
 
 async def test_a_subscribe_connection_whose_server_end_died_is_replaced(
@@ -82,7 +66,7 @@ async def test_a_publish_connection_whose_server_end_died_is_replaced(
         ada_id = await page.evaluate("window.mosaicRoom.selfId")
         bob = await join(created["join_url"], name="Bob", local_addresses=LOOPBACK)
         async with bob:
-            await _frames_from(bob, ada_id)
+            await frames_from(bob, ada_id)
             await page.evaluate("window.before = window.mosaicRoom.media.publisher")
             end_server_dtls(services, meeting_id, ada_id, "publish")
             cut = time.monotonic()
@@ -90,7 +74,7 @@ async def test_a_publish_connection_whose_server_end_died_is_replaced(
                 lambda: page.evaluate("window.mosaicRoom.media.publisher !== window.before"),
                 timeout=14,
             )
-            await _frames_from(bob, ada_id)
+            await frames_from(bob, ada_id)
             assert time.monotonic() - cut < 20
             assert await page.evaluate("window.before.connectionState") == "closed"
         await page.close()
@@ -100,12 +84,3 @@ async def test_a_publish_connection_whose_server_end_died_is_replaced(
 async def _decoding(page: Page, more_than: int, fresh: bool = False) -> bool:
     now = await decoded(page)
     return int(now["frames"]) > more_than and (not fresh or not now["same"])
-
-
-async def _frames_from(viewer: Participant, publisher_id: str) -> None:
-    """Three frames of someone's camera decoded by a Python participant."""
-    await viewer.wait_until(lambda: viewer.track_of(publisher_id) is not None, timeout=20)
-    track = viewer.track_of(publisher_id)
-    assert track is not None
-    for _ in range(3):
-        await asyncio.wait_for(track.recv(), 10)

@@ -12,9 +12,10 @@ from pathlib import Path
 from playwright.async_api import Page, expect
 
 import mosaic
-from mosaic.client import Participant, join
+from mosaic.client import join
 from mosaic.client.synthetic import PatternVideoTrack, ToneAudioTrack
 from tests.browser.conftest import PageFactory
+from tests.browser.meeting import decoded, frames_from
 from tests.browser.test_media import wait_until
 from tests.helpers.api import signup
 from tests.helpers.restart import restartable
@@ -43,31 +44,10 @@ RECORD_SENT = """(() => {
     };
 })()"""
 
-# Video frames decoded on the page's current subscribe connection, and whether that connection
-# is the one remembered as ``window.before``.
-DECODED = """async () => {
-    const pc = window.mosaicRoom.media.subscriber;
-    if (!pc) return {frames: 0, same: false};
-    let frames = 0;
-    (await pc.getStats()).forEach((s) => {
-        if (s.type === 'inbound-rtp' && s.kind === 'video') frames += s.framesDecoded || 0;
-    });
-    return {frames, same: pc === window.before};
-}"""
-
 
 async def decoding_anew(page: Page, more_than: int = 5) -> bool:
-    now = await page.evaluate(DECODED)
+    now = await decoded(page)
     return int(now["frames"]) > more_than and not now["same"]
-
-
-async def frames_from(viewer: Participant, publisher_id: str) -> None:
-    """Three frames of someone's camera decoded by a Python participant."""
-    await viewer.wait_until(lambda: viewer.track_of(publisher_id) is not None, timeout=20)
-    track = viewer.track_of(publisher_id)
-    assert track is not None
-    for _ in range(3):
-        await asyncio.wait_for(track.recv(), 10)
 
 
 async def test_the_page_comes_back_by_itself_after_a_restart(
@@ -138,7 +118,7 @@ async def test_the_page_comes_back_by_itself_after_a_restart(
 
 
 async def _decoding(page: Page) -> bool:
-    now = await page.evaluate(DECODED)
+    now = await decoded(page)
     return int(now["frames"]) > 5
 
 
