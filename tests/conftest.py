@@ -8,6 +8,9 @@ import pytest
 from tests.helpers.api import Account, signup
 from tests.helpers.server import MosaicServer
 
+# Fixtures of the Firefox lab (a network namespace, a server and Firefox in it), for any module.
+pytest_plugins = ["tests.helpers.firefox_lab"]
+
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 

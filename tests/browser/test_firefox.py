@@ -10,10 +10,7 @@ a default route, and the test must not give the machine one.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -25,18 +22,13 @@ from mosaic.client import Participant, join
 from mosaic.client.synthetic import PatternVideoTrack, ToneAudioTrack
 from tests.browser.meeting import enter
 from tests.browser.test_media import decoding_from, wait_until
-from tests.helpers import firefox, netns
+from tests.helpers import firefox
 from tests.helpers.api import signup
 from tests.helpers.firefox import Firefox, Page
+from tests.helpers.firefox_lab import FIREFOX_LAB, LOOPBACK, firefox_enters
 from tests.helpers.server import MosaicServer
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.needs_root,
-    pytest.mark.skipif(firefox.unavailable() is not None, reason=f"{firefox.unavailable()}"),
-    pytest.mark.skipif(netns.unavailable() is not None, reason=f"{netns.unavailable()}"),
-]
-LOOPBACK = ["127.0.0.1"]
+pytestmark = FIREFOX_LAB
 
 # What the page receives and sends, from getStats (Firefox and Chromium name these alike).
 STATS = """(async () => {
@@ -56,27 +48,6 @@ TILES = """Object.fromEntries([...document.querySelectorAll('#stage .tile:not(.s
 
 
 @pytest.fixture
-def inside() -> Iterator[str]:
-    with netns.private_network(f"mosaic-ff-{os.getpid()}") as name:
-        yield name
-
-
-@pytest.fixture
-def lab_server(inside: str, tmp_path: Path) -> Iterator[MosaicServer]:
-    """`mosaic serve` on 127.0.0.1 of the test's namespace (the fixture order puts it there)."""
-    running = MosaicServer(tmp_path / "data", "--join-rate-per-minute", "100000").start()
-    yield running
-    running.stop()
-    print(running.log[-6000:])  # shown by pytest for a failed test only
-
-
-@pytest.fixture
-async def fox(inside: str) -> AsyncIterator[Firefox]:
-    async with Firefox() as browser:
-        yield browser
-
-
-@pytest.fixture
 async def chromium(inside: str) -> AsyncIterator[Any]:
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
@@ -84,34 +55,6 @@ async def chromium(inside: str) -> AsyncIterator[Any]:
         )
         yield browser
         await browser.close()
-
-
-async def firefox_enters(page: Page, join_url: str, name: str, **store: str) -> None:
-    """Open the link in Firefox, type a name, join; standard quality (640x360) as in the
-    Chromium tests, so three encoders fit this machine."""
-    settings = {"mosaic.videoQuality": "standard", **store}
-    await page.add_init_script(
-        "".join(
-            f"localStorage.setItem({json.dumps(k)}, {json.dumps(v)});" for k, v in settings.items()
-        )
-    )
-    await page.goto(join_url)
-    # Join stops being aria-disabled once the pre-join preview has its camera and microphone.
-    await page.wait_for(
-        "!!document.querySelector('#join')"
-        " && !document.querySelector('#join').hasAttribute('aria-disabled')"
-    )
-    await page.evaluate(
-        f"""(() => {{
-            const name = document.querySelector('#name');
-            name.value = {json.dumps(name)};
-            name.dispatchEvent(new Event('input', {{bubbles: true}}));
-            document.querySelector('#join').click();
-            return true;
-        }})()""",
-        user_gesture=True,
-    )
-    await page.wait_for("!!(window.mosaicRoom && window.mosaicRoom.media.publisher)")
 
 
 def firefox_decodes(page: Page, count: int) -> Any:

@@ -10,26 +10,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.browser.accessibility import RUN, axe_source, describe, unacceptable
-from tests.browser.test_firefox import (  # noqa: F401  (fixtures)
-    firefox_enters,
-    fox,
-    inside,
-    lab_server,
-)
-from tests.helpers import firefox, netns
 from tests.helpers.api import signup
 from tests.helpers.firefox import Firefox, Page
+from tests.helpers.firefox_lab import FIREFOX_LAB, firefox_enters
 from tests.helpers.server import MosaicServer
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.needs_root,
-    pytest.mark.skipif(firefox.unavailable() is not None, reason=f"{firefox.unavailable()}"),
-    pytest.mark.skipif(netns.unavailable() is not None, reason=f"{netns.unavailable()}"),
-]
+pytestmark = FIREFOX_LAB
 
 
 async def audit(page: Page, source: str, artifacts: Path, state: str) -> list[dict[str, Any]]:
@@ -47,8 +34,8 @@ async def audit(page: Page, source: str, artifacts: Path, state: str) -> list[di
 
 
 async def test_home_prejoin_and_room_have_no_serious_axe_violation_in_firefox(
-    lab_server: MosaicServer,  # noqa: F811
-    fox: Firefox,  # noqa: F811
+    lab_server: MosaicServer,
+    fox: Firefox,
     artifacts: Path,
 ) -> None:
     source = axe_source()

@@ -13,26 +13,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
-
 from mosaic.client import Participant, join
-from tests.browser.test_firefox import (  # noqa: F401  (fixtures)
-    LOOPBACK,
-    fox,
-    inside,
-    lab_server,
-)
-from tests.helpers import firefox, netns
 from tests.helpers.api import signup
 from tests.helpers.firefox import Firefox, Page
+from tests.helpers.firefox_lab import FIREFOX_LAB, LOOPBACK
 from tests.helpers.server import MosaicServer
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.needs_root,
-    pytest.mark.skipif(firefox.unavailable() is not None, reason=f"{firefox.unavailable()}"),
-    pytest.mark.skipif(netns.unavailable() is not None, reason=f"{netns.unavailable()}"),
-]
+pytestmark = FIREFOX_LAB
 FOCUSED = "document.activeElement ? document.activeElement.id : null"
 
 
@@ -63,8 +50,8 @@ async def tab_to(page: Page, selector: str, limit: int = 40) -> None:
 
 
 async def test_a_meeting_with_the_keyboard_alone_in_firefox(
-    lab_server: MosaicServer,  # noqa: F811
-    fox: Firefox,  # noqa: F811
+    lab_server: MosaicServer,
+    fox: Firefox,
 ) -> None:
     account = await signup(lab_server.url, name="Hostess")
     meeting = await account.create_meeting(waiting_room=False)
