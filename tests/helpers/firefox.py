@@ -201,6 +201,17 @@ class Page:
             await asyncio.sleep(0.25)
 
 
+def _described(entry: dict[str, Any]) -> str:
+    """A log entry's text and where it was raised: an error without its script says nothing
+    about whether it is the page's or the browser's own."""
+    frames = (entry.get("stackTrace") or {}).get("callFrames") or []
+    where = " <- ".join(
+        f"{frame.get('functionName') or '?'} {frame.get('url')}:{frame.get('lineNumber')}"
+        for frame in frames[:4]
+    )
+    return f"{entry.get('text')} [{where or entry.get('source', {}).get('context', '?')}]"
+
+
 class Firefox:
     """A headless Firefox ESR process with its own profile, and a BiDi session to it."""
 
@@ -285,7 +296,7 @@ class Firefox:
             elif message.get("method") == "log.entryAdded":
                 entry = message["params"]
                 if entry.get("level") == "error":
-                    self.errors.append(str(entry.get("text")))
+                    self.errors.append(_described(entry))
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(BidiError("the BiDi connection closed"))

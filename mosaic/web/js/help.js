@@ -74,13 +74,15 @@ export class HelpDialog {
     }
   }
 
-  // Back to the control that opened the dialog (or the microphone, if that one is gone).
+  // Back to the control that opened the dialog. An item of a menu (which closed as the dialog
+  // took focus) gives way to the menu's button; a control gone meanwhile, to the microphone,
+  // rather than <body>.
   restoreFocus() {
-    const back = this.opener && this.opener.isConnected && this.opener !== document.body ? this.opener : $("mic");
+    let back = this.opener && this.opener.isConnected && this.opener !== document.body ? this.opener : $("mic");
+    const menu = back.closest('[role="menu"]');
+    if (menu?.hidden) back = document.querySelector(`[aria-controls="${menu.id}"]`) ?? $("mic");
     this.opener = null;
     back.focus();
-    // A control hidden meanwhile (a menu item: its menu closed as the dialog took focus)
-    // takes no focus; the microphone does, rather than <body>.
     if (document.activeElement !== back) $("mic").focus();
   }
 }
