@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from mosaic.config import Settings
 from mosaic.domain.settings import InstancePolicy
 from mosaic.mail import Mailer, mailer_for
-from mosaic.media.aiortc_bridge import (
+from mosaic.media.transport.aiortc_bridge import (
     check_versions,
     configure_media_network,
     parse_port_range,

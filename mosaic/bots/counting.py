@@ -8,7 +8,7 @@ payload type, and drops them there; STUN, DTLS and RTCP go on to aiortc as befor
 the server still reaches the publish side's senders: PLI, NACK, REMB).
 
 The hook replaces `aioice.Connection.data_received` on one connection instance (pinned to
-aioice 0.13.0, like `mosaic.media.aiortc_bridge`).
+aioice 0.13.0, like `mosaic.media.transport.aiortc_bridge`).
 """
 
 from __future__ import annotations

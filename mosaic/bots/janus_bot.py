@@ -20,7 +20,7 @@ from mosaic.bots.base import BotReport, MediaMode, Tracks, loopback_addresses, r
 from mosaic.bots.counting import PacketTally, codec_names, count_at_socket, ice_connection
 from mosaic.bots.janus_api import Event, JanusHandle, JanusSession, plugin_data
 from mosaic.bots.tracks import bind_sender
-from mosaic.media.aiortc_bridge import use_media_addresses
+from mosaic.media.transport.aiortc_bridge import use_media_addresses
 
 
 class JanusBot:

@@ -13,7 +13,7 @@ from aiortc import MediaStreamTrack
 
 from mosaic.client.media import ROSTER_FLAG, ClientMedia
 from mosaic.client.signaling import Event, SignalingClient
-from mosaic.media.aiortc_bridge import use_media_addresses
+from mosaic.media.transport.aiortc_bridge import use_media_addresses
 
 
 def parse_join_url(join_url: str) -> tuple[str, str, str | None]:

@@ -4,7 +4,7 @@ count what arrives on a whole connection (the watchdog's sign of life).
 Bots count packets without decoding (a bot must cost almost no CPU); tests record payloads to
 compare them byte for byte with what a publisher sent. The tap wraps
 `RTCRtpReceiver._handle_rtp_packet`, the point where aiortc would depacketize and decode
-(pinned to aiortc 1.16.0 like `mosaic.media.aiortc_bridge`).
+(pinned to aiortc 1.16.0 like `mosaic.media.transport.aiortc_bridge`).
 """
 
 from __future__ import annotations

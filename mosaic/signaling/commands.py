@@ -16,7 +16,7 @@ from mosaic.domain.meeting import Forbidden, NameTaken
 from mosaic.domain.permissions import Action
 from mosaic.domain.roster import Participant, Source, State
 from mosaic.domain.settings import MeetingSettings
-from mosaic.media.sdp import SdpError
+from mosaic.media.wire.sdp import SdpError
 from mosaic.security.hashing import hash_secret
 from mosaic.signaling import protocol as p
 from mosaic.signaling.protocol import ErrorCode, ProtocolError

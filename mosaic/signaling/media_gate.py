@@ -13,7 +13,7 @@ from typing import Any
 from mosaic.domain.meeting import LiveMeeting
 from mosaic.domain.permissions import Action, may, may_publish
 from mosaic.domain.roster import Source
-from mosaic.media.router import Router
+from mosaic.media.sfu.router import Router
 
 
 class DomainGate:

@@ -32,7 +32,7 @@ CLOSE_POLICY = 1008
 
 
 class MediaRoom(Protocol):
-    """What the room needs from the media plane (implemented by `mosaic.media.router`)."""
+    """What the room needs from the media plane (implemented by `mosaic.media.sfu.router`)."""
 
     async def publish(self, participant_id: str, sdp: str, sources: dict[str, Source]) -> str: ...
     async def answer(self, participant_id: str, sdp: str) -> None: ...

@@ -8,7 +8,7 @@ from aiortc import RTCPeerConnection
 
 from mosaic.client import join
 from mosaic.client.synthetic import PatternVideoTrack, ToneAudioTrack
-from mosaic.media.sdp import parse_sdp
+from mosaic.media.wire.sdp import parse_sdp
 from tests.helpers.api import Account
 from tests.helpers.server import MosaicServer
 
@@ -85,7 +85,7 @@ async def test_a_waiting_participant_gets_no_media_offer(
 
 
 async def test_audio_goes_to_the_loudest_above_the_cap(server: MosaicServer, host: Account) -> None:
-    from mosaic.media.allocation import AUDIO_CAP
+    from mosaic.media.sfu.allocation import AUDIO_CAP
 
     meeting = await host.create_meeting(waiting_room=False, passcode_required=False)
     speakers = []

@@ -23,7 +23,7 @@ import pytest
 
 from mosaic.client import join
 from mosaic.client.synthetic import PatternVideoTrack, ToneAudioTrack
-from mosaic.media import publisher, subscriber, tracks
+from mosaic.media.sfu import publisher, subscriber, tracks
 from mosaic.signaling import room
 from tests.helpers.api import signup
 from tests.helpers.inprocess import serve_in_process

@@ -1,0 +1,411 @@
+"""One meeting's media: publishers' up tracks, subscribers' slots, and what goes where.
+
+The router decides, per subscriber, which tracks fill its slots: every video it shows (as it
+said with ``view``), audio from every unmuted speaker up to a cap and above it the loudest;
+and for each video, the simulcast layer that fits its tile and its bandwidth. It never decides
+who may do what: it asks its gate, which the signaling layer answers from the domain's rules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from aiortc import RTCIceServer
+
+from mosaic.domain.roster import Source
+from mosaic.media.sfu.allocation import (
+    DEFAULT_VIEW_SIZE,
+    MAX_VIDEO_SLOTS,
+    WantedVideo,
+    ensure_slots,
+    fill,
+    select_streams,
+    wanted_audio,
+    wanted_videos,
+)
+from mosaic.media.sfu.publisher import PublishPeer
+from mosaic.media.sfu.speaker import SpeakerDetector
+from mosaic.media.sfu.subscriber import SubscribePeer
+from mosaic.media.sfu.tracks import UpTrack
+from mosaic.media.transport.aiortc_bridge import new_certificate
+from mosaic.media.wire.sdp import SdpError
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.05
+ALLOCATE_EVERY = 5  # ticks: layers and loudest speakers four times a second
+REPORT_EVERY = 20  # ticks: RTCP reports once a second
+# Speaking highlights switch on above one activity level and off below a lower one, so a
+# speaker's breath does not make their tile blink.
+SPEAKING_ON = 0.25
+SPEAKING_OFF = 0.1
+
+
+class MediaGate(Protocol):
+    """The rules the media plane obeys, answered by the signaling layer from the domain."""
+
+    def may_publish(self, participant_id: str, source: Source) -> bool: ...
+    def may_forward(self, participant_id: str, source: Source) -> bool: ...
+
+
+Send = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass
+class _Subscriber:
+    peer: SubscribePeer
+    view: list[WantedVideo] | None = None
+    sent_slots: dict[str, Any] = field(default_factory=dict)
+    down_since: dict[str, float] = field(default_factory=dict)
+
+
+class Router:
+    def __init__(
+        self,
+        gate: MediaGate,
+        send: Send,
+        *,
+        ice_servers: list[RTCIceServer] | None = None,
+    ) -> None:
+        self.gate = gate
+        self._send = send
+        self.ice_servers = ice_servers
+        self.certificate = new_certificate()
+        self.publishers: dict[str, PublishPeer] = {}
+        self.subscribers: dict[str, _Subscriber] = {}
+        self.tracks: dict[tuple[str, Source], UpTrack] = {}
+        self.speakers = SpeakerDetector()
+        self.dominant: str | None = None
+        self.speaking: frozenset[str] = frozenset()
+        self._ticker: asyncio.Task[None] | None = None
+        self._dirty = False
+        self._closed = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        # What connections that are gone had counted (metrics add the live ones).
+        self._closed_totals: dict[str, int] = dict.fromkeys(COUNTERS, 0)
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("media negotiation failed", exc_info=task.exception())
+
+    def _start(self) -> None:
+        if self._ticker is None and not self._closed:
+            self._ticker = asyncio.create_task(self._run())
+
+    # -- the signaling layer's calls -----------------------------------------------------------
+
+    async def publish(self, participant_id: str, sdp: str, sources: dict[str, Source]) -> str:
+        self._start()
+        peer = self.publishers.get(participant_id)
+        if peer is not None and peer.is_ice_restart(sdp):
+            # ICE restarted (the network changed): aioice cannot restart a connection in
+            # place, so the publisher gets a new one and its tracks are learned again.
+            del self.publishers[participant_id]
+            await peer.close()
+            peer = None
+        if peer is None:
+            peer = PublishPeer(
+                participant_id,
+                self.certificate,
+                ice_servers=self.ice_servers,
+                may_publish=lambda source: self.gate.may_publish(participant_id, source),
+                on_track=self._track_added,
+                on_track_gone=self._track_removed,
+                on_audio_level=self._audio_level,
+            )
+            self.publishers[participant_id] = peer
+        return await peer.negotiate(sdp, sources)
+
+    async def answer(self, participant_id: str, sdp: str) -> None:
+        subscriber = self.subscribers.get(participant_id)
+        if subscriber is None:
+            raise SdpError("no offer was made to this participant")
+        if await subscriber.peer.answer(sdp):
+            await subscriber.peer.negotiate()
+
+    async def ice_candidate(
+        self, participant_id: str, pc: str, candidate: str | None, mid: str | None
+    ) -> None:
+        peer: PublishPeer | SubscribePeer | None
+        if pc == "publish":
+            peer = self.publishers.get(participant_id)
+        else:
+            found = self.subscribers.get(participant_id)
+            peer = found.peer if found else None
+        if peer is not None:
+            try:
+                await peer.add_remote_candidate(candidate)
+            except ValueError as exc:
+                raise SdpError("malformed ICE candidate") from exc
+
+    def view(self, participant_id: str, videos: list[WantedVideo]) -> None:
+        subscriber = self.subscribers.get(participant_id)
+        if subscriber is not None:
+            subscriber.view = videos[:MAX_VIDEO_SLOTS]
+            self._allocate(subscriber, time.monotonic())
+
+    def admit(self, participant_id: str) -> None:
+        """An admitted participant receives media from now on."""
+        self._start()
+        if participant_id in self.subscribers:
+            return
+
+        async def send_offer(sdp: str) -> None:
+            subscriber = self.subscribers.get(participant_id)
+            slots = subscriber.sent_slots if subscriber else {}
+            self._send(participant_id, {"type": "offer", "sdp": sdp, "slots": slots})
+
+        peer = SubscribePeer(
+            participant_id, self.certificate, send_offer, ice_servers=self.ice_servers
+        )
+        subscriber = _Subscriber(peer)
+        self.subscribers[participant_id] = subscriber
+        self._allocate(subscriber, time.monotonic())
+        # A newcomer learns who is speaking now, not only at the next change.
+        if self.dominant is not None:
+            self._send(participant_id, {"type": "speaker", "participant": self.dominant})
+        if self.speaking:
+            self._send(participant_id, {"type": "speaking", "participants": sorted(self.speaking)})
+
+    def resumed(self, participant_id: str) -> None:
+        """The participant's signaling came back: an offer sent meanwhile may be lost."""
+        subscriber = self.subscribers.get(participant_id)
+        if subscriber is not None and subscriber.peer.awaiting_answer:
+            subscriber.peer.awaiting_answer = False
+            self._spawn(subscriber.peer.negotiate())
+
+    async def restart(self, participant_id: str, pc: str) -> None:
+        """A new subscribe connection for a participant whose old one failed."""
+        subscriber = self.subscribers.pop(participant_id, None)
+        if subscriber is not None:
+            await subscriber.peer.close()
+        self.admit(participant_id)
+        renewed = self.subscribers.get(participant_id)
+        if renewed is not None and subscriber is not None:
+            renewed.view = subscriber.view
+            self._allocate(renewed, time.monotonic())
+
+    def sources_changed(self, participant: Any) -> None:
+        """Someone turned a source on or off, or the rules changed: re-check forwarding."""
+        changed = False
+        for (pid, source), track in self.tracks.items():
+            if pid == participant.id:
+                forwarding = self.gate.may_forward(pid, source)
+                if forwarding != track.forwarding:
+                    track.forwarding = forwarding
+                    changed = True
+                    if not forwarding and track.kind == "audio":
+                        self.speakers.remove(pid)
+        if changed:
+            self._allocate_all()
+
+    def stats(self) -> dict[str, int]:
+        """Totals for metrics: streams now, and packets, bytes, repairs and keyframe
+        requests since the meeting began (cheap: read from the peers at scrape time)."""
+        totals = dict(self._closed_totals)
+        for publisher in self.publishers.values():
+            _add(totals, _publisher_counts(publisher))
+        for subscriber in self.subscribers.values():
+            _add(totals, _subscriber_counts(subscriber.peer))
+        totals["published_streams"] = sum(len(t.streams) for t in self.tracks.values())
+        totals["forwarded_streams"] = sum(
+            1
+            for subscriber in self.subscribers.values()
+            for down in subscriber.peer.slots
+            if down.source is not None
+        )
+        return totals
+
+    async def remove(self, participant_id: str) -> None:
+        publisher = self.publishers.pop(participant_id, None)
+        subscriber = self.subscribers.pop(participant_id, None)
+        if publisher is not None:
+            _add(self._closed_totals, _publisher_counts(publisher))
+        if subscriber is not None:
+            _add(self._closed_totals, _subscriber_counts(subscriber.peer))
+        self.speakers.remove(participant_id)
+        if publisher is not None:
+            await publisher.close()
+        if subscriber is not None:
+            await subscriber.peer.close()
+        self._allocate_all()
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        for task in list(self._tasks):
+            task.cancel()
+        for pid in list(self.publishers) + list(self.subscribers):
+            await self.remove(pid)
+
+    # -- tracks --------------------------------------------------------------------------------
+
+    def _track_added(self, track: UpTrack) -> None:
+        key = (track.participant_id, track.source)
+        old = self.tracks.get(key)
+        if old is not None and old is not track:
+            old.close()
+        track.forwarding = self.gate.may_forward(track.participant_id, track.source)
+        self.tracks[key] = track
+        self._dirty = True
+
+    def _track_removed(self, track: UpTrack) -> None:
+        key = (track.participant_id, track.source)
+        if self.tracks.get(key) is track:
+            del self.tracks[key]
+        self._dirty = True
+
+    def _audio_level(self, track: UpTrack, level: int, now: float) -> None:
+        if track.forwarding and track.source is Source.MICROPHONE:
+            self.speakers.level(track.participant_id, level, now)
+
+    # -- allocation ------------------------------------------------------------------------------
+
+    def _allocate_all(self) -> None:
+        now = time.monotonic()
+        levels = self.speakers.levels(now)  # once per tick: the same for every subscriber
+        for subscriber in list(self.subscribers.values()):
+            self._allocate(subscriber, now, levels)
+
+    def _allocate(
+        self, subscriber: _Subscriber, now: float, levels: dict[str, float] | None = None
+    ) -> None:
+        """Decide what fills this subscriber's slots; offer again if slots were added, else
+        tell it the new assignment; then point each slot at a stream."""
+        peer = subscriber.peer
+        me = peer.participant_id
+        holders = {down.track for down in peer.slots_of("audio") if down.track}
+        if levels is None:
+            levels = self.speakers.levels(now)
+        audio = wanted_audio(self.tracks, me, holders, levels)
+        videos = wanted_videos(self.tracks, me, subscriber.view)
+        added = ensure_slots(peer, "audio", len(audio))
+        added |= ensure_slots(peer, "video", len(videos))
+        fill(peer.slots_of("audio"), audio)
+        fill(peer.slots_of("video"), [track for track, _, _ in videos])
+        sizes = {id(track): (width, height) for track, width, height in videos}
+        for down in peer.slots_of("video"):
+            if down.track is not None:
+                down.want_width, down.want_height = sizes.get(id(down.track), DEFAULT_VIEW_SIZE)
+        slots = {
+            down.mid: (
+                {"participant": down.track.participant_id, "source": down.track.source.value}
+                if down.track
+                else None
+            )
+            for down in peer.slots
+        }
+        if added:
+            subscriber.sent_slots = slots
+            self._spawn(peer.negotiate())
+        elif slots != subscriber.sent_slots:
+            subscriber.sent_slots = slots
+            self._send(me, {"type": "slots", "slots": slots})
+        select_streams(peer, subscriber.down_since, now)
+
+    # -- the clock -------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        ticks = 0
+        while True:
+            await asyncio.sleep(TICK_S)
+            ticks += 1
+            try:
+                self._tick(ticks, time.monotonic())
+            except Exception:
+                log.exception("media router tick failed")
+
+    def _tick(self, ticks: int, now: float) -> None:
+        # A method of its own so that its loop variables go with it: left in the endless
+        # loop's frame, the last peer iterated stayed referenced after it departed.
+        for publisher in list(self.publishers.values()):
+            publisher.tick(now)
+        if self._dirty or ticks % ALLOCATE_EVERY == 0:
+            self._dirty = False
+            self._speakers(now)
+            self._allocate_all()
+        if ticks % REPORT_EVERY == 0:
+            for publisher in list(self.publishers.values()):
+                publisher.send_reports(now)
+            for subscriber in list(self.subscribers.values()):
+                subscriber.peer.send_reports(now)
+            if log.isEnabledFor(logging.DEBUG):
+                self._log_repairs()
+
+    def _log_repairs(self) -> None:
+        for pid, publisher in self.publishers.items():
+            log.debug(
+                "publisher %s: %d NACKed upstream, %d repaired, %d malformed",
+                pid, publisher.nacks_sent, publisher.repaired, publisher.malformed,
+            )  # fmt: skip
+        for pid, subscriber in self.subscribers.items():
+            peer = subscriber.peer
+            log.debug(
+                "subscriber %s: %d NACKs, %d resent, %d not in cache, %d keyframe requests",
+                pid, peer.nacks, peer.retransmissions, peer.unrepairable, peer.keyframe_requests,
+            )  # fmt: skip
+
+    def _speakers(self, now: float) -> None:
+        changed = self.speakers.tick(now)
+        if changed is not None and changed != self.dominant:
+            self.dominant = changed
+            self._broadcast({"type": "speaker", "participant": changed})
+        levels = self.speakers.levels(now)
+        speaking = frozenset(
+            pid
+            for pid, level in levels.items()
+            if level >= SPEAKING_ON or (pid in self.speaking and level >= SPEAKING_OFF)
+        )
+        if speaking != self.speaking:
+            self.speaking = speaking
+            self._broadcast({"type": "speaking", "participants": sorted(speaking)})
+
+    def _broadcast(self, frame: dict[str, Any]) -> None:
+        for pid in self.subscribers:
+            self._send(pid, frame)
+
+
+COUNTERS = (
+    "packets_forwarded",
+    "bytes_forwarded",
+    "nacks_received",
+    "retransmissions",
+    "keyframe_requests",
+    "upstream_nacks",
+)
+
+
+def _publisher_counts(publisher: PublishPeer) -> dict[str, int]:
+    return {
+        "keyframe_requests": publisher.keyframe_requests,
+        "upstream_nacks": publisher.nacks_sent,
+    }
+
+
+def _subscriber_counts(peer: SubscribePeer) -> dict[str, int]:
+    return {
+        "packets_forwarded": sum(down.packets_sent for down in peer.slots),
+        "bytes_forwarded": sum(down.octets_sent for down in peer.slots),
+        "nacks_received": peer.nacks,
+        "retransmissions": peer.retransmissions,
+    }
+
+
+def _add(totals: dict[str, int], counts: dict[str, int]) -> None:
+    for name, value in counts.items():
+        totals[name] = totals.get(name, 0) + value

@@ -1,0 +1,281 @@
+"""A participant's subscribe connection: we offer sending slots, it answers, media goes out.
+
+Slots are only ever added (by renegotiating), never removed; an idle slot simply sends
+nothing. The connection answers the browser's feedback itself: NACKs from the packet caches
+(as RTX), keyframe requests passed on to the publisher, REMB and loss folded into a bandwidth
+estimate that picks simulcast layers. It sends sender reports so the browser can synchronise
+audio with video and measure round-trip times.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+
+from aiortc import RTCCertificate, RTCIceServer
+
+from mosaic.media.sfu.statistics import UplinkEstimate
+from mosaic.media.sfu.tracks import DownTrack
+from mosaic.media.transport.aiortc_bridge import MediaTransport
+from mosaic.media.transport.negotiation import (
+    OPUS_PT,
+    RTX_PT,
+    VP8_PT,
+    LocalTransport,
+    SlotDescription,
+    check_subscribe_answer,
+    offer_subscribe,
+    remote_transport,
+)
+from mosaic.media.wire.rtcp import (
+    Fir,
+    Nack,
+    Pli,
+    ReceiverReport,
+    Remb,
+    SenderReport,
+    compound,
+    ntp_from_unix,
+    parse_rtcp,
+)
+from mosaic.media.wire.rtp import MalformedPacket
+from mosaic.media.wire.sdp import SdpError, parse_sdp
+
+log = logging.getLogger(__name__)
+MAX_RETRANSMISSIONS_PER_NACK = 32
+# ICE and DTLS take well under a second here; a connection still not up after this long will
+# not be helped by more keyframe requests.
+CONNECTING_GRACE_S = 5.0
+
+
+class SubscribePeer:
+    def __init__(
+        self,
+        participant_id: str,
+        certificate: RTCCertificate,
+        send_offer: Callable[[str], Awaitable[None]],
+        *,
+        ice_servers: list[RTCIceServer] | None = None,
+    ) -> None:
+        self.participant_id = participant_id
+        self.transport = MediaTransport(certificate, ice_servers)
+        self.transport.on_rtcp = self._on_rtcp
+        self.transport.on_state = self._on_state
+        self._send_offer = send_offer
+        self.slots: list[DownTrack] = []
+        self.by_ssrc: dict[int, DownTrack] = {}
+        self.cname = secrets.token_hex(8)
+        self.version = 0
+        self.offered: list[SlotDescription] = []
+        self.awaiting_answer = False
+        self._offering = False
+        self.renegotiate = False
+        self.started_at: float | None = None
+        self._gathered = False
+        # Bandwidth toward this subscriber: see `bandwidth`.
+        self.remb: float | None = None
+        self.loss_estimate = UplinkEstimate(bitrate=3_000_000.0, maximum=8_000_000.0)
+        self.rtcp_ssrc = random.getrandbits(32)
+        self.nacks = 0
+        self.retransmissions = 0
+        self.unrepairable = 0
+        self.keyframe_requests = 0
+
+    @property
+    def bandwidth(self) -> float:
+        """What this subscriber can take. Loss rules: a browser's REMB is computed from what
+        it receives and grows to at most about 1.5 times that, so without probing it can
+        never vouch for a higher layer than the one sent now; it may only raise the
+        estimate, while receiver-reported loss brings it down."""
+        loss_based = self.loss_estimate.bitrate
+        return max(loss_based, self.remb) if self.remb is not None else loss_based
+
+    def send_rtp(self, packet: bytes) -> None:
+        self.transport.send_rtp(packet)
+
+    @property
+    def connected(self) -> bool:
+        return self.transport.connected
+
+    @property
+    def started(self) -> bool:
+        return self.started_at is not None
+
+    def awaits_media(self, now: float) -> bool:
+        """Connected, or answered so recently that its connection is still coming up."""
+        if self.transport.connected:
+            return True
+        return self.started_at is not None and now - self.started_at < CONNECTING_GRACE_S
+
+    # -- slots and negotiation -------------------------------------------------------------
+
+    def add_slot(self, kind: str) -> DownTrack:
+        mid = str(len(self.slots))
+        ssrc, rtx_ssrc = self._new_ssrc(), self._new_ssrc()
+        if kind == "audio":
+            down = DownTrack(self, kind, mid, ssrc, rtx_ssrc, OPUS_PT, None)
+        else:
+            down = DownTrack(self, kind, mid, ssrc, rtx_ssrc, VP8_PT, RTX_PT)
+        down.rtx_sequence = random.getrandbits(15)
+        self.slots.append(down)
+        self.by_ssrc[ssrc] = down
+        self.by_ssrc[rtx_ssrc] = down
+        return down
+
+    def _new_ssrc(self) -> int:
+        while True:
+            ssrc = random.getrandbits(32)
+            if ssrc and ssrc not in self.by_ssrc:
+                return ssrc
+
+    def slots_of(self, kind: str) -> list[DownTrack]:
+        return [down for down in self.slots if down.kind == kind]
+
+    async def negotiate(self) -> None:
+        """Offer the current slots; if an offer is out, offer again once it is answered."""
+        if self.awaiting_answer or self._offering:
+            self.renegotiate = True
+            return
+        self._offering = True
+        try:
+            await self._offer()
+        finally:
+            self._offering = False
+
+    async def _offer(self) -> None:
+        if not self._gathered:
+            await self.transport.gather()
+            self._gathered = True
+        self.renegotiate = False
+        self.version += 1
+        self.offered = [
+            SlotDescription(
+                down.mid, down.kind, down.ssrc, down.rtx_ssrc, f"mosaic-{down.mid}", self.cname
+            )
+            for down in self.slots
+        ]
+        local = LocalTransport(
+            self.transport.ice_username_fragment,
+            self.transport.ice_password,
+            self.transport.fingerprints(),
+            self.transport.local_candidates(),
+        )
+        self.awaiting_answer = True
+        await self._send_offer(str(offer_subscribe(self.offered, local, self.version)))
+
+    async def answer(self, sdp: str) -> bool:
+        """Take the browser's answer; True when slots were added meanwhile and another offer
+        is due."""
+        log.debug("subscriber %s answered", self.participant_id)
+        if not self.awaiting_answer:
+            raise SdpError("no offer is waiting for an answer")
+        answer = parse_sdp(sdp)
+        check_subscribe_answer(answer, self.offered)
+        remote = remote_transport(answer)
+        self.awaiting_answer = False
+        if self.started_at is None:
+            self.started_at = time.monotonic()
+            for candidate in remote.candidates:
+                await self.transport.add_remote_candidate(candidate)
+            self.transport.start(
+                remote_ufrag=remote.ice_ufrag,
+                remote_pwd=remote.ice_pwd,
+                remote_fingerprints=remote.fingerprints,
+                ice_controlling=True,
+                dtls_client=remote.setup == "passive",
+            )
+            # Ask for keyframes now: they arrive while ICE and DTLS finish, and are resent
+            # from the cache the moment the connection is up.
+            for down in self.slots_of("video"):
+                if down.target is not None:
+                    down.target.request_keyframe(self.started_at)
+        return self.renegotiate
+
+    async def add_remote_candidate(self, candidate: str | None) -> None:
+        await self.transport.add_remote_candidate(candidate)
+
+    def _on_state(self, state: str) -> None:
+        log.debug("subscriber %s %s", self.participant_id, state)
+        if state == "connected":
+            # Whatever was sent before the connection was up is lost, the keyframes that
+            # started each video included: every video starts (again) at a fresh keyframe.
+            now = time.monotonic()
+            for down in self.slots_of("video"):
+                stream = down.target or down.source
+                if stream is None:
+                    continue
+                down.detach()
+                if not stream.catch_up(down, now):
+                    down.want(stream, now)
+
+    # -- feedback in ---------------------------------------------------------------------------
+
+    def _on_rtcp(self, data: bytes) -> None:
+        try:
+            packets = parse_rtcp(data)
+        except MalformedPacket:
+            return
+        now = time.monotonic()
+        for packet in packets:
+            if isinstance(packet, Nack):
+                self._retransmit(packet, now)
+            elif isinstance(packet, Pli):
+                self._keyframe(packet.media_ssrc, now)
+            elif isinstance(packet, Fir):
+                for ssrc, _ in packet.entries:
+                    self._keyframe(ssrc, now)
+            elif isinstance(packet, Remb):
+                self.remb = float(packet.bitrate)
+            elif isinstance(packet, ReceiverReport | SenderReport):
+                worst = max((block.fraction_lost / 256 for block in packet.reports), default=0.0)
+                self.loss_estimate.on_loss(worst)
+
+    def _retransmit(self, nack: Nack, now: float) -> None:
+        down = self.by_ssrc.get(nack.media_ssrc)
+        if down is None or down.ssrc != nack.media_ssrc:
+            return
+        self.nacks += 1
+        for out_seq in nack.lost[:MAX_RETRANSMISSIONS_PER_NACK]:
+            packet = down.retransmission(out_seq, now)
+            if packet is None:
+                self.unrepairable += 1
+            else:
+                self.retransmissions += 1
+                self.transport.send_rtp(packet)
+
+    def _keyframe(self, ssrc: int, now: float) -> None:
+        down = self.by_ssrc.get(ssrc)
+        if down is not None:
+            self.keyframe_requests += 1
+            down.request_keyframe(now)
+
+    # -- reports out ---------------------------------------------------------------------------
+
+    def send_reports(self, now: float) -> None:
+        """A sender report for every slot that has sent something (about once a second)."""
+        wall = time.time()
+        reports = [
+            SenderReport(
+                down.ssrc,
+                ntp_from_unix(wall),
+                down.rtp_time(now),
+                down.packets_sent,
+                down.octets_sent,
+            )
+            for down in self.slots
+            if down.packets_sent
+        ]
+        if reports:
+            self.transport.send_rtcp(compound(*reports))
+
+    async def close(self) -> None:
+        """Stop sending, and drop the slots: each one points back here (a cycle that would
+        keep this connection until a full garbage collection)."""
+        for down in self.slots:
+            down.detach()
+        self.slots.clear()
+        self.by_ssrc.clear()
+        await self.transport.close()

@@ -1,0 +1,581 @@
+"""Every use Mosaic makes of aiortc's and aioice's internals, in one place.
+
+Mosaic takes ICE, DTLS and SRTP from aiortc but none of its media pipeline (which depacketizes,
+buffers and decodes). So it drives `RTCIceGatherer`, `RTCIceTransport` and `RTCDtlsTransport`
+directly (aiortc's ORTC-style API) and reaches below them at a handful of points:
+
+- `RTCDtlsTransport._handle_rtp_data` / `_handle_rtcp_data` receive each decrypted packet:
+  overridden to hand the raw bytes to the SFU, unparsed;
+- `RTCDtlsTransport._tx_srtp` encrypts, and the nominated ICE pair's socket sends, without an
+  await per packet (aiortc's own `_send_rtp` awaits twice per datagram);
+- `RTCDtlsTransport._set_role` and the ICE `Connection.ice_controlling` flag follow the SDP
+  offer/answer roles (RFC 8842 §5, RFC 8445 §6.1.1);
+- `aioice.ice.get_host_addresses` decides which local addresses are gathered (aioice leaves
+  out loopback, which tests and single-machine setups need);
+- the server gathers its own host candidates (`Connection._protocols`, `_local_candidates`,
+  `_local_candidates_end`): on a configured UDP port range, and never through STUN;
+- its sockets' `StunProtocol.datagram_received` is replaced by a guard that drops whatever is
+  not STUN, DTLS, RTP or RTCP of that connection before aioice or aiortc parse it, checks
+  STUN credentials (`Connection._valid_username`, `local_password`), passes on to
+  `request_received`, `transactions`, `data_received`, and decrypts SRTP with
+  `RTCDtlsTransport._rx_srtp` (see `_GuardedStunProtocol`);
+- `close` empties `Connection._check_list`, whose pairs point back at the connection.
+
+These names are pinned to the versions below;
+`tests/unit/media/transport/test_aiortc_bridge.py` fails loudly if an upgrade moves any of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import aioice
+import aioice.ice
+import aioice.stun
+import aiortc
+import pylibsrtp
+from aioice.candidate import Candidate, candidate_foundation, candidate_priority
+from aiortc import RTCCertificate, RTCDtlsTransport, RTCIceGatherer, RTCIceServer, RTCIceTransport
+from aiortc.rtcdtlstransport import RTCDtlsFingerprint, RTCDtlsParameters
+from aiortc.rtcicetransport import RTCIceParameters, candidate_from_aioice, candidate_to_aioice
+from aiortc.sdp import candidate_to_sdp
+
+from mosaic.media.transport.demux import MEDIA_MIN_SIZE, Kind, datagram_kind, dropped
+from mosaic.media.wire.candidates import parse_candidate
+
+log = logging.getLogger(__name__)
+
+AIORTC_VERSION = "1.16.0"
+AIOICE_VERSION = "0.13.0"
+
+_original_host_addresses = aioice.ice.get_host_addresses
+_media_addresses: list[str] | None = None
+
+
+def check_versions() -> None:
+    """Refuse to run on versions whose internals were not checked."""
+    found = (aiortc.__version__, aioice.__version__)
+    if found != (AIORTC_VERSION, AIOICE_VERSION):
+        raise RuntimeError(
+            f"mosaic.media needs aiortc {AIORTC_VERSION} and aioice {AIOICE_VERSION}, "
+            f"found {found[0]} and {found[1]}"
+        )
+
+
+def _host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+    if _media_addresses:
+        return list(_media_addresses)
+    # Every interface, loopback included: a meeting on one machine must work.
+    addresses = _original_host_addresses(use_ipv4=use_ipv4, use_ipv6=use_ipv6)
+    if use_ipv4 and "127.0.0.1" not in addresses:
+        addresses.append("127.0.0.1")
+    return addresses
+
+
+@dataclass
+class MediaNetwork:
+    """Where the server's media lives: the local addresses it binds, the addresses it
+    announces (a public IP in front of a NAT), and the UDP ports it may use."""
+
+    announced: list[str] = field(default_factory=list)
+    ports: tuple[int, int] | None = None
+
+
+_network = MediaNetwork()
+RECEIVE_BUFFER = 1 << 20
+
+
+def configure_media_network(
+    addresses: Sequence[str] | None,
+    announced: Sequence[str] = (),
+    ports: tuple[int, int] | None = None,
+) -> None:
+    """Process-wide media network settings of a server (see `MediaNetwork`)."""
+    use_media_addresses(addresses)
+    _network.announced = list(announced)
+    _network.ports = ports
+
+
+def parse_port_range(text: str) -> tuple[int, int]:
+    """'50000-50199' → (50000, 50199)."""
+    low, _, high = text.partition("-")
+    first, last = int(low), int(high or low)
+    if not 1024 <= first <= last <= 65535:
+        raise ValueError(f"not a UDP port range: {text!r}")
+    return first, last
+
+
+def use_media_addresses(addresses: Sequence[str] | None) -> None:
+    """Gather ICE host candidates on these local addresses only (None: every interface).
+
+    Process-wide, because aioice reads it from module scope; one process serves one set."""
+    global _media_addresses  # noqa: PLW0603 - aioice offers no per-connection setting
+    _media_addresses = list(addresses) if addresses else None
+    aioice.ice.get_host_addresses = _host_addresses
+
+
+class _SfuDtlsTransport(RTCDtlsTransport):
+    """A DTLS transport that hands decrypted RTP and RTCP to callbacks, unparsed.
+
+    A callback's exception would end aiortc's receive loop, and with it this participant's
+    media: it is logged (once in a while) and the packet dropped instead."""
+
+    on_rtp: Callable[[bytes], None] = staticmethod(lambda data: None)  # type: ignore[assignment]
+    on_rtcp: Callable[[bytes], None] = staticmethod(lambda data: None)  # type: ignore[assignment]
+    failures = 0
+
+    async def _handle_rtp_data(self, data: bytes, arrival_time_ms: int) -> None:
+        self._handle_rtp_sync(data)
+
+    async def _handle_rtcp_data(self, data: bytes) -> None:
+        self._handle_rtcp_sync(data)
+
+    def _handle_rtp_sync(self, data: bytes) -> None:
+        try:
+            self.on_rtp(data)
+        except Exception:
+            self._failed()
+
+    def _handle_rtcp_sync(self, data: bytes) -> None:
+        try:
+            self.on_rtcp(data)
+        except Exception:
+            self._failed()
+
+    def _failed(self) -> None:
+        self.failures += 1
+        if self.failures & (self.failures - 1) == 0:  # the 1st, 2nd, 4th, 8th... time
+            log.exception("packet handling failed (%d times)", self.failures)
+
+
+def _ignore(data: bytes) -> None:
+    return None
+
+
+def _ignore_state(state: str) -> None:
+    return None
+
+
+class _GuardedStunProtocol(aioice.ice.StunProtocol):
+    """The server's media socket: lets through only what belongs to this connection.
+
+    aioice hands every datagram that is not STUN to aiortc's DTLS loop, which dies on an
+    empty one (it reads ``data[0]``); and aioice's STUN parser raises more than the
+    ``ValueError`` it catches. Here every datagram is sorted first (`demux.datagram_kind`)
+    and what is not STUN, DTLS, RTP or RTCP *of this connection* is dropped and counted
+    (`demux.dropped`), before any parser sees it:
+
+    - SRTP/SRTCP (first byte 128-191, at least 12 bytes) is decrypted right here once DTLS
+      gave the keys (`open_media`); one that fails authentication is dropped. This is the
+      hot path: a length test and two byte comparisons before the decryption.
+    - STUN must parse; a request goes on to aioice, which answers it (with an error when the
+      credentials are wrong: no state changes), a response only to the request it answers.
+    - DTLS is queued for aiortc only from an address that passed an authenticated ICE check
+      (RFC 8842 §5: DTLS runs on the ICE-selected pair): a stranger cannot feed the
+      handshake, nor OpenSSL anything after it.
+    """
+
+    # Authenticated remote addresses kept: a browser has a handful of candidates; the cap only
+    # bounds memory (beyond it, DTLS still passes from an address our own checks reached).
+    MAX_PEERS = 64
+    failures = 0  # exceptions out of aioice's handling of a parsed STUN message, process-wide
+
+    def __init__(self, receiver: aioice.Connection) -> None:
+        super().__init__(receiver)
+        self.srtp: pylibsrtp.Session | None = None
+        self.on_rtp: Callable[[bytes], None] = _ignore
+        self.on_rtcp: Callable[[bytes], None] = _ignore
+        self.peers: set[tuple[str, int]] = set()
+
+    def open_media(
+        self,
+        srtp: pylibsrtp.Session,
+        on_rtp: Callable[[bytes], None],
+        on_rtcp: Callable[[bytes], None],
+    ) -> None:
+        self.on_rtp, self.on_rtcp, self.srtp = on_rtp, on_rtcp, srtp
+
+    def close_media(self) -> None:
+        """Forget the keys and the callbacks (and the cycles through them): drop from now on."""
+        self.srtp = None
+        self.on_rtp = self.on_rtcp = _ignore
+
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:  # type: ignore[override]
+        if len(data) >= MEDIA_MIN_SIZE and 127 < data[0] < 192:
+            srtp = self.srtp
+            if srtp is None:
+                dropped.add("unexpected")
+                return
+            try:
+                if 191 < data[1] < 224:  # RTCP (RFC 5761 §4)
+                    self.on_rtcp(srtp.unprotect_rtcp(data))
+                else:
+                    self.on_rtp(srtp.unprotect(data))
+            except pylibsrtp.Error:
+                dropped.add("unauthenticated")  # forged, another peer's, replayed
+            return
+        try:
+            self._not_media(data, (addr[0], addr[1]))
+        except Exception:  # in aioice's own handling: the socket must survive whatever it was
+            dropped.add("malformed")
+            _GuardedStunProtocol.failures += 1
+            failures = _GuardedStunProtocol.failures
+            if failures & (failures - 1) == 0:  # the 1st, 2nd, 4th, 8th... time: a bug to see
+                log.warning("STUN handling failed (%d times)", failures, exc_info=True)
+
+    def _not_media(self, data: bytes, addr: tuple[str, int]) -> None:
+        kind = datagram_kind(data)
+        if kind is Kind.STUN:
+            self._stun(data, addr)
+        elif kind is Kind.DTLS:
+            if addr in self.peers or self._checked(addr):
+                self.receiver.data_received(data, self.local_candidate.component)
+            else:
+                dropped.add("wrong_peer")
+        else:
+            dropped.add("malformed")
+
+    def _stun(self, data: bytes, addr: tuple[str, int]) -> None:
+        """What aioice's `StunProtocol.datagram_received` does, less what a stranger could
+        use: every parse error caught, responses only to our transactions."""
+        try:
+            message = aioice.stun.parse_message(data)
+        except Exception:  # struct.error and UnicodeDecodeError as well as ValueError
+            dropped.add("malformed")
+            return
+        message_class = message.message_class
+        if message_class is aioice.stun.Class.REQUEST:
+            if self._authentic(message):
+                if len(self.peers) < self.MAX_PEERS:
+                    self.peers.add(addr)
+            else:
+                dropped.add("unauthenticated")
+            self.receiver.request_received(message, addr, self)
+        elif message_class in (aioice.stun.Class.RESPONSE, aioice.stun.Class.ERROR):
+            transaction = self.transactions.get(message.transaction_id)
+            if transaction is None:
+                dropped.add("unexpected")
+            else:
+                transaction.response_received(message, addr)
+        else:
+            dropped.add("unexpected")  # indications: ICE has no use for them here
+
+    def _authentic(self, message: aioice.stun.Message) -> bool:
+        """Whether a request carries this connection's credentials (RFC 8445 §7.3)."""
+        connection = self.receiver
+        username = message.attributes.get("USERNAME")
+        return (
+            isinstance(username, str)
+            and "MESSAGE-INTEGRITY" in message.attributes
+            and connection._valid_username(username)
+            and message.check_message_integrity(connection.local_password.encode("utf8"))
+        )
+
+    def _checked(self, addr: tuple[str, int]) -> bool:
+        """Whether ``addr`` answered one of our checks (the peer sent none of its own yet)."""
+        return any(
+            pair.remote_addr == addr and pair.state is aioice.ice.CandidatePair.State.SUCCEEDED
+            for pair in self.receiver._check_list
+        )
+
+
+class MediaTransport:
+    """One bundled ICE + DTLS-SRTP transport (one peer connection's worth), packet in and out.
+
+    ``on_rtp`` and ``on_rtcp`` receive decrypted packets; ``send_rtp`` and ``send_rtcp`` encrypt
+    and send synchronously. ``on_state`` hears "connected", "failed" and "closed".
+    """
+
+    def __init__(
+        self,
+        certificate: RTCCertificate,
+        ice_servers: list[RTCIceServer] | None = None,
+    ) -> None:
+        self.gatherer = RTCIceGatherer(iceServers=ice_servers or [])
+        self.ice = RTCIceTransport(self.gatherer)
+        self.dtls = _SfuDtlsTransport(self.ice, [certificate])
+        self.on_rtp: Callable[[bytes], None] = lambda data: None
+        self.on_rtcp: Callable[[bytes], None] = lambda data: None
+        self.on_state: Callable[[str], None] = lambda state: None
+        self.state = "new"
+        self._task: asyncio.Task[None] | None = None
+        self.dtls.on_rtp = self._rtp  # type: ignore[method-assign]
+        self.dtls.on_rtcp = self._rtcp  # type: ignore[method-assign]
+        self.dtls.on("statechange", self._dtls_state)
+        # Set once connected (`_open_send_path`): one call per packet, nothing looked up.
+        self._deliver: Callable[[bytes], None] | None = None
+        self._protect: Callable[[bytes], bytes] = bytes
+        self._protect_rtcp: Callable[[bytes], bytes] = bytes
+
+    def _rtp(self, data: bytes) -> None:
+        self.on_rtp(data)
+
+    def _rtcp(self, data: bytes) -> None:
+        self.on_rtcp(data)
+
+    async def gather(self) -> None:
+        """Host candidates on our addresses, in the configured port range; no STUN: a server
+        knows its addresses (announced ones are added in `local_candidates`)."""
+        connection = self.ice._connection
+        if connection._local_candidates_end:
+            return
+        connection._local_candidates_start = True
+        loop = asyncio.get_running_loop()
+        for address in _host_addresses(use_ipv4=True, use_ipv6=True):
+            try:
+                transport, protocol = await _bind(loop, connection, address, _network.ports)
+            except OSError as exc:
+                log.warning("no UDP port for media on %s: %s", address, exc)
+                continue
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                # Keyframes arrive as bursts of packets: room for them while the loop is busy.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+            host, port = transport.get_extra_info("sockname")[:2]
+            protocol.local_candidate = Candidate(
+                foundation=candidate_foundation("host", "udp", host),
+                component=1,
+                transport="udp",
+                priority=candidate_priority(1, "host"),
+                host=host,
+                port=port,
+                type="host",
+            )
+            connection._protocols.append(protocol)
+            connection._local_candidates.append(protocol.local_candidate)
+        connection._local_candidates_end = True
+
+    @property
+    def ice_username_fragment(self) -> str:
+        return self.gatherer.getLocalParameters().usernameFragment  # type: ignore[no-any-return]
+
+    @property
+    def ice_password(self) -> str:
+        return self.gatherer.getLocalParameters().password  # type: ignore[no-any-return]
+
+    def fingerprints(self) -> list[tuple[str, str]]:
+        return [(f.algorithm, f.value) for f in self.dtls.getLocalParameters().fingerprints]
+
+    def local_candidates(self) -> list[str]:
+        """Our candidates as SDP ``candidate:`` attribute values, and for each announced
+        address a copy with that address (the NAT in front maps it to the same port)."""
+        gathered = self.gatherer.getLocalCandidates()
+        lines = [candidate_to_sdp(c) for c in gathered]
+        for index, public in enumerate(_network.announced):
+            for candidate in gathered:
+                announced = Candidate(
+                    foundation=candidate_foundation("host", "udp", public),
+                    component=candidate.component,
+                    transport="udp",
+                    priority=candidate_priority(1, "host", local_pref=65534 - index),
+                    host=public,
+                    port=candidate.port,
+                    type="host",
+                )
+                lines.append(announced.to_sdp())
+        return lines
+
+    def start(
+        self,
+        *,
+        remote_ufrag: str,
+        remote_pwd: str,
+        remote_fingerprints: list[tuple[str, str]],
+        ice_controlling: bool,
+        dtls_client: bool,
+    ) -> None:
+        """Begin connectivity checks and then the DTLS handshake, in the background."""
+        if self._task is not None:
+            return
+        self.ice._connection.ice_controlling = ice_controlling
+        self.dtls._set_role("client" if dtls_client else "server")
+        parameters = RTCIceParameters(usernameFragment=remote_ufrag, password=remote_pwd)
+        dtls_parameters = RTCDtlsParameters(
+            fingerprints=[RTCDtlsFingerprint(a, v) for a, v in remote_fingerprints]
+        )
+        self._task = asyncio.create_task(self._connect(parameters, dtls_parameters))
+
+    async def _connect(self, ice: RTCIceParameters, dtls: RTCDtlsParameters) -> None:
+        try:
+            await self.ice.start(ice)
+            if self.ice.state != "completed":
+                self._set_state("failed")
+                return
+            await self.dtls.start(dtls)
+        except (ConnectionError, OSError, asyncio.InvalidStateError) as exc:
+            log.info("media transport failed to connect: %s", exc)
+            self._set_state("failed")
+
+    async def add_remote_candidate(self, candidate: str | None) -> None:
+        """A remote candidate (SDP attribute value); None or "" (Firefox) for
+        end-of-candidates. Raises `CandidateError` (a ``ValueError``) for a malformed line;
+        well-formed candidates we cannot pair with (TCP, mDNS names) are ignored."""
+        parsed = parse_candidate(candidate)
+        if parsed is None:
+            await self.ice.addRemoteCandidate(None)
+        elif parsed.usable:
+            await self.ice.addRemoteCandidate(
+                aiortc.RTCIceCandidate(
+                    component=parsed.component,
+                    foundation=parsed.foundation,
+                    ip=parsed.address,
+                    port=parsed.port,
+                    priority=parsed.priority,
+                    protocol=parsed.protocol,
+                    type=parsed.type,
+                    relatedAddress=parsed.related_address,
+                    relatedPort=parsed.related_port,
+                )
+            )
+
+    def _dtls_state(self) -> None:
+        state = self.dtls.state
+        if state == "connected":
+            self._open_receive_path()
+            self._open_send_path()
+            self._set_state("connected")
+        elif state in ("failed", "closed"):
+            self._set_state(state)
+
+    def _open_receive_path(self) -> None:
+        """Once DTLS is up, decrypt SRTP/SRTCP where the datagram arrives (see
+        `_GuardedStunProtocol`): aiortc's own way queues each datagram and awaits it through
+        three coroutines before decrypting."""
+        rx_srtp = self.dtls._rx_srtp
+        on_rtp, on_rtcp = self.dtls._handle_rtp_sync, self.dtls._handle_rtcp_sync
+        for protocol in self.ice._connection._protocols:
+            if isinstance(protocol, _GuardedStunProtocol):
+                protocol.open_media(rx_srtp, on_rtp, on_rtcp)
+
+    def _set_state(self, state: str) -> None:
+        if self.state not in (state, "closed"):
+            self.state = state
+            if state != "connected":
+                self._deliver = None
+            self.on_state(state)
+
+    @property
+    def connected(self) -> bool:
+        return self.state == "connected"
+
+    def send_rtp(self, packet: bytes) -> None:
+        """Encrypt (SRTP) and send one RTP packet now; dropped if not connected."""
+        deliver = self._deliver
+        if deliver is not None:
+            deliver(self._protect(packet))
+
+    def send_rtcp(self, packet: bytes) -> None:
+        deliver = self._deliver
+        if deliver is not None:
+            deliver(self._protect_rtcp(packet))
+
+    def _open_send_path(self) -> None:
+        """Bind the cipher and the route once, at connection, not per packet.
+
+        aioice nominates one pair per connection and never changes it, so the socket and the
+        remote address are fixed from here on."""
+        pair = self.ice._connection._nominated.get(1)
+        if pair is None:
+            return
+        self._protect = self.dtls._tx_srtp.protect
+        self._protect_rtcp = self.dtls._tx_srtp.protect_rtcp
+        protocol, remote = pair.protocol, pair.remote_addr
+        if isinstance(protocol, aioice.ice.StunProtocol):
+            sendto = protocol.transport.sendto
+
+            def deliver(datagram: bytes) -> None:
+                sendto(datagram, remote)
+
+        else:
+
+            def deliver(datagram: bytes) -> None:
+                # A TURN relay wraps each datagram in its own framing, asynchronously.
+                task = asyncio.ensure_future(protocol.send_data(datagram, remote))
+                task.add_done_callback(_ignore_result)
+
+        self._deliver = deliver
+
+    async def close(self) -> None:
+        """Stop ICE and DTLS, and cut every reference that loops back to the owner.
+
+        The callbacks make cycles (this transport's callbacks are its peer's methods, the
+        peer holds this transport; the DTLS transport and the sockets call back here): left
+        in place, a departed participant's connection, tracks and packet caches wait for a
+        full garbage collection, megabytes each. Cut, they go when the last reference does."""
+        self._set_state("closed")
+        protocols = list(self.ice._connection._protocols)
+        for protocol in protocols:
+            if isinstance(protocol, _GuardedStunProtocol):
+                protocol.close_media()
+        self.on_rtp = self.on_rtcp = _ignore
+        self.on_state = _ignore_state
+        self._deliver = None
+        self._protect = self._protect_rtcp = bytes
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        with contextlib.suppress(Exception):
+            await self.dtls.stop()
+        connection = self.ice._connection
+        with contextlib.suppress(Exception):
+            await self.ice.stop()
+        # aioice's check list holds pairs whose sockets point back at the connection.
+        connection._check_list.clear()
+        self.dtls.remove_all_listeners()
+        self.dtls.on_rtp = self.dtls.on_rtcp = _ignore  # type: ignore[method-assign]
+
+
+async def _bind(
+    loop: asyncio.AbstractEventLoop,
+    connection: aioice.Connection,
+    address: str,
+    ports: tuple[int, int] | None,
+) -> tuple[asyncio.DatagramTransport, aioice.ice.StunProtocol]:
+    """A UDP socket on ``address``: on a free port of the range (tried from a random start,
+    so that concurrent joins do not race for the same one), or any port without a range."""
+    candidates = [0]
+    if ports is not None:
+        first, last = ports
+        start = random.randint(first, last)
+        candidates = [*range(start, last + 1), *range(first, start)]
+    error: OSError | None = None
+    for port in candidates:
+        try:
+            transport, protocol = await loop.create_datagram_endpoint(
+                lambda: _GuardedStunProtocol(connection), local_addr=(address, port)
+            )
+        except OSError as exc:
+            error = exc
+            continue
+        return transport, protocol  # type: ignore[return-value]
+    raise error or OSError(f"no free UDP port on {address}")
+
+
+def _ignore_result(task: asyncio.Future[None]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
+def new_certificate() -> RTCCertificate:
+    """A DTLS certificate (ECDSA P-256, as browsers use); one per router is enough."""
+    return RTCCertificate.generateCertificate()
+
+
+__all__ = [
+    "Candidate",
+    "MediaTransport",
+    "RTCIceServer",
+    "candidate_from_aioice",
+    "candidate_to_aioice",
+    "check_versions",
+    "new_certificate",
+    "use_media_addresses",
+]

@@ -1,0 +1,93 @@
+"""Fails loudly if an aiortc or aioice upgrade moves the internals Mosaic relies on."""
+
+from __future__ import annotations
+
+import inspect
+
+import aioice.ice
+import aioice.stun
+import aiortc
+from aiortc import RTCDtlsTransport, RTCIceGatherer, RTCIceTransport, RTCRtpReceiver
+
+from mosaic.media.transport import aiortc_bridge
+
+
+def test_versions_are_the_pinned_ones() -> None:
+    aiortc_bridge.check_versions()
+    assert aiortc.__version__ == aiortc_bridge.AIORTC_VERSION
+
+
+def test_dtls_transport_hooks_exist_with_the_expected_signatures() -> None:
+    assert list(inspect.signature(RTCDtlsTransport._handle_rtp_data).parameters) == [
+        "self", "data", "arrival_time_ms",
+    ]  # fmt: skip
+    assert list(inspect.signature(RTCDtlsTransport._handle_rtcp_data).parameters) == [
+        "self", "data",
+    ]  # fmt: skip
+    assert hasattr(RTCDtlsTransport, "_set_role")
+    source = inspect.getsource(RTCDtlsTransport)
+    for name in ("self._tx_srtp", "self._rx_srtp", "await self._handle_rtp_data(",
+                 "await self._handle_rtcp_data("):  # fmt: skip
+        assert name in source
+
+
+def test_ice_internals_exist() -> None:
+    gatherer = RTCIceGatherer()
+    transport = RTCIceTransport(gatherer)
+    connection = transport._connection
+    assert hasattr(connection, "ice_controlling")
+    assert isinstance(connection._nominated, dict)
+    assert inspect.signature(aioice.ice.get_host_addresses).parameters.keys() == {
+        "use_ipv4",
+        "use_ipv6",
+    }
+    assert "get_host_addresses(" in inspect.getsource(aioice.ice.Connection.gather_candidates)
+    assert "transport" in aioice.ice.StunProtocol.__annotations__
+    assert list(inspect.signature(aioice.ice.StunProtocol.datagram_received).parameters) == [
+        "self", "data", "addr",
+    ]  # fmt: skip
+    assert isinstance(connection._protocols, list)
+    assert connection._local_candidates == [] and connection._local_candidates_end is False
+    assert {"protocol", "remote_addr"} <= set(dir(aioice.ice.CandidatePair)) | set(
+        inspect.signature(aioice.ice.CandidatePair).parameters
+    ) | {"remote_addr"}
+    assert isinstance(aioice.ice.CandidatePair.remote_addr, property)
+
+
+def test_the_client_tap_point_exists() -> None:
+    assert list(inspect.signature(RTCRtpReceiver._handle_rtp_packet).parameters) == [
+        "self", "packet", "arrival_time_ms",
+    ]  # fmt: skip
+
+
+async def test_loopback_is_gathered_when_asked() -> None:
+    aiortc_bridge.use_media_addresses(["127.0.0.1"])
+    try:
+        transport = aiortc_bridge.MediaTransport(aiortc_bridge.new_certificate())
+        await transport.gather()
+        candidates = transport.local_candidates()
+        assert candidates and all(" 127.0.0.1 " in c for c in candidates)
+        await transport.close()
+    finally:
+        aiortc_bridge.use_media_addresses(None)
+
+
+async def test_the_internals_the_socket_guard_uses_exist() -> None:
+    """`_GuardedStunProtocol` takes over aioice's datagram handling: what it calls must exist."""
+    connection = aioice.Connection(ice_controlling=False)
+    assert isinstance(connection.local_password, str)
+    assert connection._valid_username(f"{connection.local_username}:x")
+    assert isinstance(connection._check_list, list)
+    assert list(inspect.signature(connection.request_received).parameters) == [
+        "message", "addr", "protocol",
+    ]  # fmt: skip
+    assert list(inspect.signature(connection.data_received).parameters) == ["data", "component"]
+    protocol = aiortc_bridge._GuardedStunProtocol(connection)
+    assert protocol.transactions == {} and protocol.receiver is connection
+    assert hasattr(aioice.stun.Transaction, "response_received")
+    assert aioice.ice.CandidatePair.State.SUCCEEDED
+    source = inspect.getsource(aioice.ice.StunProtocol.datagram_received)
+    # What the guard does in aioice's place: parse, answer transactions, pass requests on.
+    for name in ("stun.parse_message(", "self.transactions", "request_received(", "data_received("):
+        assert name in source
+    assert "self._rx_srtp = " in inspect.getsource(RTCDtlsTransport)
