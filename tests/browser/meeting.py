@@ -45,6 +45,22 @@ async def playing_videos(page: Page) -> dict[str, int]:
     )
 
 
+async def decoding_from(page: Page, count: int) -> bool:
+    """Whether the page decodes video and audio from ``count`` others and shows their videos.
+
+    All three, because each fails on its own: statistics can count frames for a track no tile
+    plays, and a tile can play video while the audio never arrives."""
+    stats = await inbound(page)
+    videos = [v for v in stats["video"] if v["framesDecoded"] > 0 and v["frameWidth"] > 0]
+    audios = [a for a in stats["audio"] if a["totalSamplesReceived"] > 0]
+    sizes = await playing_videos(page)
+    return (
+        len(videos) >= count
+        and len(audios) >= count
+        and sum(w > 0 for w in sizes.values()) >= count
+    )
+
+
 # Video frames decoded on the page's current subscribe connection, and whether that connection
 # is the one a test remembered as ``window.before`` (to tell a replaced connection).
 _DECODED = """async () => {

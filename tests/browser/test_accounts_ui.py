@@ -10,7 +10,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.browser.conftest import PageFactory
-from tests.security.test_accounts import Mailbox, link_in
+from tests.helpers.mailbox import Mailbox, link_in
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 I18N = Path(__file__).resolve().parents[2] / "mosaic" / "web" / "i18n"

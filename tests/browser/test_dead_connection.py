@@ -12,9 +12,9 @@ from mosaic.client import join, parse_join_url
 from mosaic.client.synthetic import PatternVideoTrack, ToneAudioTrack
 from tests.browser.conftest import PageFactory
 from tests.browser.meeting import decoded, enter, frames_from
-from tests.browser.test_media import wait_until
 from tests.helpers.api import signup
 from tests.helpers.inprocess import end_server_dtls, serve_services_in_process
+from tests.helpers.waiting import wait_until
 
 LOOPBACK = ["127.0.0.1"]
 

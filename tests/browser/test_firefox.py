@@ -20,13 +20,13 @@ from playwright.async_api import async_playwright
 from mosaic.bots.chromium import CHROMIUM, CHROMIUM_ARGS
 from mosaic.client import Participant, join
 from mosaic.client.synthetic import PatternVideoTrack, ToneAudioTrack
-from tests.browser.meeting import enter
-from tests.browser.test_media import decoding_from, wait_until
+from tests.browser.meeting import decoding_from, enter
 from tests.helpers import firefox
 from tests.helpers.api import signup
 from tests.helpers.firefox import Firefox, Page
 from tests.helpers.firefox_lab import FIREFOX_LAB, LOOPBACK, firefox_enters
 from tests.helpers.server import MosaicServer
+from tests.helpers.waiting import wait_until
 
 pytestmark = FIREFOX_LAB
 

@@ -11,10 +11,10 @@ import aiortc.rtcrtpsender
 import pytest
 
 from tests.browser.conftest import PageFactory
-from tests.browser.meeting import enter
-from tests.browser.test_media import decoding_from, wait_until
+from tests.browser.meeting import decoding_from, enter
 from tests.helpers.api import signup
 from tests.helpers.inprocess import serve_in_process
+from tests.helpers.waiting import wait_until
 
 
 async def test_the_server_never_decodes_or_encodes(

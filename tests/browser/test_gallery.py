@@ -10,8 +10,8 @@ from mosaic.client import Participant, join
 from mosaic.client.synthetic import PatternVideoTrack
 from tests.browser.conftest import PageFactory
 from tests.browser.meeting import enter
-from tests.browser.test_media import wait_until
 from tests.helpers.api import signup
+from tests.helpers.waiting import wait_until
 
 ACTIVE_VIDEOS = """async () => {
     const pc = window.mosaicRoom.media.subscriber;

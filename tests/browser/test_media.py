@@ -3,36 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 from playwright.async_api import Page
 
 from tests.browser.conftest import PageFactory
-from tests.browser.meeting import enter, inbound, playing_videos
+from tests.browser.meeting import decoding_from, enter, inbound
 from tests.helpers.api import signup
-
-
-async def wait_until(condition, timeout: float = 20.0, interval: float = 0.25):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met in {timeout} s; last: {result!r}")
-        await asyncio.sleep(interval)
-
-
-async def decoding_from(page: Page, count: int) -> bool:
-    stats = await inbound(page)
-    videos = [v for v in stats["video"] if v["framesDecoded"] > 0 and v["frameWidth"] > 0]
-    audios = [a for a in stats["audio"] if a["totalSamplesReceived"] > 0]
-    sizes = await playing_videos(page)
-    return (
-        len(videos) >= count
-        and len(audios) >= count
-        and sum(w > 0 for w in sizes.values()) >= count
-    )
+from tests.helpers.waiting import wait_until
 
 
 async def test_three_browsers_see_and_hear_each_other(server, new_page: PageFactory) -> None:

@@ -16,10 +16,10 @@ from mosaic.client import join
 from mosaic.client.synthetic import PatternVideoTrack, ToneAudioTrack
 from tests.browser.conftest import PageFactory
 from tests.browser.meeting import decoded, frames_from
-from tests.browser.test_media import wait_until
 from tests.helpers.api import signup
 from tests.helpers.restart import restartable
 from tests.helpers.server import MosaicServer
+from tests.helpers.waiting import wait_until
 
 __all__ = ["restartable"]  # the fixture
 

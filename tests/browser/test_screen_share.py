@@ -6,8 +6,8 @@ from playwright.async_api import expect
 
 from tests.browser.conftest import PageFactory
 from tests.browser.meeting import enter
-from tests.browser.test_media import wait_until
 from tests.helpers.api import signup
+from tests.helpers.waiting import wait_until
 
 NO_CAMERA = "localStorage.setItem('mosaic.camOn', 'false')"
 

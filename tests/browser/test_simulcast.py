@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from tests.browser.conftest import PageFactory
 from tests.browser.meeting import enter, inbound
-from tests.browser.test_media import wait_until
 from tests.helpers.api import signup
+from tests.helpers.waiting import wait_until
 
 WATCH_FRAMES = """() => {
     const video = document.querySelector('#stage .tile:not(.self) video');

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bench.servers import ServerProcess, free_port
 
-__all__ = ["MosaicServer", "free_port"]
+__all__ = ["MosaicServer", "database_bytes", "free_port"]
 
 
 class MosaicServer(ServerProcess):
@@ -33,3 +33,8 @@ class MosaicServer(ServerProcess):
         ]  # fmt: skip
         self._spawn(command, "Mosaic is running at", timeout, self.env)
         return self
+
+
+def database_bytes(server: MosaicServer) -> bytes:
+    """The database as a thief would copy it: the file and its write-ahead log."""
+    return b"".join(p.read_bytes() for p in Path(server.data_dir).glob("mosaic.db*"))

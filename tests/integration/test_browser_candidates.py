@@ -13,8 +13,8 @@ import pytest
 from mosaic.client import SignalingError
 from mosaic.client.synthetic import PatternVideoTrack, ToneAudioTrack
 from tests.helpers.api import Account
+from tests.helpers.participants import frames_from, meeting_of_two
 from tests.helpers.server import MosaicServer
-from tests.integration.test_media import frames_from, meeting_of_two
 
 FIREFOX = [
     "candidate:0 1 UDP 2122187007 10.77.0.1 45966 typ host",

@@ -14,28 +14,8 @@ from mosaic.bots.counting import ice_connection
 from mosaic.client import Participant, SignalingError, join
 from mosaic.client.synthetic import PatternVideoTrack, ToneAudioTrack
 from tests.helpers.api import Account
+from tests.helpers.participants import LOOPBACK, frames_from, meeting_of_two
 from tests.helpers.server import MosaicServer
-
-LOOPBACK = ["127.0.0.1"]
-
-
-async def meeting_of_two(host: Account) -> tuple[Participant, Participant]:
-    created = await host.create_meeting(waiting_room=False)
-    a = await join(created["join_url"], name="Ann", cookies=host.cookies, local_addresses=LOOPBACK)
-    b = await join(created["join_url"], name="Bob", local_addresses=LOOPBACK)
-    return a, b
-
-
-async def frames_from(receiver: Participant, sender: Participant, count: int = 3) -> int:
-    """Decode a few frames of ``sender``'s camera at ``receiver``; return the frame width."""
-    await receiver.wait_until(lambda: receiver.track_of(sender.id) is not None, timeout=15)
-    track = receiver.track_of(sender.id)
-    assert track is not None
-    width = 0
-    for _ in range(count):
-        frame = await asyncio.wait_for(track.recv(), 10)
-        width = frame.width
-    return width
 
 
 async def test_two_python_participants_exchange_audio_and_video(

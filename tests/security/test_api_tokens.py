@@ -9,8 +9,7 @@ import httpx
 
 from mosaic.store.users import token_digest
 from tests.helpers.api import Account, signup
-from tests.helpers.server import MosaicServer
-from tests.security.test_accounts import database_bytes
+from tests.helpers.server import MosaicServer, database_bytes
 
 
 async def _token(account: Account, *scopes: str, name: str = "script") -> dict[str, object]:
