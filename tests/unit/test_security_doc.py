@@ -1,5 +1,6 @@
 """docs/security.md promises a test for every protection: each test it names must exist, so the
-document cannot cite a test that was renamed or never written."""
+document cannot cite a test that was renamed, moved or never written. The other documents cite
+test files too (as evidence, or as where to look): those files must exist as well."""
 
 from __future__ import annotations
 
@@ -7,36 +8,99 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-DOC = ROOT / "docs" / "security.md"
+DOCS = ROOT / "docs"
+DOC = DOCS / "security.md"
+# The document's own convention: "Test names below are in `tests/security/` unless another
+# folder is given". A bare file name is resolved there, not wherever a file of that name is.
+DEFAULT_FOLDER = "tests/security/"
+# Citations look like `file.py::test_name`, `::test_name` (same file as the last one) or
+# a bare `tests/.../file.py`.
+CITATION = re.compile(r"`((?:tests/[\w/]*?)?test_\w+\.py)?(?:::(test_\w+))?`")
+# Any test file path or test file name in running text, backticks or not.
+TEST_PATH = re.compile(r"(?<![\w/.-])((?:tests/[\w/]+/)?test_\w+\.py)\b")
 
 
 def _defined_tests() -> dict[str, set[str]]:
-    """test file name -> names of the tests defined in it, over the whole suite."""
+    """test file path (from the repository root) -> names of the tests defined in it."""
     found: dict[str, set[str]] = {}
     for path in (ROOT / "tests").rglob("test_*.py"):
         names = set(re.findall(r"^(?:async )?def (test_\w+)", path.read_text(), re.MULTILINE))
-        found.setdefault(path.name, set()).update(names)
-        found.setdefault(str(path.relative_to(ROOT)), set()).update(names)
+        found[path.relative_to(ROOT).as_posix()] = names
     return found
 
 
-def test_every_test_the_security_document_cites_exists() -> None:
-    defined = _defined_tests()
-    text = DOC.read_text()
+def _in_security_doc(file_name: str) -> str:
+    """Where a file named in docs/security.md is, by the document's convention."""
+    return file_name if file_name.startswith("tests/") else DEFAULT_FOLDER + file_name
+
+
+def missing_citations(text: str, defined: dict[str, set[str]]) -> list[str]:
+    """Files and tests cited in the security document that the suite does not have."""
     missing: list[str] = []
     current_file: str | None = None
-    # Citations look like `file.py::test_name`, `::test_name` (same file as the last one) or
-    # a bare `tests/.../file.py`.
-    for match in re.finditer(r"`((?:tests/[\w/]*?)?test_\w+\.py)?(?:::(test_\w+))?`", text):
+    for match in CITATION.finditer(text):
         file_name, test_name = match.groups()
         if file_name:
-            current_file = file_name
-            if file_name not in defined:
-                missing.append(file_name)
+            current_file = _in_security_doc(file_name)
+            if current_file not in defined:
+                missing.append(current_file)
                 continue
         if test_name and test_name not in defined.get(current_file or "", set()):
             missing.append(f"{current_file}::{test_name}")
-    assert missing == []
+    return missing
+
+
+def missing_test_files(text: str, defined: dict[str, set[str]], bare_in: str | None) -> list[str]:
+    """Test files a document names that do not exist. A bare name is looked up in ``bare_in``
+    when the document says where its bare names are, else anywhere in the suite."""
+    names = {Path(path).name for path in defined}
+    missing = []
+    for cited in TEST_PATH.findall(text):
+        if cited.startswith("tests/"):
+            found = cited in defined
+        elif bare_in is not None:
+            found = bare_in + cited in defined
+        else:
+            found = cited in names
+        if not found:
+            missing.append(cited)
+    return missing
+
+
+def test_every_test_the_security_document_cites_exists() -> None:
+    assert missing_citations(DOC.read_text(), _defined_tests()) == []
+
+
+def test_every_test_file_the_documents_name_exists() -> None:
+    defined = _defined_tests()
+    missing = {
+        doc.relative_to(ROOT).as_posix(): found
+        for doc in [*sorted(DOCS.glob("*.md")), ROOT / "README.md"]
+        if (
+            found := missing_test_files(
+                doc.read_text(), defined, DEFAULT_FOLDER if doc == DOC else None
+            )
+        )
+    }
+    assert missing == {}
+
+
+def test_a_file_cited_outside_its_folder_is_caught() -> None:
+    """The checks can fail: a bare name of a unit test in the security document is looked up
+    under tests/security/ (as the document says), a path is looked up as written, and a test
+    cited after a file must be in that very file."""
+    defined = {"tests/unit/test_x.py": {"test_a"}, "tests/security/test_y.py": {"test_b"}}
+    text = "`test_x.py`, `tests/unit/test_x.py::test_a`, `::test_b`, `test_y.py::test_b`"
+    assert missing_citations(text, defined) == [
+        "tests/security/test_x.py",
+        "tests/unit/test_x.py::test_b",
+    ]
+    prose = "see tests/unit/test_gone.py and test_x.py, tests/unit/test_x.py"
+    assert missing_test_files(prose, defined, DEFAULT_FOLDER) == [
+        "tests/unit/test_gone.py",
+        "test_x.py",
+    ]
+    assert missing_test_files(prose, defined, None) == ["tests/unit/test_gone.py"]
 
 
 def test_the_document_cites_tests_at_all() -> None:
