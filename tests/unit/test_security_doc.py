@@ -18,6 +18,12 @@ DEFAULT_FOLDER = "tests/security/"
 CITATION = re.compile(r"`((?:tests/[\w/]*?)?test_\w+\.py)?(?:::(test_\w+))?`")
 # Any test file path or test file name in running text, backticks or not.
 TEST_PATH = re.compile(r"(?<![\w/.-])((?:tests/[\w/]+/)?test_\w+\.py)\b")
+# A source file named by its path, from the repository root or from the package's folder
+# (`mosaic/media/wire/rtp.py`, `media/wire/rtp.py`, `signaling/door.py`).
+PACKAGES = "domain|signaling|api|store|security|media|client|bots|web"
+MODULE_PATH = re.compile(
+    rf"(?<![\w/.-])((?:mosaic/|(?:{PACKAGES})/)[\w/]+\.(?:py|js|json|html|css))\b"
+)
 
 
 def _defined_tests() -> dict[str, set[str]]:
@@ -83,6 +89,36 @@ def test_every_test_file_the_documents_name_exists() -> None:
         )
     }
     assert missing == {}
+
+
+def missing_modules(text: str, root: Path) -> list[str]:
+    """Source files a document names by path that are not in the tree under ``root``: a
+    module moved into a package (``media/rtp.py`` into ``media/wire/``) leaves such a path."""
+    missing = []
+    for cited in MODULE_PATH.findall(text):
+        path = cited if cited.startswith("mosaic/") else f"mosaic/{cited}"
+        if not (root / path).is_file():
+            missing.append(cited)
+    return missing
+
+
+def test_every_source_file_the_documents_name_by_path_exists() -> None:
+    missing = {
+        doc.relative_to(ROOT).as_posix(): found
+        for doc in [*sorted(DOCS.glob("*.md")), ROOT / "README.md"]
+        if (found := missing_modules(doc.read_text(), ROOT))
+    }
+    assert missing == {}
+
+
+def test_a_module_path_left_behind_by_a_move_is_caught(tmp_path: Path) -> None:
+    (tmp_path / "mosaic/media/wire").mkdir(parents=True)
+    (tmp_path / "mosaic/media/wire/rtp.py").write_text("")
+    text = (
+        "`media/wire/rtp.py`, mosaic/media/wire/rtp.py, `media/rtp.py`, mosaic/media/rtp.py, "
+        "tests/unit/media/test_rtp.py"
+    )
+    assert missing_modules(text, tmp_path) == ["media/rtp.py", "mosaic/media/rtp.py"]
 
 
 def test_a_file_cited_outside_its_folder_is_caught() -> None:
