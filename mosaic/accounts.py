@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import time
 
+from mosaic.domain.accounts import admin_at_creation
 from mosaic.mail import Letter
 from mosaic.security.hashing import hash_secret
 from mosaic.services import Services
@@ -118,7 +119,7 @@ async def sign_up(svc: Services, name: str, email: str, password: str) -> None:
     docstring. The caller answers the same in both cases."""
     password_hash = await hash_secret(password)
     try:
-        account = await svc.users.create(name, email, password_hash)
+        account = await svc.users.create(name, email, password_hash, admin_if=admin_at_creation)
     except EmailTaken:
         existing = await svc.users.find(email)
         if existing is None:  # deleted in between: nothing to tell

@@ -12,8 +12,9 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from mosaic import accounts
-from mosaic.api.deps import CSRF_COOKIE, SESSION_COOKIE, AnyCaller, CurrentUser, ServicesDep
+from mosaic.api.deps import CSRF_COOKIE, SESSION_COOKIE, Authorized, ServicesDep, permit
 from mosaic.api.errors import SIGNED_IN, WRITE, responses
+from mosaic.domain.accounts import AccountAction
 from mosaic.domain.text import clean_name
 from mosaic.security.hashing import hash_secret, needs_rehash, verify_secret
 from mosaic.security.passwords import MAX_LENGTH, MESSAGES, weakness
@@ -214,7 +215,12 @@ def _too_many(refused: Refused) -> HTTPException:
 
 
 @router.post("/auth/logout", status_code=204, responses=responses(*SIGNED_IN, *WRITE))
-async def logout(request: Request, response: Response, svc: ServicesDep, user: CurrentUser) -> None:
+async def logout(
+    request: Request,
+    response: Response,
+    svc: ServicesDep,
+    who: Annotated[Authorized, permit(AccountAction.SIGN_OUT)],
+) -> None:
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         await svc.users.end_session(token)
@@ -223,9 +229,11 @@ async def logout(request: Request, response: Response, svc: ServicesDep, user: C
 
 
 @router.get("/me", response_model=UserOut, responses=responses(401))
-async def me(user: AnyCaller, svc: ServicesDep) -> UserOut:
+async def me(
+    svc: ServicesDep, who: Annotated[Authorized, permit(AccountAction.SEE_SELF)]
+) -> UserOut:
     by = "mail" if svc.mailer is not None else "admin"
-    return UserOut.of(user).model_copy(update={"verification_by": by})
+    return UserOut.of(who.account).model_copy(update={"verification_by": by})
 
 
 class VerifyToken(BaseModel):
@@ -255,8 +263,11 @@ async def verify(body: VerifyToken, svc: ServicesDep) -> UserOut:
 @router.post(
     "/auth/verification", status_code=202, responses=responses(*SIGNED_IN, *WRITE, 409, 429)
 )
-async def resend_verification(svc: ServicesDep, user: CurrentUser) -> dict[str, str]:
+async def resend_verification(
+    svc: ServicesDep, who: Annotated[Authorized, permit(AccountAction.RESEND_VERIFICATION)]
+) -> dict[str, str]:
     """Mail a fresh verification link to the signed-in account's address."""
+    user = who.account
     if user.email_verified:
         raise HTTPException(409, detail="your address is verified already")
     if svc.mailer is None:

@@ -10,19 +10,25 @@ Two credentials, each for its own kind of client:
   credential. The database keeps only the tokens' SHA-256.
 - A script holds a personal API token (`mosaic.store.tokens`), sent as
   ``Authorization: Bearer``: nothing sends it by itself, so it needs no CSRF token and no
-  Origin; it reaches only the routes its scopes allow (`mosaic.domain.scopes`), never the
-  token routes nor the admin's.
+  Origin; it reaches only the routes its scopes allow, never the token routes nor the
+  admin's.
+
+Which credential reaches which route, and which account may act on which meeting, is
+decided by `mosaic.domain.accounts`; this module only finds out who calls and turns the
+domain's refusals into HTTP answers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 
-from mosaic.domain.scopes import Scope, allows
+from mosaic.domain.accounts import AccountAction, Caller, Hosted, Verdict, decide, needed_scope
+from mosaic.domain.ids import normalize_meeting_id
 from mosaic.services import Services
+from mosaic.store.meetings import MeetingRecord
 from mosaic.store.tokens import TokenHolder
 from mosaic.store.users import Account
 from mosaic.web_security import same_origin_write
@@ -77,36 +83,66 @@ async def _token_holder(request: Request, svc: Services) -> TokenHolder:
     return holder
 
 
-async def current_user(request: Request, svc: ServicesDep) -> Account:
-    """A signed-in browser's account: for the routes no API token reaches."""
+@dataclass(frozen=True, slots=True)
+class Authorized:
+    """A caller the domain let through: their account, and who they are to the domain."""
+
+    account: Account
+    caller: Caller
+
+
+async def _caller(request: Request, svc: Services) -> Authorized:
+    """Who calls, by API token (401 if unknown or revoked) or browser session (its writes
+    held to our origin and CSRF token; 401 without one). Decides nothing else."""
     if AUTHORIZATION in request.headers:
-        await _token_holder(request, svc)  # a wrong token is told it is wrong (401)
-        raise HTTPException(403, detail="API tokens do not reach this route: sign in")
-    account = await _session_account(request, svc)
-    if account is None:
+        holder = await _token_holder(request, svc)
+        account = holder.account
+        return Authorized(account, Caller(account.id, account.is_admin, holder.scopes))
+    session_account = await _session_account(request, svc)
+    if session_account is None:
         raise HTTPException(401, detail="sign in first")
-    return account
+    return Authorized(session_account, Caller(session_account.id, session_account.is_admin))
 
 
-def token_or_session(needed: Scope | None) -> Callable[..., Awaitable[Account]]:
-    """A dependency: the caller's account, by API token holding ``needed`` (None: any
-    valid token) or by a browser session."""
-
-    async def caller(request: Request, svc: ServicesDep) -> Account:
-        if AUTHORIZATION in request.headers:
-            holder = await _token_holder(request, svc)
-            if needed is not None and not allows(holder.scopes, needed):
-                raise HTTPException(403, detail=f"this API token lacks the {needed} scope")
-            return holder.account
-        account = await _session_account(request, svc)
-        if account is None:
-            raise HTTPException(401, detail="sign in first")
-        return account
-
-    return caller
+def refusal(verdict: Verdict, action: AccountAction) -> HTTPException:
+    """The HTTP answer to the domain's refusal of ``action``."""
+    if verdict is Verdict.SESSION_ONLY:
+        return HTTPException(403, detail="API tokens do not reach this route: sign in")
+    if verdict is Verdict.MISSING_SCOPE:
+        return HTTPException(403, detail=f"this API token lacks the {needed_scope(action)} scope")
+    if verdict is Verdict.ADMIN_ONLY:
+        return HTTPException(403, detail="for the instance admin only")
+    assert verdict is Verdict.NOT_YOURS
+    return HTTPException(404, detail="no such meeting")
 
 
-CurrentUser = Annotated[Account, Depends(current_user)]
-AnyCaller = Annotated[Account, Depends(token_or_session(None))]
-MeetingsReader = Annotated[Account, Depends(token_or_session(Scope.MEETINGS_READ))]
-MeetingsWriter = Annotated[Account, Depends(token_or_session(Scope.MEETINGS_WRITE))]
+def permit(action: AccountAction) -> Any:
+    """A route's parameter default: the caller, once `mosaic.domain.accounts.decide` let them
+    do ``action`` (judged on the caller alone; a route on a meeting asks again with it, see
+    `meeting_for`). The action is kept on the dependency, so tests can read which rule
+    decides each route."""
+
+    async def allowed(request: Request, svc: ServicesDep) -> Authorized:
+        who = await _caller(request, svc)
+        verdict = decide(who.caller, action)
+        if verdict is not Verdict.ALLOWED:
+            raise refusal(verdict, action)
+        return who
+
+    allowed.account_action = action  # type: ignore[attr-defined]
+    return Depends(allowed)
+
+
+async def meeting_for(
+    svc: Services, who: Authorized, action: AccountAction, meeting_id: str
+) -> MeetingRecord:
+    """The stored meeting ``action`` is about, if the domain lets ``who`` touch it; a 404
+    otherwise, the same as for a meeting that does not exist (IDs cannot be probed here)."""
+    canonical = normalize_meeting_id(meeting_id)
+    record = await svc.meetings.get(canonical) if canonical else None
+    if record is None:
+        raise HTTPException(404, detail="no such meeting")
+    verdict = decide(who.caller, action, Hosted(record.host_user_id))
+    if verdict is not Verdict.ALLOWED:
+        raise refusal(verdict, action)
+    return record

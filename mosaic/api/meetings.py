@@ -14,15 +14,15 @@ from fastapi import APIRouter, HTTPException, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from mosaic.api import errors
-from mosaic.api.deps import MeetingsReader, MeetingsWriter, ServicesDep
+from mosaic.api.deps import Authorized, ServicesDep, meeting_for, permit
 from mosaic.api.errors import SIGNED_IN, WRITE, responses
-from mosaic.domain.ids import new_meeting_id, new_passcode, normalize_meeting_id
+from mosaic.domain.accounts import AccountAction
+from mosaic.domain.ids import new_meeting_id, new_passcode
 from mosaic.domain.settings import MeetingSettings
 from mosaic.domain.text import MAX_TOPIC_CHARS, clean_topic, default_topic
 from mosaic.security.hashing import hash_secret
 from mosaic.services import Services
 from mosaic.store.meetings import MeetingRecord
-from mosaic.store.users import Account
 
 router = APIRouter(prefix="/api/meetings", tags=["meetings"])
 
@@ -80,19 +80,15 @@ def _check_policy(svc: Services, settings: MeetingSettings) -> None:
         )
 
 
-async def _own(svc: Services, user: Account, meeting_id: str) -> MeetingRecord:
-    """The meeting if this user hosts it; 404 otherwise, so IDs cannot be probed here."""
-    canonical = normalize_meeting_id(meeting_id)
-    record = await svc.meetings.get(canonical) if canonical else None
-    if record is None or record.host_user_id != user.id:
-        raise HTTPException(404, detail="no such meeting")
-    return record
-
-
 @router.post(
     "", status_code=201, response_model=MeetingOut, responses=responses(*SIGNED_IN, *WRITE)
 )
-async def create_meeting(body: MeetingIn, svc: ServicesDep, user: MeetingsWriter) -> MeetingOut:
+async def create_meeting(
+    body: MeetingIn,
+    svc: ServicesDep,
+    who: Annotated[Authorized, permit(AccountAction.CREATE_MEETING)],
+) -> MeetingOut:
+    user = who.account
     _check_policy(svc, body.settings)
     passcode = new_passcode() if body.settings.passcode_required else None
     record = await svc.meetings.create(
@@ -106,22 +102,31 @@ async def create_meeting(body: MeetingIn, svc: ServicesDep, user: MeetingsWriter
 
 
 @router.get("", response_model=list[MeetingOut], responses=responses(*SIGNED_IN))
-async def list_meetings(svc: ServicesDep, user: MeetingsReader) -> list[MeetingOut]:
-    return [_out(svc, record) for record in await svc.meetings.list_for_host(user.id)]
+async def list_meetings(
+    svc: ServicesDep, who: Annotated[Authorized, permit(AccountAction.LIST_MEETINGS)]
+) -> list[MeetingOut]:
+    return [_out(svc, record) for record in await svc.meetings.list_for_host(who.account.id)]
 
 
 @router.get("/{meeting_id}", response_model=MeetingOut, responses=responses(*SIGNED_IN, 404, 422))
-async def get_meeting(meeting_id: str, svc: ServicesDep, user: MeetingsReader) -> MeetingOut:
-    return _out(svc, await _own(svc, user, meeting_id))
+async def get_meeting(
+    meeting_id: str,
+    svc: ServicesDep,
+    who: Annotated[Authorized, permit(AccountAction.READ_MEETING)],
+) -> MeetingOut:
+    return _out(svc, await meeting_for(svc, who, AccountAction.READ_MEETING, meeting_id))
 
 
 @router.patch(
     "/{meeting_id}", response_model=MeetingOut, responses=responses(*SIGNED_IN, *WRITE, 404)
 )
 async def update_meeting(
-    meeting_id: str, body: MeetingPatch, svc: ServicesDep, user: MeetingsWriter
+    meeting_id: str,
+    body: MeetingPatch,
+    svc: ServicesDep,
+    who: Annotated[Authorized, permit(AccountAction.EDIT_MEETING)],
 ) -> MeetingOut:
-    record = await _own(svc, user, meeting_id)
+    record = await meeting_for(svc, who, AccountAction.EDIT_MEETING, meeting_id)
     settings = record.settings
     if body.settings is not None:
         try:
@@ -137,7 +142,7 @@ async def update_meeting(
         passcode = new_passcode()
     updated = await svc.meetings.update(
         record.id,
-        topic=None if body.topic is None else body.topic or default_topic(user.name),
+        topic=None if body.topic is None else body.topic or default_topic(who.account.name),
         settings=settings,
         passcode_hash=await hash_secret(passcode) if passcode else None,
         clear_passcode=not settings.passcode_required,
@@ -152,8 +157,12 @@ async def update_meeting(
 
 
 @router.delete("/{meeting_id}", status_code=204, responses=responses(*SIGNED_IN, *WRITE, 404))
-async def delete_meeting(meeting_id: str, svc: ServicesDep, user: MeetingsWriter) -> Response:
-    record = await _own(svc, user, meeting_id)
+async def delete_meeting(
+    meeting_id: str,
+    svc: ServicesDep,
+    who: Annotated[Authorized, permit(AccountAction.DELETE_MEETING)],
+) -> Response:
+    record = await meeting_for(svc, who, AccountAction.DELETE_MEETING, meeting_id)
     await svc.rooms.end(record.id, reason="meeting deleted")
     await svc.meetings.delete(record.id)
     return Response(status_code=204)

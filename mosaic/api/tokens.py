@@ -1,7 +1,7 @@
 """Personal API tokens of a signed-in user: made (shown once), listed, revoked.
 
-Only a browser session reaches these routes (`mosaic.api.deps.current_user`): a token cannot
-make another token, nor save itself from revocation.
+Only a browser session reaches these routes (`mosaic.domain.accounts`): a token cannot make
+another token, nor save itself from revocation.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from mosaic.api.deps import CurrentUser, ServicesDep
+from mosaic.api.deps import Authorized, ServicesDep, permit
 from mosaic.api.errors import SIGNED_IN, WRITE, RowId, responses
+from mosaic.domain.accounts import AccountAction
 from mosaic.domain.scopes import Scope
 from mosaic.domain.text import clean_name
 from mosaic.store.tokens import MAX_PER_ACCOUNT, TokenRecord, TooManyTokens
@@ -54,10 +55,12 @@ class NewToken(TokenOut):
 @router.post(
     "", status_code=201, response_model=NewToken, responses=responses(*SIGNED_IN, *WRITE, 409)
 )
-async def create_token(body: TokenIn, svc: ServicesDep, user: CurrentUser) -> NewToken:
+async def create_token(
+    body: TokenIn, svc: ServicesDep, who: Annotated[Authorized, permit(AccountAction.MINT_TOKEN)]
+) -> NewToken:
     """A new token for scripts; only its SHA-256 is kept, so it is shown this once."""
     try:
-        token, record = await svc.tokens.create(user.id, body.name, frozenset(body.scopes))
+        token, record = await svc.tokens.create(who.account.id, body.name, frozenset(body.scopes))
     except TooManyTokens:
         raise HTTPException(
             409, detail=f"at most {MAX_PER_ACCOUNT} tokens: revoke one first"
@@ -66,13 +69,19 @@ async def create_token(body: TokenIn, svc: ServicesDep, user: CurrentUser) -> Ne
 
 
 @router.get("", response_model=list[TokenOut], responses=responses(*SIGNED_IN))
-async def list_tokens(svc: ServicesDep, user: CurrentUser) -> list[TokenOut]:
-    return [TokenOut.of(record) for record in await svc.tokens.list_for(user.id)]
+async def list_tokens(
+    svc: ServicesDep, who: Annotated[Authorized, permit(AccountAction.LIST_TOKENS)]
+) -> list[TokenOut]:
+    return [TokenOut.of(record) for record in await svc.tokens.list_for(who.account.id)]
 
 
 @router.delete("/{token_id}", status_code=204, responses=responses(*SIGNED_IN, *WRITE, 404))
-async def revoke_token(token_id: RowId, svc: ServicesDep, user: CurrentUser) -> Response:
+async def revoke_token(
+    token_id: RowId,
+    svc: ServicesDep,
+    who: Annotated[Authorized, permit(AccountAction.REVOKE_TOKEN)],
+) -> Response:
     """Revoke at once: the next call with the token is a 401."""
-    if not await svc.tokens.revoke(user.id, token_id):
+    if not await svc.tokens.revoke(who.account.id, token_id):
         raise HTTPException(404, detail="no such token")
     return Response(status_code=204)

@@ -19,10 +19,6 @@ _HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 _DECOY_HASH = _HASHER.hash("decoy passcode for unknown meetings")
 
 
-def hash_secret_sync(secret: str) -> str:
-    return _HASHER.hash(secret)
-
-
 async def hash_secret(secret: str) -> str:
     return await asyncio.to_thread(_HASHER.hash, secret)
 

@@ -285,6 +285,22 @@ class Throttle:
         return len(self._entries)
 
 
+def guessing_throttle(per_minute: float, free_failures: int) -> Throttle:
+    """The per-source limit on guessing a secret: meeting passcodes at the door
+    (`mosaic.signaling.door.join_throttles`) and passwords at sign-in
+    (`mosaic.services.Services.login_throttle`), one rule for both so that neither is the
+    cheaper way in. The pace is generous (a whole class may come from one school address);
+    failures are what cost: ``free_failures`` free mistakes, then each one doubles the wait, up
+    to 15 minutes, so war-dialing crawls."""
+    return Throttle(
+        per_minute=per_minute,
+        burst=max(1, int(per_minute / 2)),
+        free_failures=free_failures,
+        backoff_base_s=1.0,
+        backoff_max_s=900.0,
+    )
+
+
 # -- per target: never refused, slowed when wrong --------------------------------------------
 
 

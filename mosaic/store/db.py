@@ -22,10 +22,6 @@ from sqlalchemy.ext.asyncio import (
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def sqlite_url(data_dir: Path) -> str:
-    return f"sqlite+aiosqlite:///{data_dir / 'mosaic.db'}"
-
-
 def async_url(url: str) -> str:
     """Accept the usual spellings of a PostgreSQL URL and pick the async driver we ship."""
     for prefix in ("postgresql://", "postgres://", "postgresql+psycopg2://"):

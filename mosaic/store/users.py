@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -63,11 +64,17 @@ class Users:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def create(self, name: str, email: str, password_hash: str) -> Account:
-        """Create an account; the first account of an instance is its admin."""
+    async def create(
+        self, name: str, email: str, password_hash: str, *, admin_if: Callable[[int], bool]
+    ) -> Account:
+        """Create an account, made the instance admin if ``admin_if`` says so of the number
+        of accounts before it (the rule is `mosaic.domain.accounts.admin_at_creation`). The
+        count and the creation share one transaction."""
         async with self._db.session() as session, session.begin():
-            count = await session.scalar(select(func.count()).select_from(User))
-            user = User(name=name, email=email, password_hash=password_hash, is_admin=count == 0)
+            count = await session.scalar(select(func.count()).select_from(User)) or 0
+            user = User(
+                name=name, email=email, password_hash=password_hash, is_admin=admin_if(count)
+            )
             session.add(user)
             try:
                 await session.flush()

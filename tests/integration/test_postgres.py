@@ -8,6 +8,7 @@ import pytest
 
 from mosaic.client import join
 from mosaic.domain.access import Bans
+from mosaic.domain.accounts import admin_at_creation
 from mosaic.domain.settings import MeetingSettings
 from mosaic.store.audit import Audit
 from mosaic.store.db import Database
@@ -31,9 +32,9 @@ async def test_repositories_work_on_postgresql(postgres: Postgres) -> None:
     await db.migrate()
     await db.migrate()  # idempotent
     users = Users(db)
-    account = await users.create("Ann", "ann@example.org", "hash")
+    account = await users.create("Ann", "ann@example.org", "hash", admin_if=admin_at_creation)
     with pytest.raises(EmailTaken):
-        await users.create("Ann again", "ann@example.org", "hash")
+        await users.create("Ann again", "ann@example.org", "hash", admin_if=admin_at_creation)
     token, csrf = await users.start_session(account.id)
     signed_in = await users.session_user(token)
     assert (
@@ -70,7 +71,7 @@ async def test_meeting_state_is_stored_on_postgresql(postgres: Postgres) -> None
     admitted devices are remembered; deleting the meeting takes all of it."""
     db = Database(postgres.url)
     await db.migrate()
-    account = await Users(db).create("Bo", "bo@example.org", "hash")
+    account = await Users(db).create("Bo", "bo@example.org", "hash", admin_if=admin_at_creation)
     meetings = Meetings(db)
     record = await meetings.create("bcde-fghj-kmnp", account.id, "Topic", None, MeetingSettings())
     assert (record.locked, record.ended, record.bans, record.version) == (False, False, Bans(), 0)
