@@ -117,10 +117,11 @@ def refusal(verdict: Verdict, action: AccountAction) -> HTTPException:
 
 
 def permit(action: AccountAction) -> Any:
-    """A route's parameter default: the caller, once `mosaic.domain.accounts.decide` let them
-    do ``action`` (judged on the caller alone; a route on a meeting asks again with it, see
-    `meeting_for`). The action is kept on the dependency, so tests can read which rule
-    decides each route."""
+    """The dependency a route declares its action with, as
+    ``who: Annotated[Authorized, permit(action)]``: the caller, once
+    `mosaic.domain.accounts.decide` let them do ``action`` (judged on the caller alone; a route
+    on a meeting asks again with it, see `meeting_for`). The action is kept on the dependency,
+    so that a test reads which rule decides each route from the app itself."""
 
     async def allowed(request: Request, svc: ServicesDep) -> Authorized:
         who = await _caller(request, svc)
