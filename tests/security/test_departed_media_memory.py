@@ -23,7 +23,7 @@ import pytest
 
 from mosaic.client import join
 from mosaic.client.synthetic import PatternVideoTrack, ToneAudioTrack
-from mosaic.media.sfu import publisher, subscriber, tracks
+from mosaic.media.sfu import publisher, subscriber, up
 from mosaic.signaling import room
 from tests.helpers.api import signup
 from tests.helpers.inprocess import serve_in_process
@@ -55,8 +55,8 @@ def record_instances(monkeypatch: pytest.MonkeyPatch) -> Owned:
 
     watch(publisher.PublishPeer, lambda peer: peer.participant_id, peer_parts)
     watch(subscriber.SubscribePeer, lambda peer: peer.participant_id, peer_parts)
-    watch(tracks.UpTrack, lambda track: track.participant_id, lambda track: [])
-    watch(tracks.UpStream, lambda stream: stream.track.participant_id, lambda s: [s.cache])
+    watch(up.UpTrack, lambda track: track.participant_id, lambda track: [])
+    watch(up.UpStream, lambda stream: stream.track.participant_id, lambda s: [s.cache])
     return owned
 
 

@@ -9,9 +9,10 @@ first, within the subscriber's bandwidth.
 from __future__ import annotations
 
 from mosaic.domain.roster import Source
+from mosaic.media.sfu.down import DownTrack
 from mosaic.media.sfu.simulcast import choose_layer
 from mosaic.media.sfu.subscriber import SubscribePeer
-from mosaic.media.sfu.tracks import DownTrack, UpTrack
+from mosaic.media.sfu.up import UpTrack
 
 AUDIO_CAP = 6
 AUDIO_SWAP_MARGIN = 0.2

@@ -12,12 +12,10 @@ import random
 import time
 from collections.abc import Callable
 
-from aiortc import RTCCertificate, RTCIceServer
-
 from mosaic.domain.roster import Source
+from mosaic.media.sfu.seam import Transport
 from mosaic.media.sfu.statistics import UplinkEstimate
-from mosaic.media.sfu.tracks import UpStream, UpTrack
-from mosaic.media.transport.aiortc_bridge import MediaTransport
+from mosaic.media.sfu.up import UpStream, UpTrack
 from mosaic.media.transport.negotiation import (
     LocalTransport,
     PublishedSection,
@@ -54,26 +52,47 @@ SOURCE_KINDS = {
 MAX_REPORT_BLOCKS = 31
 
 
+class Feedback:
+    """The publisher's end as its up tracks see it (their `seam.Uplink`): PLIs and NACKs
+    sent upstream, counted. The tracks hold this, not the whole connection."""
+
+    __slots__ = ("keyframe_requests", "nacks_sent", "rtcp_ssrc", "transport")
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+        self.rtcp_ssrc = random.getrandbits(32)
+        self.keyframe_requests = 0
+        self.nacks_sent = 0
+
+    def request_keyframe(self, ssrc: int) -> None:
+        self.keyframe_requests += 1
+        self.transport.send_rtcp(Pli(self.rtcp_ssrc, ssrc).serialize())
+
+    def send_nack(self, ssrc: int, lost: list[int]) -> None:
+        self.nacks_sent += len(lost)
+        self.transport.send_rtcp(Nack(self.rtcp_ssrc, ssrc, lost).serialize())
+
+
 class PublishPeer:
     def __init__(
         self,
         participant_id: str,
-        certificate: RTCCertificate,
+        transport: Transport,
         *,
-        ice_servers: list[RTCIceServer] | None = None,
         may_publish: Callable[[Source], bool],
         on_track: Callable[[UpTrack], None],
         on_track_gone: Callable[[UpTrack], None],
-        on_audio_level: Callable[[UpTrack, int, float], None],
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.participant_id = participant_id
-        self.transport = MediaTransport(certificate, ice_servers)
+        self.transport = transport
         self.transport.on_rtp = self._on_rtp
         self.transport.on_rtcp = self._on_rtcp
+        self.feedback = Feedback(transport)
         self.may_publish = may_publish
         self.on_track = on_track
         self.on_track_gone = on_track_gone
-        self.on_audio_level = on_audio_level
+        self.clock = clock
         # Every extension we read, to place a new SSRC (MID, RID); once placed, a stream's
         # packets need only their audio level: `known_ids`, half the parsing per packet.
         self.ids = ExtensionIds()
@@ -82,12 +101,9 @@ class PublishPeer:
         self.streams: dict[int, UpStream] = {}  # by SSRC
         self.repairs: dict[int, UpStream] = {}  # RTX SSRC -> the stream it repairs
         self._rtx_waiting: dict[str, int] = {}  # rid -> RTX SSRC seen before its stream
-        self.rtcp_ssrc = random.getrandbits(32)
         self.uplink = UplinkEstimate()
         self.malformed = 0
-        self.nacks_sent = 0
         self.repaired = 0
-        self.keyframe_requests = 0
         self.started = False
         self.remote_ufrag: str | None = None
         self._gathered = False
@@ -120,6 +136,8 @@ class PublishPeer:
         answer, published = answer_publish(offer, local, accept)
         self.ids = merged_extension_ids(answer)
         self.known_ids = ExtensionIds(audio_level=self.ids.audio_level)
+        for track in self.tracks.values():
+            track.ids = self.known_ids
         self._update_tracks(published, sources)
         if not self.started:
             self.started = True
@@ -151,7 +169,9 @@ class PublishPeer:
         for mid, section in current.items():
             if mid in self.tracks:
                 continue
-            track = UpTrack(self.participant_id, sources[mid], section, self, self.on_audio_level)
+            track = UpTrack(
+                self.participant_id, sources[mid], section, self.feedback, self.known_ids
+            )
             self.tracks[mid] = track
             for ssrc in section.ssrcs:
                 self.streams[ssrc] = track.stream(ssrc, None)
@@ -170,15 +190,8 @@ class PublishPeer:
 
     # -- packets in ----------------------------------------------------------------------------
 
-    def parse(self, data: bytes) -> RtpHeader | None:
-        """A cached packet's header, for a resend."""
-        try:
-            return parse_rtp(data, self.known_ids)
-        except MalformedPacket:
-            return None
-
     def _on_rtp(self, data: bytes) -> None:
-        now = time.monotonic()
+        now = self.clock()
         try:
             header = parse_rtp(data, self.known_ids)
             stream = self.streams.get(header.ssrc)
@@ -262,7 +275,7 @@ class PublishPeer:
         except MalformedPacket:
             self.malformed += 1
             return
-        now = time.monotonic()
+        now = self.clock()
         for packet in packets:
             if isinstance(packet, SenderReport):
                 stream = self.streams.get(packet.ssrc)
@@ -271,13 +284,17 @@ class PublishPeer:
 
     # -- feedback out --------------------------------------------------------------------------
 
-    def request_keyframe(self, ssrc: int) -> None:
-        self.keyframe_requests += 1
-        self.transport.send_rtcp(Pli(self.rtcp_ssrc, ssrc).serialize())
+    @property
+    def rtcp_ssrc(self) -> int:
+        return self.feedback.rtcp_ssrc
 
-    def send_nack(self, ssrc: int, lost: list[int]) -> None:
-        self.nacks_sent += len(lost)
-        self.transport.send_rtcp(Nack(self.rtcp_ssrc, ssrc, lost).serialize())
+    @property
+    def nacks_sent(self) -> int:
+        return self.feedback.nacks_sent
+
+    @property
+    def keyframe_requests(self) -> int:
+        return self.feedback.keyframe_requests
 
     def tick(self, now: float) -> None:
         """Retry NACKs; called often (every 50 ms or so)."""
@@ -288,7 +305,7 @@ class PublishPeer:
             if stream.nack is not None:
                 due = stream.nack.due(now)
                 if due:
-                    self.send_nack(stream.ssrc, due)
+                    self.feedback.send_nack(stream.ssrc, due)
 
     def send_reports(self, now: float) -> None:
         """Receiver reports for every stream, and REMB (about once a second)."""

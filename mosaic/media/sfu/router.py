@@ -30,11 +30,12 @@ from mosaic.media.sfu.allocation import (
     wanted_videos,
 )
 from mosaic.media.sfu.publisher import PublishPeer
+from mosaic.media.sfu.seam import Transport, TransportFactory
 from mosaic.media.sfu.speaker import SpeakerDetector
 from mosaic.media.sfu.subscriber import SubscribePeer
-from mosaic.media.sfu.tracks import UpTrack
-from mosaic.media.transport.aiortc_bridge import new_certificate
+from mosaic.media.sfu.up import UpTrack
 from mosaic.media.wire.sdp import SdpError
+from mosaic.rtc.aiortc_bridge import MediaTransport, new_certificate
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +73,20 @@ class Router:
         send: Send,
         *,
         ice_servers: list[RTCIceServer] | None = None,
+        transports: TransportFactory | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        ticking: bool = True,
     ) -> None:
+        """``transports`` makes each connection's transport (by default the aiortc bridge's,
+        all with one DTLS certificate); ``clock`` is monotonic seconds; without ``ticking``
+        the caller calls `tick` itself. Unit tests give in-memory transports and a clock
+        they move by hand, and tick when they choose."""
         self.gate = gate
         self._send = send
         self.ice_servers = ice_servers
-        self.certificate = new_certificate()
+        self._transports = transports
+        self.clock = clock
+        self._certificate: Any = None
         self.publishers: dict[str, PublishPeer] = {}
         self.subscribers: dict[str, _Subscriber] = {}
         self.tracks: dict[tuple[str, Source], UpTrack] = {}
@@ -84,11 +94,22 @@ class Router:
         self.dominant: str | None = None
         self.speaking: frozenset[str] = frozenset()
         self._ticker: asyncio.Task[None] | None = None
+        self._ticking = ticking
+        self._ticks = 0
         self._dirty = False
         self._closed = False
         self._tasks: set[asyncio.Task[None]] = set()
         # What connections that are gone had counted (metrics add the live ones).
         self._closed_totals: dict[str, int] = dict.fromkeys(COUNTERS, 0)
+
+    def _transport(self) -> Transport:
+        # Not ``transports or self._media_transport``: a bound method kept on its own object
+        # is a cycle, and a router should go with its meeting by reference counting alone.
+        if self._transports is not None:
+            return self._transports()
+        if self._certificate is None:
+            self._certificate = new_certificate()
+        return MediaTransport(self._certificate, self.ice_servers)
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.ensure_future(coroutine)
@@ -101,7 +122,7 @@ class Router:
             log.error("media negotiation failed", exc_info=task.exception())
 
     def _start(self) -> None:
-        if self._ticker is None and not self._closed:
+        if self._ticker is None and self._ticking and not self._closed:
             self._ticker = asyncio.create_task(self._run())
 
     # -- the signaling layer's calls -----------------------------------------------------------
@@ -118,12 +139,11 @@ class Router:
         if peer is None:
             peer = PublishPeer(
                 participant_id,
-                self.certificate,
-                ice_servers=self.ice_servers,
+                self._transport(),
                 may_publish=lambda source: self.gate.may_publish(participant_id, source),
-                on_track=self._track_added,
-                on_track_gone=self._track_removed,
-                on_audio_level=self._audio_level,
+                on_track=self.add_track,
+                on_track_gone=self.remove_track,
+                clock=self.clock,
             )
             self.publishers[participant_id] = peer
         return await peer.negotiate(sdp, sources)
@@ -154,7 +174,7 @@ class Router:
         subscriber = self.subscribers.get(participant_id)
         if subscriber is not None:
             subscriber.view = videos[:MAX_VIDEO_SLOTS]
-            self._allocate(subscriber, time.monotonic())
+            self._allocate(subscriber, self.clock())
 
     def admit(self, participant_id: str) -> None:
         """An admitted participant receives media from now on."""
@@ -167,12 +187,10 @@ class Router:
             slots = subscriber.sent_slots if subscriber else {}
             self._send(participant_id, {"type": "offer", "sdp": sdp, "slots": slots})
 
-        peer = SubscribePeer(
-            participant_id, self.certificate, send_offer, ice_servers=self.ice_servers
-        )
+        peer = SubscribePeer(participant_id, self._transport(), send_offer, clock=self.clock)
         subscriber = _Subscriber(peer)
         self.subscribers[participant_id] = subscriber
-        self._allocate(subscriber, time.monotonic())
+        self._allocate(subscriber, self.clock())
         # A newcomer learns who is speaking now, not only at the next change.
         if self.dominant is not None:
             self._send(participant_id, {"type": "speaker", "participant": self.dominant})
@@ -195,7 +213,7 @@ class Router:
         renewed = self.subscribers.get(participant_id)
         if renewed is not None and subscriber is not None:
             renewed.view = subscriber.view
-            self._allocate(renewed, time.monotonic())
+            self._allocate(renewed, self.clock())
 
     def sources_changed(self, participant: Any) -> None:
         """Someone turned a source on or off, or the rules changed: re-check forwarding."""
@@ -255,16 +273,22 @@ class Router:
 
     # -- tracks --------------------------------------------------------------------------------
 
-    def _track_added(self, track: UpTrack) -> None:
+    def add_track(self, track: UpTrack) -> None:
+        """An up track to show, from a publish connection here or from a relay: the router
+        neither knows nor cares which. It replaces the same participant's track of the same
+        source; the next allocation gives it to subscribers."""
         key = (track.participant_id, track.source)
         old = self.tracks.get(key)
         if old is not None and old is not track:
             old.close()
         track.forwarding = self.gate.may_forward(track.participant_id, track.source)
+        track.on_audio_level = self._audio_level
         self.tracks[key] = track
         self._dirty = True
 
-    def _track_removed(self, track: UpTrack) -> None:
+    def remove_track(self, track: UpTrack) -> None:
+        """The track's origin is gone: no slot shows it after the next allocation (its owner
+        closes it, which stops every down track it fed at once)."""
         key = (track.participant_id, track.source)
         if self.tracks.get(key) is track:
             del self.tracks[key]
@@ -277,7 +301,7 @@ class Router:
     # -- allocation ------------------------------------------------------------------------------
 
     def _allocate_all(self) -> None:
-        now = time.monotonic()
+        now = self.clock()
         levels = self.speakers.levels(now)  # once per tick: the same for every subscriber
         for subscriber in list(self.subscribers.values()):
             self._allocate(subscriber, now, levels)
@@ -321,14 +345,18 @@ class Router:
     # -- the clock -------------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        ticks = 0
         while True:
             await asyncio.sleep(TICK_S)
-            ticks += 1
             try:
-                self._tick(ticks, time.monotonic())
+                self.tick()
             except Exception:
                 log.exception("media router tick failed")
+
+    def tick(self) -> None:
+        """One beat (every `TICK_S`): NACK and keyframe retries, allocation four times a
+        second, RTCP reports once a second."""
+        self._ticks += 1
+        self._tick(self._ticks, self.clock())
 
     def _tick(self, ticks: int, now: float) -> None:
         # A method of its own so that its loop variables go with it: left in the endless

@@ -15,11 +15,9 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 
-from aiortc import RTCCertificate, RTCIceServer
-
+from mosaic.media.sfu.down import DownTrack
+from mosaic.media.sfu.seam import Transport
 from mosaic.media.sfu.statistics import UplinkEstimate
-from mosaic.media.sfu.tracks import DownTrack
-from mosaic.media.transport.aiortc_bridge import MediaTransport
 from mosaic.media.transport.negotiation import (
     OPUS_PT,
     RTX_PT,
@@ -55,13 +53,14 @@ class SubscribePeer:
     def __init__(
         self,
         participant_id: str,
-        certificate: RTCCertificate,
+        transport: Transport,
         send_offer: Callable[[str], Awaitable[None]],
         *,
-        ice_servers: list[RTCIceServer] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.participant_id = participant_id
-        self.transport = MediaTransport(certificate, ice_servers)
+        self.clock = clock
+        self.transport = transport
         self.transport.on_rtcp = self._on_rtcp
         self.transport.on_state = self._on_state
         self._send_offer = send_offer
@@ -177,7 +176,7 @@ class SubscribePeer:
         remote = remote_transport(answer)
         self.awaiting_answer = False
         if self.started_at is None:
-            self.started_at = time.monotonic()
+            self.started_at = self.clock()
             for candidate in remote.candidates:
                 await self.transport.add_remote_candidate(candidate)
             self.transport.start(
@@ -191,7 +190,7 @@ class SubscribePeer:
             # from the cache the moment the connection is up.
             for down in self.slots_of("video"):
                 if down.target is not None:
-                    down.target.request_keyframe(self.started_at)
+                    down.request_keyframe(self.started_at)
         return self.renegotiate
 
     async def add_remote_candidate(self, candidate: str | None) -> None:
@@ -202,14 +201,9 @@ class SubscribePeer:
         if state == "connected":
             # Whatever was sent before the connection was up is lost, the keyframes that
             # started each video included: every video starts (again) at a fresh keyframe.
-            now = time.monotonic()
+            now = self.clock()
             for down in self.slots_of("video"):
-                stream = down.target or down.source
-                if stream is None:
-                    continue
-                down.detach()
-                if not stream.catch_up(down, now):
-                    down.want(stream, now)
+                down.reconnected(now)
 
     # -- feedback in ---------------------------------------------------------------------------
 
@@ -218,7 +212,7 @@ class SubscribePeer:
             packets = parse_rtcp(data)
         except MalformedPacket:
             return
-        now = time.monotonic()
+        now = self.clock()
         for packet in packets:
             if isinstance(packet, Nack):
                 self._retransmit(packet, now)

@@ -1,9 +1,11 @@
-"""Up tracks (media coming in from a publisher) and down tracks (media going out to a
-subscriber): the two abstractions the rest of the SFU plugs into.
+"""Up tracks: media coming in, from a publisher or from a relay.
 
 An `UpTrack` is one published source (a microphone, a camera, a screen); it arrives as one
-`UpStream` per SSRC: one, or one per simulcast layer. A `DownTrack` is one sending slot of a
-subscriber; it forwards one up stream at a time and switches between them on keyframes.
+`UpStream` per SSRC: one, or one per simulcast layer. An up stream owns what the down tracks
+it feeds rely on: their list (and the ones waiting for its next keyframe), its packet cache
+(NACKs from every receiver are answered from it) and its keyframe state. Down tracks reach it
+only through `seam.Feed`; it reaches them only through `seam.Sink`; the publisher behind it
+only through `seam.Uplink`.
 
 This is the forwarding path: per packet, one header read, one template built, and per receiver
 a 12-byte stamp, an SRTP encryption and a `sendto`. No logging, no awaits.
@@ -12,18 +14,24 @@ a 12-byte stamp, an SRTP encryption and a `sendto`. No logging, no awaits.
 from __future__ import annotations
 
 import logging
-import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from mosaic.domain.roster import Source
 from mosaic.media.sfu.packet_cache import NackTracker, PacketCache
-from mosaic.media.sfu.sequencer import SequenceRewriter
+from mosaic.media.sfu.seam import Sink, Uplink
 from mosaic.media.sfu.simulcast import BitrateMeter, Layer
 from mosaic.media.sfu.statistics import ReceptionStats
 from mosaic.media.transport.negotiation import DOWN_EXTENSIONS
 from mosaic.media.wire.codecs import is_keyframe, vp8_picture_size
-from mosaic.media.wire.rtp import RtpHeader, RtpWriter, build_rtx, set_abs_send_time, stamp
+from mosaic.media.wire.rtp import (
+    ExtensionIds,
+    MalformedPacket,
+    RtpHeader,
+    RtpWriter,
+    parse_rtp,
+    set_abs_send_time,
+)
 
 if TYPE_CHECKING:
     from mosaic.media.transport.negotiation import PublishedSection
@@ -49,30 +57,16 @@ CATCH_UP_S = 0.5
 CACHE_HISTORY_S = 2.0
 STREAM_STALE_AFTER = 1.5
 
-
-class Upstream(Protocol):
-    """What an up stream needs from its publisher's connection."""
-
-    def request_keyframe(self, ssrc: int) -> None: ...
-    def send_nack(self, ssrc: int, lost: list[int]) -> None: ...
-    def parse(self, data: bytes) -> RtpHeader | None: ...
+AudioLevelListener = Callable[["UpTrack", int, float], None]
 
 
-class Downstream(Protocol):
-    """What a down track needs from its subscriber's connection."""
-
-    def send_rtp(self, packet: bytes) -> None: ...
-
-    @property
-    def connected(self) -> bool: ...
-
-    @property
-    def started(self) -> bool: ...
-
-    def awaits_media(self, now: float) -> bool: ...
+def _no_audio_level(track: UpTrack, level: int, now: float) -> None:
+    """Until a router listens (see `Router.add_track`)."""
 
 
 class UpStream:
+    """One SSRC of an up track (a `seam.Feed`)."""
+
     __slots__ = (
         "__weakref__",
         "cache",
@@ -101,8 +95,8 @@ class UpStream:
         video = track.kind == "video"
         self.cache = PacketCache(64, max_capacity=1024 if video else 256, history_s=CACHE_HISTORY_S)
         self.nack = NackTracker() if video else None
-        self.downs: list[DownTrack] = []
-        self.pending: list[DownTrack] = []
+        self.downs: list[Sink] = []  # fed from every packet
+        self.pending: list[Sink] = []  # started at the next keyframe
         self.meter = BitrateMeter()
         self.width = 0
         self.height = 0
@@ -112,8 +106,14 @@ class UpStream:
         self.last_packet = 0.0
         self.writer = WRITERS[track.kind]
 
+    @property
+    def clock_rate(self) -> int:
+        return self.track.clock_rate
+
+    # -- the forwarding path ---------------------------------------------------------------
+
     def receive(self, data: bytes, header: RtpHeader, now: float) -> None:
-        """One media packet from the publisher (RTX already unwrapped)."""
+        """One media packet from the uplink (RTX already unwrapped)."""
         self.last_packet = now
         sequence_number = header.sequence_number
         self.stats.update(sequence_number, header.timestamp, now, len(data))
@@ -122,7 +122,7 @@ class UpStream:
         if self.nack is not None:
             lost = self.nack.received(sequence_number, now)
             if lost:
-                track.upstream.send_nack(self.ssrc, lost)
+                track.uplink.send_nack(self.ssrc, lost)
         if header.payload_end == header.payload_offset:
             # Padding only (bandwidth probing): nothing to forward.
             for down in self.downs:
@@ -141,11 +141,11 @@ class UpStream:
             return
         template = self.template(data, header, now)
         for down in downs:
-            down.send(template, header, now)
+            down.write(template, header, now)
 
     def template(self, data: bytes, header: RtpHeader, now: float) -> bytearray:
-        """The outgoing packet, stamped per subscriber by `DownTrack.send`; a video one says
-        when it left (abs-send-time, for the receiver's bandwidth estimate)."""
+        """The outgoing packet, stamped per receiver by `Sink.write`; a video one says when
+        it left (abs-send-time, for the receiver's bandwidth estimate)."""
         writer = self.writer
         template = writer.template(data, header)
         if writer.abs_send_time_offset is not None:
@@ -163,15 +163,33 @@ class UpStream:
         if size:
             self.width, self.height = size
         if self.pending:
-            # Subscribers still connecting wait (see `catch_up`): packets sent now would be
+            # Receivers still connecting wait (see `catch_up`): packets sent now would be
             # lost to them.
-            ready = [down for down in self.pending if down.connection.connected]
-            self.pending = [down for down in self.pending if not down.connection.connected]
+            ready = [down for down in self.pending if down.ready]
+            self.pending = [down for down in self.pending if not down.ready]
             for down in ready:
-                down.attach(self, now)
+                down.start(self, now)
 
-    def catch_up(self, down: DownTrack, now: float) -> bool:
-        """Start a just-connected subscriber at the keyframe we have if it is fresh: the
+    # -- what down tracks ask (seam.Feed) --------------------------------------------------
+
+    def add_down(self, down: Sink) -> None:
+        if down not in self.downs:
+            self.downs.append(down)
+
+    def remove_down(self, down: Sink) -> None:
+        if down in self.downs:
+            self.downs.remove(down)
+
+    def wait_keyframe(self, down: Sink) -> None:
+        if down not in self.pending:
+            self.pending.append(down)
+
+    def cancel_wait(self, down: Sink) -> None:
+        if down in self.pending:
+            self.pending.remove(down)
+
+    def catch_up(self, down: Sink, now: float) -> bool:
+        """Start a just-connected receiver at the keyframe we have if it is fresh: the
         packets from it on are resent from the cache. Only a fraction of a second old, so the
         viewer does not lag behind by more than that. False if there is none to use."""
         if self.keyframe_seq < 0 or now - self.keyframe_time > CATCH_UP_S:
@@ -179,21 +197,27 @@ class UpStream:
         newest = self.stats.max_seq
         if self.cache.get(self.keyframe_seq) is None:
             return False
-        if down in self.pending:
-            self.pending.remove(down)
+        self.cancel_wait(down)
         log.debug("catching up %s/%s", self.track.participant_id, self.rid)
-        down.attach(self, now)
-        parse = self.track.upstream.parse
+        down.start(self, now)
         seq = self.keyframe_seq
         for _ in range(self.cache.capacity):
             data = self.cache.get(seq)
-            header = parse(data) if data is not None else None
+            header = self.track.parse(data) if data is not None else None
             if header is not None and header.payload_end > header.payload_offset:
-                down.send(self.template(data, header, now), header, now)  # type: ignore[arg-type]
+                down.write(self.template(data, header, now), header, now)  # type: ignore[arg-type]
             if seq == newest:
                 break
             seq = (seq + 1) & 0xFFFF
         return True
+
+    def resend(self, sequence_number: int, now: float) -> tuple[bytearray, RtpHeader] | None:
+        """A receiver's NACK, answered from this stream's cache (see `seam.Feed.resend`)."""
+        data = self.cache.get(sequence_number)
+        header = self.track.parse(data) if data is not None else None
+        if header is None:
+            return None
+        return self.template(data, header, now), header  # type: ignore[arg-type]
 
     def request_keyframe(self, now: float) -> None:
         """Ask the publisher for a keyframe on this stream (see `UpTrack.request_keyframe`),
@@ -202,22 +226,31 @@ class UpStream:
             self.keyframe_wanted = now
         self.track.request_keyframe(self.ssrc, now)
 
+    # -- keyframe and layer state ------------------------------------------------------------
+
     def waiting(self, now: float) -> bool:
         """Whether a keyframe of this stream is still owed: asked for less than
-        `KEYFRAME_WANTED_S` ago, or awaited by subscribers that are connected (or connecting
+        `KEYFRAME_WANTED_S` ago, or awaited by receivers that are connected (or connecting
         right now). One whose connection never comes up stops counting."""
         wanted = self.keyframe_wanted
         if wanted is not None:
             if now - wanted < KEYFRAME_WANTED_S:
                 return True
             self.keyframe_wanted = None  # the publisher may have stopped this layer
-        return any(down.connection.awaits_media(now) for down in self.pending)
+        return any(down.awaits_media(now) for down in self.pending)
 
     def layer(self, now: float) -> Layer:
         return Layer(self.rid or "", self.width, self.height, self.meter.rate(now))
 
     def live(self, now: float) -> bool:
         return now - self.last_packet < STREAM_STALE_AFTER
+
+    def close(self) -> None:
+        """The source is gone: every down track it fed, or was to feed, lets go of it."""
+        for down in [*self.downs, *self.pending]:
+            down.detach()
+        self.downs.clear()
+        self.pending.clear()
 
 
 class UpTrack:
@@ -228,8 +261,8 @@ class UpTrack:
         participant_id: str,
         source: Source,
         section: PublishedSection,
-        upstream: Upstream,
-        on_audio_level: Callable[[UpTrack, int, float], None],
+        uplink: Uplink,
+        ids: ExtensionIds | None = None,
     ) -> None:
         self.participant_id = participant_id
         self.source = source
@@ -240,12 +273,23 @@ class UpTrack:
         self.rtx_payload_type = section.rtx_payload_type
         self.clock_rate = section.clock_rate
         self.rids = section.rids
-        self.upstream = upstream
-        self.on_audio_level = on_audio_level
+        self.uplink = uplink
+        # How the uplink numbers the extensions a template needs (audio level): cached
+        # packets are read again with them for resends.
+        self.ids = ids or ExtensionIds()
+        # Set by the router that shows this track (`Router.add_track`).
+        self.on_audio_level: AudioLevelListener = _no_audio_level
         self.streams: list[UpStream] = []
         self.forwarding = True  # off while the source is muted or not allowed
         self.last_keyframe_request = -1e9
         self.keyframe_owed: int | None = None  # the SSRC of a request not yet sent
+
+    def parse(self, data: bytes) -> RtpHeader | None:
+        """A cached packet's header, for a resend."""
+        try:
+            return parse_rtp(data, self.ids)
+        except MalformedPacket:
+            return None
 
     def request_keyframe(self, ssrc: int, now: float) -> None:
         """Ask the publisher for a keyframe, at most every 350 ms for the whole track.
@@ -257,12 +301,12 @@ class UpTrack:
             self.last_keyframe_request = now
             self.keyframe_owed = None
             log.debug("keyframe request %s/%s", self.participant_id, self.source)
-            self.upstream.request_keyframe(ssrc)
+            self.uplink.request_keyframe(ssrc)
         else:
             self.keyframe_owed = ssrc
 
     def tick(self, now: float) -> None:
-        """Send an owed keyframe request, and ask again while subscribers still wait for a
+        """Send an owed keyframe request, and ask again while receivers still wait for a
         keyframe (a request or a keyframe may be lost, or ignored by the publisher)."""
         if now - self.last_keyframe_request < KEYFRAME_REQUEST_INTERVAL:
             return
@@ -295,139 +339,6 @@ class UpTrack:
 
     def close(self) -> None:
         for stream in self.streams:
-            for down in [*stream.downs, *stream.pending]:
-                down.detach()
+            stream.close()
         self.streams.clear()
-
-
-class DownTrack:
-    """One sending slot of a subscriber's connection."""
-
-    def __init__(
-        self,
-        connection: Downstream,
-        kind: str,
-        mid: str,
-        ssrc: int,
-        rtx_ssrc: int,
-        payload_type: int,
-        rtx_payload_type: int | None,
-    ) -> None:
-        self.connection = connection
-        self.kind = kind
-        self.mid = mid
-        self.ssrc = ssrc
-        self.rtx_ssrc = rtx_ssrc
-        self.payload_type = payload_type
-        self.rtx_payload_type = rtx_payload_type
-        self.rewriter = SequenceRewriter()
-        self.clock_rate = 48000 if kind == "audio" else 90000
-        self.track: UpTrack | None = None  # what this slot shows
-        self.source: UpStream | None = None  # the stream forwarded right now
-        self.target: UpStream | None = None  # the stream to switch to at its next keyframe
-        self.packets_sent = 0
-        self.octets_sent = 0
-        self.retransmitted = 0
-        self.rtx_sequence = 0
-        self.want_width = 0
-        self.want_height = 0
-
-    # -- the forwarding path ---------------------------------------------------------------
-
-    def send(self, template: bytearray, header: RtpHeader, now: float) -> None:
-        mapped = self.rewriter.rewrite(header.sequence_number, header.timestamp, now)
-        if mapped is None:
-            return
-        stamp(template, self.payload_type, header.marker, mapped[0], mapped[1], self.ssrc)
-        self.connection.send_rtp(bytes(template))
-        self.packets_sent += 1
-        self.octets_sent += header.payload_end - header.payload_offset
-
-    def skip(self, sequence_number: int) -> None:
-        self.rewriter.drop(sequence_number)
-
-    # -- choosing what to forward ----------------------------------------------------------
-
-    def attach(self, stream: UpStream, now: float) -> None:
-        """Forward ``stream`` from its next packet on (a keyframe, for video)."""
-        if self.source is not None and self in self.source.downs:
-            self.source.downs.remove(self)
-        self.source = stream
-        self.target = None
-        stream.downs.append(self)
-        # Weakly: the rewriter remembers former sources (to map NACKs) long after they are
-        # gone, and a strong reference kept a departed publisher's packet cache, track and
-        # connection alive through every slot that ever showed it.
-        self.rewriter.switch(now, stream.track.clock_rate, weakref.ref(stream))
-
-    def want(self, stream: UpStream, now: float) -> None:
-        """Switch to ``stream``: at once for audio, at its next keyframe for video."""
-        if stream is self.source:
-            self._cancel_target()
-            return
-        if self.kind == "audio":
-            self._cancel_target()
-            self.attach(stream, now)
-            return
-        if stream is self.target:
-            return
-        self._cancel_target()
-        self.target = stream
-        stream.pending.append(self)
-        # Until the subscriber has answered, its connection may be seconds away: ask for a
-        # keyframe once it has (the keyframe is kept and resent when it connects).
-        if self.connection.started:
-            stream.request_keyframe(now)
-
-    def _cancel_target(self) -> None:
-        if self.target is not None and self in self.target.pending:
-            self.target.pending.remove(self)
-        self.target = None
-
-    def assign(self, track: UpTrack | None) -> None:
-        """Show another track in this slot (or none): stop forwarding the old one now."""
-        if track is self.track:
-            return
-        self.detach()
-        self.track = track
-
-    def detach(self) -> None:
-        self._cancel_target()
-        if self.source is not None and self in self.source.downs:
-            self.source.downs.remove(self)
-        self.source = None
-
-    def request_keyframe(self, now: float) -> None:
-        """The subscriber lost its picture (PLI/FIR): ask the publisher for a keyframe."""
-        stream = self.target or self.source
-        if stream is not None:
-            stream.request_keyframe(now)
-
-    # -- repairs -----------------------------------------------------------------------------
-
-    def retransmission(self, out_seq: int, now: float) -> bytes | None:
-        """An RTX packet (RFC 4588) repairing ``out_seq``, from the publisher's cache."""
-        origin = self.rewriter.locate(out_seq)
-        if origin is None or self.rtx_payload_type is None or origin.tag is None:
-            return None
-        stream = origin.tag()  # None once that stream's publisher is gone
-        if stream is None:
-            return None
-        data = stream.cache.get(origin.sequence_number)
-        header = stream.track.upstream.parse(data) if data is not None else None
-        if header is None:
-            return None
-        template = stream.template(data, header, now)  # type: ignore[arg-type]
-        timestamp = (header.timestamp + origin.timestamp_offset) & 0xFFFFFFFF
-        stamp(template, self.payload_type, header.marker, out_seq, timestamp, self.ssrc)
-        self.rtx_sequence = (self.rtx_sequence + 1) & 0xFFFF
-        self.retransmitted += 1
-        return build_rtx(
-            template,
-            rtx_payload_type=self.rtx_payload_type,
-            rtx_sequence_number=self.rtx_sequence,
-            rtx_ssrc=self.rtx_ssrc,
-        )
-
-    def rtp_time(self, now: float) -> int:
-        return self.rewriter.rtp_time_now(now, self.clock_rate)
+        self.on_audio_level = _no_audio_level

@@ -3,34 +3,19 @@
 from __future__ import annotations
 
 from mosaic.domain.roster import Source
-from mosaic.media.sfu.tracks import KEYFRAME_WANTED_S, UpStream, UpTrack
+from mosaic.media.sfu.up import KEYFRAME_WANTED_S, UpStream, UpTrack
 from mosaic.media.transport.negotiation import PublishedSection
 from mosaic.media.wire.rtp import ExtensionIds, RtpHeader, build_rtp, parse_rtp
 from tests.helpers.packets import vp8_keyframe_header
+from tests.helpers.sfu import Uplink
 
 SSRC = 1111
 
 
-class PublisherConnection:
-    """The publisher's end as a track sees it: what was asked of it."""
-
-    def __init__(self) -> None:
-        self.requests: list[int] = []
-
-    def request_keyframe(self, ssrc: int) -> None:
-        self.requests.append(ssrc)
-
-    def send_nack(self, ssrc: int, lost: list[int]) -> None:
-        pass
-
-    def parse(self, data: bytes) -> RtpHeader | None:
-        return parse_rtp(data, ExtensionIds())
-
-
-def camera() -> tuple[UpTrack, UpStream, PublisherConnection]:
-    publisher = PublisherConnection()
+def camera() -> tuple[UpTrack, UpStream, Uplink]:
+    publisher = Uplink()
     section = PublishedSection("0", "video", "VP8", 96, 90000, None, [])
-    track = UpTrack("ann", Source.CAMERA, section, publisher, lambda *args: None)
+    track = UpTrack("ann", Source.CAMERA, section, publisher)
     return track, track.stream(SSRC, None), publisher
 
 
@@ -52,10 +37,10 @@ def test_a_subscribers_request_is_repeated_until_a_keyframe_comes() -> None:
     track, stream, publisher = camera()
     stream.request_keyframe(0.0)  # a subscriber's PLI: ours, or the keyframe, may be lost
     tick_until(track, 0.05, 1.0)
-    assert len(publisher.requests) == 3  # at 0, then every ~0.4 s
+    assert len(publisher.keyframe_requests) == 3  # at 0, then every ~0.4 s
     stream.receive(*packet(1, bytes([0x10]) + vp8_keyframe_header(640, 360)), now=1.0)
     tick_until(track, 1.0, 3.0)
-    assert len(publisher.requests) == 3  # the keyframe came: no more requests
+    assert len(publisher.keyframe_requests) == 3  # the keyframe came: no more requests
 
 
 def test_a_keyframe_that_never_comes_is_asked_for_only_so_long() -> None:
@@ -63,11 +48,11 @@ def test_a_keyframe_that_never_comes_is_asked_for_only_so_long() -> None:
     stream.request_keyframe(0.0)
     stream.receive(*packet(1, bytes([0x10, 0x01])), now=0.1)  # interframes only
     tick_until(track, 0.05, 10.0)
-    assert len(publisher.requests) <= KEYFRAME_WANTED_S / 0.4 + 2
+    assert len(publisher.keyframe_requests) <= KEYFRAME_WANTED_S / 0.4 + 2
 
 
 def test_requests_in_a_burst_reach_the_publisher_once() -> None:
     _, stream, publisher = camera()
     for now in (0.0, 0.05, 0.1):
         stream.request_keyframe(now)
-    assert publisher.requests == [SSRC]
+    assert publisher.keyframe_requests == [SSRC]

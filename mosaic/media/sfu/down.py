@@ -1,0 +1,169 @@
+"""Down tracks: media going out, to a subscriber or to a relay.
+
+A `DownTrack` is one sending slot: one SSRC (and its RTX SSRC) on a `seam.Downlink`. It
+forwards one up stream at a time (a `seam.Feed`) and switches between them on keyframes;
+its `SequenceRewriter` keeps what the receiver sees one continuous stream. It asks its feed
+for keyframes and for the packets a receiver lost, and knows nothing else of it.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING
+
+from mosaic.media.sfu.seam import Downlink, Feed
+from mosaic.media.sfu.sequencer import SequenceRewriter
+from mosaic.media.wire.rtp import RtpHeader, build_rtx, stamp
+
+if TYPE_CHECKING:
+    from mosaic.media.sfu.up import UpTrack
+
+
+class DownTrack:
+    """One sending slot (a `seam.Sink`)."""
+
+    def __init__(
+        self,
+        connection: Downlink,
+        kind: str,
+        mid: str,
+        ssrc: int,
+        rtx_ssrc: int,
+        payload_type: int,
+        rtx_payload_type: int | None,
+    ) -> None:
+        self.connection = connection
+        self.kind = kind
+        self.mid = mid
+        self.ssrc = ssrc
+        self.rtx_ssrc = rtx_ssrc
+        self.payload_type = payload_type
+        self.rtx_payload_type = rtx_payload_type
+        self.rewriter = SequenceRewriter()
+        self.clock_rate = 48000 if kind == "audio" else 90000
+        # What this slot shows: the router's choice (`assign`); the allocation picks one of
+        # its streams (`want`).
+        self.track: UpTrack | None = None
+        self.source: Feed | None = None  # the stream forwarded right now
+        self.target: Feed | None = None  # the stream to switch to at its next keyframe
+        self.packets_sent = 0
+        self.octets_sent = 0
+        self.retransmitted = 0
+        self.rtx_sequence = 0
+        self.want_width = 0
+        self.want_height = 0
+
+    # -- the forwarding path (seam.Sink) ---------------------------------------------------
+
+    def write(self, template: bytearray, header: RtpHeader, now: float) -> None:
+        mapped = self.rewriter.rewrite(header.sequence_number, header.timestamp, now)
+        if mapped is None:
+            return
+        stamp(template, self.payload_type, header.marker, mapped[0], mapped[1], self.ssrc)
+        self.connection.send_rtp(bytes(template))
+        self.packets_sent += 1
+        self.octets_sent += header.payload_end - header.payload_offset
+
+    def skip(self, sequence_number: int) -> None:
+        self.rewriter.drop(sequence_number)
+
+    @property
+    def ready(self) -> bool:
+        return self.connection.connected
+
+    def awaits_media(self, now: float) -> bool:
+        return self.connection.awaits_media(now)
+
+    def start(self, feed: Feed, now: float) -> None:
+        """Forward ``feed`` from its next packet on (a keyframe, for video)."""
+        self._cancel_target()
+        if self.source is not None:
+            self.source.remove_down(self)
+        self.source = feed
+        feed.add_down(self)
+        # Weakly: the rewriter remembers former sources (to map NACKs) long after they are
+        # gone, and a strong reference kept a departed publisher's packet cache, track and
+        # connection alive through every slot that ever showed it.
+        self.rewriter.switch(now, feed.clock_rate, weakref.ref(feed))
+
+    def detach(self) -> None:
+        """Forward nothing (the feed is gone, or another one is coming)."""
+        self._cancel_target()
+        if self.source is not None:
+            self.source.remove_down(self)
+        self.source = None
+
+    # -- choosing what to forward ----------------------------------------------------------
+
+    def want(self, feed: Feed, now: float) -> None:
+        """Switch to ``feed``: at once for audio, at its next keyframe for video."""
+        if feed is self.source:
+            self._cancel_target()
+            return
+        if self.kind == "audio":
+            self.start(feed, now)
+            return
+        if feed is self.target:
+            return
+        self._cancel_target()
+        self.target = feed
+        feed.wait_keyframe(self)
+        # Until the subscriber has answered, its connection may be seconds away: ask for a
+        # keyframe once it has (the keyframe is kept and resent when it connects).
+        if self.connection.started:
+            feed.request_keyframe(now)
+
+    def _cancel_target(self) -> None:
+        if self.target is not None:
+            self.target.cancel_wait(self)
+        self.target = None
+
+    def assign(self, track: UpTrack | None) -> None:
+        """Show another track in this slot (or none): stop forwarding the old one now."""
+        if track is self.track:
+            return
+        self.detach()
+        self.track = track
+
+    def reconnected(self, now: float) -> None:
+        """The connection came up: whatever was sent before is lost, the keyframe that
+        started the video included, so it starts again at a fresh keyframe (a cached one if
+        recent enough, else the next)."""
+        feed = self.target or self.source
+        if feed is None:
+            return
+        self.detach()
+        if not feed.catch_up(self, now):
+            self.want(feed, now)
+
+    # -- feedback from the receiver ------------------------------------------------------------
+
+    def request_keyframe(self, now: float) -> None:
+        """The receiver lost its picture (PLI/FIR), or is about to start: ask for one."""
+        feed = self.target or self.source
+        if feed is not None:
+            feed.request_keyframe(now)
+
+    def retransmission(self, out_seq: int, now: float) -> bytes | None:
+        """An RTX packet (RFC 4588) repairing ``out_seq``, from the feed's cache."""
+        origin = self.rewriter.locate(out_seq)
+        if origin is None or self.rtx_payload_type is None or origin.tag is None:
+            return None
+        feed: Feed | None = origin.tag()  # None once that stream's publisher is gone
+        found = feed.resend(origin.sequence_number, now) if feed is not None else None
+        if found is None:
+            return None
+        template, header = found
+        timestamp = (header.timestamp + origin.timestamp_offset) & 0xFFFFFFFF
+        stamp(template, self.payload_type, header.marker, out_seq, timestamp, self.ssrc)
+        self.rtx_sequence = (self.rtx_sequence + 1) & 0xFFFF
+        self.retransmitted += 1
+        return build_rtx(
+            template,
+            rtx_payload_type=self.rtx_payload_type,
+            rtx_sequence_number=self.rtx_sequence,
+            rtx_ssrc=self.rtx_ssrc,
+        )
+
+    def rtp_time(self, now: float) -> int:
+        return self.rewriter.rtp_time_now(now, self.clock_rate)

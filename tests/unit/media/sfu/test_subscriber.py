@@ -1,0 +1,183 @@
+"""A subscribe connection without sockets: its offers, and how it answers the browser's
+feedback (NACKs from the up stream's cache, keyframe requests passed on, bandwidth)."""
+
+from __future__ import annotations
+
+import pytest
+
+from mosaic.domain.roster import Source
+from mosaic.media.sfu.down import DownTrack
+from mosaic.media.sfu.subscriber import SubscribePeer
+from mosaic.media.sfu.up import UpStream, UpTrack
+from mosaic.media.transport.negotiation import RTX_PT, VP8_PT, PublishedSection
+from mosaic.media.wire.rtcp import Fir, ReceiverReport, Remb, ReportBlock, SenderReport
+from mosaic.media.wire.rtp import build_rtp
+from mosaic.media.wire.sdp import SdpError, parse_sdp
+from tests.helpers.packets import vp8_keyframe_header
+from tests.helpers.sfu import FakeClock, FakeTransport, Uplink, nack, pli, subscribe_answer
+
+CAMERA = PublishedSection("1", "video", "vp8", 96, 90000, 97, [])
+SSRC = 0x4242
+
+
+class Subscriber:
+    def __init__(self) -> None:
+        self.clock = FakeClock()
+        self.transport = FakeTransport()
+        self.offers: list[str] = []
+        self.peer = SubscribePeer("sam", self.transport, self._send_offer, clock=self.clock)
+        self.uplink = Uplink()
+        self.track = UpTrack("ann", Source.CAMERA, CAMERA, self.uplink)
+        self.stream = self.track.stream(SSRC, None)
+        self.sequence = 100
+
+    async def _send_offer(self, sdp: str) -> None:
+        self.offers.append(sdp)
+
+    async def connect(self) -> DownTrack:
+        """A video slot showing the camera, offered, answered and connected."""
+        down = self.peer.add_slot("video")
+        down.assign(self.track)
+        down.want(self.stream, self.clock())
+        await self.peer.negotiate()
+        await self.peer.answer(subscribe_answer(self.offers[-1]))
+        self.transport.connect()
+        return down
+
+    def packet(self, keyframe: bool = False) -> None:
+        payload = vp8_keyframe_header(640, 360) if keyframe else bytes([0x11]) + bytes(30)
+        data = build_rtp(
+            payload_type=96,
+            sequence_number=self.sequence,
+            timestamp=self.sequence * 3000,
+            ssrc=SSRC,
+            payload=bytes([0x10]) + payload,
+        )
+        self.sequence += 1
+        header = self.track.parse(data)
+        assert header is not None
+        self.stream.receive(data, header, self.clock())
+        self.clock.advance(0.033)
+
+
+async def test_slots_are_offered_send_only_and_a_second_offer_waits_for_the_answer() -> None:
+    subscriber = Subscriber()
+    peer = subscriber.peer
+    peer.add_slot("audio")
+    peer.add_slot("video")
+    await peer.negotiate()
+    [offer] = subscriber.offers
+    sections = parse_sdp(offer).media
+    assert [(m.mid, m.kind, m.direction) for m in sections] == [
+        ("0", "audio", "sendonly"),
+        ("1", "video", "sendonly"),
+    ]
+    assert {s.id for s in sections[1].ssrcs} == {peer.slots[1].ssrc, peer.slots[1].rtx_ssrc}
+    peer.add_slot("video")
+    await peer.negotiate()  # an offer is out: this one comes after the answer
+    assert len(subscriber.offers) == 1
+    assert await peer.answer(subscribe_answer(offer)) is True
+    assert subscriber.transport.started is not None
+    assert subscriber.transport.started["ice_controlling"] is True
+    with pytest.raises(SdpError):
+        await peer.answer(subscribe_answer(offer))  # nothing waits for an answer now
+
+
+async def test_a_video_starts_at_a_keyframe() -> None:
+    subscriber = Subscriber()
+    down = await subscriber.connect()
+    subscriber.packet()
+    subscriber.packet()
+    assert subscriber.transport.sent_rtp == []  # interframes: undecodable from here
+    subscriber.packet(keyframe=True)
+    subscriber.packet()
+    headers = subscriber.transport.headers()
+    assert [(h.ssrc, h.payload_type) for h in headers] == [(down.ssrc, VP8_PT)] * 2
+    assert headers[1].sequence_number == (headers[0].sequence_number + 1) & 0xFFFF
+
+
+async def test_a_nack_is_answered_as_rtx_from_the_up_streams_cache() -> None:
+    subscriber = Subscriber()
+    down = await subscriber.connect()
+    subscriber.packet(keyframe=True)
+    for _ in range(4):
+        subscriber.packet()
+    sent = subscriber.transport.headers()
+    lost = sent[2].sequence_number
+    subscriber.transport.on_rtcp(nack(down.ssrc, [lost, (lost + 1000) & 0xFFFF]))
+    rtx = subscriber.transport.sent_rtp[-1]
+    header = subscriber.transport.headers()[-1]
+    assert (header.ssrc, header.payload_type) == (down.rtx_ssrc, RTX_PT)
+    assert int.from_bytes(rtx[header.payload_offset : header.payload_offset + 2], "big") == lost
+    assert (
+        rtx[header.payload_offset + 2 :]
+        == subscriber.transport.sent_rtp[2][header.payload_offset :]
+    )
+    peer = subscriber.peer
+    assert (peer.nacks, peer.retransmissions, peer.unrepairable) == (1, 1, 1)
+    assert subscriber.uplink.nacks == []  # answered here, the publisher is not asked
+
+
+async def test_a_pli_or_fir_from_the_browser_reaches_the_publisher() -> None:
+    subscriber = Subscriber()
+    down = await subscriber.connect()
+    subscriber.packet(keyframe=True)
+    requests = len(subscriber.uplink.keyframe_requests)
+    subscriber.clock.advance(1.0)
+    subscriber.transport.on_rtcp(pli(down.ssrc))
+    subscriber.clock.advance(1.0)
+    subscriber.transport.on_rtcp(Fir(1, [(down.ssrc, 1)]).serialize())
+    subscriber.transport.on_rtcp(pli(0xDEAD))  # not one of ours
+    assert subscriber.uplink.keyframe_requests[requests:] == [SSRC, SSRC]
+    assert subscriber.peer.keyframe_requests == 2
+
+
+async def test_remb_may_only_raise_the_loss_based_bandwidth() -> None:
+    subscriber = Subscriber()
+    peer = subscriber.peer
+    start = peer.bandwidth
+    subscriber.transport.on_rtcp(Remb(1, 500_000, [1]).serialize())
+    assert peer.bandwidth == start  # REMB below what loss allows: ignored
+    subscriber.transport.on_rtcp(Remb(1, 6_000_000, [1]).serialize())
+    assert peer.bandwidth == 6_000_000
+    heavy_loss = ReportBlock(1, 128, 10, 1000, 0, 0, 0)
+    for _ in range(5):
+        subscriber.transport.on_rtcp(ReceiverReport(1, [heavy_loss]).serialize())
+    assert peer.loss_estimate.bitrate < start
+
+
+async def test_a_subscriber_connecting_late_starts_from_the_cached_keyframe() -> None:
+    subscriber = Subscriber()
+    down = subscriber.peer.add_slot("video")
+    down.assign(subscriber.track)
+    down.want(subscriber.stream, subscriber.clock())
+    await subscriber.peer.negotiate()
+    await subscriber.peer.answer(subscribe_answer(subscriber.offers[-1]))
+    subscriber.packet(keyframe=True)  # while ICE and DTLS finish: it waits in the cache
+    subscriber.packet()
+    assert down.source is None
+    subscriber.transport.connect()
+    assert down.source is subscriber.stream
+    assert len(subscriber.transport.sent_rtp) == 2  # the keyframe and what followed, at once
+
+
+async def test_sender_reports_for_the_slots_that_sent() -> None:
+    subscriber = Subscriber()
+    down = await subscriber.connect()
+    subscriber.peer.add_slot("audio")
+    subscriber.packet(keyframe=True)
+    subscriber.peer.send_reports(subscriber.clock())
+    [report] = subscriber.transport.rtcp()
+    assert isinstance(report, SenderReport)
+    assert (report.ssrc, report.packet_count) == (down.ssrc, 1)
+
+
+async def test_closing_lets_go_of_every_feed() -> None:
+    subscriber = Subscriber()
+    await subscriber.connect()
+    subscriber.packet(keyframe=True)
+    stream: UpStream = subscriber.stream
+    assert stream.downs
+    await subscriber.peer.close()
+    assert stream.downs == [] and stream.pending == []
+    assert subscriber.peer.slots == [] and subscriber.transport.closed
