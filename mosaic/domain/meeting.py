@@ -1,7 +1,10 @@
-"""A live meeting's rules: who gets in, who waits, what hosts may change.
+"""A live meeting's state and how it changes: who gets in, who waits, what hosts change.
 
 Pure state and decisions, no I/O: the signaling layer calls these methods and turns their
-results into messages; time is passed in so that tests control it.
+results into messages; time is passed in so that tests control it. Every change a participant
+asks for is one method here that asks `permissions.may` first (raising `Forbidden`) and then
+changes the state as a whole (a screen share stops with its audio), so that no caller has to
+know a rule or remember half of a change.
 """
 
 from __future__ import annotations
@@ -35,6 +38,11 @@ class Forbidden(Exception):
     def __init__(self, action: Action) -> None:
         super().__init__(f"not allowed: {action.value}")
         self.action = action
+
+
+class NotFound(Exception):
+    """No participant by that id is in the meeting to be acted on or written to. Someone
+    waiting counts as absent: a participant cannot tell a waiting id from an unknown one."""
 
 
 class NameTaken(Exception):
@@ -227,8 +235,13 @@ class LiveMeeting:
         if not may(actor, action, self, target):
             raise Forbidden(action)
 
-    def target(self, participant_id: str) -> Participant | None:
-        return self.roster.get(participant_id)
+    def target(self, participant_id: str) -> Participant:
+        """The participant a request names, or `NotFound`. Whether the actor may act on them
+        is `may`'s question (a waiting one is fine to admit, not to mute)."""
+        target = self.roster.get(participant_id)
+        if target is None:
+            raise NotFound()
+        return target
 
     def admit(self, actor: Participant, target: Participant) -> None:
         self.require(actor, Action.ADMIT, target)
@@ -250,7 +263,8 @@ class LiveMeeting:
             self.spotlight.remove(target.id)
 
     def block_source(self, actor: Participant, target: Participant, source: Source) -> None:
-        """Turn off one of someone's sources (mute, stop video, stop screen share)."""
+        """Turn off one of someone's sources (mute, stop video, stop screen share). A screen
+        share stops with its audio: the shared tab's sound is part of the share."""
         action = {
             Source.MICROPHONE: Action.MUTE,
             Source.CAMERA: Action.STOP_VIDEO,
@@ -258,6 +272,8 @@ class LiveMeeting:
             Source.SCREEN_AUDIO: Action.STOP_SCREEN_SHARE,
         }[source]
         self.require(actor, action, target)
+        if source is Source.SCREEN:
+            _stop_share(target)
         target.sources.discard(source)
         target.blocked_sources.add(source)
 
@@ -266,9 +282,7 @@ class LiveMeeting:
         self.require(actor, Action.MUTE_ALL)
         muted = []
         for participant in self.roster.admitted():
-            if participant.role is Role.PARTICIPANT or (
-                actor.role is Role.HOST and participant.role is Role.COHOST
-            ):
+            if may(actor, Action.MUTE_ALL, self, participant):
                 participant.blocked_sources.add(Source.MICROPHONE)
                 if Source.MICROPHONE in participant.sources:
                     participant.sources.discard(Source.MICROPHONE)
@@ -278,8 +292,9 @@ class LiveMeeting:
     def set_source(self, actor: Participant, source: Source, on: bool) -> Participant | None:
         """A participant turns its own microphone, camera or screen share on or off.
 
-        One screen share at a time: a participant cannot start one while someone shares; a
-        host or co-host takes over, and the displaced sharer is returned.
+        One screen share at a time: starting one while someone else shares needs
+        ``TAKE_OVER_SCREEN_SHARE`` (hosts and co-hosts); the displaced sharer, whose share
+        stops with its audio, is returned.
         """
         if not on:
             actor.sources.discard(source)
@@ -289,9 +304,8 @@ class LiveMeeting:
         if source is Source.SCREEN:
             sharer = self.screen_sharer()
             if sharer is not None and sharer.id != actor.id:
-                if not actor.is_host_or_cohost:
-                    raise Forbidden(Action.SHARE_SCREEN)
-                sharer.sources -= {Source.SCREEN, Source.SCREEN_AUDIO}
+                self.require(actor, Action.TAKE_OVER_SCREEN_SHARE)
+                _stop_share(sharer)
                 displaced = sharer
         actor.sources.add(source)
         actor.blocked_sources.discard(source)
@@ -321,7 +335,7 @@ class LiveMeeting:
         )
         affected = []
         for participant in self.roster.admitted():
-            if participant.role is Role.PARTICIPANT:
+            if may(actor, Action.SUSPEND_ACTIVITIES, self, participant):
                 stopped = participant.sources & {
                     Source.MICROPHONE,
                     Source.CAMERA,
@@ -334,14 +348,54 @@ class LiveMeeting:
         return affected
 
     def assign_cohost(self, actor: Participant, target: Participant, cohost: bool) -> None:
+        """Make someone a co-host, or take the role back (``cohost`` False)."""
         if cohost:
             self.require(actor, Action.ASSIGN_COHOST, target)
             target.role = Role.COHOST
         else:
-            # Taking the role back: the target outranks the actor's check, so test directly.
-            if actor.role is not Role.HOST or target.role is not Role.COHOST:
-                raise Forbidden(Action.ASSIGN_COHOST)
+            self.require(actor, Action.REVOKE_COHOST, target)
             target.role = Role.PARTICIPANT
+
+    # -- what participants change about themselves (and hosts correct) -----------------------
+
+    def rename(self, actor: Participant, target: Participant, name: str) -> str:
+        """Rename oneself (``RENAME``) or, as a host's correction of an offensive name,
+        someone else (``RENAME_OTHER``). Raises `NameTaken` for a name that passes for a
+        host's. Returns the old name (for the audit trail)."""
+        if target.id == actor.id:
+            self.require(actor, Action.RENAME)
+        else:
+            self.require(actor, Action.RENAME_OTHER, target)
+        self.check_name(name, target)
+        old, target.name = target.name, name
+        return old
+
+    def raise_hand(self, actor: Participant, raised: bool, now: float) -> None:
+        """Raise or lower one's own hand; raising it again keeps its place in the queue."""
+        self.require(actor, Action.RAISE_HAND)
+        if not raised:
+            actor.hand_raised_at = None
+        elif actor.hand_raised_at is None:
+            actor.hand_raised_at = now
+
+    def lower_hand(self, actor: Participant, target: Participant) -> None:
+        """A host lowers someone's hand (the question was answered)."""
+        self.require(actor, Action.LOWER_HAND, target)
+        target.hand_raised_at = None
+
+    def chat_audience(self, actor: Participant, to: str | None) -> list[Participant]:
+        """Who receives the actor's chat message: everyone admitted, or for a private one
+        (``to``) its recipient and the sender's own copy, nobody else (hosts do not read
+        private messages). A recipient who is not in the meeting (waiting, unknown, or
+        oneself) is `NotFound`; with chat closed, a participant may still write to a host."""
+        if to is None:
+            self.require(actor, Action.CHAT)
+            return self.roster.admitted()
+        recipient = self.roster.get(to)
+        if recipient is None or not recipient.admitted or recipient.id == actor.id:
+            raise NotFound()
+        self.require(actor, Action.CHAT, recipient)
+        return [recipient, actor]
 
     def set_spotlight(self, actor: Participant, participant_ids: list[str]) -> None:
         """Show up to two participants large for everyone (the yoga teacher)."""
@@ -363,6 +417,11 @@ class LiveMeeting:
             if Source.SCREEN in participant.sources:
                 return participant
         return None
+
+
+def _stop_share(sharer: Participant) -> None:
+    """A screen share stops with the tab audio shared along with it."""
+    sharer.sources -= {Source.SCREEN, Source.SCREEN_AUDIO}
 
 
 def _same_person(visitor: Visitor, participant: Participant) -> bool:

@@ -2,6 +2,9 @@
 
 Signaling asks before it acts on a client's words, and the media plane asks before it forwards
 a track, so a crafted WebSocket message or SDP offer gains nothing the UI would not allow.
+Every rule of who may do what in a live meeting lives here: roles, ranks, the meeting's
+settings, and who may be the target of what. ``LiveMeeting`` methods and the signaling room ask
+`may`; none of them looks at a role to decide.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ class Action(StrEnum):
     # What every admitted participant does.
     SEE_ROSTER = "see_roster"
     RECEIVE_MEDIA = "receive_media"
+    # Set up one's publish connection; what flows through it is each source's own action.
+    PUBLISH = "publish"
     PUBLISH_MICROPHONE = "publish_microphone"
     PUBLISH_CAMERA = "publish_camera"
     SHARE_SCREEN = "share_screen"
@@ -36,7 +41,11 @@ class Action(StrEnum):
     MUTE_ALL = "mute_all"
     STOP_VIDEO = "stop_video"
     STOP_SCREEN_SHARE = "stop_screen_share"
+    # Start one's screen share while someone else shares (theirs stops).
+    TAKE_OVER_SCREEN_SHARE = "take_over_screen_share"
     LOWER_HAND = "lower_hand"
+    # Correct someone else's (offensive) name.
+    RENAME_OTHER = "rename_other"
     LOCK = "lock"
     CHANGE_SETTINGS = "change_settings"
     SPOTLIGHT = "spotlight"
@@ -45,6 +54,7 @@ class Action(StrEnum):
     SEE_AUDIT_LOG = "see_audit_log"
     # What only the host does.
     ASSIGN_COHOST = "assign_cohost"
+    REVOKE_COHOST = "revoke_cohost"
     END_MEETING = "end_meeting"
 
 
@@ -58,7 +68,9 @@ HOST_CONTROLS = frozenset(
         Action.MUTE_ALL,
         Action.STOP_VIDEO,
         Action.STOP_SCREEN_SHARE,
+        Action.TAKE_OVER_SCREEN_SHARE,
         Action.LOWER_HAND,
+        Action.RENAME_OTHER,
         Action.LOCK,
         Action.CHANGE_SETTINGS,
         Action.SPOTLIGHT,
@@ -67,7 +79,7 @@ HOST_CONTROLS = frozenset(
         Action.SEE_AUDIT_LOG,
     }
 )
-HOST_ONLY = frozenset({Action.ASSIGN_COHOST, Action.END_MEETING})
+HOST_ONLY = frozenset({Action.ASSIGN_COHOST, Action.REVOKE_COHOST, Action.END_MEETING})
 # Controls aimed at another participant: they need a target of lower rank than the actor.
 TARGETED = frozenset(
     {
@@ -78,10 +90,15 @@ TARGETED = frozenset(
         Action.STOP_VIDEO,
         Action.STOP_SCREEN_SHARE,
         Action.LOWER_HAND,
+        Action.RENAME_OTHER,
         Action.REPORT,
         Action.ASSIGN_COHOST,
+        Action.REVOKE_COHOST,
     }
 )
+# Controls aimed at everyone at once: asked without a target, whether the actor may do it at
+# all; asked with one, whether it reaches that participant.
+SWEEPING = frozenset({Action.MUTE_ALL, Action.SUSPEND_ACTIVITIES})
 _RANK = {Role.PARTICIPANT: 0, Role.COHOST: 1, Role.HOST: 2}
 SOURCE_ACTIONS = {
     Source.MICROPHONE: Action.PUBLISH_MICROPHONE,
@@ -97,7 +114,11 @@ def may(
     meeting: LiveMeeting,
     target: Participant | None = None,
 ) -> bool:
-    """Whether ``actor`` may do ``action`` (to ``target``) in ``meeting`` right now."""
+    """Whether ``actor`` may do ``action`` (to ``target``) in ``meeting`` right now.
+
+    ``meeting`` is the context every rule reads (its settings, whether it ended); ``target``
+    is the participant the action is aimed at, for the actions that have one (`TARGETED`, a
+    private chat's recipient, one participant a `SWEEPING` control would reach)."""
     if meeting.ended or actor.state is not State.ADMITTED:
         return False
     if action in HOST_ONLY:
@@ -108,13 +129,23 @@ def may(
         allowed = _participant_may(actor, action, meeting, target)
     if not allowed:
         return False
-    if action in TARGETED:
+    if action in TARGETED or (action in SWEEPING and target is not None):
         return _may_target(actor, action, target)
     return True
 
 
 def may_publish(actor: Participant, source: Source, meeting: LiveMeeting) -> bool:
+    """Whether others may receive this source of the actor's now (if it is turned on)."""
     return may(actor, SOURCE_ACTIONS[source], meeting)
+
+
+def may_negotiate(actor: Participant, source: Source, meeting: LiveMeeting) -> bool:
+    """Whether a track of this source may be set up in the actor's publish connection at all.
+    Microphone and camera may be negotiated muted, to be turned on later if allowed; a screen
+    only while sharing is allowed now."""
+    if source in (Source.SCREEN, Source.SCREEN_AUDIO):
+        return may(actor, Action.SHARE_SCREEN, meeting)
+    return may(actor, Action.PUBLISH, meeting)
 
 
 def _participant_may(
@@ -123,7 +154,13 @@ def _participant_may(
     settings = meeting.settings
     privileged = actor.is_host_or_cohost
     match action:
-        case Action.SEE_ROSTER | Action.RECEIVE_MEDIA | Action.RAISE_HAND | Action.REACT:
+        case (
+            Action.SEE_ROSTER
+            | Action.RECEIVE_MEDIA
+            | Action.PUBLISH
+            | Action.RAISE_HAND
+            | Action.REACT
+        ):
             return True
         case Action.PUBLISH_MICROPHONE:
             return (
@@ -158,4 +195,10 @@ def _may_target(actor: Participant, action: Action, target: Participant | None) 
         return target.state is State.WAITING
     if target.state is not State.ADMITTED:
         return False
+    if action is Action.REVOKE_COHOST:
+        return target.role is Role.COHOST
+    if action is Action.SUSPEND_ACTIVITIES:
+        # Suspension takes away what the closed settings forbid, and those bind plain
+        # participants only: a co-host keeps their microphone when the host suspends.
+        return target.role is Role.PARTICIPANT
     return _RANK[actor.role] > _RANK[target.role]

@@ -98,8 +98,3 @@ class Roster:
 
     def hosts(self) -> list[Participant]:
         return [p for p in self.admitted() if p.is_host_or_cohost]
-
-    def raised_hands(self) -> list[Participant]:
-        """Admitted participants with a raised hand, in the order the hands went up."""
-        raised = [p for p in self.admitted() if p.hand_raised_at is not None]
-        return sorted(raised, key=lambda p: p.hand_raised_at or 0.0)

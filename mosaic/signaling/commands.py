@@ -1,8 +1,9 @@
 """What each request does once its sender is in a room.
 
-Every handler asks the domain first (which raises `Forbidden` for anything the sender's role
-and the meeting's settings do not allow), then tells the right people. A handler returns the
-``result`` of its reply.
+A handler parses, asks the domain, applies, replies — nothing else: every decision (who may,
+to whom, what changes along) is a `LiveMeeting` method or a `permissions.may` question, which
+raise `Forbidden`, `NotFound` or `NameTaken`; `dispatch` turns those into typed errors. A
+handler tells the right people what changed and returns the ``result`` of its reply.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mosaic.domain.ids import new_passcode
-from mosaic.domain.meeting import Forbidden, NameTaken
+from mosaic.domain.meeting import Forbidden, NameTaken, NotFound
 from mosaic.domain.permissions import Action
 from mosaic.domain.roster import Participant, Source, State
 from mosaic.domain.settings import MeetingSettings
@@ -26,7 +27,9 @@ Result = dict[str, Any] | None
 Handler = Callable[[Room, Member, Any], Awaitable[Result]]
 HANDLERS: dict[type[p.Request], Handler] = {}
 
-# Requests a participant in the waiting room may still make.
+# Requests a participant in the waiting room may still make; anything else is refused before
+# a handler runs (the domain would refuse it too: a waiting participant may do nothing), so
+# that a waiting guest learns nothing, not even whether an id it names exists.
 WAITING_ALLOWED = (p.Leave, p.Ping)
 
 
@@ -39,10 +42,7 @@ def handles(kind: type[p.Request]) -> Callable[[Handler], Handler]:
 
 
 def _target(room: Room, participant_id: str) -> Participant:
-    target = room.meeting.roster.get(participant_id)
-    if target is None:
-        raise ProtocolError(ErrorCode.NOT_FOUND, "no such participant")
-    return target
+    return room.meeting.target(participant_id)
 
 
 def _require(room: Room, member: Member, action: Action, target: Participant | None = None) -> None:
@@ -65,7 +65,7 @@ def _media(room: Room) -> Any:
 
 @handles(p.Publish)
 async def publish(room: Room, member: Member, msg: p.Publish) -> Result:
-    _require(room, member, Action.RECEIVE_MEDIA)
+    _require(room, member, Action.PUBLISH)
     sdp = await _media(room).publish(member.id, msg.sdp, dict(msg.sources))
     return {"sdp": sdp}
 
@@ -79,6 +79,7 @@ async def answer(room: Room, member: Member, msg: p.Answer) -> Result:
 
 @handles(p.IceCandidate)
 async def ice(room: Room, member: Member, msg: p.IceCandidate) -> Result:
+    _require(room, member, Action.PUBLISH if msg.pc == "publish" else Action.RECEIVE_MEDIA)
     await _media(room).ice_candidate(member.id, msg.pc, msg.candidate, msg.mid)
     return {}
 
@@ -119,11 +120,9 @@ def _sources_changed(room: Room, participant: Participant) -> None:
 
 @handles(p.Chat)
 async def chat(room: Room, member: Member, msg: p.Chat) -> Result:
-    recipient = _target(room, msg.to) if msg.to else None
-    if recipient is not None and (recipient.state is not State.ADMITTED or msg.to == member.id):
-        raise ProtocolError(ErrorCode.NOT_FOUND, "no such participant")
-    _require(room, member, Action.CHAT, recipient)
+    audience = room.meeting.chat_audience(member.participant, msg.to)
     sender = member.participant
+    recipient = audience[0] if msg.to else None
     frame = {
         "type": "chat",
         "from": sender.id,
@@ -132,11 +131,7 @@ async def chat(room: Room, member: Member, msg: p.Chat) -> Result:
         "text": msg.text,
         "at": time.time(),
     }
-    if recipient is None:
-        room.to_admitted(frame)
-    else:
-        room.to_member(recipient.id, frame)
-        room.to_member(sender.id, frame)
+    room.to_participants(audience, frame)
     if room.meeting.settings.record_chat:
         room.spawn(room.keep_chat(sender.name, recipient.name if recipient else None, msg.text))
     return {}
@@ -144,13 +139,8 @@ async def chat(room: Room, member: Member, msg: p.Chat) -> Result:
 
 @handles(p.Hand)
 async def hand(room: Room, member: Member, msg: p.Hand) -> Result:
-    _require(room, member, Action.RAISE_HAND)
-    participant = member.participant
-    if msg.raised and participant.hand_raised_at is None:
-        participant.hand_raised_at = time.time()
-    elif not msg.raised:
-        participant.hand_raised_at = None
-    room.participant_changed(participant)
+    room.meeting.raise_hand(member.participant, msg.raised, time.time())
+    room.participant_changed(member.participant)
     return {}
 
 
@@ -163,16 +153,10 @@ async def react(room: Room, member: Member, msg: p.React) -> Result:
 
 @handles(p.Rename)
 async def rename(room: Room, member: Member, msg: p.Rename) -> Result:
+    target = member.participant
     if msg.participant is not None and msg.participant != member.id:
         target = _target(room, msg.participant)
-        # Renaming someone else is a host's correction of an offensive name.
-        _require(room, member, Action.REMOVE, target)
-    else:
-        target = member.participant
-        _require(room, member, Action.RENAME)
-    room.meeting.check_name(msg.name, target)
-    old = target.name
-    target.name = msg.name
+    old = room.meeting.rename(member.participant, target, msg.name)
     room.audit("rename", actor=member.participant.name, subject=old, detail=msg.name)
     room.participant_changed(target)
     return {}
@@ -239,8 +223,6 @@ async def remove(room: Room, member: Member, msg: p.Remove) -> Result:
 async def mute(room: Room, member: Member, msg: p.Mute) -> Result:
     target = _target(room, msg.participant)
     room.meeting.block_source(member.participant, target, msg.source)
-    if msg.source is Source.SCREEN:
-        target.sources.discard(Source.SCREEN_AUDIO)
     room.to_member(
         target.id, {"type": "muted", "source": msg.source, "by": member.participant.name}
     )
@@ -263,8 +245,7 @@ async def mute_all(room: Room, member: Member, msg: p.MuteAll) -> Result:
 @handles(p.LowerHand)
 async def lower_hand(room: Room, member: Member, msg: p.LowerHand) -> Result:
     target = _target(room, msg.participant)
-    _require(room, member, Action.LOWER_HAND, target)
-    target.hand_raised_at = None
+    room.meeting.lower_hand(member.participant, target)
     room.participant_changed(target)
     return {}
 
@@ -324,7 +305,7 @@ async def cohost(room: Room, member: Member, msg: p.Cohost) -> Result:
         "cohost" if msg.cohost else "uncohost", actor=member.participant.name, subject=target.name
     )
     room.participant_changed(target)
-    if msg.cohost:
+    if room.may(target, Action.SEE_WAITING_ROOM):
         room.to_member(target.id, {"type": "waiting", "participants": room.waiting_list()})
     return {}
 
@@ -377,6 +358,8 @@ async def dispatch(room: Room, member: Member, msg: p.Request) -> Result:
         return await handler(room, member, msg)
     except Forbidden as exc:
         raise ProtocolError(ErrorCode.FORBIDDEN, str(exc)) from None
+    except NotFound:
+        raise ProtocolError(ErrorCode.NOT_FOUND, "no such participant") from None
     except NameTaken:
         raise p.name_taken() from None
     except SdpError as exc:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mosaic.domain.meeting import LiveMeeting
-from mosaic.domain.permissions import Action, may, may_publish
+from mosaic.domain.permissions import may_negotiate, may_publish
 from mosaic.domain.roster import Source
 from mosaic.media.sfu.router import Router
 
@@ -21,15 +21,9 @@ class DomainGate:
         self.meeting = meeting
 
     def may_publish(self, participant_id: str, source: Source) -> bool:
-        """Whether a track of this source may be set up at all. Microphone and camera may be
-        negotiated muted (to be turned on later, if allowed); a screen only when sharing is
-        allowed now."""
+        """Whether a track of this source may be set up at all (`permissions.may_negotiate`)."""
         participant = self.meeting.roster.get(participant_id)
-        if participant is None:
-            return False
-        if source in (Source.SCREEN, Source.SCREEN_AUDIO):
-            return may(participant, Action.SHARE_SCREEN, self.meeting)
-        return may(participant, Action.RECEIVE_MEDIA, self.meeting)
+        return participant is not None and may_negotiate(participant, source, self.meeting)
 
     def may_forward(self, participant_id: str, source: Source) -> bool:
         """Whether others receive this source right now: turned on, and allowed."""

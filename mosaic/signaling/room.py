@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from mosaic.domain.access import Visitor
 from mosaic.domain.meeting import FLOOD_WINDOWS, LiveMeeting, NameTaken
+from mosaic.domain.permissions import Action, may
 from mosaic.domain.roster import Participant, Source, State
 from mosaic.domain.settings import InstancePolicy, MeetingSettings
 from mosaic.signaling.device_log import DeviceLog
@@ -136,7 +137,7 @@ class Room:
         outbox: Outbox,
         disconnect: Callable[[int, str], Awaitable[None]],
     ) -> Member:
-        """Place a visitor who passed the door (see `Room.refusal_for`) in the room."""
+        """Place a visitor who passed the door (see `Door.admission`) in the room."""
         try:
             participant, flood = self.meeting.enter(participant_id, name, visitor, time.time())
         except NameTaken:
@@ -148,7 +149,7 @@ class Room:
         if flood:
             guests, window = self.meeting.last_flood or (0, 0.0)
             self.audit("join_flood", detail=f"{guests} guests in {window:g} s: waiting room on")
-            self.to_hosts(
+            self.alert(
                 {"type": "alert", "code": "join_flood", "guests": guests, "seconds": int(window)}
             )
             self.broadcast_meeting_state()
@@ -220,7 +221,7 @@ class Room:
             "participants": [p.public() for p in self.meeting.roster.admitted()],
             "ice_servers": self.ice_servers(member.id),
         }
-        if participant.is_host_or_cohost:
+        if self.may(participant, Action.SEE_WAITING_ROOM):
             result["waiting"] = self.waiting_list()
         result["resume_token"] = self.issue_token(member)
         return result
@@ -381,10 +382,30 @@ class Room:
                 member.outbox.put(text)
                 self.frames_sent += 1
 
-    def to_hosts(self, frame: dict[str, Any]) -> None:
+    def may(self, participant: Participant, action: Action) -> bool:
+        """The domain's answer for this meeting (`permissions.may`), for deciding who is told
+        what: the room never looks at a role itself."""
+        return may(participant, action, self.meeting)
+
+    def to_permitted(self, action: Action, frame: dict[str, Any]) -> None:
+        """To the members who may do ``action`` now (the waiting list: SEE_WAITING_ROOM)."""
         text = encode(frame)
         for member in self.members.values():
-            if member.participant.admitted and member.participant.is_host_or_cohost:
+            if self.may(member.participant, action):
+                member.outbox.put(text)
+                self.frames_sent += 1
+
+    def alert(self, frame: dict[str, Any]) -> None:
+        """A security alert (a join flood, passcode guessing): the live side of the audit log,
+        told to those who may read the audit log, and who may lock the meeting."""
+        self.to_permitted(Action.SEE_AUDIT_LOG, frame)
+
+    def to_participants(self, participants: list[Participant], frame: dict[str, Any]) -> None:
+        """To these participants (the audience the domain chose), encoded once."""
+        text = encode(frame)
+        for participant in participants:
+            member = self.members.get(participant.id)
+            if member is not None:
                 member.outbox.put(text)
                 self.frames_sent += 1
 
@@ -444,7 +465,9 @@ class Room:
             self.to_admitted({"type": "roster", "joined": joined, "updated": updated, "left": left})
         if self._waiting_changed:
             self._waiting_changed = False
-            self.to_hosts({"type": "waiting", "participants": self.waiting_list()})
+            self.to_permitted(
+                Action.SEE_WAITING_ROOM, {"type": "waiting", "participants": self.waiting_list()}
+            )
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
