@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from mosaic.media.transport import demux
+from mosaic.rtc import demux
 
 if TYPE_CHECKING:
     from mosaic.services import Services

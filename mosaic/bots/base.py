@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
+import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -12,8 +16,17 @@ from aiortc import MediaStreamTrack
 from mosaic.bots.counting import PacketTally, by_kind
 from mosaic.bots.modes import MediaMode
 from mosaic.bots.tracks import ReplayAudioTrack, ReplayVideoTrack
+from mosaic.tasks import TaskSet
 
-__all__ = ["Bot", "BotReport", "MediaMode", "Tracks", "loopback_addresses", "report_of"]
+__all__ = [
+    "BaseBot",
+    "Bot",
+    "BotReport",
+    "MediaMode",
+    "Tracks",
+    "loopback_addresses",
+    "report_of",
+]
 
 
 @dataclass
@@ -88,6 +101,70 @@ class Bot(Protocol):
     async def stop(self) -> None: ...
     def received(self) -> int: ...
     def report(self) -> BotReport: ...
+
+
+class BaseBot:
+    """The state and the work a bot has whichever server it joins: what it publishes and
+    counts, how its background tasks fail, how it decodes when asked to, what it reports.
+
+    ``url`` is the server's (a meeting link, Janus's API): on this machine's loopback the bot
+    gathers ICE candidates on 127.0.0.1 (see `loopback_addresses`) unless told otherwise."""
+
+    def __init__(
+        self,
+        url: str,
+        name: str,
+        *,
+        mode: MediaMode = MediaMode.VIDEO,
+        decode: bool = False,
+        local_addresses: list[str] | None = None,
+    ) -> None:
+        self.name = name
+        self.mode = mode
+        self.decode = decode
+        self.local_addresses = local_addresses or loopback_addresses(url)
+        self.tracks = Tracks.for_mode(mode)
+        self.tally = PacketTally()
+        self.error: str | None = None
+        self.join_s: float | None = None  # join request -> joined (and publishing)
+        self.frames_decoded = 0
+        self.first_frame_at: float | None = None
+        self.first_frame = asyncio.Event()
+        self._tasks = TaskSet(on_error=self._failed)
+
+    def _failed(self, error: BaseException) -> None:
+        self.error = f"{type(error).__name__}: {error}"
+
+    def _spawn(self, coroutine: Awaitable[Any]) -> None:
+        self._tasks.spawn(coroutine)
+
+    async def _drain(self, track: Any) -> None:
+        """Decode a remote video (``decode=True``): aiortc queues frames until read."""
+        with contextlib.suppress(Exception):
+            while True:
+                await track.recv()
+                self.frames_decoded += 1
+                if self.first_frame_at is None:
+                    self.first_frame_at = time.monotonic()
+                    self.first_frame.set()
+
+    def _stop_media(self) -> None:
+        """Stop what runs in the background and what is published (before hanging up)."""
+        self._tasks.cancel()
+        self.tracks.stop()
+
+    def _report(self, names: dict[int, str], *, joined: bool) -> BotReport:
+        """This bot's figures; ``names`` maps received payload types to codec names."""
+        return report_of(
+            self.name,
+            self.tally,
+            names,
+            self.tracks,
+            joined=joined,
+            error=self.error,
+            join_s=self.join_s,
+            frames_decoded=self.frames_decoded,
+        )
 
 
 def loopback_addresses(url: str) -> list[str] | None:

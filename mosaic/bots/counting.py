@@ -7,19 +7,21 @@ a core on it and starve the server being measured. The RTP header travels in cle
 payload type, and drops them there; STUN, DTLS and RTCP go on to aiortc as before (RTCP from
 the server still reaches the publish side's senders: PLI, NACK, REMB).
 
-The hook replaces `aioice.Connection.data_received` on one connection instance (pinned to
-aioice 0.13.0, like `mosaic.media.transport.aiortc_bridge`).
+The hook is the bridge's (`mosaic.rtc.aiortc_bridge.divert_datagrams`, on one connection
+instance); the rule for what is RTP is the one the server's socket guard uses.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import aioice
-from aiortc import RTCPeerConnection
+
+from mosaic.media.wire.rtp import is_rtcp
+from mosaic.rtc.aiortc_bridge import divert_datagrams
+from mosaic.rtc.demux import MEDIA_MIN_SIZE
 
 _RTPMAP = re.compile(r"^a=rtpmap:(\d+) ([A-Za-z0-9_.-]+)/", re.MULTILINE)
 
@@ -42,28 +44,18 @@ class PacketTally:
             self.first_at = time.monotonic()
 
 
-def ice_connection(pc: RTCPeerConnection) -> aioice.Connection | None:
-    """The aioice connection under a peer connection's (bundled) transport, once it has one."""
-    for transceiver in pc.getTransceivers():
-        transport = transceiver.receiver.transport
-        if transport is not None:
-            return transport.transport._connection  # type: ignore[no-any-return]
-    return None
-
-
 def count_at_socket(connection: aioice.Connection, tally: PacketTally | None = None) -> PacketTally:
     """Count (and drop) every RTP datagram arriving on ``connection``; pass the rest on."""
     tally = tally if tally is not None else PacketTally()
-    forward: Callable[[bytes, int], None] = connection.data_received
 
-    def data_received(data: bytes, component: int) -> None:
-        # RFC 7983 §7: 128..191 is RTP or RTCP; RFC 5761 §4: RTCP packet types are 192..223.
-        if len(data) >= 12 and 127 < data[0] < 192 and not 191 < data[1] < 224:
+    def take(data: bytes) -> bool:
+        # RFC 7983 §7: 128..191 is RTP or RTCP; RFC 5761 §4 tells RTCP apart.
+        if len(data) >= MEDIA_MIN_SIZE and 127 < data[0] < 192 and not is_rtcp(data):
             tally.count(len(data), data[1] & 0x7F)
-            return
-        forward(data, component)
+            return True
+        return False
 
-    connection.data_received = data_received  # type: ignore[method-assign]
+    divert_datagrams(connection, take)
     return tally
 
 

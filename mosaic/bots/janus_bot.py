@@ -16,14 +16,14 @@ from typing import Any
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from mosaic.bots.base import BotReport, MediaMode, Tracks, loopback_addresses, report_of
-from mosaic.bots.counting import PacketTally, codec_names, count_at_socket, ice_connection
+from mosaic.bots.base import BaseBot, BotReport, MediaMode
+from mosaic.bots.counting import codec_names, count_at_socket
 from mosaic.bots.janus_api import Event, JanusHandle, JanusSession, plugin_data
 from mosaic.bots.tracks import bind_sender
-from mosaic.media.transport.aiortc_bridge import use_media_addresses
+from mosaic.rtc.aiortc_bridge import PeerConnection, ice_connection
 
 
-class JanusBot:
+class JanusBot(BaseBot):
     def __init__(
         self,
         janus_url: str,
@@ -34,19 +34,10 @@ class JanusBot:
         decode: bool = False,
         local_addresses: list[str] | None = None,
     ) -> None:
+        super().__init__(janus_url, name, mode=mode, decode=decode, local_addresses=local_addresses)
         self.janus_url = janus_url
         self.room = room
-        self.name = name
-        self.mode = mode
-        self.decode = decode
-        self.local_addresses = local_addresses or loopback_addresses(janus_url)
-        self.tracks = Tracks.for_mode(mode)
-        self.tally = PacketTally()
-        self.error: str | None = None
-        self.join_s: float | None = None
         self.feed_id: int | None = None
-        self.frames_decoded = 0
-        self.first_frame_at: float | None = None
         self.session: JanusSession | None = None
         self.publisher_pc: RTCPeerConnection | None = None
         self.subscriber_pc: RTCPeerConnection | None = None
@@ -54,11 +45,8 @@ class JanusBot:
         self._subscriber: JanusHandle | None = None
         self._subscribed: set[int] = set()
         self._lock = asyncio.Lock()
-        self._tasks: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:
-        if self.local_addresses is not None:
-            use_media_addresses(self.local_addresses)
         started = time.monotonic()
         self.session = JanusSession(self.janus_url)
         await self.session.create()
@@ -77,7 +65,7 @@ class JanusBot:
         await self._subscribe([int(p["id"]) for p in joined.get("publishers", [])])
 
     async def _publish(self, handle: JanusHandle) -> None:
-        pc = RTCPeerConnection()
+        pc = PeerConnection(host_addresses=self.local_addresses)
         self.publisher_pc = pc
         for track in self.tracks.as_dict().values():
             transceiver = pc.addTransceiver(track, direction="sendonly")
@@ -137,7 +125,7 @@ class JanusBot:
         assert self._subscriber is not None
         first = self.subscriber_pc is None
         if first:
-            self.subscriber_pc = RTCPeerConnection()
+            self.subscriber_pc = PeerConnection(host_addresses=self.local_addresses)
             self.subscriber_pc.on("track", self._on_track)
         pc = self.subscriber_pc
         assert pc is not None
@@ -157,26 +145,8 @@ class JanusBot:
         if self.decode and track.kind == "video":
             self._spawn(self._drain(track))
 
-    async def _drain(self, track: Any) -> None:
-        with contextlib.suppress(Exception):
-            while True:
-                await track.recv()
-                self.frames_decoded += 1
-                if self.first_frame_at is None:
-                    self.first_frame_at = time.monotonic()
-
     def received(self) -> int:
         return self.frames_decoded if self.decode else self.tally.packets
-
-    def _spawn(self, coroutine: Any) -> None:
-        task = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            self.error = f"{type(task.exception()).__name__}: {task.exception()}"
 
     def diagnose(self) -> dict[str, Any]:
         """The state of this bot's connections (for a bot that receives nothing)."""
@@ -192,9 +162,7 @@ class JanusBot:
     # -- the end -------------------------------------------------------------------------------
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        self.tracks.stop()
+        self._stop_media()
         for pc in (self.publisher_pc, self.subscriber_pc):
             if pc is not None:
                 with contextlib.suppress(Exception):
@@ -207,13 +175,4 @@ class JanusBot:
         pc = self.subscriber_pc
         if pc is not None and pc.remoteDescription is not None:
             names = codec_names(pc.remoteDescription.sdp)
-        return report_of(
-            self.name,
-            self.tally,
-            names,
-            self.tracks,
-            joined=self.feed_id is not None,
-            error=self.error,
-            join_s=self.join_s,
-            frames_decoded=self.frames_decoded,
-        )
+        return self._report(names, joined=self.feed_id is not None)

@@ -10,17 +10,18 @@ from typing import Any
 
 from aiortc import MediaStreamTrack
 
-from mosaic.bots.base import BotReport, MediaMode, Tracks, loopback_addresses, report_of
-from mosaic.bots.counting import PacketTally, codec_names, count_at_socket, ice_connection
+from mosaic.bots.base import BaseBot, BotReport, MediaMode
+from mosaic.bots.counting import codec_names, count_at_socket
 from mosaic.bots.tracks import bind_sender
 from mosaic.client import Participant, join
+from mosaic.rtc.aiortc_bridge import ice_connection
 
 # What a bot says it shows of each other participant: every camera at the clip's size.
 VIEW_SIZE = (640, 360)
 VIEW_DEBOUNCE_S = 0.2
 
 
-class MosaicBot:
+class MosaicBot(BaseBot):
     def __init__(
         self,
         join_url: str,
@@ -32,23 +33,12 @@ class MosaicBot:
         decode: bool = False,
         local_addresses: list[str] | None = None,
     ) -> None:
+        super().__init__(join_url, name, mode=mode, decode=decode, local_addresses=local_addresses)
         self.join_url = join_url
-        self.name = name
         self.passcode = passcode
         self.cookies = cookies
-        self.mode = mode
-        self.decode = decode
-        self.local_addresses = local_addresses or loopback_addresses(join_url)
         self.participant: Participant | None = None
-        self.tracks = Tracks.for_mode(mode)
-        self.tally = PacketTally()
-        self.frames_decoded = 0
-        self.first_frame_at: float | None = None
-        self.first_frame = asyncio.Event()
-        self.join_s: float | None = None
-        self.error: str | None = None
         self._counted: weakref.WeakSet[Any] = weakref.WeakSet()  # hooked ICE connections
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._view_due = False
 
     async def start(self) -> None:
@@ -94,16 +84,6 @@ class MosaicBot:
             self._counted.add(connection)
             count_at_socket(connection, self.tally)
 
-    async def _drain(self, track: MediaStreamTrack) -> None:
-        """Decode a remote video (``decode=True``): aiortc queues frames until read."""
-        with contextlib.suppress(Exception):
-            while True:
-                await track.recv()
-                self.frames_decoded += 1
-                if self.first_frame_at is None:
-                    self.first_frame_at = time.monotonic()
-                    self.first_frame.set()
-
     def received(self) -> int:
         if self.decode and self.participant is not None:
             return sum(t.packets for t in self.participant.media.received.values())
@@ -132,11 +112,6 @@ class MosaicBot:
         with contextlib.suppress(Exception):
             await participant.view(videos)
 
-    def _spawn(self, coroutine: Any) -> None:
-        task = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     def diagnose(self) -> dict[str, Any]:
         """The state of this bot's connections (for a bot that receives nothing)."""
         participant = self.participant
@@ -164,9 +139,7 @@ class MosaicBot:
     # -- the end -------------------------------------------------------------------------------
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        self.tracks.stop()
+        self._stop_media()
         if self.participant is not None:
             await self.participant.leave()
 
@@ -176,13 +149,4 @@ class MosaicBot:
         if participant is not None and participant.media.subscriber is not None:
             description = participant.media.subscriber.remoteDescription
             names = codec_names(description.sdp) if description else {}
-        return report_of(
-            self.name,
-            self.tally,
-            names,
-            self.tracks,
-            joined=participant is not None and participant.state == "joined",
-            error=self.error,
-            join_s=self.join_s,
-            frames_decoded=self.frames_decoded,
-        )
+        return self._report(names, joined=participant is not None and participant.state == "joined")

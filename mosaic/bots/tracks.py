@@ -9,8 +9,8 @@ things aiortc only does when it encodes, the hooks in `bind_sender` restore:
 - the audio-level header extension (RFC 6464) is computed from the PCM it encodes: the hook
   writes the level recorded with each pre-encoded Opus packet instead.
 
-Both hooks set attributes on one sender instance (pinned to aiortc 1.16.0, as
-`mosaic.client.taps` is); nothing global changes.
+Both hooks are the bridge's (`mosaic.rtc.aiortc_bridge.on_keyframe_request` and
+`set_audio_level`), on one sender instance; nothing global changes.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ import asyncio
 import fractions
 import random
 import time
-from typing import Any
 
 import av
 from aiortc import MediaStreamTrack, RTCRtpSender
 
 from mosaic.bots.clips import Clip, audio_clip, video_clip
+from mosaic.rtc.aiortc_bridge import on_keyframe_request, set_audio_level
 
 VIDEO_CLOCK = 90_000
 AUDIO_CLOCK = 48_000
@@ -129,15 +129,6 @@ def bind_sender(sender: RTCRtpSender, track: MediaStreamTrack) -> None:
     """Route a sender's keyframe requests to a replayed video track, or write a replayed
     audio track's levels into the audio-level extension (see the module docstring)."""
     if isinstance(track, ReplayVideoTrack):
-        sender._send_keyframe = track.request_keyframe  # type: ignore[method-assign]
+        on_keyframe_request(sender, track.request_keyframe)
     elif isinstance(track, ReplayAudioTrack):
-        original = sender._next_encoded_frame
-
-        async def next_frame(codec: Any) -> Any:
-            frame = await original(codec)
-            if frame is not None:
-                # aiortc writes (voice activity False, -audio_level): it expects dBov <= 0.
-                frame.audio_level = -track.level
-            return frame
-
-        sender._next_encoded_frame = next_frame  # type: ignore[method-assign]
+        set_audio_level(sender, lambda: track.level)

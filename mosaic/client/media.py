@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +32,8 @@ from aiortc import (
 from mosaic.client.signaling import Event, SignalingClient
 from mosaic.client.taps import ReceivedPackets, count_arrivals, tap_receiver
 from mosaic.client.watchdog import Watchdog
+from mosaic.rtc.aiortc_bridge import PeerConnection
+from mosaic.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 Slot = dict[str, str]
@@ -66,10 +69,14 @@ class ClientMedia:
         *,
         ice_servers: list[RTCIceServer] | None = None,
         decode: bool = True,
+        local_addresses: list[str] | None = None,
     ) -> None:
+        """``local_addresses``: gather ICE host candidates on these only (None: every
+        interface but loopback, aioice's default); this client's connections only."""
         self.signaling = signaling
         self.configuration = configuration(ice_servers or [])
         self.decode = decode
+        self.local_addresses = local_addresses
         self.publisher: RTCPeerConnection | None = None
         self.subscriber: RTCPeerConnection | None = None
         self.sources: dict[str, str] = {}
@@ -83,8 +90,12 @@ class ClientMedia:
         self.is_live: Callable[[str, str], bool] = lambda participant_id, source: True
         self.watchdogs = {"publish": Watchdog(), "subscribe": Watchdog()}
         self._abandoned: set[str] = set()  # ICE ufrags of the server transports given up
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
         self._lock = asyncio.Lock()
+        # Which source each publish transceiver sends (its mid is known once offered).
+        self._source_of: weakref.WeakKeyDictionary[RTCRtpTransceiver, str] = (
+            weakref.WeakKeyDictionary()
+        )
         self._track_listeners: list[Callable[[str, MediaStreamTrack], Any]] = []
         self._sender_listeners: list[Callable[[str, RTCRtpSender], Any]] = []
         signaling.on("offer", self._on_offer)
@@ -111,7 +122,7 @@ class ClientMedia:
         """Send these tracks, keyed by source ("microphone", "camera", "screen")."""
         fresh = self.publisher is None
         if self.publisher is None:
-            self.publisher = RTCPeerConnection(self.configuration)
+            self.publisher = self._connection()
         self._send(tracks)
         await self._negotiate_publisher()
         if fresh:
@@ -119,12 +130,15 @@ class ClientMedia:
         for source in tracks:
             await self.signaling.request("media", source=source, on=True)
 
+    def _connection(self) -> RTCPeerConnection:
+        return PeerConnection(self.configuration, host_addresses=self.local_addresses)
+
     def _send(self, tracks: dict[str, MediaStreamTrack]) -> None:
         assert self.publisher is not None
         for source, track in tracks.items():
             self.published[source] = track
             transceiver = self.publisher.addTransceiver(track, direction="sendonly")
-            transceiver._mosaic_source = source  # type: ignore[attr-defined]
+            self._source_of[transceiver] = source
             for listener in self._sender_listeners:
                 listener(source, transceiver.sender)
 
@@ -139,7 +153,7 @@ class ClientMedia:
         log.info("publish connection %s: publishing on a new one", why)
         self.watchdogs["publish"].gave_up()
         tracks = dict(self.published)  # a closed connection's senders hold no track
-        self.publisher = RTCPeerConnection(self.configuration)
+        self.publisher = self._connection()
         with contextlib.suppress(Exception):
             await pc.close()
         self._send(tracks)
@@ -168,7 +182,7 @@ class ClientMedia:
         await self.publisher.setLocalDescription(await self.publisher.createOffer())
         sources = {}
         for transceiver in self.publisher.getTransceivers():
-            source = getattr(transceiver, "_mosaic_source", None)
+            source = self._source_of.get(transceiver)
             if transceiver.mid is not None and source:
                 sources[transceiver.mid] = source
         self.sources = sources
@@ -186,7 +200,7 @@ class ClientMedia:
             await self._forget_other_transport(event["sdp"])
             fresh = self.subscriber is None
             if self.subscriber is None:
-                self.subscriber = RTCPeerConnection(self.configuration)
+                self.subscriber = self._connection()
             pc = self.subscriber
             await pc.setRemoteDescription(RTCSessionDescription(event["sdp"], "offer"))
             _arrivals(pc)  # counted from the start, not from the watchdog's first look
@@ -237,9 +251,7 @@ class ClientMedia:
             await self.signaling.request("restart", pc="subscribe")
 
     def _spawn(self, coroutine: Any) -> None:
-        task = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(coroutine)
 
     def _adopt(self, transceiver: RTCRtpTransceiver) -> None:
         mid = transceiver.mid
@@ -311,8 +323,7 @@ class ClientMedia:
             log.info("media could not start afresh: %s", error)
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel()
         for watchdog in self.watchdogs.values():
             watchdog.stop()
         for pc in (self.publisher, self.subscriber):

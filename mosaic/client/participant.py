@@ -13,7 +13,6 @@ from aiortc import MediaStreamTrack
 
 from mosaic.client.media import ROSTER_FLAG, ClientMedia
 from mosaic.client.signaling import Event, SignalingClient
-from mosaic.media.transport.aiortc_bridge import use_media_addresses
 
 
 def parse_join_url(join_url: str) -> tuple[str, str, str | None]:
@@ -31,10 +30,17 @@ def parse_join_url(join_url: str) -> tuple[str, str, str | None]:
 class Participant:
     """Joined (or waiting) in one meeting. Use as ``async with``: leaving on exit."""
 
-    def __init__(self, signaling: SignalingClient, meeting_id: str, *, decode: bool = True) -> None:
+    def __init__(
+        self,
+        signaling: SignalingClient,
+        meeting_id: str,
+        *,
+        decode: bool = True,
+        local_addresses: list[str] | None = None,
+    ) -> None:
         self.signaling = signaling
         self.meeting_id = meeting_id
-        self.media = ClientMedia(signaling, decode=decode)
+        self.media = ClientMedia(signaling, decode=decode, local_addresses=local_addresses)
         self.media.is_live = self._has_on
         self.dominant_speaker: str | None = None
         self.state = "new"
@@ -201,14 +207,13 @@ async def join(
     """Join a meeting by its link, as a browser would. Raises `SignalingError` if refused.
 
     ``decode=False`` counts received media without decoding it (bots); ``local_addresses``
-    limits the ICE candidates gathered (tests use ["127.0.0.1"]); ``reconnect=False`` leaves a
-    dropped connection dropped (see `Participant.connection_state`)."""
-    if local_addresses is not None:
-        use_media_addresses(local_addresses)
+    limits the ICE candidates this participant's connections gather (tests use ["127.0.0.1"]);
+    ``reconnect=False`` leaves a dropped connection dropped (see
+    `Participant.connection_state`)."""
     url, meeting_id, link_passcode = parse_join_url(join_url)
     signaling = SignalingClient(url, cookies=cookies, reconnect=reconnect)
     await signaling.connect()
-    participant = Participant(signaling, meeting_id, decode=decode)
+    participant = Participant(signaling, meeting_id, decode=decode, local_addresses=local_addresses)
     try:
         result = await signaling.request(
             "join",

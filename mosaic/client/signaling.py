@@ -23,7 +23,12 @@ from typing import Any
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from mosaic.signaling.protocol import SUBPROTOCOL
+from mosaic.tasks import TaskSet
+
+# The protocol version this client speaks, named in the WebSocket handshake. The client is a
+# program of its own and imports nothing of the server; a test holds it to the server's
+# `mosaic.signaling.protocol.SUBPROTOCOL`.
+SUBPROTOCOL = "mosaic.v1"
 
 Event = dict[str, Any]
 Handler = Callable[[Event], Any]
@@ -90,7 +95,7 @@ class SignalingClient:
         self._changed = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
         self._reconnector: asyncio.Task[None] | None = None
-        self._handler_tasks: set[asyncio.Future[Any]] = set()
+        self._handler_tasks = TaskSet()
         self._closing = False
 
     async def connect(self) -> None:
@@ -220,9 +225,7 @@ class SignalingClient:
         for handler in self._handlers.get(str(kind), []) + self._handlers.get("*", []):
             result = handler(frame)
             if asyncio.iscoroutine(result):
-                task = asyncio.ensure_future(result)
-                self._handler_tasks.add(task)
-                task.add_done_callback(self._handler_tasks.discard)
+                self._handler_tasks.spawn(result)
         self._wake()
 
     def _wake(self) -> None:

@@ -1,19 +1,20 @@
-"""Taps on aiortc's receiving side: count or record the RTP packets a subscriber receives, and
-count what arrives on a whole connection (the watchdog's sign of life).
+"""Taps on the client's receiving side: count or record the RTP packets a subscriber receives,
+and count what arrives on a whole connection (the watchdog's sign of life).
 
 Bots count packets without decoding (a bot must cost almost no CPU); tests record payloads to
-compare them byte for byte with what a publisher sent. The tap wraps
-`RTCRtpReceiver._handle_rtp_packet`, the point where aiortc would depacketize and decode
-(pinned to aiortc 1.16.0 like `mosaic.media.transport.aiortc_bridge`).
+compare them byte for byte with what a publisher sent. The hooks themselves are the bridge's
+(`mosaic.rtc.aiortc_bridge.tap_rtp` and `on_arrival`); what is counted is the client's.
 """
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
-from typing import Any
 
 from aiortc import RTCDtlsTransport, RTCRtpReceiver
 from aiortc.rtp import RtpPacket
+
+from mosaic.rtc.aiortc_bridge import on_arrival, tap_rtp
 
 
 @dataclass
@@ -25,25 +26,20 @@ class ReceivedPackets:
     ssrcs: set[int] = field(default_factory=set)
     payload_types: set[int] = field(default_factory=set)
 
+    def add(self, packet: RtpPacket) -> None:
+        self.packets += 1
+        self.octets += len(packet.payload)
+        self.ssrcs.add(packet.ssrc)
+        self.payload_types.add(packet.payload_type)
+        if self.record:
+            self.payloads.append(bytes(packet.payload))
+
 
 def tap_receiver(receiver: RTCRtpReceiver, *, decode: bool = True) -> ReceivedPackets:
     """Count (and optionally record) every packet ``receiver`` gets; with ``decode=False`` the
     packets go no further, so nothing is depacketized or decoded."""
     tally = ReceivedPackets()
-    original = receiver._handle_rtp_packet
-
-    async def handle(packet: RtpPacket, arrival_time_ms: int) -> Any:
-        tally.packets += 1
-        tally.octets += len(packet.payload)
-        tally.ssrcs.add(packet.ssrc)
-        tally.payload_types.add(packet.payload_type)
-        if tally.record:
-            tally.payloads.append(bytes(packet.payload))
-        if decode:
-            return await original(packet, arrival_time_ms)
-        return None
-
-    receiver._handle_rtp_packet = handle  # type: ignore[method-assign]
+    tap_rtp(receiver, tally.add, decode=decode)
     return tally
 
 
@@ -53,26 +49,19 @@ class Arrivals:
 
     packets: int = 0
 
+    def add(self) -> None:
+        self.packets += 1
+
+
+# One count per transport however often asked (a connection is watched from its first offer).
+_arrivals: weakref.WeakKeyDictionary[RTCDtlsTransport, Arrivals] = weakref.WeakKeyDictionary()
+
 
 def count_arrivals(transport: RTCDtlsTransport) -> Arrivals:
     """Count every packet that ``transport`` decrypts, RTP or RTCP, whichever receiver or
-    sender it is for (wraps `RTCDtlsTransport._handle_rtp_data` and `_handle_rtcp_data`,
-    where aiortc hands decrypted packets to its router). Counted once however often asked."""
-    counted: Arrivals | None = getattr(transport, "_mosaic_arrivals", None)
-    if counted is not None:
-        return counted
-    tally = Arrivals()
-    handle_rtp, handle_rtcp = transport._handle_rtp_data, transport._handle_rtcp_data
-
-    async def rtp(data: bytes, arrival_time_ms: int) -> None:
-        tally.packets += 1
-        await handle_rtp(data, arrival_time_ms)
-
-    async def rtcp(data: bytes) -> None:
-        tally.packets += 1
-        await handle_rtcp(data)
-
-    transport._handle_rtp_data = rtp  # type: ignore[method-assign]
-    transport._handle_rtcp_data = rtcp  # type: ignore[method-assign]
-    transport._mosaic_arrivals = tally  # type: ignore[attr-defined]
-    return tally
+    sender it is for. Counted once however often asked."""
+    counted = _arrivals.get(transport)
+    if counted is None:
+        counted = _arrivals[transport] = Arrivals()
+        on_arrival(transport, counted.add)
+    return counted

@@ -23,6 +23,8 @@ from collections.abc import Callable
 
 from aiortc import RTCPeerConnection
 
+from mosaic.tasks import TaskSet
+
 CONNECT_TIMEOUT_S = 10.0
 MAX_CONNECT_TIMEOUT_S = 60.0
 SILENCE_S = 5.0
@@ -70,7 +72,7 @@ class Watchdog:
         self.replaced = 0  # connections given up, in all
         self._in_a_row = 0
         self._silent_in_a_row = 0
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
 
     def watch(
         self,
@@ -97,9 +99,7 @@ class Watchdog:
 
         asyncio.get_running_loop().call_later(self.wait_s, overdue)
         if expected is not None and received is not None:
-            task = asyncio.create_task(self._listen(pc, give_up, expected, received))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._tasks.spawn(self._listen(pc, give_up, expected, received))
 
     async def _listen(
         self,
@@ -137,5 +137,4 @@ class Watchdog:
         self._in_a_row += 1
 
     def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel()

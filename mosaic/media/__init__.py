@@ -1,5 +1,7 @@
-"""Media: wire formats (`wire`), the transport bridge (`transport`) and the SFU's state (`sfu`).
+"""Media: wire formats (`wire`), SDP negotiation (`transport`) and the SFU's state (`sfu`).
 
 Each package may import only those before it in that list: wire formats know nothing of
-state or sockets, the transport knows nothing of the SFU, and the SFU reaches the network
-only through the transport's narrow interface."""
+state or sockets, negotiation knows nothing of the SFU's state. ICE, DTLS and SRTP are the
+aiortc bridge's (`mosaic.rtc`, shared with the client and the bots); the SFU reaches them only
+through its narrow `Transport` interface (`sfu.seam`). `tests/unit/test_import_rules.py`
+holds every package to these rules."""

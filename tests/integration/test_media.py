@@ -10,9 +10,9 @@ import pytest
 from aiortc import RTCPeerConnection
 from aiortc.rtp import RtpPacket
 
-from mosaic.bots.counting import ice_connection
 from mosaic.client import Participant, SignalingError, join
 from mosaic.client.synthetic import PatternVideoTrack, ToneAudioTrack
+from mosaic.rtc.aiortc_bridge import ice_connection
 from tests.helpers.api import Account
 from tests.helpers.participants import LOOPBACK, frames_from, meeting_of_two
 from tests.helpers.server import MosaicServer

@@ -22,9 +22,9 @@ import httpx
 from OpenSSL import SSL
 from prometheus_client.parser import text_string_to_metric_families
 
-from mosaic.bots.counting import ice_connection
 from mosaic.client import Participant, join
 from mosaic.client.synthetic import PatternVideoTrack, ToneAudioTrack
+from mosaic.rtc.aiortc_bridge import ice_connection
 from tests.helpers.api import Account
 from tests.helpers.server import MosaicServer
 

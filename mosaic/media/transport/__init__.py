@@ -1,2 +1,4 @@
-"""The transport bridge: the one place that knows aiortc and aioice (ICE, DTLS, SRTP),
-and the SDP negotiation that turns offers into the SFU's sections and back."""
+"""SDP negotiation: a browser's publish offer turned into the SFU's sections, and the SFU's
+slots turned into subscribe offers. ICE, DTLS and SRTP themselves are the aiortc bridge's
+(`mosaic.rtc.aiortc_bridge`), shared with the client and the bots: the SFU reaches them
+through `mosaic.media.sfu.seam.Transport`."""

@@ -16,7 +16,6 @@ several into one datagram.
 from __future__ import annotations
 
 import struct
-import time
 from dataclasses import dataclass, field
 
 from mosaic.media.wire.rtp import MalformedPacket
@@ -49,10 +48,6 @@ def ntp_from_unix(seconds: float) -> int:
 def unix_from_ntp(ntp: int) -> float:
     """The Unix time of a 64-bit NTP timestamp (era 0, i.e. before 2036)."""
     return ntp / (1 << 32) - NTP_UNIX_OFFSET
-
-
-def ntp_now() -> int:
-    return ntp_from_unix(time.time())
 
 
 def ntp_middle(ntp: int) -> int:

@@ -1,8 +1,14 @@
 """Every use Mosaic makes of aiortc's and aioice's internals, in one place.
 
-Mosaic takes ICE, DTLS and SRTP from aiortc but none of its media pipeline (which depacketizes,
-buffers and decodes). So it drives `RTCIceGatherer`, `RTCIceTransport` and `RTCDtlsTransport`
-directly (aiortc's ORTC-style API) and reaches below them at a handful of points:
+One module for the server, the Python client and the bots alike, outside the server's
+packages (see `mosaic.rtc`): a pinned internal that moves in an upgrade is then fixed once,
+here, and the client never imports the server to reach one. No other module of Mosaic may
+touch a private name of aiortc or aioice (`tests/unit/test_aiortc_surface.py`).
+
+The server takes ICE, DTLS and SRTP from aiortc but none of its media pipeline (which
+depacketizes, buffers and decodes). So it drives `RTCIceGatherer`, `RTCIceTransport` and
+`RTCDtlsTransport` directly (aiortc's ORTC-style API) and reaches below them at a handful of
+points:
 
 - `RTCDtlsTransport._handle_rtp_data` / `_handle_rtcp_data` receive each decrypted packet:
   overridden to hand the raw bytes to the SFU, unparsed;
@@ -10,8 +16,6 @@ directly (aiortc's ORTC-style API) and reaches below them at a handful of points
   await per packet (aiortc's own `_send_rtp` awaits twice per datagram);
 - `RTCDtlsTransport._set_role` and the ICE `Connection.ice_controlling` flag follow the SDP
   offer/answer roles (RFC 8842 §5, RFC 8445 §6.1.1);
-- `aioice.ice.get_host_addresses` decides which local addresses are gathered (aioice leaves
-  out loopback, which tests and single-machine setups need);
 - the server gathers its own host candidates (`Connection._protocols`, `_local_candidates`,
   `_local_candidates_end`): on a configured UDP port range, and never through STUN;
 - its sockets' `StunProtocol.datagram_received` is replaced by a guard that drops whatever is
@@ -21,8 +25,22 @@ directly (aiortc's ORTC-style API) and reaches below them at a handful of points
   `RTCDtlsTransport._rx_srtp` (see `_GuardedStunProtocol`);
 - `close` empties `Connection._check_list`, whose pairs point back at the connection.
 
+The client and the bots stay on `RTCPeerConnection` (a client may decode) and reach below it
+only through the functions of the last section of this module, each on one object, never
+process-wide:
+
+- `PeerConnection` gathers host candidates on the addresses it is given (aioice reads them
+  from `aioice.ice.get_host_addresses`, for every connection of the process, and leaves out
+  loopback): its `Connection.gather_candidates` is replaced, on its own connections only;
+- `tap_rtp` wraps `RTCRtpReceiver._handle_rtp_packet` (count or record packets, undecoded);
+- `on_arrival` wraps `RTCDtlsTransport._handle_rtp_data` / `_handle_rtcp_data`;
+- `ice_connection` reads `RTCIceGatherer._connection`; `divert_datagrams` replaces one
+  connection's `data_received` (bots count RTP at the socket and drop it there);
+- `on_keyframe_request` replaces `RTCRtpSender._send_keyframe`, `set_audio_level` wraps
+  `_next_encoded_frame` (bots replay pre-encoded packets).
+
 These names are pinned to the versions below;
-`tests/unit/media/transport/test_aiortc_bridge.py` fails loudly if an upgrade moves any of them.
+`tests/unit/rtc/test_aiortc_bridge.py` fails loudly if an upgrade moves any of them.
 """
 
 from __future__ import annotations
@@ -42,21 +60,31 @@ import aioice.stun
 import aiortc
 import pylibsrtp
 from aioice.candidate import Candidate, candidate_foundation, candidate_priority
-from aiortc import RTCCertificate, RTCDtlsTransport, RTCIceGatherer, RTCIceServer, RTCIceTransport
+from aiortc import (
+    RTCCertificate,
+    RTCConfiguration,
+    RTCDtlsTransport,
+    RTCIceGatherer,
+    RTCIceServer,
+    RTCIceTransport,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
 from aiortc.rtcdtlstransport import RTCDtlsFingerprint, RTCDtlsParameters
 from aiortc.rtcicetransport import RTCIceParameters, candidate_from_aioice, candidate_to_aioice
+from aiortc.rtp import RtpPacket
 from aiortc.sdp import candidate_to_sdp
 
-from mosaic.media.transport.demux import MEDIA_MIN_SIZE, Kind, datagram_kind, dropped
 from mosaic.media.wire.candidates import parse_candidate
+from mosaic.media.wire.rtp import is_rtcp
+from mosaic.rtc.demux import MEDIA_MIN_SIZE, Kind, datagram_kind, dropped
 
 log = logging.getLogger(__name__)
 
 AIORTC_VERSION = "1.16.0"
 AIOICE_VERSION = "0.13.0"
-
-_original_host_addresses = aioice.ice.get_host_addresses
-_media_addresses: list[str] | None = None
 
 
 def check_versions() -> None:
@@ -69,23 +97,25 @@ def check_versions() -> None:
         )
 
 
-def _host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
-    if _media_addresses:
-        return list(_media_addresses)
-    # Every interface, loopback included: a meeting on one machine must work.
-    addresses = _original_host_addresses(use_ipv4=use_ipv4, use_ipv6=use_ipv6)
-    if use_ipv4 and "127.0.0.1" not in addresses:
-        addresses.append("127.0.0.1")
-    return addresses
-
-
 @dataclass
 class MediaNetwork:
-    """Where the server's media lives: the local addresses it binds, the addresses it
-    announces (a public IP in front of a NAT), and the UDP ports it may use."""
+    """Where the server's media lives: the local addresses it binds (None: every interface),
+    the addresses it announces (a public IP in front of a NAT), and the UDP ports it may use."""
 
+    addresses: list[str] | None = None
     announced: list[str] = field(default_factory=list)
     ports: tuple[int, int] | None = None
+
+
+def _host_addresses() -> list[str]:
+    """The local addresses the server gathers on: the configured ones, else every interface,
+    loopback included (aioice leaves it out; a meeting on one machine must work)."""
+    if _network.addresses:
+        return list(_network.addresses)
+    addresses = aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=True)
+    if "127.0.0.1" not in addresses:
+        addresses.append("127.0.0.1")
+    return addresses
 
 
 _network = MediaNetwork()
@@ -97,8 +127,9 @@ def configure_media_network(
     announced: Sequence[str] = (),
     ports: tuple[int, int] | None = None,
 ) -> None:
-    """Process-wide media network settings of a server (see `MediaNetwork`)."""
-    use_media_addresses(addresses)
+    """Media network settings of a server (see `MediaNetwork`): they apply to the server's
+    own transports (`MediaTransport`), never to a `PeerConnection` in the same process."""
+    _network.addresses = list(addresses) if addresses else None
     _network.announced = list(announced)
     _network.ports = ports
 
@@ -110,15 +141,6 @@ def parse_port_range(text: str) -> tuple[int, int]:
     if not 1024 <= first <= last <= 65535:
         raise ValueError(f"not a UDP port range: {text!r}")
     return first, last
-
-
-def use_media_addresses(addresses: Sequence[str] | None) -> None:
-    """Gather ICE host candidates on these local addresses only (None: every interface).
-
-    Process-wide, because aioice reads it from module scope; one process serves one set."""
-    global _media_addresses  # noqa: PLW0603 - aioice offers no per-connection setting
-    _media_addresses = list(addresses) if addresses else None
-    aioice.ice.get_host_addresses = _host_addresses
 
 
 class _SfuDtlsTransport(RTCDtlsTransport):
@@ -214,7 +236,7 @@ class _GuardedStunProtocol(aioice.ice.StunProtocol):
                 dropped.add("unexpected")
                 return
             try:
-                if 191 < data[1] < 224:  # RTCP (RFC 5761 §4)
+                if is_rtcp(data):
                     self.on_rtcp(srtp.unprotect_rtcp(data))
                 else:
                     self.on_rtp(srtp.unprotect(data))
@@ -328,7 +350,7 @@ class MediaTransport:
             return
         connection._local_candidates_start = True
         loop = asyncio.get_running_loop()
-        for address in _host_addresses(use_ipv4=True, use_ipv6=True):
+        for address in _host_addresses():
             try:
                 transport, protocol = await _bind(loop, connection, address, _network.ports)
             except OSError as exc:
@@ -569,13 +591,165 @@ def new_certificate() -> RTCCertificate:
     return RTCCertificate.generateCertificate()
 
 
+# -- the client's and the bots' side: RTCPeerConnection, one object at a time ---------------------
+
+
+class PeerConnection(RTCPeerConnection):
+    """aiortc's peer connection, gathering host candidates on ``host_addresses`` only
+    (None: aioice's choice, every interface but loopback).
+
+    aioice has no per-connection setting for this: it asks `aioice.ice.get_host_addresses`,
+    one function for the whole process. Rebinding that function (as the client once did)
+    would change every connection of a process that may be a server too; instead each ICE
+    connection of this peer connection gets its own gathering, just before aiortc gathers
+    (in `setLocalDescription`: transports exist from the first transceiver on)."""
+
+    def __init__(
+        self,
+        configuration: RTCConfiguration | None = None,
+        *,
+        host_addresses: Sequence[str] | None = None,
+    ) -> None:
+        super().__init__(configuration)
+        self.host_addresses = list(host_addresses) if host_addresses else None
+
+    async def setLocalDescription(
+        self, sessionDescription: RTCSessionDescription | None = None
+    ) -> None:
+        if self.host_addresses is not None:
+            for transceiver in self.getTransceivers():
+                connection = ice_connection_of(transceiver.receiver.transport)
+                if connection is not None:
+                    _gather_on(connection, self.host_addresses)
+        await super().setLocalDescription(sessionDescription)
+
+
+def _gather_on(connection: aioice.Connection, addresses: list[str]) -> None:
+    """Make ``connection`` gather host candidates on ``addresses``: aioice's own
+    `Connection.gather_candidates`, with the addresses given instead of looked up."""
+    if connection._local_candidates_start:
+        return
+
+    async def gather_candidates() -> None:
+        if connection._local_candidates_start:
+            return
+        connection._local_candidates_start = True
+        # Host candidates only under the "all" policy (RFC 9429 §3.5.3), as aioice does.
+        policy_all = connection._transport_policy == aioice.ice.TransportPolicy.ALL
+        found = await asyncio.gather(
+            *(
+                connection.get_component_candidates(
+                    component=component, addresses=list(addresses) if policy_all else []
+                )
+                for component in connection._components
+            )
+        )
+        for candidates in found:
+            connection._local_candidates += candidates
+        connection._local_candidates_end = True
+
+    connection.gather_candidates = gather_candidates  # type: ignore[method-assign]
+
+
+def ice_connection_of(transport: RTCDtlsTransport | None) -> aioice.Connection | None:
+    """The aioice connection under a DTLS transport."""
+    if transport is None:
+        return None
+    return transport.transport._connection  # type: ignore[no-any-return]
+
+
+def ice_connection(pc: RTCPeerConnection) -> aioice.Connection | None:
+    """The aioice connection under a peer connection's (bundled) transport, once it has one."""
+    for transceiver in pc.getTransceivers():
+        connection = ice_connection_of(transceiver.receiver.transport)
+        if connection is not None:
+            return connection
+    return None
+
+
+def divert_datagrams(connection: aioice.Connection, take: Callable[[bytes], bool]) -> None:
+    """Offer every datagram that reaches ``connection`` (after aioice's STUN handling) to
+    ``take`` first: one it returns True for goes no further, the rest go on to aiortc."""
+    forward: Callable[[bytes, int], None] = connection.data_received
+
+    def data_received(data: bytes, component: int) -> None:
+        if not take(data):
+            forward(data, component)
+
+    connection.data_received = data_received  # type: ignore[method-assign]
+
+
+def tap_rtp(
+    receiver: RTCRtpReceiver, on_packet: Callable[[RtpPacket], None], *, decode: bool = True
+) -> None:
+    """Call ``on_packet`` with every RTP packet ``receiver`` gets; with ``decode=False`` the
+    packets go no further, so nothing is depacketized or decoded (aiortc does both in
+    `RTCRtpReceiver._handle_rtp_packet`, the point wrapped here)."""
+    original = receiver._handle_rtp_packet
+
+    async def handle(packet: RtpPacket, arrival_time_ms: int) -> None:
+        on_packet(packet)
+        if decode:
+            await original(packet, arrival_time_ms)
+
+    receiver._handle_rtp_packet = handle  # type: ignore[method-assign]
+
+
+def on_arrival(transport: RTCDtlsTransport, callback: Callable[[], None]) -> None:
+    """Call ``callback()`` for every packet ``transport`` decrypts, RTP or RTCP, whichever
+    receiver or sender it is for (wraps the two methods where aiortc hands decrypted packets
+    to its router)."""
+    handle_rtp, handle_rtcp = transport._handle_rtp_data, transport._handle_rtcp_data
+
+    async def rtp(data: bytes, arrival_time_ms: int) -> None:
+        callback()
+        await handle_rtp(data, arrival_time_ms)
+
+    async def rtcp(data: bytes) -> None:
+        callback()
+        await handle_rtcp(data)
+
+    transport._handle_rtp_data = rtp  # type: ignore[method-assign]
+    transport._handle_rtcp_data = rtcp  # type: ignore[method-assign]
+
+
+def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> None:
+    """Call ``callback()`` when the remote end asks ``sender`` for a keyframe (PLI or FIR).
+    aiortc only sets a flag that its encoder reads, and a sender of pre-encoded packets has
+    no encoder."""
+    sender._send_keyframe = callback  # type: ignore[method-assign]
+
+
+def set_audio_level(sender: RTCRtpSender, level: Callable[[], int]) -> None:
+    """Write ``-level()`` (``level`` in -dBov, 0..127) into the audio-level extension of each
+    frame ``sender`` sends (RFC 6464): aiortc computes it only from PCM it encodes itself."""
+    original = sender._next_encoded_frame
+
+    async def next_frame(codec: Any) -> Any:
+        frame = await original(codec)
+        if frame is not None:
+            # aiortc writes (voice activity False, -audio_level): it expects dBov <= 0.
+            frame.audio_level = -level()
+        return frame
+
+    sender._next_encoded_frame = next_frame  # type: ignore[method-assign]
+
+
 __all__ = [
     "Candidate",
     "MediaTransport",
+    "PeerConnection",
     "RTCIceServer",
     "candidate_from_aioice",
     "candidate_to_aioice",
     "check_versions",
+    "configure_media_network",
+    "divert_datagrams",
+    "ice_connection",
+    "ice_connection_of",
     "new_certificate",
-    "use_media_addresses",
+    "on_arrival",
+    "on_keyframe_request",
+    "set_audio_level",
+    "tap_rtp",
 ]

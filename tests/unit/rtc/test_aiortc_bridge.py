@@ -1,4 +1,5 @@
-"""Fails loudly if an aiortc or aioice upgrade moves the internals Mosaic relies on."""
+"""Fails loudly if an aiortc or aioice upgrade moves the internals Mosaic relies on; and the
+client's hooks act on their own connections only."""
 
 from __future__ import annotations
 
@@ -7,9 +8,17 @@ import inspect
 import aioice.ice
 import aioice.stun
 import aiortc
-from aiortc import RTCDtlsTransport, RTCIceGatherer, RTCIceTransport, RTCRtpReceiver
+from aiortc import (
+    RTCDtlsTransport,
+    RTCIceGatherer,
+    RTCIceTransport,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpSender,
+)
+from aiortc.mediastreams import AudioStreamTrack
 
-from mosaic.media.transport import aiortc_bridge
+from mosaic.rtc import aiortc_bridge
 
 
 def test_versions_are_the_pinned_ones() -> None:
@@ -60,8 +69,51 @@ def test_the_client_tap_point_exists() -> None:
     ]  # fmt: skip
 
 
+def test_the_client_and_bot_hook_points_exist() -> None:
+    """What `PeerConnection`, `on_keyframe_request` and `set_audio_level` stand in for."""
+    assert "self._send_keyframe()" in inspect.getsource(RTCRtpSender)
+    assert list(inspect.signature(RTCRtpSender._next_encoded_frame).parameters) == [
+        "self", "codec",
+    ]  # fmt: skip
+    gather = inspect.getsource(aioice.ice.Connection.gather_candidates)
+    for name in (
+        "self._local_candidates_start",
+        "self._transport_policy",
+        "self._components",
+        "self.get_component_candidates(",
+        "self._local_candidates_end = True",
+    ):
+        assert name in gather
+    assert "setLocalDescription" in RTCPeerConnection.__dict__
+    assert "await self.__gather()" in inspect.getsource(RTCPeerConnection.setLocalDescription)
+
+
+async def test_a_client_connection_gathers_on_its_own_addresses_and_no_other_changes() -> None:
+    """A client asking for loopback gets it on its own connection; aioice's process-wide
+    choice stays as it was for any other connection of the process (a server's, say)."""
+    original = aioice.ice.get_host_addresses
+    limited = aiortc_bridge.PeerConnection(host_addresses=["127.0.0.1"])
+    plain = RTCPeerConnection()
+    try:
+        for pc in (limited, plain):
+            pc.addTransceiver(AudioStreamTrack(), direction="sendonly")
+            await pc.setLocalDescription(await pc.createOffer())
+        limited_hosts = {c.ip for c in _host_candidates(limited)}
+        assert limited_hosts == {"127.0.0.1"}
+        assert "127.0.0.1" not in {c.ip for c in _host_candidates(plain)}
+        assert aioice.ice.get_host_addresses is original
+    finally:
+        await limited.close()
+        await plain.close()
+
+
+def _host_candidates(pc: RTCPeerConnection) -> list[aiortc.RTCIceCandidate]:
+    gatherer = pc.getTransceivers()[0].receiver.transport.transport.iceGatherer
+    return [c for c in gatherer.getLocalCandidates() if c.type == "host"]
+
+
 async def test_loopback_is_gathered_when_asked() -> None:
-    aiortc_bridge.use_media_addresses(["127.0.0.1"])
+    aiortc_bridge.configure_media_network(["127.0.0.1"])
     try:
         transport = aiortc_bridge.MediaTransport(aiortc_bridge.new_certificate())
         await transport.gather()
@@ -69,7 +121,7 @@ async def test_loopback_is_gathered_when_asked() -> None:
         assert candidates and all(" 127.0.0.1 " in c for c in candidates)
         await transport.close()
     finally:
-        aiortc_bridge.use_media_addresses(None)
+        aiortc_bridge.configure_media_network(None)
 
 
 async def test_the_internals_the_socket_guard_uses_exist() -> None:

@@ -25,6 +25,8 @@ import logging
 import time
 from enum import IntEnum
 
+from mosaic.media.wire.rtp import is_rtcp
+
 log = logging.getLogger(__name__)
 
 # RFC 5389 §6: every STUN message since carries this value at bytes 4-7.
@@ -52,8 +54,8 @@ def datagram_kind(data: bytes) -> Kind:
     """Sort a datagram by its first byte and size; never raises, whatever ``data`` holds.
 
     STUN must also carry the magic cookie and a length field that matches the datagram
-    (RFC 5389 §6), which aioice's parser does not check. The receive path inlines the media
-    test (two comparisons per packet); this is the whole rule, in one place."""
+    (RFC 5389 §6), which aioice's parser does not check. The receive path makes the media
+    test itself (first byte and size, then `is_rtcp`); this is the whole rule, in one place."""
     size = len(data)
     if not size:
         return Kind.MALFORMED
@@ -61,7 +63,7 @@ def datagram_kind(data: bytes) -> Kind:
     if 127 < first < 192:
         if size < MEDIA_MIN_SIZE:
             return Kind.MALFORMED
-        return Kind.RTCP if 191 < data[1] < 224 else Kind.RTP
+        return Kind.RTCP if is_rtcp(data) else Kind.RTP
     if first < 4:
         if (
             size >= STUN_HEADER_SIZE

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mosaic.media.transport import demux
-from mosaic.media.transport.aiortc_bridge import _GuardedStunProtocol
-from mosaic.media.transport.demux import DroppedDatagrams, Kind, datagram_kind
+from mosaic.rtc import demux
+from mosaic.rtc.aiortc_bridge import _GuardedStunProtocol
+from mosaic.rtc.demux import DroppedDatagrams, Kind, datagram_kind
 
 STRANGER = ("127.0.0.1", 40000)
 PEER = ("127.0.0.1", 40001)
@@ -57,7 +57,7 @@ def test_sorting_never_raises(data: bytes) -> None:
 
 def test_drops_are_summarised_at_most_once_a_minute(caplog: pytest.LogCaptureFixture) -> None:
     counter = DroppedDatagrams(summary_interval_s=3600)
-    with caplog.at_level("INFO", logger="mosaic.media.transport.demux"):
+    with caplog.at_level("INFO", logger="mosaic.rtc.demux"):
         for _ in range(10_000):
             counter.add("malformed")
     assert counter.counts["malformed"] == 10_000
