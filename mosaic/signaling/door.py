@@ -17,7 +17,14 @@ from typing import NoReturn
 from mosaic.domain.access import Refusal, Visitor
 from mosaic.domain.ids import normalize_meeting_id
 from mosaic.security.hashing import verify_secret
-from mosaic.security.throttle import Gate, Refused, Reservation, Throttle, source_key
+from mosaic.security.throttle import (
+    Gate,
+    Refused,
+    Reservation,
+    Throttle,
+    guessing_throttle,
+    source_key,
+)
 from mosaic.signaling.protocol import ErrorCode, Join, ProtocolError
 from mosaic.signaling.resume import ResumeClaim
 from mosaic.signaling.room import Room
@@ -52,13 +59,7 @@ def join_throttles(per_minute: float, free_failures: int = 5) -> tuple[Throttle,
     guessing address serves holding one of the 8 slots: a botnet guesses at most 4 passcodes
     a second (the passcode has 40 bits), while the right one is checked first, at once.
     """
-    per_address = Throttle(
-        per_minute=per_minute,
-        burst=max(1, int(per_minute / 2)),
-        free_failures=free_failures,
-        backoff_base_s=1.0,
-        backoff_max_s=900.0,
-    )
+    per_address = guessing_throttle(per_minute, free_failures)
     per_meeting = Gate(
         concurrent=8,
         free_failures=max(50, free_failures * 10),
@@ -249,7 +250,7 @@ class Door:
         if room is None:
             return
         room.audit("passcode_guessing", detail=f"{failures} wrong attempts lately")
-        room.to_hosts({"type": "alert", "code": "passcode_guessing", "failures": failures})
+        room.alert({"type": "alert", "code": "passcode_guessing", "failures": failures})
 
     @staticmethod
     async def _passcode_ok(record: MeetingRecord | None, passcode: str | None) -> bool:
