@@ -50,6 +50,15 @@ class NameTaken(Exception):
     otherwise speak in the host's name (the people panel marks hosts too)."""
 
 
+@dataclass(frozen=True, slots=True)
+class ChatAudience:
+    """Who receives one chat message: its ``recipient`` (None: everyone in the meeting), and
+    everyone it is sent to (a private one: the recipient, and the sender's own copy)."""
+
+    recipient: Participant | None
+    participants: list[Participant]
+
+
 @dataclass
 class LiveMeeting:
     id: str
@@ -383,19 +392,19 @@ class LiveMeeting:
         self.require(actor, Action.LOWER_HAND, target)
         target.hand_raised_at = None
 
-    def chat_audience(self, actor: Participant, to: str | None) -> list[Participant]:
+    def chat_audience(self, actor: Participant, to: str | None) -> ChatAudience:
         """Who receives the actor's chat message: everyone admitted, or for a private one
         (``to``) its recipient and the sender's own copy, nobody else (hosts do not read
         private messages). A recipient who is not in the meeting (waiting, unknown, or
         oneself) is `NotFound`; with chat closed, a participant may still write to a host."""
         if to is None:
             self.require(actor, Action.CHAT)
-            return self.roster.admitted()
+            return ChatAudience(None, self.roster.admitted())
         recipient = self.roster.get(to)
         if recipient is None or not recipient.admitted or recipient.id == actor.id:
             raise NotFound()
         self.require(actor, Action.CHAT, recipient)
-        return [recipient, actor]
+        return ChatAudience(recipient, [recipient, actor])
 
     def set_spotlight(self, actor: Participant, participant_ids: list[str]) -> None:
         """Show up to two participants large for everyone (the yoga teacher)."""

@@ -121,8 +121,7 @@ def _sources_changed(room: Room, participant: Participant) -> None:
 @handles(p.Chat)
 async def chat(room: Room, member: Member, msg: p.Chat) -> Result:
     audience = room.meeting.chat_audience(member.participant, msg.to)
-    sender = member.participant
-    recipient = audience[0] if msg.to else None
+    sender, recipient = member.participant, audience.recipient
     frame = {
         "type": "chat",
         "from": sender.id,
@@ -131,7 +130,7 @@ async def chat(room: Room, member: Member, msg: p.Chat) -> Result:
         "text": msg.text,
         "at": time.time(),
     }
-    room.to_participants(audience, frame)
+    room.to_participants(audience.participants, frame)
     if room.meeting.settings.record_chat:
         room.spawn(room.keep_chat(sender.name, recipient.name if recipient else None, msg.text))
     return {}

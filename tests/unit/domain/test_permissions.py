@@ -104,8 +104,10 @@ def test_hands_are_raised_once_and_lowered_by_rank() -> None:
 
 def test_a_chat_audience_is_everyone_in_or_one_recipient_and_the_sender() -> None:
     m, host, cohost, guest = seated()
-    assert m.chat_audience(guest, None) == [host, cohost, guest]
-    assert m.chat_audience(guest, "cohost") == [cohost, guest]
+    everyone = m.chat_audience(guest, None)
+    assert (everyone.recipient, everyone.participants) == (None, [host, cohost, guest])
+    private = m.chat_audience(guest, "cohost")
+    assert (private.recipient, private.participants) == (cohost, [cohost, guest])
     for to in ("guest", "nobody"):
         with pytest.raises(NotFound):
             m.chat_audience(guest, to)
