@@ -44,9 +44,7 @@ async def test_home_prejoin_and_room_have_no_serious_axe_violation_in_firefox(
     problems: list[str] = []
     for language in ("en", "fr"):
         page = await fox.new_page()
-        await page.add_init_script(
-            f"localStorage.setItem('mosaic.language', {json.dumps(language)});"
-        )
+        await page.store(lab_server.url, {"mosaic.language": language})
         await page.goto(lab_server.url)
         await page.wait_for("document.documentElement.lang === " + json.dumps(language))
         await page.wait_for("!document.querySelector('#welcome').hidden")

@@ -61,10 +61,7 @@ async def test_a_meeting_with_the_keyboard_alone_in_firefox(
     # A window of its own: the one Firefox starts with never has the focus here, and Gecko
     # presses a focused button on Enter only when its window has the focus (a person's does).
     page = await fox.new_page()
-    await page.add_init_script(
-        "localStorage.setItem('mosaic.camOn', 'false');"
-        "localStorage.setItem('mosaic.micOn', 'false');"
-    )
+    await page.store(meeting["join_url"], {"mosaic.camOn": "false", "mosaic.micOn": "false"})
     try:
         # Pre-join: Tab to the name, type it, Enter joins.
         await page.goto(meeting["join_url"])

@@ -53,11 +53,7 @@ async def firefox_enters(page: Page, join_url: str, name: str, **store: str) -> 
     """Open the link in Firefox, type a name, join; standard quality (640x360) as in the
     Chromium tests, so three encoders fit this machine."""
     settings = {"mosaic.videoQuality": "standard", **store}
-    await page.add_init_script(
-        "".join(
-            f"localStorage.setItem({json.dumps(k)}, {json.dumps(v)});" for k, v in settings.items()
-        )
-    )
+    await page.store(join_url, settings)
     await page.goto(join_url)
     # Join stops being aria-disabled once the pre-join preview has its camera and microphone.
     await page.wait_for(
