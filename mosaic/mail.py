@@ -11,7 +11,6 @@ logged, and delivery failures are logged by kind only, once a minute at most.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import smtplib
 import ssl
@@ -21,6 +20,8 @@ from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
+
+from mosaic.tasks import TaskSet
 
 if TYPE_CHECKING:
     from mosaic.config import Settings
@@ -73,16 +74,14 @@ class Mailer:
         self._target = target
         self._sender = sender
         self._sender_name = sender_name
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
         self._last_error_log = 0.0
         self.sent = 0
         self.failed = 0
 
     def send(self, letter: Letter) -> None:
         """Queue a letter and return at once."""
-        task = asyncio.create_task(self._deliver(letter))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._deliver(letter))
 
     async def _deliver(self, letter: Letter) -> None:
         try:
@@ -130,9 +129,8 @@ class Mailer:
 
     async def drain(self, timeout_s: float = 5.0) -> None:
         """Let queued letters go out at shutdown, for a few seconds at most."""
-        if self._tasks:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.gather(*self._tasks), timeout_s)
+        await self._tasks.wait(timeout_s)
+        self._tasks.cancel()
 
 
 def mailer_for(settings: Settings) -> Mailer | None:

@@ -25,11 +25,16 @@ from mosaic.signaling.protocol import name_taken
 from mosaic.signaling.resume import REFRESH_S, ResumeClaim, ResumeTokens
 from mosaic.store.audit import Audit
 from mosaic.store.meetings import MeetingRecord, Meetings
+from mosaic.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
 CLOSE_NORMAL = 1000
 CLOSE_POLICY = 1008
+
+
+def _background_failed(error: BaseException) -> None:
+    log.error("background task of a room failed", exc_info=error)
 
 
 class MediaRoom(Protocol):
@@ -115,7 +120,7 @@ class Room:
         self._roster_changes: dict[str, str] = {}
         self._waiting_changed = False
         self._flush_handle: asyncio.TimerHandle | None = None
-        self._background: set[asyncio.Task[object]] = set()
+        self._background = TaskSet(on_error=_background_failed)
         self.frames_sent = 0
         # Who left this room for good (left, denied, removed), so that their resume tokens,
         # still valid for minutes, cannot bring them back: participant id -> how they went.
@@ -368,10 +373,8 @@ class Room:
         if self.media is not None:
             await self.media.close()
         # Audit events and recorded chat are still being written: let them finish.
-        if self._background:
-            await asyncio.wait(list(self._background), timeout=5.0)
-        for task in list(self._background):
-            task.cancel()
+        await self._background.wait(timeout=5.0)
+        self._background.cancel()
 
     # -- sending -------------------------------------------------------------------------------
 
@@ -485,8 +488,7 @@ class Room:
 
     async def audit_events(self) -> list[dict[str, str | None]]:
         # Events of this very moment may still be on their way to the database.
-        if self._background:
-            await asyncio.wait(list(self._background), timeout=5.0)
+        await self._background.wait(timeout=5.0)
         return [event.public() for event in await self._services.audit.events(self.id)]
 
     async def report(self, reporter: str, reported: str, reason: str) -> None:
@@ -499,11 +501,4 @@ class Room:
         return self._services.policy.violations(settings)
 
     def spawn(self, coroutine: Awaitable[object]) -> None:
-        task = asyncio.ensure_future(coroutine)
-        self._background.add(task)
-        task.add_done_callback(self._background_done)
-
-    def _background_done(self, task: asyncio.Task[object]) -> None:
-        self._background.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("background task of a room failed", exc_info=task.exception())
+        self._background.spawn(coroutine)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -11,8 +10,14 @@ from mosaic.domain.meeting import LiveMeeting
 from mosaic.signaling.resume import ResumeTokens
 from mosaic.signaling.room import MediaRoom, Room, RoomServices
 from mosaic.store.meetings import MeetingRecord
+from mosaic.tasks import TaskSet
 
 log = logging.getLogger(__name__)
+
+
+def _background_failed(error: BaseException) -> None:
+    log.error("closing a room or recording an event failed", exc_info=error)
+
 
 # Makes a meeting's media plane, given the meeting and a way to send a participant a frame.
 MediaFactory = Callable[[LiveMeeting, Callable[[str, dict[str, Any]], None]], MediaRoom]
@@ -23,7 +28,7 @@ class Rooms:
         self._services = services
         self._media_factory = media_factory
         self._rooms: dict[str, Room] = {}
-        self._closing: set[asyncio.Task[None]] = set()
+        self._closing = TaskSet(on_error=_background_failed)
         # Media counters of rooms that closed, so that metrics' totals never go back.
         self.closed_media_totals: dict[str, int] = {}
 
@@ -70,17 +75,13 @@ class Rooms:
             except Exception:
                 log.exception("could not record a %s event", kind)
 
-        task = asyncio.ensure_future(record())
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
+        self._closing.spawn(record())
 
     def _empty(self, room: Room) -> None:
         if self._rooms.get(room.id) is room:
             del self._rooms[room.id]
             self._keep_totals(room)
-            task = asyncio.ensure_future(room.close())
-            self._closing.add(task)
-            task.add_done_callback(self._closing.discard)
+            self._closing.spawn(room.close())
 
     async def end(self, meeting_id: str, reason: str) -> None:
         """Close a meeting's live room, if any (the meeting was deleted or ended)."""
@@ -104,5 +105,4 @@ class Rooms:
         rooms, self._rooms = list(self._rooms.values()), {}
         for room in rooms:
             await room.close(code=1001, reason=reason)
-        if self._closing:
-            await asyncio.gather(*self._closing, return_exceptions=True)
+        await self._closing.wait()

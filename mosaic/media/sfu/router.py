@@ -36,8 +36,15 @@ from mosaic.media.sfu.subscriber import SubscribePeer
 from mosaic.media.sfu.up import UpTrack
 from mosaic.media.wire.sdp import SdpError
 from mosaic.rtc.aiortc_bridge import MediaTransport, new_certificate
+from mosaic.tasks import TaskSet
 
 log = logging.getLogger(__name__)
+
+
+def _negotiation_failed(error: BaseException) -> None:
+    # A module function, not a method: the router's task set must not hold the router.
+    log.error("media negotiation failed", exc_info=error)
+
 
 TICK_S = 0.05
 ALLOCATE_EVERY = 5  # ticks: layers and loudest speakers four times a second
@@ -98,7 +105,7 @@ class Router:
         self._ticks = 0
         self._dirty = False
         self._closed = False
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet(on_error=_negotiation_failed)
         # What connections that are gone had counted (metrics add the live ones).
         self._closed_totals: dict[str, int] = dict.fromkeys(COUNTERS, 0)
 
@@ -112,14 +119,7 @@ class Router:
         return MediaTransport(self._certificate, self.ice_servers)
 
     def _spawn(self, coroutine: Any) -> None:
-        task = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("media negotiation failed", exc_info=task.exception())
+        self._tasks.spawn(coroutine)
 
     def _start(self) -> None:
         if self._ticker is None and self._ticking and not self._closed:
@@ -266,8 +266,7 @@ class Router:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel()
         for pid in list(self.publishers) + list(self.subscribers):
             await self.remove(pid)
 
