@@ -10,14 +10,14 @@ from dataclasses import dataclass, field
 from mosaic.config import Settings
 from mosaic.domain.settings import InstancePolicy
 from mosaic.mail import Mailer, mailer_for
-from mosaic.media.transport.aiortc_bridge import (
+from mosaic.rtc.aiortc_bridge import (
     check_versions,
     configure_media_network,
     parse_port_range,
 )
 from mosaic.security.device import DeviceCookies
 from mosaic.security.signing import load_or_create_key
-from mosaic.security.throttle import Gate, Throttle
+from mosaic.security.throttle import Gate, Throttle, guessing_throttle
 from mosaic.security.turn import ice_servers_for
 from mosaic.signaling.door import Door, join_throttles
 from mosaic.signaling.media_gate import router_factory
@@ -109,13 +109,9 @@ class Services:
             policy=policy,
             rooms=rooms,
             door=Door(meetings, rooms, per_address, per_meeting),
-            # Sign-in guesses per address (or IPv6 /64): same back-off as joins.
-            login_throttle=Throttle(
-                per_minute=settings.join_rate_per_minute,
-                burst=max(1, int(settings.join_rate_per_minute / 2)),
-                free_failures=settings.join_free_failures,
-                backoff_base_s=1.0,
-                backoff_max_s=900.0,
+            # Sign-in guesses per address (or IPv6 /64): the same limit as passcode guesses.
+            login_throttle=guessing_throttle(
+                settings.join_rate_per_minute, settings.join_free_failures
             ),
             # Per account: 2 checks at once; past 5 failures in 10 minutes each wrong answer
             # waits up to 3 s holding its slot (at most ~40 repeated guesses a minute from a
