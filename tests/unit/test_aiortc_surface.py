@@ -1,7 +1,8 @@
 """aiortc and aioice are touched below their public API in exactly one module, the bridge
 (`mosaic.rtc.aiortc_bridge`), client and bots included: an upgrade that moves an internal is
-then found and fixed in one place. This test reads every module of the package (its syntax
-tree, nothing is imported) and fails when another one reaches a private name of theirs.
+then found and fixed in one place. This test reads every module of the package and of
+bench/ (its syntax tree, nothing is imported) and fails when another one reaches a private
+name of theirs.
 
 What counts as a private name of theirs is read from their own sources: every ``_name``
 (not ``__dunder__``) they define or use. Outside the bridge a module may not
@@ -26,6 +27,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "mosaic"
+# The benchmark drives the bots: held to the same rule.
+SCANNED = (PACKAGE, ROOT / "bench")
 BRIDGE = PACKAGE / "rtc" / "aiortc_bridge.py"
 THEIRS = ("aiortc", "aioice")
 SELF_NAMES = frozenset({"self", "cls"})
@@ -77,9 +80,10 @@ THEIR_PRIVATE = _their_private_names()
 
 
 def _modules() -> Iterator[Path]:
-    for path in sorted(PACKAGE.rglob("*.py")):
-        if path != BRIDGE:
-            yield path
+    for folder in SCANNED:
+        for path in sorted(folder.rglob("*.py")):
+            if path != BRIDGE:
+                yield path
 
 
 def _ours() -> frozenset[str]:
