@@ -34,7 +34,7 @@ process-wide:
   loopback): its `Connection.gather_candidates` is replaced, on its own connections only;
 - `tap_rtp` wraps `RTCRtpReceiver._handle_rtp_packet` (count or record packets, undecoded);
 - `on_arrival` wraps `RTCDtlsTransport._handle_rtp_data` / `_handle_rtcp_data`;
-- `ice_connection` reads `RTCIceGatherer._connection`; `divert_datagrams` replaces one
+- `ice_connection` reads `RTCIceTransport._connection`; `divert_datagrams` replaces one
   connection's `data_received` (bots count RTP at the socket and drop it there);
 - `on_keyframe_request` replaces `RTCRtpSender._send_keyframe`, `set_audio_level` wraps
   `_next_encoded_frame` (bots replay pre-encoded packets).
