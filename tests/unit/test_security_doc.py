@@ -18,9 +18,11 @@ DEFAULT_FOLDER = "tests/security/"
 CITATION = re.compile(r"`((?:tests/[\w/]*?)?test_\w+\.py)?(?:::(test_\w+))?`")
 # Any test file path or test file name in running text, backticks or not.
 TEST_PATH = re.compile(r"(?<![\w/.-])((?:tests/[\w/]+/)?test_\w+\.py)\b")
-# A source file named by its path, from the repository root or from the package's folder
-# (`mosaic/media/wire/rtp.py`, `media/wire/rtp.py`, `signaling/door.py`).
-PACKAGES = "domain|signaling|api|store|security|media|client|bots|web"
+# A source file named by its path, from the repository root or from the folder of one of the
+# packages of mosaic/ (`mosaic/media/wire/rtp.py`, `media/wire/rtp.py`, `signaling/door.py`).
+PACKAGES = "|".join(
+    p.name for p in (ROOT / "mosaic").iterdir() if (p / "__init__.py").is_file() or p.name == "web"
+)
 MODULE_PATH = re.compile(
     rf"(?<![\w/.-])((?:mosaic/|(?:{PACKAGES})/)[\w/]+\.(?:py|js|json|html|css))\b"
 )
