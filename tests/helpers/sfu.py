@@ -7,6 +7,7 @@ it runs on the aiortc bridge: they implement the interfaces of `mosaic.media.sfu
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -151,7 +152,6 @@ class Transports:
 
     def __call__(self) -> FakeTransport:
         transport = FakeTransport()
-        transport.connected = True  # a publisher's packets can only come once it is up
         self.made.append(transport)
         return transport
 
@@ -205,6 +205,7 @@ class Meeting:
         await self.router.publish(participant_id, CHROMIUM_OFFER, CHROMIUM_SOURCES)
         transport = self.router.publishers[participant_id].transport
         assert isinstance(transport, FakeTransport)
+        transport.connect()  # a publisher's packets can only come once it is up
         browser = Browser(transport, self.clock, seed=len(self.publishers))
         self.publishers[participant_id] = browser
         return browser
@@ -236,8 +237,6 @@ class Meeting:
 
 async def settle() -> None:
     """Let the negotiations the router started in the background finish."""
-    import asyncio
-
     for _ in range(5):
         await asyncio.sleep(0)
 
@@ -425,3 +424,78 @@ def relay(track: UpTrack, layer: UpStream, to: Router, clock: FakeClock) -> Rela
     down.assign(track)
     down.want(layer, clock())
     return pipe
+
+
+# -- the two sides of the seam, each without the other -------------------------------------
+
+
+class Feed:
+    """A `seam.Feed` that is not an up stream: it sends what a test gives it, and keeps each
+    packet to resend. What a down track can do with it is all it can do with any feed."""
+
+    clock_rate = 90000
+
+    def __init__(self) -> None:
+        self.downs: list[Sink] = []
+        self.waiting: list[Sink] = []
+        self.keyframe_requests = 0
+        self.packets: dict[int, bytes] = {}
+
+    def add_down(self, down: Sink) -> None:
+        self.downs.append(down)
+
+    def remove_down(self, down: Sink) -> None:
+        self.downs.remove(down)
+
+    def wait_keyframe(self, down: Sink) -> None:
+        self.waiting.append(down)
+
+    def cancel_wait(self, down: Sink) -> None:
+        if down in self.waiting:
+            self.waiting.remove(down)
+
+    def catch_up(self, down: Sink, now: float) -> bool:
+        return False
+
+    def request_keyframe(self, now: float) -> None:
+        self.keyframe_requests += 1
+
+    def resend(self, sequence_number: int, now: float) -> tuple[bytearray, RtpHeader] | None:
+        data = self.packets.get(sequence_number)
+        if data is None:
+            return None
+        return bytearray(data), parse_rtp(data, ExtensionIds())
+
+    def send(self, data: bytes, now: float) -> None:
+        header = parse_rtp(data, ExtensionIds())
+        self.packets[header.sequence_number] = data
+        for down in list(self.downs):
+            down.write(bytearray(data), header, now)
+
+
+class Sink:
+    """A `seam.Sink` that is not a down track: it keeps what its feed did to it."""
+
+    def __init__(self, ready: bool = True, coming_up: bool = True) -> None:
+        self.ready = ready  # connected
+        self.coming_up = coming_up  # or connecting, and not for too long
+        self.written: list[int] = []
+        self.skipped: list[int] = []
+        self.started: list[object] = []
+        self.detached = False
+
+    def write(self, template: bytearray, header: RtpHeader, now: float) -> None:
+        self.written.append(header.sequence_number)
+
+    def skip(self, sequence_number: int) -> None:
+        self.skipped.append(sequence_number)
+
+    def start(self, feed: Any, now: float) -> None:
+        self.started.append(feed)
+        feed.add_down(self)
+
+    def detach(self) -> None:
+        self.detached = True
+
+    def awaits_media(self, now: float) -> bool:
+        return self.ready or self.coming_up

@@ -11,7 +11,7 @@ from mosaic.domain.roster import Source
 from mosaic.media.sfu.down import DownTrack
 from mosaic.media.sfu.up import UpTrack
 from mosaic.media.transport.negotiation import PublishedSection
-from tests.helpers.sfu import Downlink, Uplink
+from tests.helpers.sfu import Downlink, Feed, Uplink
 
 VP8 = PublishedSection("0", "video", "vp8", 96, 90000, 97, [])
 
@@ -52,3 +52,26 @@ def test_a_departed_publishers_stream_is_freed_though_a_slot_showed_it() -> None
         gc.enable()
     assert down.retransmission(first_out, 4.0) is None
     assert down.rewriter.original(first_out) == 100  # the numbering is still known
+
+
+def test_a_down_track_needs_nothing_of_its_feed_but_the_seam() -> None:
+    """Fed by something that is not an up stream (as a relay's far end would be): it waits
+    for a keyframe, forwards, asks for keyframes and repairs losses through `seam.Feed`."""
+    feed = Feed()
+    link = Downlink()
+    down = DownTrack(link, "video", "0", 5678, 5679, 96, 97)
+    down.want(feed, 0.0)
+    assert feed.waiting == [down] and feed.keyframe_requests == 1
+    down.start(feed, 0.1)  # what a feed does at its keyframe
+    assert feed.waiting == [] and feed.downs == [down]
+    for number in range(100, 105):
+        feed.send(packet(number), number / 30)
+    assert len(link.sent) == 5
+    out = struct.unpack_from("!H", link.sent[2], 2)[0]
+    rtx = down.retransmission(out, 4.0)
+    assert rtx is not None and rtx[1] & 0x7F == 97
+    assert struct.unpack_from("!HH", rtx, 12) == (out, struct.unpack_from("!H", packet(102), 12)[0])
+    down.request_keyframe(4.0)
+    assert feed.keyframe_requests == 2
+    down.detach()
+    assert feed.downs == []

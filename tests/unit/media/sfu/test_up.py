@@ -7,7 +7,7 @@ from mosaic.media.sfu.up import KEYFRAME_WANTED_S, UpStream, UpTrack
 from mosaic.media.transport.negotiation import PublishedSection
 from mosaic.media.wire.rtp import ExtensionIds, RtpHeader, build_rtp, parse_rtp
 from tests.helpers.packets import vp8_keyframe_header
-from tests.helpers.sfu import Uplink
+from tests.helpers.sfu import Sink, Uplink
 
 SSRC = 1111
 
@@ -56,3 +56,26 @@ def test_requests_in_a_burst_reach_the_publisher_once() -> None:
     for now in (0.0, 0.05, 0.1):
         stream.request_keyframe(now)
     assert publisher.keyframe_requests == [SSRC]
+
+
+def test_an_up_stream_needs_nothing_of_its_receivers_but_the_seam() -> None:
+    """Receivers that are not down tracks (a relay's sending end would be one): each starts
+    at a keyframe once it is ready, padding is skipped for them, and they are let go when
+    the source ends, all through `seam.Sink`."""
+    track, stream, _ = camera()
+    ready, connecting = Sink(), Sink(ready=False)
+    for sink in (ready, connecting):
+        stream.wait_keyframe(sink)
+    stream.receive(*packet(1, bytes([0x10, 0x01])), now=0.0)  # an interframe: nobody starts
+    assert ready.started == [] and ready.written == []
+    stream.receive(*packet(2, bytes([0x10]) + vp8_keyframe_header(640, 360)), now=0.1)
+    assert ready.started == [stream] and ready.written == [2]
+    assert connecting.started == [] and stream.pending == [connecting]
+    assert stream.waiting(0.2)  # still owed to the one connecting
+    connecting.coming_up = False
+    assert not stream.waiting(0.2)  # its connection never came up: no more requests for it
+    stream.receive(*packet(3, b""), now=0.2)  # padding only
+    assert ready.skipped == [3] and ready.written == [2]
+    track.close()
+    assert ready.detached and connecting.detached
+    assert stream.downs == [] and stream.pending == []
