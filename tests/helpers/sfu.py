@@ -15,15 +15,15 @@ from typing import Any
 
 from mosaic.domain.roster import Source
 from mosaic.media.sfu.down import DownTrack
-from mosaic.media.sfu.router import Router
-from mosaic.media.sfu.up import UpStream, UpTrack
-from mosaic.media.transport.negotiation import (
+from mosaic.media.sfu.negotiation import (
     DOWN_EXTENSIONS,
     OPUS_PT,
     RTX_PT,
     VP8_PT,
     PublishedSection,
 )
+from mosaic.media.sfu.router import Router
+from mosaic.media.sfu.up import UpStream, UpTrack
 from mosaic.media.wire.rtcp import Nack, Pli, RtcpPacket, parse_rtcp
 from mosaic.media.wire.rtp import (
     ExtensionIds,

@@ -3,7 +3,7 @@
 
 - `mosaic.domain` imports only the standard library and pydantic: the rules stay pure;
 - `mosaic.media` never imports `mosaic.api`, `mosaic.store` or `mosaic.signaling`; within it
-  `wire` imports no other media package and `transport` does not import `sfu`;
+  `wire` imports no other media package;
 - the Python client (`mosaic.client`) and the bots (`mosaic.bots`, built on the client) never
   import the server: only themselves and the shared modules named in `SHARED`;
 - the shared modules import only each other (and the standard library, aiortc...).
@@ -82,8 +82,6 @@ def rule_broken(importer: str, name: str) -> str | None:
     in_media = _within(name, ["mosaic.media"])
     if _within(importer, ["mosaic.media.wire"]) and in_media:
         return None if _within(name, ["mosaic.media.wire"]) else "wire imports no other media"
-    if _within(importer, ["mosaic.media.transport"]) and _within(name, ["mosaic.media.sfu"]):
-        return "transport does not import sfu"
     if _within(importer, ["mosaic.client", "mosaic.bots"]):
         allowed = ["mosaic.client", *SHARED]
         if _within(importer, ["mosaic.bots"]):
@@ -123,7 +121,7 @@ def test_the_scan_sees_real_imports() -> None:
     """A rule that reads nothing passes anything: the graph holds what the code imports."""
     graph = package_graph()
     assert "mosaic.rtc.aiortc_bridge" in graph["mosaic.client.taps"]
-    assert "mosaic.media.wire.rtp" in graph["mosaic.media.transport.negotiation"]
+    assert "mosaic.media.wire.rtp" in graph["mosaic.media.sfu.negotiation"]
     assert "pydantic" in set().union(
         *(v for k, v in graph.items() if k.startswith("mosaic.domain"))
     )
@@ -137,8 +135,7 @@ def test_the_scan_sees_real_imports() -> None:
         ("mosaic.media.sfu.synthetic", "from mosaic.signaling.room import Room\n"),
         ("mosaic.media.sfu.synthetic", "def f():\n    import mosaic.api.meetings\n"),
         ("mosaic.media.wire.synthetic", "from mosaic.media.sfu.up import UpTrack\n"),
-        ("mosaic.media.wire.synthetic", "from ..transport import negotiation\n"),
-        ("mosaic.media.transport.synthetic", "from mosaic.media.sfu import router\n"),
+        ("mosaic.media.wire.synthetic", "from ..sfu import negotiation\n"),
         ("mosaic.client.synthetic", "from mosaic.signaling.protocol import SUBPROTOCOL\n"),
         ("mosaic.client.synthetic", "from mosaic.media.sfu.router import Router\n"),
         ("mosaic.bots.synthetic", "from mosaic.services import Services\n"),

@@ -13,10 +13,7 @@ import time
 from collections.abc import Callable
 
 from mosaic.domain.roster import Source
-from mosaic.media.sfu.seam import Transport
-from mosaic.media.sfu.statistics import UplinkEstimate
-from mosaic.media.sfu.up import UpStream, UpTrack
-from mosaic.media.transport.negotiation import (
+from mosaic.media.sfu.negotiation import (
     LocalTransport,
     PublishedSection,
     answer_publish,
@@ -24,6 +21,9 @@ from mosaic.media.transport.negotiation import (
     merged_extension_ids,
     remote_transport,
 )
+from mosaic.media.sfu.seam import Transport
+from mosaic.media.sfu.statistics import UplinkEstimate
+from mosaic.media.sfu.up import UpStream, UpTrack
 from mosaic.media.wire.rtcp import (
     Nack,
     Pli,

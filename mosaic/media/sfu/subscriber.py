@@ -16,9 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from mosaic.media.sfu.down import DownTrack
-from mosaic.media.sfu.seam import Transport
-from mosaic.media.sfu.statistics import UplinkEstimate
-from mosaic.media.transport.negotiation import (
+from mosaic.media.sfu.negotiation import (
     OPUS_PT,
     RTX_PT,
     VP8_PT,
@@ -28,6 +26,8 @@ from mosaic.media.transport.negotiation import (
     offer_subscribe,
     remote_transport,
 )
+from mosaic.media.sfu.seam import Transport
+from mosaic.media.sfu.statistics import UplinkEstimate
 from mosaic.media.wire.rtcp import (
     Fir,
     Nack,

@@ -18,11 +18,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from mosaic.domain.roster import Source
+from mosaic.media.sfu.negotiation import DOWN_EXTENSIONS
 from mosaic.media.sfu.packet_cache import NackTracker, PacketCache
 from mosaic.media.sfu.seam import Sink, Uplink
 from mosaic.media.sfu.simulcast import BitrateMeter, Layer
 from mosaic.media.sfu.statistics import ReceptionStats
-from mosaic.media.transport.negotiation import DOWN_EXTENSIONS
 from mosaic.media.wire.codecs import is_keyframe, vp8_picture_size
 from mosaic.media.wire.rtp import (
     ExtensionIds,
@@ -34,7 +34,7 @@ from mosaic.media.wire.rtp import (
 )
 
 if TYPE_CHECKING:
-    from mosaic.media.transport.negotiation import PublishedSection
+    from mosaic.media.sfu.negotiation import PublishedSection
 
 log = logging.getLogger(__name__)
 # Every subscribe connection numbers its extensions alike, so one template per packet serves all.

@@ -14,9 +14,9 @@ from mosaic.media.sfu.allocation import (
     wanted_audio,
     wanted_videos,
 )
+from mosaic.media.sfu.negotiation import PublishedSection
 from mosaic.media.sfu.subscriber import SubscribePeer
 from mosaic.media.sfu.up import UpStream, UpTrack
-from mosaic.media.transport.negotiation import PublishedSection
 from mosaic.media.wire.rtp import ExtensionIds, build_rtp, parse_rtp
 from tests.helpers.packets import vp8_keyframe_header
 from tests.helpers.sfu import FakeTransport, Uplink

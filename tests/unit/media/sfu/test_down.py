@@ -9,8 +9,8 @@ import weakref
 
 from mosaic.domain.roster import Source
 from mosaic.media.sfu.down import DownTrack
+from mosaic.media.sfu.negotiation import PublishedSection
 from mosaic.media.sfu.up import UpTrack
-from mosaic.media.transport.negotiation import PublishedSection
 from tests.helpers.sfu import Downlink, Feed, Uplink
 
 VP8 = PublishedSection("0", "video", "vp8", 96, 90000, 97, [])

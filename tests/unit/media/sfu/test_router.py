@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from mosaic.domain.roster import Source
 from mosaic.media.sfu.allocation import AUDIO_CAP
-from mosaic.media.transport.negotiation import DOWN_EXTENSIONS
+from mosaic.media.sfu.negotiation import DOWN_EXTENSIONS
 from mosaic.media.wire.codecs import vp8_picture_size
 from mosaic.media.wire.rtcp import Pli
 from mosaic.media.wire.rtp import parse_rtp

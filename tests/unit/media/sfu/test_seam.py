@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from mosaic.domain.roster import Source
 from mosaic.media.sfu.down import DownTrack
+from mosaic.media.sfu.negotiation import RTX_PT
 from mosaic.media.sfu.up import UpStream
-from mosaic.media.transport.negotiation import RTX_PT
 from mosaic.media.wire.rtcp import Pli
 from tests.helpers.sfu import Meeting, nack, pli, relay
 

@@ -7,9 +7,9 @@ import pytest
 
 from mosaic.domain.roster import Source
 from mosaic.media.sfu.down import DownTrack
+from mosaic.media.sfu.negotiation import RTX_PT, VP8_PT, PublishedSection
 from mosaic.media.sfu.subscriber import SubscribePeer
 from mosaic.media.sfu.up import UpStream, UpTrack
-from mosaic.media.transport.negotiation import RTX_PT, VP8_PT, PublishedSection
 from mosaic.media.wire.rtcp import Fir, ReceiverReport, Remb, ReportBlock, SenderReport
 from mosaic.media.wire.rtp import build_rtp
 from mosaic.media.wire.sdp import SdpError, parse_sdp

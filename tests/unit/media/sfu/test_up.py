@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from mosaic.domain.roster import Source
+from mosaic.media.sfu.negotiation import PublishedSection
 from mosaic.media.sfu.up import KEYFRAME_WANTED_S, UpStream, UpTrack
-from mosaic.media.transport.negotiation import PublishedSection
 from mosaic.media.wire.rtp import ExtensionIds, RtpHeader, build_rtp, parse_rtp
 from tests.helpers.packets import vp8_keyframe_header
 from tests.helpers.sfu import Sink, Uplink

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mosaic.media.transport.negotiation import (
+from mosaic.media.sfu.negotiation import (
     LocalTransport,
     SlotDescription,
     answer_publish,
