@@ -285,11 +285,14 @@ export class Media {
       .map(([mid, track]) => ({ mid, track }));
   }
 
-  setView(videos) {
-    const key = JSON.stringify(videos);
+  // maxKbps: the data saver's cap on what we receive, or null for none. Left out of the
+  // message when null (the server reads a missing cap as none).
+  setView(videos, maxKbps = null) {
+    const view = maxKbps ? { videos, max_kbps: maxKbps } : { videos };
+    const key = JSON.stringify(view);
     if (key === this.lastView) return;
     this.lastView = key;
-    this.signaling.request("view", { videos }).catch(() => {});
+    this.signaling.request("view", view).catch(() => {});
   }
 
   async startScreenShare(stream) {

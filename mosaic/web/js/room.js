@@ -24,7 +24,9 @@ export class Room {
     this.dominantSpeaker = null;
     this.screenStream = null;
     this.media = null;
+    this.pausedVideos = new Set(); // "participant:source" the server paused for our downlink
     this.enter(joined);
+    this.dataSaver = localStorage.getItem(this.dataSaverKey()) === "true";
     this.people = new PeoplePanel(this);
     this.stage = new Stage(this);
     this.chat = new ChatPanel(this);
@@ -44,6 +46,7 @@ export class Room {
     });
     signaling.on("muted", (event) => this.mutedByHost(event));
     signaling.on("suspended", (event) => this.suspended(event));
+    signaling.on("video_paused", (event) => this.videoPaused(event));
     signaling.on("reaction", (event) => this.stage.showReaction(event.participant, event.emoji));
     // Alerts carry their figures ({guests}, {seconds}, {failures}) for the message.
     signaling.on("alert", (event) => this.toast(t(`alert.${event.code}`, event)));
@@ -175,6 +178,35 @@ export class Room {
     else announce(t(ours ? "announce.hand_lowered" : "announce.hand_lowered_by_host"));
   }
 
+  // The server paused (or resumed) a video for us: our downlink cannot carry it now.
+  videoPaused({ participant_id: id, source, paused }) {
+    const key = `${id}:${source}`;
+    if (paused === this.pausedVideos.has(key)) return;
+    if (paused) this.pausedVideos.add(key);
+    else this.pausedVideos.delete(key);
+    this.stage.render();
+  }
+
+  // Data saver is chosen per meeting (a phone on mobile data in one meeting, not in all).
+  dataSaverKey() {
+    return `mosaic.dataSaver.${this.meeting.id}`;
+  }
+
+  setDataSaver(on) {
+    this.dataSaver = on;
+    localStorage.setItem(this.dataSaverKey(), String(on));
+    this.render();
+  }
+
+  // "Your connection is unstable": shown while the server says our uplink cannot carry even
+  // the smallest layer, and said once to a screen reader when it starts.
+  renderUplink(me) {
+    const unstable = Boolean(me.uplink_unstable);
+    const notice = $("uplink-notice");
+    if (unstable && notice.hidden) announce(t("quality.unstable_self"), { urgent: true });
+    notice.hidden = !unstable;
+  }
+
   applyMeeting(meeting) {
     const { type, ...fields } = meeting;
     this.meeting = { ...this.meeting, ...fields };
@@ -212,6 +244,8 @@ export class Room {
     $("layout-select").value = this.stage.layout;
     $("page-size").value = String(this.stage.pageSize);
     $("hide-self").setAttribute("aria-pressed", String(this.stage.hideSelf));
+    $("data-saver").setAttribute("aria-pressed", String(this.dataSaver));
+    this.renderUplink(me);
     // Only a host's Leave opens a menu (leave, or end for all); anyone else's just leaves.
     if (me.role === "host") {
       $("leave").setAttribute("aria-haspopup", "menu");
@@ -398,6 +432,7 @@ export class Room {
       this.stage.setHideSelf(!this.stage.hideSelf);
       this.render();
     });
+    $("data-saver").addEventListener("click", () => this.setDataSaver(!this.dataSaver));
     bindLanguageSelect($("room-language"), () => {
       for (const option of sizes.options) option.textContent = t("view.per_page", { count: option.value });
       this.render();

@@ -6,6 +6,10 @@ import { bestGrid, featured, paginate } from "./layout.js";
 const $ = (id) => document.getElementById(id);
 const STRIP_TILE_WIDTH = 192;
 const GAP = 8;
+// Signal bars per connection quality (the words go to screen readers as the mark's label).
+const QUALITY_BARS = { good: "▂▄▆", fair: "▂▄", poor: "▂" };
+// Data saver caps what this browser receives (kbit/s), sent with each view.
+export const DATA_SAVER_KBPS = 300;
 
 export function initials(name) {
   const words = name.trim().split(/\s+/).filter(Boolean);
@@ -165,6 +169,15 @@ export class Stage {
     if ((this.room.meeting.spotlight || []).includes(person.id) && source === "camera") {
       marks.push(["spot-mark", t("tile.spotlighted"), "★"]);
     }
+    // Connection quality as the server judges it (its estimate of the person's links): bars for
+    // the eye, words for a screen reader; an uplink that cannot carry even the smallest layer
+    // gets a mark of its own, since everyone's picture of that person suffers.
+    if (source === "camera" && QUALITY_BARS[person.quality]) {
+      marks.push([`quality-mark quality-${person.quality}`, t(`quality.${person.quality}`, { name: person.name }), QUALITY_BARS[person.quality]]);
+    }
+    if (source === "camera" && person.uplink_unstable && !self) {
+      marks.push(["unstable-mark", t("quality.unstable_other", { name: person.name }), "⚠"]);
+    }
     tile.querySelector(".tile-marks").replaceChildren(
       ...marks.map(([className, label, symbol]) => {
         const mark = element("span", className, symbol);
@@ -180,7 +193,20 @@ export class Stage {
       self && source === "camera"
         ? this.room.camOn
         : Boolean(tile.querySelector("video").srcObject) && (source === "screen" ? person.screen : person.video);
-    tile.classList.toggle("video-off", !hasVideo);
+    // The server stopped sending this video to us (our downlink cannot carry it): the avatar
+    // and a written mark instead of a frozen picture.
+    const paused = !self && hasVideo && this.room.pausedVideos.has(`${person.id}:${source}`);
+    tile.classList.toggle("video-off", !hasVideo || paused);
+    tile.classList.toggle("video-paused", paused);
+    let note = tile.querySelector(".paused-note");
+    if (paused && !note) {
+      note = element("div", "paused-note");
+      tile.append(note);
+    }
+    if (note) {
+      note.hidden = !paused;
+      note.textContent = t("quality.paused");
+    }
     return tile;
   }
 
@@ -287,6 +313,6 @@ export class Stage {
         height: Math.round((width * 9) / 16 * ratio),
       });
     }
-    this.room.media.setView(videos);
+    this.room.media.setView(videos, this.room.dataSaver ? DATA_SAVER_KBPS : null);
   }
 }
