@@ -280,7 +280,7 @@ class PublishPeer:
             if isinstance(packet, SenderReport):
                 stream = self.streams.get(packet.ssrc)
                 if stream is not None:
-                    stream.stats.sender_report(packet.ntp_timestamp, now)
+                    stream.stats.sender_report(packet.ntp_timestamp, now, packet.rtp_timestamp)
 
     # -- feedback out --------------------------------------------------------------------------
 

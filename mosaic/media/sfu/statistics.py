@@ -27,6 +27,10 @@ class ReceptionStats:
     # Middle 32 bits of the NTP time of the last sender report, and when it arrived.
     last_sr: int = 0
     last_sr_arrival: float = 0.0
+    # The last sender report's whole NTP time and the RTP time it names (0, 0: none yet):
+    # the recorder lines a publisher's audio and video up with it (RFC 3550 §6.4.1).
+    sr_ntp: int = 0
+    sr_rtp: int = 0
 
     def update(self, sequence_number: int, timestamp: int, arrival: float, size: int) -> None:
         """One packet arrived (RFC 3550 A.1 sequence tracking, A.8 interarrival jitter)."""
@@ -63,9 +67,11 @@ class ReceptionStats:
     def expected(self) -> int:
         return 0 if self.base_seq < 0 else self.extended_max - self.base_seq + 1
 
-    def sender_report(self, ntp_timestamp: int, arrival: float) -> None:
+    def sender_report(self, ntp_timestamp: int, arrival: float, rtp_timestamp: int = 0) -> None:
         self.last_sr = (ntp_timestamp >> 16) & 0xFFFFFFFF
         self.last_sr_arrival = arrival
+        self.sr_ntp = ntp_timestamp
+        self.sr_rtp = rtp_timestamp
 
     def report_block(self, ssrc: int, now: float) -> tuple[ReportBlock, float]:
         """The report block for this stream, and the fraction lost in this interval (0..1)."""
