@@ -1,0 +1,120 @@
+"""The downlink estimator on a simulated bottleneck (tests/helpers/link.py): a sender that
+sends what the estimate allows, a FIFO queue, a link whose capacity changes, random loss,
+and a receiver that reports as browsers (transport-wide feedback), the Python client (REMB,
+receiver reports) or a bare RTP stack (receiver reports only) do. Every run is seeded and
+ticked, so each figure below is exact and a failure replays."""
+
+from __future__ import annotations
+
+import statistics
+
+from mosaic.media.sfu.estimator import START_BPS, DownlinkEstimator, PacketResult
+from tests.helpers.link import LinkSimulator, steps
+
+
+def test_steady_link_converges_near_capacity_and_stays_within_a_band() -> None:
+    capacity = 2_000_000
+    sim = LinkSimulator(DownlinkEstimator(), steps((0, capacity)))
+    sim.run(40)
+    settled = sim.targets(12, 40)
+    assert min(settled) >= 0.75 * capacity, min(settled)
+    assert max(settled) <= 1.15 * capacity, max(settled)
+    assert 0.85 * capacity <= statistics.mean(settled) <= 1.05 * capacity
+    # Near capacity without building a standing queue: the delay signal keeps it short.
+    assert sim.max_queue_delay(12, 40) < 0.15
+
+
+def test_step_down_goes_below_the_new_capacity_within_two_seconds() -> None:
+    sim = LinkSimulator(DownlinkEstimator(), steps((0, 2_000_000), (15, 500_000)))
+    sim.run(25)
+    assert sim.targets(14, 15)[-1] > 1_500_000  # it had found the old capacity
+    below = sim.first_time(15, lambda s: s.target_bps < 500_000)
+    assert below is not None and below - 15 <= 2.0, below
+    assert max(sim.targets(18, 25)) <= 1.1 * 500_000
+
+
+def test_step_up_rises_to_80_percent_of_the_new_capacity_within_ten_seconds() -> None:
+    sim = LinkSimulator(DownlinkEstimator(), steps((0, 1_000_000), (15, 2_000_000)))
+    sim.run(30)
+    assert max(sim.targets(10, 15)) <= 1.1 * 1_000_000  # held under the old capacity
+    reached = sim.first_time(15, lambda s: s.target_bps >= 0.8 * 2_000_000)
+    assert reached is not None and reached - 15 <= 10.0, reached
+
+
+def test_random_loss_without_congestion_does_not_push_the_estimate_down() -> None:
+    """5 % loss on a link far from full: NACK repairs it, the rate must not back off."""
+    sim = LinkSimulator(DownlinkEstimator(), steps((0, 5_000_000)), loss=0.05, seed=7)
+    sim.run(30)
+    assert sim.queue_drops == 0
+    assert 0.04 < sim.random_losses / sim.sent_packets < 0.06
+    assert min(sim.targets(0, 30)) >= START_BPS
+    assert all(s.state != "decrease" for s in sim.samples)
+
+
+def test_bufferbloat_growing_delay_without_loss_decreases_before_400_ms_of_queue() -> None:
+    """A deep buffer (5 s) never drops: only the delay signal can see the link shrinking
+    (2 Mbit/s to 500 kbit/s over 10 s, a Wi-Fi client walking away)."""
+    capacity = lambda t: 2e6 if t < 5 else max(5e5, 2e6 - 1.5e5 * (t - 5))  # noqa: E731
+    sim = LinkSimulator(DownlinkEstimator(), capacity, queue_s=5.0)
+    sim.run(25)
+    assert sim.queue_drops == 0 and sim.random_losses == 0
+    assert any(s.state == "decrease" for s in sim.samples)
+    assert sim.max_queue_delay() < 0.4, sim.max_queue_delay()
+    assert max(sim.targets(20, 25)) <= 1.15 * 500_000
+
+
+def test_remb_is_the_estimate_of_a_receiver_that_sends_only_remb() -> None:
+    capacity = steps((0, 2_000_000), (10, 400_000), (20, 3_000_000))
+    sim = LinkSimulator(
+        DownlinkEstimator(), capacity, feedback="remb", remb=lambda t: 0.9 * capacity(t)
+    )
+    sim.run(30)
+    for sample in sim.samples:
+        assert sample.target_bps <= 0.9 * sample.capacity_bps + 1
+    down = sim.first_time(10, lambda s: s.target_bps <= 400_000)
+    up = sim.first_time(20, lambda s: s.target_bps >= 2_500_000)
+    assert down is not None and down - 10 <= 1.5, down
+    assert up is not None and up - 20 <= 1.5, up
+
+
+def test_receiver_report_loss_is_the_last_resort() -> None:
+    """A receiver with neither transport feedback nor REMB: its reports' loss fraction
+    (about one a second) still brings the rate under a link that shrank."""
+    sim = LinkSimulator(
+        DownlinkEstimator(), steps((0, 2_000_000), (10, 400_000)), feedback="rr", queue_s=0.1
+    )
+    sim.run(30)
+    below = sim.first_time(10, lambda s: s.target_bps <= 1.1 * 400_000)
+    assert below is not None and below - 10 <= 6.0, below
+    settled = sim.targets(16, 30)
+    assert 0.5 * 400_000 <= statistics.mean(settled) <= 1.2 * 400_000
+    assert max(settled) <= 1.3 * 400_000
+
+
+def test_receiver_report_loss_is_ignored_while_transport_feedback_flows() -> None:
+    """Both measure the same loss; transport feedback does it per packet, so a receiver
+    report on top (a browser sends both) must not count it twice."""
+    estimator = DownlinkEstimator()
+    results = [PacketResult(i, i * 0.01, 1000, 0.5 + i * 0.01) for i in range(50)]
+    estimator.on_transport_feedback(results, now=0.6)
+    before = estimator.target_bps
+    estimator.on_receiver_report(0.5, 0.05, now=0.7)
+    assert estimator.target_bps >= before
+
+
+def test_a_probe_delivered_without_overuse_lifts_the_estimate_at_once() -> None:
+    sim = LinkSimulator(DownlinkEstimator(), steps((0, 300_000), (10, 3_000_000)))
+    sim.run(10)
+    assert sim.estimator.target_bps < 400_000
+    sim.estimator.probe_result(2_000_000, now=10.0)
+    assert sim.estimator.target_bps == 2_000_000
+
+
+def test_the_estimate_never_leaves_its_bounds() -> None:
+    estimator = DownlinkEstimator(min_bps=30_000, max_bps=5_000_000)
+    for i in range(40):
+        estimator.on_receiver_report(0.9, 0.05, now=i * 1.0)
+    assert estimator.target_bps == 30_000
+    estimator.on_remb(50_000_000, now=41.0)
+    estimator.probe_result(50_000_000, now=41.0)
+    assert estimator.target_bps <= 5_000_000
