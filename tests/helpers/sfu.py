@@ -85,6 +85,9 @@ class Downlink:
     def send_rtp(self, packet: bytes) -> None:
         self.sent.append(packet)
 
+    def send_template(self, template: bytearray, now: float) -> None:
+        self.sent.append(bytes(template))
+
     def awaits_media(self, now: float) -> bool:
         return self.connected or self.started
 
@@ -351,6 +354,9 @@ class RelaySender:
         self.pipe.sent_rtp += 1
         assert self.receiver is not None
         self.receiver.deliver(packet)
+
+    def send_template(self, template: bytearray, now: float) -> None:
+        self.send_rtp(bytes(template))
 
     def awaits_media(self, now: float) -> bool:
         return True

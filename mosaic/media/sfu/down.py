@@ -60,7 +60,7 @@ class DownTrack:
         if mapped is None:
             return
         stamp(template, self.payload_type, header.marker, mapped[0], mapped[1], self.ssrc)
-        self.connection.send_rtp(bytes(template))
+        self.connection.send_template(template, now)
         self.packets_sent += 1
         self.octets_sent += header.payload_end - header.payload_offset
 

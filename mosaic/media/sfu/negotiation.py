@@ -28,11 +28,14 @@ ABS_SEND_TIME = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 SDES_MID = "urn:ietf:params:rtp-hdrext:sdes:mid"
 SDES_RID = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id"
 SDES_REPAIRED_RID = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id"
+TRANSPORT_CC = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
 ACCEPTED_EXTENSIONS = {
     "audio": (AUDIO_LEVEL, SDES_MID),
     "video": (SDES_MID, SDES_RID, SDES_REPAIRED_RID, ABS_SEND_TIME),
 }
-VIDEO_FEEDBACK = ["goog-remb", "ccm fir", "nack", "nack pli"]
+VIDEO_FEEDBACK = ["goog-remb", "transport-cc", "ccm fir", "nack", "nack pli"]
+# Transport-wide feedback covers audio packets too (they share the downlink).
+AUDIO_FEEDBACK = ["transport-cc"]
 MAX_SIMULCAST_LAYERS = 3
 
 # Our numbering on subscribe connections.
@@ -41,7 +44,10 @@ VP8_PT = 96
 RTX_PT = 97
 AUDIO_LEVEL_ID = 1
 ABS_SEND_TIME_ID = 2
-DOWN_EXTENSIONS = ExtensionIds(audio_level=AUDIO_LEVEL_ID, abs_send_time=ABS_SEND_TIME_ID)
+TRANSPORT_CC_ID = 3
+DOWN_EXTENSIONS = ExtensionIds(
+    audio_level=AUDIO_LEVEL_ID, abs_send_time=ABS_SEND_TIME_ID, transport_cc=TRANSPORT_CC_ID
+)
 
 
 @dataclass(frozen=True)
@@ -274,8 +280,20 @@ def offer_subscribe(
             section = MediaSection(
                 kind="audio",
                 formats=[str(OPUS_PT)],
-                codecs=[Codec(OPUS_PT, "opus", 48000, 2, "minptime=10;useinbandfec=1")],
-                extmaps=[Extmap(AUDIO_LEVEL_ID, AUDIO_LEVEL)],
+                codecs=[
+                    Codec(
+                        OPUS_PT,
+                        "opus",
+                        48000,
+                        2,
+                        "minptime=10;useinbandfec=1",
+                        list(AUDIO_FEEDBACK),
+                    )
+                ],
+                extmaps=[
+                    Extmap(AUDIO_LEVEL_ID, AUDIO_LEVEL),
+                    Extmap(TRANSPORT_CC_ID, TRANSPORT_CC),
+                ],
                 ssrcs=[
                     Ssrc(slot.ssrc, f"cname:{slot.cname}"),
                     Ssrc(slot.ssrc, f"msid:{slot.stream_id} {slot.mid}"),
@@ -289,7 +307,10 @@ def offer_subscribe(
                     Codec(VP8_PT, "VP8", 90000, None, None, list(VIDEO_FEEDBACK)),
                     Codec(RTX_PT, "rtx", 90000, None, f"apt={VP8_PT}"),
                 ],
-                extmaps=[Extmap(ABS_SEND_TIME_ID, ABS_SEND_TIME)],
+                extmaps=[
+                    Extmap(ABS_SEND_TIME_ID, ABS_SEND_TIME),
+                    Extmap(TRANSPORT_CC_ID, TRANSPORT_CC),
+                ],
                 ssrc_groups=[SsrcGroup("FID", [slot.ssrc, slot.rtx_ssrc])],
                 ssrcs=[
                     Ssrc(slot.ssrc, f"cname:{slot.cname}"),
@@ -315,3 +336,13 @@ def check_subscribe_answer(answer: SessionDescription, slots: list[SlotDescripti
     for section in answer.media:
         if section.rejected:
             raise SdpError(f"the answer turned down media section {section.mid}")
+
+
+def transport_cc_answered(answer: SessionDescription) -> bool:
+    """Whether the receiver kept transport-wide congestion control (Chromium and Firefox do;
+    aiortc, knowing neither, answers REMB and receiver reports only)."""
+    return any(
+        section.extmap_id(TRANSPORT_CC) == TRANSPORT_CC_ID
+        for section in answer.media
+        if not section.rejected
+    )

@@ -2,9 +2,12 @@
 
 Slots are only ever added (by renegotiating), never removed; an idle slot simply sends
 nothing. The connection answers the browser's feedback itself: NACKs from the packet caches
-(as RTX), keyframe requests passed on to the publisher, REMB and loss folded into a bandwidth
-estimate that picks simulcast layers. It sends sender reports so the browser can synchronise
-audio with video and measure round-trip times.
+(as RTX), keyframe requests passed on to the publisher. It numbers every packet it sends
+with a transport-wide sequence number and keeps when and how big each was (`SendHistory`),
+so that the receiver's transport-wide feedback (Chromium, Firefox), its REMB (aiortc) and
+its receiver reports feed the connection's `DownlinkEstimator`: `estimated_bps` is what the
+allocation fits this viewer's streams into. It sends sender reports so the browser can
+synchronise audio with video and measure round-trip times.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import time
 from collections.abc import Awaitable, Callable
 
 from mosaic.media.sfu.down import DownTrack
+from mosaic.media.sfu.estimator import DownlinkEstimator
 from mosaic.media.sfu.negotiation import (
+    DOWN_EXTENSIONS,
     OPUS_PT,
     RTX_PT,
     VP8_PT,
@@ -25,8 +30,10 @@ from mosaic.media.sfu.negotiation import (
     check_subscribe_answer,
     offer_subscribe,
     remote_transport,
+    transport_cc_answered,
 )
 from mosaic.media.sfu.seam import Transport
+from mosaic.media.sfu.send_history import SendHistory
 from mosaic.media.sfu.statistics import UplinkEstimate
 from mosaic.media.wire.rtcp import (
     Fir,
@@ -38,15 +45,28 @@ from mosaic.media.wire.rtcp import (
     compound,
     ntp_from_unix,
     parse_rtcp,
+    round_trip_time,
 )
-from mosaic.media.wire.rtp import MalformedPacket
+from mosaic.media.wire.rtp import (
+    FIXED_HEADER_SIZE,
+    TRANSPORT_SEQUENCE_OFFSET,
+    MalformedPacket,
+    set_transport_sequence,
+)
 from mosaic.media.wire.sdp import SdpError, parse_sdp
+from mosaic.media.wire.twcc import TransportFeedback
 
 log = logging.getLogger(__name__)
 MAX_RETRANSMISSIONS_PER_NACK = 32
 # ICE and DTLS take well under a second here; a connection still not up after this long will
 # not be helped by more keyframe requests.
 CONNECTING_GRACE_S = 5.0
+# The first byte of an outgoing template that carries the transport-wide sequence number
+# (version 2 with the X bit) and the byte before the number (its one-byte element header).
+_WITH_EXTENSION = 0x90
+_TRANSPORT_CC_ELEMENT = DOWN_EXTENSIONS.transport_cc << 4 | 1
+_ELEMENT_AT = FIXED_HEADER_SIZE + 4
+assert TRANSPORT_SEQUENCE_OFFSET == _ELEMENT_AT + 1
 
 
 class SubscribePeer:
@@ -77,11 +97,26 @@ class SubscribePeer:
         # Bandwidth toward this subscriber: see `bandwidth`.
         self.remb: float | None = None
         self.loss_estimate = UplinkEstimate(bitrate=3_000_000.0, maximum=8_000_000.0)
+        self.fraction_lost = 0.0  # in the receiver's last report (connection quality)
         self.rtcp_ssrc = random.getrandbits(32)
         self.nacks = 0
         self.retransmissions = 0
         self.unrepairable = 0
         self.keyframe_requests = 0
+        # Transport-wide congestion control: every packet sent is numbered and remembered;
+        # what the receiver reports back feeds the estimate (`estimated_bps`).
+        self.history = SendHistory()
+        self.estimator = DownlinkEstimator()
+        self.transport_cc = False  # whether the receiver's answer kept it
+        self.transport_feedbacks = 0
+        self.rembs = 0
+        self.receiver_reports = 0
+
+    @property
+    def estimated_bps(self) -> int:
+        """What the link to this receiver carries now, by its own reports (transport-wide
+        feedback, else REMB, else receiver-report loss): the allocation's budget."""
+        return self.estimator.target_bps
 
     @property
     def bandwidth(self) -> float:
@@ -94,6 +129,13 @@ class SubscribePeer:
 
     def send_rtp(self, packet: bytes) -> None:
         self.transport.send_rtp(packet)
+
+    def send_template(self, template: bytearray, now: float) -> None:
+        """The forwarding path: number a stamped template (its transport-wide sequence
+        number), remember it, send a copy. No allocation kept, no logging, no await."""
+        if template[0] == _WITH_EXTENSION and template[_ELEMENT_AT] == _TRANSPORT_CC_ELEMENT:
+            set_transport_sequence(template, self.history.sent(len(template), now))
+        self.transport.send_rtp(bytes(template))
 
     @property
     def connected(self) -> bool:
@@ -174,6 +216,7 @@ class SubscribePeer:
         answer = parse_sdp(sdp)
         check_subscribe_answer(answer, self.offered)
         remote = remote_transport(answer)
+        self.transport_cc = transport_cc_answered(answer)
         self.awaiting_answer = False
         if self.started_at is None:
             self.started_at = self.clock()
@@ -221,11 +264,36 @@ class SubscribePeer:
             elif isinstance(packet, Fir):
                 for ssrc, _ in packet.entries:
                     self._keyframe(ssrc, now)
+            elif isinstance(packet, TransportFeedback):
+                self.transport_feedbacks += 1
+                results = self.history.results(packet)
+                if results:
+                    self.estimator.on_transport_feedback(results, now)
             elif isinstance(packet, Remb):
                 self.remb = float(packet.bitrate)
+                self.rembs += 1
+                self.estimator.on_remb(packet.bitrate, now)
             elif isinstance(packet, ReceiverReport | SenderReport):
-                worst = max((block.fraction_lost / 256 for block in packet.reports), default=0.0)
-                self.loss_estimate.on_loss(worst)
+                self.fraction_lost = self._reports(packet, now)
+
+    def _reports(self, packet: ReceiverReport | SenderReport, now: float) -> float:
+        """Loss (the worst block's, returned) and round-trip time (from the blocks that
+        answer our sender reports) for the estimate; loss for the older loss-based one
+        too."""
+        blocks = packet.reports
+        if not blocks:
+            return 0.0
+        self.receiver_reports += 1
+        worst = max(block.fraction_lost / 256 for block in blocks)
+        self.loss_estimate.on_loss(worst)
+        arrival = ntp_from_unix(time.time())
+        rtts = [
+            rtt
+            for block in blocks
+            if (rtt := round_trip_time(block.lsr, block.dlsr, arrival)) is not None
+        ]
+        self.estimator.on_receiver_report(worst, min(rtts) if rtts else None, now)
+        return worst
 
     def _retransmit(self, nack: Nack, now: float) -> None:
         down = self.by_ssrc.get(nack.media_ssrc)
@@ -238,7 +306,7 @@ class SubscribePeer:
                 self.unrepairable += 1
             else:
                 self.retransmissions += 1
-                self.transport.send_rtp(packet)
+                self.send_template(bytearray(packet), now)
 
     def _keyframe(self, ssrc: int, now: float) -> None:
         down = self.by_ssrc.get(ssrc)

@@ -4,10 +4,10 @@ RFC 3550 §6.4 (SR, RR and report blocks), §6.6 (BYE); RFC 4585 §6.2.1 (generi
 §6.3.1 (PLI); RFC 5104 §4.3.1 (FIR); draft-alvestrand-rmcat-remb-03 §2 (REMB).
 
 `parse_rtcp` walks a compound packet (RFC 3550 §6.1) and returns what it understands, in
-order. Packets of types or formats the SFU has no use for (SDES, APP, XR, transport-wide
-feedback, SLI, RPSI, other AFB) are skipped; a broken length or version anywhere raises
-`MalformedPacket`, for the whole compound packet: after a bad length nothing that follows
-can be trusted.
+order (transport-wide congestion control feedback, RTPFB FMT 15, is read by `twcc`). Packets
+of types or formats the SFU has no use for (SDES, APP, XR, SLI, RPSI, other AFB) are
+skipped; a broken length or version anywhere raises `MalformedPacket`, for the whole compound
+packet: after a bad length nothing that follows can be trusted.
 
 Every packet class serializes with ``serialize()`` (or ``bytes(packet)``); `compound` joins
 several into one datagram.
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from mosaic.media.wire.rtp import MalformedPacket
 from mosaic.media.wire.serial import SEQ_MASK, seq_diff
+from mosaic.media.wire.twcc import FMT_TRANSPORT_CC, TransportFeedback, parse_transport_feedback
 
 SR, RR, SDES, BYE, APP, RTPFB, PSFB = 200, 201, 202, 203, 204, 205, 206
 FMT_NACK = 1  # RTPFB
@@ -268,7 +269,7 @@ class Remb(_Serializable):
         return _header(PSFB, FMT_AFB, len(body)) + body
 
 
-RtcpPacket = SenderReport | ReceiverReport | Bye | Nack | Pli | Fir | Remb
+RtcpPacket = SenderReport | ReceiverReport | Bye | Nack | Pli | Fir | Remb | TransportFeedback
 
 
 def compound(*packets: RtcpPacket | SourceDescription) -> bytes:
@@ -340,6 +341,8 @@ def _parse_one(
         return Bye([_U32.unpack_from(data, body + 4 * i)[0] for i in range(count)])
     if packet_type == RTPFB:
         _need(length, 8)
+        if count == FMT_TRANSPORT_CC:
+            return parse_transport_feedback(data, body, length)
         return _nack(data, body, length) if count == FMT_NACK else None
     if packet_type == PSFB:
         _need(length, 8)

@@ -8,17 +8,23 @@ Outgoing packets are built in two steps so that the per-subscriber work is one
 
 1. `RtpWriter.template` builds, once per incoming packet, a ``bytearray`` laid out as::
 
-       0      12          16   17        20
-       | fixed | BE DE 00 01 | id | value | payload (original, without RTP padding)
-       | header| one-byte extension block |
+       0      12          16   17     19   20          24
+       | fixed | BE DE 00 02 | id | seq | id | value   | payload (original, no RTP padding)
+       | header| one-byte extension block: transport-wide sequence number, then one more |
 
-   with no CSRCs, the publisher's extensions replaced by ONE element in the subscriber-side
-   numbering: the audio level (RFC 6464) for audio, abs-send-time for video (its three value
-   bytes start at ``RtpWriter.abs_send_time_offset`` == 17). Without such an extension
-   negotiated the block is left out and the payload starts at byte 12.
+   with no CSRCs, the publisher's extensions replaced by elements in the subscriber-side
+   numbering: first the transport-wide sequence number (draft-holmer-rmcat-transport-wide-
+   cc-extensions-01 §2: two bytes, at ``TRANSPORT_SEQUENCE_OFFSET`` == 17, written per
+   receiver by `set_transport_sequence`, as each connection counts its own), then the audio
+   level (RFC 6464) for audio, abs-send-time for video (its three value bytes start at
+   ``RtpWriter.abs_send_time_offset`` == 20), zero-padded to 32 bits. An audio packet that
+   came without a level has padding bytes in the level's place. Extensions that are not
+   negotiated are left out (without any, the payload starts at byte 12; without the
+   transport-wide number, the other element starts at byte 16).
 2. `stamp` patches payload type, marker, sequence number, timestamp and SSRC (bytes 1..11)
-   for one subscriber; the caller then takes ``bytes(template)`` and encrypts it. The same
-   template is stamped again for the next subscriber.
+   for one subscriber, and `set_transport_sequence` that connection's number; the caller
+   then takes ``bytes(template)`` and encrypts it. The same template is stamped again for
+   the next subscriber.
 
 Every parser raises `MalformedPacket` (a ``ValueError``) for any malformed input, and nothing
 else: callers count and drop such packets.
@@ -37,9 +43,11 @@ TWO_BYTE_PROFILE = 0x1000  # RFC 8285 §4.3: 0x100 then 4 "appbits"
 TWO_BYTE_PROFILE_MASK = 0xFFF0
 # abs-send-time: 24-bit 6.18 fixed-point seconds (webrtc.org/experiments/rtp-hdrext/abs-send-time).
 ABS_SEND_TIME_SCALE = 1 << 18
-# Where RtpWriter puts the abs-send-time value: after the fixed header, the extension header
-# and the element's one-byte id/length.
-ABS_SEND_TIME_OFFSET = FIXED_HEADER_SIZE + 4 + 1
+# Where RtpWriter puts the transport-wide sequence number (the first element of its block):
+# after the fixed header, the extension header and the element's one-byte id/length.
+TRANSPORT_SEQUENCE_OFFSET = FIXED_HEADER_SIZE + 4 + 1
+# Where it puts abs-send-time: after that, or first when transport-cc is not negotiated.
+ABS_SEND_TIME_OFFSET = TRANSPORT_SEQUENCE_OFFSET + 3
 
 _FIXED = struct.Struct("!BBHII")
 _STAMP = struct.Struct("!BHII")  # byte 1 (M, PT) .. SSRC: what differs per subscriber
@@ -68,6 +76,7 @@ class ExtensionIds:
     mid: int = 0
     rid: int = 0
     repaired_rid: int = 0
+    transport_cc: int = 0  # draft-holmer-rmcat-transport-wide-cc-extensions-01 §2
 
 
 @dataclass(slots=True)
@@ -87,6 +96,7 @@ class RtpHeader:
     rid: str | None = None  # RFC 8852 §3.1 RtpStreamId
     repaired_rid: str | None = None  # RFC 8852 §3.2 RepairedRtpStreamId
     abs_send_time: int | None = None  # 24 bits, 6.18 fixed-point seconds
+    transport_sequence: int | None = None  # 16 bits, one counter per connection
 
     @property
     def payload_size(self) -> int:
@@ -134,7 +144,12 @@ def parse_rtp(data: bytes, ids: ExtensionIds) -> RtpHeader:
             raise MalformedPacket("extension block overruns the packet")
     header = RtpHeader(second & 0x7F, second > 0x7F, sequence_number, timestamp, ssrc, offset, end)
     if extension_start and (
-        ids.audio_level or ids.abs_send_time or ids.mid or ids.rid or ids.repaired_rid
+        ids.audio_level
+        or ids.abs_send_time
+        or ids.mid
+        or ids.rid
+        or ids.repaired_rid
+        or ids.transport_cc
     ):
         if profile == ONE_BYTE_PROFILE:
             _one_byte_elements(data, extension_start, offset, ids, header)
@@ -203,6 +218,10 @@ def _element(
         header.mid = _sdes_token(data, start, stop)
     elif ext_id == ids.repaired_rid:
         header.repaired_rid = _sdes_token(data, start, stop)
+    elif ext_id == ids.transport_cc:
+        if stop - start != 2:
+            raise MalformedPacket("transport-wide sequence number is not 2 bytes")
+        header.transport_sequence = _U16.unpack_from(data, start)[0]
 
 
 def _sdes_token(data: bytes, start: int, stop: int) -> str:
@@ -221,41 +240,67 @@ class RtpWriter:
     peers share one extension numbering, ``ids``: Mosaic numbers every subscribe connection
     alike, so one template per incoming packet serves every subscriber.
 
-    Audio carries the publisher's audio level (and V bit) on, so that receivers can show who
-    speaks; a packet that came without one gets no extension. Video carries abs-send-time,
-    which the receiver's bandwidth estimator reads: its value belongs to the moment of
-    sending, written by `set_abs_send_time` at ``abs_send_time_offset``.
+    Every packet carries a transport-wide sequence number (when negotiated), which the
+    receiver's transport-wide feedback reports back. Audio carries the publisher's audio
+    level (and V bit) on, so that receivers can show who speaks. Video carries abs-send-time,
+    which a REMB-only receiver's bandwidth estimator reads: its value belongs to the moment
+    of sending, written by `set_abs_send_time` at ``abs_send_time_offset``.
     """
 
-    __slots__ = ("_plain", "_prefix", "abs_send_time_offset", "audio")
+    __slots__ = (
+        "_level_offset",
+        "_plain",
+        "_prefix",
+        "abs_send_time_offset",
+        "audio",
+        "transport_sequence_offset",
+    )
 
     def __init__(self, kind: str, ids: ExtensionIds) -> None:
         self.audio = kind == "audio"
         ext_id = ids.audio_level if self.audio else ids.abs_send_time
-        if not 0 <= ext_id <= 14:
+        if not 0 <= ext_id <= 14 or not 0 <= ids.transport_cc <= 14:
             raise ValueError("one-byte header extensions take ids 1..14 (RFC 8285 §4.2)")
         self._plain = bytes([0x80]) + bytes(FIXED_HEADER_SIZE - 1)
         self.abs_send_time_offset: int | None = None
-        if not ext_id:
+        self.transport_sequence_offset: int | None = None
+        self._level_offset = 0
+        elements = bytearray()
+        if ids.transport_cc:
+            elements += bytes([ids.transport_cc << 4 | 1, 0, 0])
+            self.transport_sequence_offset = TRANSPORT_SEQUENCE_OFFSET
+        if ext_id:
+            value_offset = FIXED_HEADER_SIZE + 4 + len(elements) + 1
+            if self.audio:
+                elements += bytes([ext_id << 4, 0])
+                self._level_offset = value_offset
+            else:
+                elements += bytes([ext_id << 4 | 2, 0, 0, 0])
+                self.abs_send_time_offset = value_offset
+        if not elements:
             self._prefix = self._plain
-        elif self.audio:
-            # One byte of level, two of padding to a 32-bit boundary.
-            self._prefix = bytes([0x90, *bytes(11), 0xBE, 0xDE, 0, 1, ext_id << 4, 0, 0, 0])
-        else:
-            self._prefix = bytes([0x90, *bytes(11), 0xBE, 0xDE, 0, 1, ext_id << 4 | 2, 0, 0, 0])
-            self.abs_send_time_offset = ABS_SEND_TIME_OFFSET
+            return
+        elements += bytes(-len(elements) % 4)
+        self._prefix = (
+            bytes([0x90, *bytes(11)])
+            + _EXTENSION_HEADER.pack(ONE_BYTE_PROFILE, len(elements) // 4)
+            + bytes(elements)
+        )
 
     def template(self, data: bytes, header: RtpHeader) -> bytearray:
         """The outgoing packet for ``data``, its fixed header still to be stamped."""
-        if not self.audio:
-            template = bytearray(self._prefix)
-        else:
+        template = bytearray(self._prefix)
+        level_offset = self._level_offset
+        if level_offset:
             level = header.audio_level
-            if level is None or self._prefix is self._plain:
-                template = bytearray(self._plain)
+            if level is not None:
+                template[level_offset] = level | 0x80 if header.voice_activity else level
             else:
-                template = bytearray(self._prefix)
-                template[17] = level | 0x80 if header.voice_activity else level
+                # No level came: the element becomes padding (RFC 8285 §4.2: zero bytes),
+                # the transport-wide number stays where every connection writes it.
+                template[level_offset - 1] = 0
+                if self.transport_sequence_offset is None:
+                    template = bytearray(self._plain)
         template += memoryview(data)[header.payload_offset : header.payload_end]
         return template
 
@@ -278,6 +323,12 @@ def stamp(
         timestamp,
         ssrc,
     )
+
+
+def set_transport_sequence(template: bytearray, sequence_number: int) -> None:
+    """Write one connection's transport-wide sequence number (16 bits) into a template made
+    by a writer that negotiated it (at ``TRANSPORT_SEQUENCE_OFFSET``)."""
+    _U16.pack_into(template, TRANSPORT_SEQUENCE_OFFSET, sequence_number & 0xFFFF)
 
 
 def set_abs_send_time(template: bytearray, offset: int, seconds: float) -> None:

@@ -163,11 +163,10 @@ def test_types_the_sfu_does_not_use_are_skipped_in_a_compound_packet() -> None:
     sdes = SourceDescription([(5, "cname-of-5")]).serialize()
     app = raw(204, 0, struct.pack("!I", 5) + b"name" + b"data")
     xr = raw(207, 0, struct.pack("!I", 5) + b"\x05\x00\x00\x00")
-    transport_cc = raw(205, 15, struct.pack("!II", 5, 6) + bytes(8))
     other_afb = raw(206, 15, struct.pack("!II", 5, 0) + b"ABCD")
     sli = raw(206, 2, struct.pack("!II", 5, 6) + bytes(4))
     data = compound(ReceiverReport(5, [BLOCK]), Pli(5, 6)) + sdes + app + xr
-    data += transport_cc + other_afb + sli + Remb(5, 300_000, [6]).serialize()
+    data += other_afb + sli + Remb(5, 300_000, [6]).serialize()
     assert parse_rtcp(data) == [ReceiverReport(5, [BLOCK]), Pli(5, 6), Remb(5, 300_000, [6])]
 
 

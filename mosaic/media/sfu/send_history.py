@@ -1,0 +1,112 @@
+"""What one subscribe connection sent, by transport-wide sequence number: the other half of
+transport-wide feedback.
+
+A receiver's feedback says which transport-wide sequence numbers arrived and when (on its
+clock); only the sender knows when each left and how big it was. `SendHistory` numbers every
+packet a connection sends (`sent`, on the forwarding path: three stores into preallocated
+arrays, nothing allocated that outlives the call, no logging) and turns a `TransportFeedback`
+into the `PacketResult` list the connection's `DownlinkEstimator` reads (`results`).
+
+The ring holds ``capacity`` packets (2,048: 8 s of a 2 Mbit/s downlink, more than any
+feedback interval); older numbers, numbers never sent and numbers a feedback packet claims
+outside the ring are ignored, so a feedback packet claiming 65,535 packets costs no more
+than one claiming the ring.
+"""
+
+from __future__ import annotations
+
+from array import array
+
+from mosaic.media.sfu.estimator import PacketResult
+from mosaic.media.wire.twcc import (
+    DELTA_UNIT_S,
+    LARGE_DELTA,
+    NOT_RECEIVED,
+    REFERENCE_UNIT_S,
+    SMALL_DELTA,
+    TransportFeedback,
+)
+
+DEFAULT_CAPACITY = 2048
+_REFERENCE_MOD = 1 << 24
+_REFERENCE_HALF = 1 << 23
+
+
+class SendHistory:
+    """Send time and size of a connection's recent packets, by transport-wide number."""
+
+    __slots__ = ("_mask", "_reference", "_sequences", "_sizes", "_times", "capacity", "next")
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+        if capacity < 16 or capacity & (capacity - 1) or capacity > 1 << 15:
+            raise ValueError("the capacity is a power of two in 16..32768")
+        self.capacity = capacity
+        self._mask = capacity - 1
+        # Extended (never wrapping) numbers, so that a slot tells which packet it holds.
+        self._sequences = array("q", [-1]) * capacity
+        self._times = array("d", [0.0]) * capacity
+        self._sizes = array("I", [0]) * capacity
+        self.next = 0  # the extended number of the next packet; its low 16 bits go out
+        self._reference: int | None = None  # the last reference time, unwrapped
+
+    def sent(self, size: int, now: float) -> int:
+        """Number the packet going out now; returns its transport-wide sequence number
+        (16 bits) for the header extension."""
+        sequence = self.next
+        slot = sequence & self._mask
+        self._sequences[slot] = sequence
+        self._times[slot] = now
+        self._sizes[slot] = size
+        self.next = sequence + 1
+        return sequence & 0xFFFF
+
+    def results(self, feedback: TransportFeedback) -> list[PacketResult]:
+        """The packets ``feedback`` reports that this history still holds, in sequence
+        order: each with its send time and size, and its arrival time (seconds on the
+        receiver's clock; None when reported lost)."""
+        last = self.next - 1
+        if last < 0:
+            return []
+        # The extended number of the feedback's base: the one nearest the newest sent.
+        base = last - ((last - feedback.base_sequence) & 0xFFFF)
+        if last - base >= 0x8000:
+            base += 0x10000
+        statuses = feedback.statuses
+        oldest = max(last - self.capacity + 1, 0)
+        first = max(oldest - base, 0)
+        stop = min(len(statuses), last - base + 1)
+        if first >= stop:
+            return []
+        arrival = self._unwrap_reference(feedback.reference_time) * REFERENCE_UNIT_S
+        deltas = feedback.deltas
+        # Deltas of received packets before the window still move the arrival clock.
+        skipped = first - statuses.count(NOT_RECEIVED, 0, first)
+        arrival += sum(deltas[:skipped]) * DELTA_UNIT_S
+        index = skipped
+        results: list[PacketResult] = []
+        sequences, times, sizes, mask = self._sequences, self._times, self._sizes, self._mask
+        for position in range(first, stop):
+            symbol = statuses[position]
+            received: float | None = None
+            if symbol in (SMALL_DELTA, LARGE_DELTA):
+                arrival += deltas[index] * DELTA_UNIT_S
+                index += 1
+                received = arrival
+            sequence = base + position
+            slot = sequence & mask
+            if sequences[slot] == sequence:
+                results.append(PacketResult(sequence, times[slot], sizes[slot], received))
+        return results
+
+    def _unwrap_reference(self, reference: int) -> int:
+        """The 24-bit reference time (64 ms units) as a number that does not wrap."""
+        previous = self._reference
+        if previous is None:
+            unwrapped = reference
+        else:
+            step = (reference - previous) % _REFERENCE_MOD
+            if step >= _REFERENCE_HALF:
+                step -= _REFERENCE_MOD
+            unwrapped = previous + step
+        self._reference = unwrapped
+        return unwrapped
