@@ -52,8 +52,8 @@ class Sample:
 
 @dataclass
 class LinkSimulator:
-    """One sender (the SFU, greedy: it sends as much as the estimate allows), one link, one
-    receiver. ``queue_s`` sizes the queue in seconds of the link's starting capacity."""
+    """One sender (the SFU: by default greedy, sending as much as the estimate allows), one
+    link, one receiver. ``queue_s`` sizes the queue in seconds of the link's starting capacity."""
 
     estimator: DownlinkEstimator
     capacity: Callable[[float], float]
@@ -63,6 +63,9 @@ class LinkSimulator:
     feedback: Feedback = "twcc"
     remb: Callable[[float], float] | None = None
     rr: bool = False
+    # What the sender sends, given the time and the target; None: the target (a greedy
+    # sender). An SFU is app-limited: it forwards what the chosen layers carry.
+    send_bps: Callable[[float, int], float] | None = None
     seed: int = 1
     samples: list[Sample] = field(default_factory=list)
     # (send time, time spent queueing) of every packet the queue accepted.
@@ -108,7 +111,9 @@ class LinkSimulator:
             t = round(t + TICK, 6)
 
     def _send_frame(self, t: float) -> None:
-        remaining = max(int(self.estimator.target_bps / FPS / 8), 200)
+        target = self.estimator.target_bps
+        bps = target if self.send_bps is None else self.send_bps(t, target)
+        remaining = max(int(bps / FPS / 8), 200)
         offset = 0.0
         while remaining > 0:
             size = min(remaining, PACKET_BYTES)

@@ -122,37 +122,64 @@ class _ArrivalGroups:
 
 class _Trendline:
     """Whether queueing delay is growing: the slope of the accumulated delay variation
-    (exponentially smoothed) against arrival time, over the last ``TREND_WINDOW`` groups."""
+    (exponentially smoothed) against arrival time, over the last ``TREND_WINDOW`` groups.
 
-    __slots__ = ("_accumulated", "_first_arrival", "_points", "_smoothed", "deltas")
+    The regression's sums are kept as groups enter and leave the window (O(1) per group, not
+    O(window)); times are counted from an origin moved to the oldest point now and then, so
+    that the sums stay small and exact enough however long the call lasts."""
+
+    __slots__ = ("_accumulated", "_origin", "_points", "_smoothed", "_sums", "_updates", "deltas")
 
     def __init__(self) -> None:
-        self._points: deque[tuple[float, float]] = deque(maxlen=TREND_WINDOW)
+        self._points: deque[tuple[float, float]] = deque()
+        self._sums = [0.0, 0.0, 0.0, 0.0]  # x, y, xx, xy
         self._accumulated = 0.0
         self._smoothed = 0.0
-        self._first_arrival: float | None = None
+        self._origin: float | None = None
+        self._updates = 0
         self.deltas = 0
 
     def update(self, delay_variation_ms: float, arrival: float) -> float | None:
         """Adds one group; returns the slope (ms of delay per ms) once the window is full."""
-        if self._first_arrival is None:
-            self._first_arrival = arrival
+        if self._origin is None:
+            self._origin = arrival
         self.deltas = min(self.deltas + 1, MAX_DELTAS)
         self._accumulated += delay_variation_ms
         self._smoothed = (
             TREND_SMOOTHING * self._smoothed + (1 - TREND_SMOOTHING) * self._accumulated
         )
-        self._points.append(((arrival - self._first_arrival) * 1000.0, self._smoothed))
-        if len(self._points) < TREND_WINDOW:
-            return None
+        sums = self._sums
+        if len(self._points) == TREND_WINDOW:
+            x, y = self._points.popleft()
+            sums[0] -= x
+            sums[1] -= y
+            sums[2] -= x * x
+            sums[3] -= x * y
+        x, y = (arrival - self._origin) * 1000.0, self._smoothed
+        self._points.append((x, y))
+        sums[0] += x
+        sums[1] += y
+        sums[2] += x * x
+        sums[3] += x * y
+        self._updates += 1
+        if self._updates % 1024 == 0:
+            self._rebase()
         n = len(self._points)
-        mean_x = sum(p[0] for p in self._points) / n
-        mean_y = sum(p[1] for p in self._points) / n
-        num = den = 0.0
-        for x, y in self._points:
-            num += (x - mean_x) * (y - mean_y)
-            den += (x - mean_x) ** 2
-        return num / den if den > 0 else None
+        if n < TREND_WINDOW:
+            return None
+        den = n * sums[2] - sums[0] * sums[0]
+        return (n * sums[3] - sums[0] * sums[1]) / den if den > 0 else None
+
+    def _rebase(self) -> None:
+        shift = self._points[0][0]
+        self._origin = (self._origin or 0.0) + shift / 1000.0
+        self._points = deque((x - shift, y) for x, y in self._points)
+        self._sums = [
+            sum(x for x, _ in self._points),
+            sum(y for _, y in self._points),
+            sum(x * x for x, _ in self._points),
+            sum(x * y for x, y in self._points),
+        ]
 
 
 class _OveruseDetector:
@@ -276,6 +303,7 @@ class _AimdControl:
             self._increase(dt, acked, rtt)
 
     def _increase(self, dt: float, acked: float | None, rtt: float) -> None:
+        before = self.bps
         kbps = self.bps / 1000
         if self._cap is not None and kbps > self._cap + 3 * math.sqrt(self._cap_var * self._cap):
             self._cap = None  # the link got faster than it was: search again
@@ -288,8 +316,9 @@ class _AimdControl:
             per_s = max(4000.0, (bits_per_frame / packets) / (rtt + 0.1))
             self.bps += per_s * dt
         if acked is not None:
-            # An app-limited sender must not talk itself into a rate it never tried.
-            self.bps = min(self.bps, 1.5 * acked + 10_000)
+            # An app-limited sender must not talk itself into a rate it never tried: no
+            # increase past 1.5 x what was delivered (a probe raises what was delivered).
+            self.bps = min(self.bps, max(before, 1.5 * acked + 10_000))
 
     def _learn_capacity(self, kbps: float) -> None:
         if self._cap is None:
@@ -455,6 +484,13 @@ class DownlinkEstimator:
         self._delay.bps = max(self._delay.bps, float(bps))
         self._loss.bps = max(self._loss.bps, float(bps))
         self._combine()
+
+    @property
+    def delivered_bps(self) -> int | None:
+        """The rate the receiver was last seen to get (transport feedback only): at the end
+        of a probe that raised no overuse, ``probe_result(delivered_bps)`` lets the estimate
+        jump there."""
+        return None if self._acked.bps is None else int(self._acked.bps)
 
     @property
     def target_bps(self) -> int:

@@ -6,9 +6,10 @@ ticked, so each figure below is exact and a failure replays."""
 
 from __future__ import annotations
 
+import random
 import statistics
 
-from mosaic.media.sfu.estimator import START_BPS, DownlinkEstimator, PacketResult
+from mosaic.media.sfu.estimator import START_BPS, DownlinkEstimator, PacketResult, _Trendline
 from tests.helpers.link import LinkSimulator, steps
 
 
@@ -102,14 +103,6 @@ def test_receiver_report_loss_is_ignored_while_transport_feedback_flows() -> Non
     assert estimator.target_bps >= before
 
 
-def test_a_probe_delivered_without_overuse_lifts_the_estimate_at_once() -> None:
-    sim = LinkSimulator(DownlinkEstimator(), steps((0, 300_000), (10, 3_000_000)))
-    sim.run(10)
-    assert sim.estimator.target_bps < 400_000
-    sim.estimator.probe_result(2_000_000, now=10.0)
-    assert sim.estimator.target_bps == 2_000_000
-
-
 def test_the_estimate_never_leaves_its_bounds() -> None:
     estimator = DownlinkEstimator(min_bps=30_000, max_bps=5_000_000)
     for i in range(40):
@@ -118,3 +111,57 @@ def test_the_estimate_never_leaves_its_bounds() -> None:
     estimator.on_remb(50_000_000, now=41.0)
     estimator.probe_result(50_000_000, now=41.0)
     assert estimator.target_bps <= 5_000_000
+
+
+def test_an_app_limited_sender_is_not_promised_more_than_it_tried() -> None:
+    """An SFU forwards what the chosen layers carry, often far below the link: the estimate
+    may run ahead of that by half at most, or a viewer would be moved up to a layer the link
+    was never shown to carry."""
+    sim = LinkSimulator(
+        DownlinkEstimator(start_bps=300_000),
+        steps((0, 5_000_000)),
+        send_bps=lambda t, target: min(target, 300_000),
+    )
+    sim.run(20)
+    assert max(sim.targets(0, 20)) <= 1.5 * 300_000 + 10_000 + 20_000
+
+
+def test_a_probe_the_link_carries_lifts_the_estimate_to_what_it_delivered() -> None:
+    """Probing (padding or retransmissions above the layers' rate for a second) is how the
+    estimate earns a step up; the delivered rate at its end becomes the estimate."""
+    probe = (10.0, 11.0)
+    sim = LinkSimulator(
+        DownlinkEstimator(start_bps=300_000),
+        steps((0, 5_000_000)),
+        send_bps=lambda t, target: 300_000 + (1_200_000 if probe[0] <= t < probe[1] else 0),
+    )
+    sim.run(probe[1] + 0.2)
+    assert sim.targets(9, 10)[-1] < 600_000
+    delivered = sim.estimator.delivered_bps
+    assert delivered is not None and delivered > 1_200_000
+    sim.estimator.probe_result(delivered, now=probe[1] + 0.2)
+    assert sim.estimator.target_bps >= 1_200_000
+
+
+def test_the_running_trendline_matches_a_direct_regression_after_hours() -> None:
+    """The slope is kept from running sums whose time origin moves now and then; after
+    hours of groups it must still be the regression of the last window, computed afresh."""
+    rng = random.Random(3)
+    trend = _Trendline()
+    points: list[tuple[float, float]] = []
+    smoothed = accumulated = 0.0
+    arrival = 3600.0 * 5
+    slope = None
+    for _ in range(200_000):  # about two hours of 30 groups a second
+        arrival += 1 / 30 + rng.uniform(-0.005, 0.005)
+        variation = rng.gauss(0.2, 2.0)
+        slope = trend.update(variation, arrival)
+        accumulated += variation
+        smoothed = 0.9 * smoothed + 0.1 * accumulated
+        points = [*points[-19:], (arrival * 1000.0, smoothed)]
+    mean_x = statistics.mean(x for x, _ in points)
+    mean_y = statistics.mean(y for _, y in points)
+    expected = sum((x - mean_x) * (y - mean_y) for x, y in points) / sum(
+        (x - mean_x) ** 2 for x, _ in points
+    )
+    assert slope is not None and abs(slope - expected) < 1e-6 * max(1.0, abs(expected))
