@@ -11,6 +11,7 @@ import uvicorn
 
 from mosaic.app import create_app
 from mosaic.config import Settings
+from mosaic.media.sfu.subscriber import SubscribePeer
 from mosaic.services import Services
 from tests.helpers.server import free_port
 
@@ -62,3 +63,12 @@ def end_server_dtls(services: Services, meeting_id: str, participant_id: str, pc
     task = transport.dtls._task
     assert task is not None and not task.done()
     task.cancel()
+
+
+def subscribe_peer(services: Services, meeting_id: str, participant_id: str) -> SubscribePeer:
+    """The server's end of one participant's subscribe connection (its estimate, counters)."""
+    room = services.rooms.get(meeting_id)
+    assert room is not None and room.media is not None
+    peer = room.media.subscribers[participant_id].peer
+    assert isinstance(peer, SubscribePeer)
+    return peer

@@ -109,6 +109,8 @@ class SubscribePeer:
         self.estimator = DownlinkEstimator()
         self.transport_cc = False  # whether the receiver's answer kept it
         self.transport_feedbacks = 0
+        self.packets_reported = 0  # sent packets that feedback reported (arrived or lost)
+        self.packets_arrived = 0
         self.rembs = 0
         self.receiver_reports = 0
 
@@ -268,6 +270,8 @@ class SubscribePeer:
                 self.transport_feedbacks += 1
                 results = self.history.results(packet)
                 if results:
+                    self.packets_reported += len(results)
+                    self.packets_arrived += sum(r.arrival_time is not None for r in results)
                     self.estimator.on_transport_feedback(results, now)
             elif isinstance(packet, Remb):
                 self.remb = float(packet.bitrate)
