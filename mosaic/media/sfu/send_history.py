@@ -3,8 +3,9 @@ transport-wide feedback.
 
 A receiver's feedback says which transport-wide sequence numbers arrived and when (on its
 clock); only the sender knows when each left and how big it was. `SendHistory` numbers every
-packet a connection sends (`sent`, on the forwarding path: three stores into preallocated
-arrays, nothing allocated that outlives the call, no logging) and turns a `TransportFeedback`
+packet a connection sends (`number`, on the forwarding path: two stores into preallocated
+arrays and two bytes written into the outgoing template, nothing allocated that outlives the
+call, no logging) and turns a `TransportFeedback`
 into the `PacketResult` list the connection's `DownlinkEstimator` reads (`results`).
 
 The ring holds ``capacity`` packets (2,048: 8 s of a 2 Mbit/s downlink, more than any
@@ -15,9 +16,11 @@ than one claiming the ring.
 
 from __future__ import annotations
 
+import struct
 from array import array
 
 from mosaic.media.sfu.estimator import PacketResult
+from mosaic.media.wire.rtp import TRANSPORT_SEQUENCE_OFFSET
 from mosaic.media.wire.twcc import (
     DELTA_UNIT_S,
     LARGE_DELTA,
@@ -30,20 +33,21 @@ from mosaic.media.wire.twcc import (
 DEFAULT_CAPACITY = 2048
 _REFERENCE_MOD = 1 << 24
 _REFERENCE_HALF = 1 << 23
+_write_u16 = struct.Struct("!H").pack_into
 
 
 class SendHistory:
     """Send time and size of a connection's recent packets, by transport-wide number."""
 
-    __slots__ = ("_mask", "_reference", "_sequences", "_sizes", "_times", "capacity", "next")
+    __slots__ = ("_mask", "_reference", "_sizes", "_times", "capacity", "next")
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         if capacity < 16 or capacity & (capacity - 1) or capacity > 1 << 15:
             raise ValueError("the capacity is a power of two in 16..32768")
         self.capacity = capacity
         self._mask = capacity - 1
-        # Extended (never wrapping) numbers, so that a slot tells which packet it holds.
-        self._sequences = array("q", [-1]) * capacity
+        # Numbers are consecutive and every one is stored, so the slot of any number in
+        # next - capacity .. next - 1 holds that number's packet: no tag needed.
         self._times = array("d", [0.0]) * capacity
         self._sizes = array("I", [0]) * capacity
         self.next = 0  # the extended number of the next packet; its low 16 bits go out
@@ -54,11 +58,20 @@ class SendHistory:
         (16 bits) for the header extension."""
         sequence = self.next
         slot = sequence & self._mask
-        self._sequences[slot] = sequence
         self._times[slot] = now
         self._sizes[slot] = size
         self.next = sequence + 1
         return sequence & 0xFFFF
+
+    def number(self, template: bytearray, now: float) -> None:
+        """`sent` for an outgoing template (see `wire.rtp.RtpWriter`), its number written
+        in place: the forwarding path's one call."""
+        sequence = self.next
+        slot = sequence & self._mask
+        self._times[slot] = now
+        self._sizes[slot] = len(template)
+        self.next = sequence + 1
+        _write_u16(template, TRANSPORT_SEQUENCE_OFFSET, sequence & 0xFFFF)
 
     def results(self, feedback: TransportFeedback) -> list[PacketResult]:
         """The packets ``feedback`` reports that this history still holds, in sequence
@@ -84,7 +97,7 @@ class SendHistory:
         arrival += sum(deltas[:skipped]) * DELTA_UNIT_S
         index = skipped
         results: list[PacketResult] = []
-        sequences, times, sizes, mask = self._sequences, self._times, self._sizes, self._mask
+        times, sizes, mask = self._times, self._sizes, self._mask
         for position in range(first, stop):
             symbol = statuses[position]
             received: float | None = None
@@ -94,8 +107,7 @@ class SendHistory:
                 received = arrival
             sequence = base + position
             slot = sequence & mask
-            if sequences[slot] == sequence:
-                results.append(PacketResult(sequence, times[slot], sizes[slot], received))
+            results.append(PacketResult(sequence, times[slot], sizes[slot], received))
         return results
 
     def _unwrap_reference(self, reference: int) -> int:

@@ -51,7 +51,6 @@ from mosaic.media.wire.rtp import (
     FIXED_HEADER_SIZE,
     TRANSPORT_SEQUENCE_OFFSET,
     MalformedPacket,
-    set_transport_sequence,
 )
 from mosaic.media.wire.sdp import SdpError, parse_sdp
 from mosaic.media.wire.twcc import TransportFeedback
@@ -136,7 +135,7 @@ class SubscribePeer:
         """The forwarding path: number a stamped template (its transport-wide sequence
         number), remember it, send a copy. No allocation kept, no logging, no await."""
         if template[0] == _WITH_EXTENSION and template[_ELEMENT_AT] == _TRANSPORT_CC_ELEMENT:
-            set_transport_sequence(template, self.history.sent(len(template), now))
+            self.history.number(template, now)
         self.transport.send_rtp(bytes(template))
 
     @property
