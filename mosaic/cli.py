@@ -1,4 +1,5 @@
-"""``mosaic serve | bots | bench`` — the one entry point (``python -m mosaic`` works too)."""
+"""``mosaic serve | bots | bench | recordings render``: the one entry point (``python -m
+mosaic`` works too)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,13 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
+import re
 import signal
 import socket
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import uvicorn
 
@@ -18,6 +22,8 @@ from mosaic.logs import configure_logging
 
 # A browser's signaling frames are small; this bounds what one frame can make us buffer.
 WS_MAX_FRAME_BYTES = 256 * 1024
+# A recording id names a directory: letters, digits, "-" and "_" only, never a path.
+RECORDING_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +116,19 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "bench", help="run the benchmarks (from a source checkout; python -m bench --help)"
     )
+    recordings_parser = commands.add_parser("recordings", help="work on server recordings")
+    recordings = recordings_parser.add_subparsers(dest="action", required=True)
+    render_parser = recordings.add_parser(
+        "render", help="compose a recording into one gallery file (decodes and encodes: offline)"
+    )
+    render_parser.add_argument("recording_id", help="the recording's id (its directory's name)")
+    render_parser.add_argument(
+        "--data-dir", type=Path, default=None, help="the server's data directory [MOSAIC_DATA_DIR]"
+    )
+    render_parser.add_argument("--output", type=Path, default=None, help="default: gallery.webm")
+    render_parser.add_argument(
+        "--size", type=_size, default=(1280, 720), help="WIDTHxHEIGHT (default 1280x720)"
+    )
     return parser
 
 
@@ -127,7 +146,38 @@ def main(argv: list[str] | None = None) -> int:
         from mosaic.bots.cli import main as bots_main
 
         return bots_main(args)
+    if args.command == "recordings":
+        return _render(args)
     return 2
+
+
+def _size(text: str) -> tuple[int, int]:
+    """``WIDTHxHEIGHT``, even numbers from 64 to 3840 (4:2:0 video halves both)."""
+    width, _, height = text.partition("x")
+    try:
+        size = int(width), int(height)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected WIDTHxHEIGHT, e.g. 1280x720") from None
+    if not all(64 <= n <= 3840 and n % 2 == 0 for n in size):
+        raise argparse.ArgumentTypeError("width and height: even, from 64 to 3840")
+    return size
+
+
+def _render(args: argparse.Namespace) -> int:
+    """Render a recording found under the data directory, with a progress bar."""
+    from mosaic.recording.render import progress_bar, render
+
+    if not RECORDING_ID.fullmatch(args.recording_id):
+        print("not a recording id", file=sys.stderr)
+        return 2
+    data_dir = args.data_dir or Path(os.environ.get("MOSAIC_DATA_DIR", "data"))
+    directory = data_dir / "recordings" / args.recording_id
+    if not (directory / "manifest.json").is_file():
+        print(f"no recording {args.recording_id} under {data_dir}", file=sys.stderr)
+        return 1
+    output = render(directory, args.output, progress_bar(sys.stderr), args.size)
+    print(output)
+    return 0
 
 
 def _bench(argv: list[str]) -> int:

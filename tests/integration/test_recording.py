@@ -6,6 +6,8 @@ from __future__ import annotations
 import array
 import asyncio
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import av
@@ -120,3 +122,24 @@ async def test_two_publishers_are_recorded_playable_aligned_and_from_a_keyframe(
             f"{audio_duration:.2f} s, clap offsets {[round(o, 3) for o in offsets]}"
         )
         assert max(offsets) < 0.1, (person, flashes, tones)
+
+    # `mosaic recordings render` composes one playable file (offline: decode + encode).
+    rendered = subprocess.run(
+        [
+            *(sys.executable, "-m", "mosaic", "recordings", "render", "r1"),
+            *("--data-dir", str(tmp_path), "--size", "640x360"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=100,
+        check=True,
+    )
+    assert "100%" in rendered.stderr  # the progress bar got to the end
+    gallery = Path(rendered.stdout.strip())
+    assert gallery == directory / "gallery.webm"
+    with av.open(str(gallery)) as container:
+        kinds = sorted(s.type for s in container.streams)
+        frames = list(container.decode(video=0))
+    assert kinds == ["audio", "video"]
+    assert (frames[0].width, frames[0].height) == (640, 360)
+    assert abs(float(frames[-1].time) - elapsed) <= 0.5
