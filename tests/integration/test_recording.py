@@ -17,7 +17,7 @@ from mosaic.media.sfu.recorder import Recorder
 from tests.helpers.api import signup
 from tests.helpers.clap import ClapAudioTrack, Clapper, ClapVideoTrack
 from tests.helpers.inprocess import serve_services_in_process
-from tests.integration.test_client_media import decoded_frames
+from tests.helpers.participants import frames_from
 
 LOOPBACK = ["127.0.0.1"]
 RECORD_S = 10.0
@@ -75,8 +75,8 @@ async def test_two_publishers_are_recorded_playable_aligned_and_from_a_keyframe(
             for person in (a, b):
                 clapper = Clapper()
                 await person.publish(audio=ClapAudioTrack(clapper), video=ClapVideoTrack(clapper))
-            await decoded_frames(b, a.id or "", 2)
-            await decoded_frames(a, b.id or "", 2)
+            await frames_from(b, a, 2)
+            await frames_from(a, b, 2)
             room = services.rooms.get(meeting_id)
             assert room is not None and room.media is not None
             names = {a.id: "Ann", b.id: "Bob"}
