@@ -283,9 +283,10 @@ class ClientMedia:
         mid = self.slot_of(participant_id, source)
         return self.tracks.get(mid) if mid else None
 
-    async def view(self, videos: list[dict[str, Any]]) -> None:
+    async def view(self, videos: list[dict[str, Any]], max_kbps: int | None = None) -> None:
+        """``max_kbps``: the data saver's cap on what we receive (None: no cap)."""
         self.last_view = videos
-        await self.signaling.request("view", videos=videos)
+        await self.signaling.request("view", videos=videos, max_kbps=max_kbps)
 
     # -- after a restart of the server -----------------------------------------------------------
 

@@ -147,9 +147,10 @@ class Participant:
         """The remote track now carrying someone's source, if the server sends it to us."""
         return self.media.track_of(participant_id, source)
 
-    async def view(self, videos: list[dict[str, Any]]) -> None:
-        """Say which videos we show and at which size (only those are sent to us)."""
-        await self.media.view(videos)
+    async def view(self, videos: list[dict[str, Any]], max_kbps: int | None = None) -> None:
+        """Say which videos we show and at which size (only those are sent to us), and cap
+        what we receive at ``max_kbps`` (data saver) if given."""
+        await self.media.view(videos, max_kbps)
 
     async def request(self, kind: str, **fields: Any) -> dict[str, Any]:
         return await self.signaling.request(kind, **fields)

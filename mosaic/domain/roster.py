@@ -50,6 +50,10 @@ class Participant:
     # Sources a host turned off; while the meeting forbids it, the participant may not turn
     # them back on (Zoom's "allow participants to unmute themselves").
     blocked_sources: set[Source] = field(default_factory=set)
+    # How the media plane sees this participant's connection (see `mosaic.media.sfu.quality`):
+    # "good", "fair" or "poor", and whether its uplink cannot carry even its lowest layer.
+    quality: str = "good"
+    uplink_unstable: bool = False
 
     @property
     def is_host_or_cohost(self) -> bool:
@@ -69,6 +73,8 @@ class Participant:
             "video": Source.CAMERA in self.sources,
             "screen": Source.SCREEN in self.sources,
             "hand": self.hand_raised_at,
+            "quality": self.quality,
+            "uplink_unstable": self.uplink_unstable,
         }
 
 

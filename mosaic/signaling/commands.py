@@ -105,7 +105,7 @@ async def set_media(room: Room, member: Member, msg: p.SetMedia) -> Result:
 async def view(room: Room, member: Member, msg: p.View) -> Result:
     _require(room, member, Action.RECEIVE_MEDIA)
     videos = [(v.participant, Source(v.source), v.width, v.height) for v in msg.videos]
-    _media(room).view(member.id, videos)
+    _media(room).view(member.id, videos, msg.max_kbps)
     return {}
 
 

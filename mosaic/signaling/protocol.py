@@ -170,6 +170,8 @@ class View(Request):
 
     type: Literal["view"]
     videos: list[ViewedVideo] = Field(max_length=MAX_VIEW_ENTRIES)
+    # Data saver: a cap on what this viewer receives (kbit/s; None: its link decides).
+    max_kbps: int | None = Field(default=None, ge=64, le=20000, strict=True)
 
 
 # -- the room ----------------------------------------------------------------------------------

@@ -45,13 +45,21 @@ class MediaRoom(Protocol):
     async def ice_candidate(
         self, participant_id: str, pc: str, candidate: str | None, mid: str | None
     ) -> None: ...
-    def view(self, participant_id: str, videos: list[tuple[str, Source, int, int]]) -> None: ...
+    def view(
+        self,
+        participant_id: str,
+        videos: list[tuple[str, Source, int, int]],
+        max_kbps: int | None = None,
+    ) -> None: ...
     def admit(self, participant_id: str) -> None: ...
     def sources_changed(self, participant: Participant) -> None: ...
     def resumed(self, participant_id: str) -> None: ...
     async def restart(self, participant_id: str, pc: str) -> None: ...
     async def remove(self, participant_id: str) -> None: ...
     async def close(self) -> None: ...
+
+    # Told of each participant's connection quality and uplink trouble (set by `Rooms`).
+    on_condition: Callable[[str, str, bool], None]
 
 
 @dataclass(frozen=True)
@@ -429,6 +437,17 @@ class Room:
             # A co-host made (or unmade), a rename: the token must say so, or a restart
             # would bring them back as they were.
             self._send_token(member)
+
+    def condition_changed(self, participant_id: str, quality: str, uplink_unstable: bool) -> None:
+        """The media plane judged someone's connection anew: part of their public state, so
+        every tile (theirs included: "your connection is unstable") shows it."""
+        participant = self.meeting.roster.get(participant_id)
+        if participant is None:
+            return
+        participant.quality = quality
+        participant.uplink_unstable = uplink_unstable
+        if participant.admitted:
+            self.participant_changed(participant)
 
     def meeting_state(self) -> dict[str, Any]:
         meeting = self.meeting

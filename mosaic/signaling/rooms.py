@@ -61,6 +61,7 @@ class Rooms:
             room = Room(meeting, services=self._services, on_empty=self._empty)
             if self._media_factory is not None:
                 room.media = self._media_factory(meeting, room.to_member)
+                room.media.on_condition = room.condition_changed
             self._rooms[record.id] = room
         else:
             room.apply_stored(record)

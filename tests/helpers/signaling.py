@@ -83,7 +83,12 @@ class MediaCalls:
     ) -> None:
         self.calls.append(("ice", participant_id, pc))
 
-    def view(self, participant_id: str, videos: list[tuple[str, Source, int, int]]) -> None:
+    def view(
+        self,
+        participant_id: str,
+        videos: list[tuple[str, Source, int, int]],
+        max_kbps: int | None = None,
+    ) -> None:
         self.calls.append(("view", participant_id, list(videos)))
 
     def admit(self, participant_id: str) -> None:

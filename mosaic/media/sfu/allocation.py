@@ -2,23 +2,39 @@
 
 Videos: the ones the subscriber says it shows (before it says anything, the first few cameras
 and any screen). Audio: every unmuted speaker up to a cap, above it the most active ones, with
-hysteresis. Streams: each video slot gets the simulcast layer that fits its tile, biggest tiles
-first, within the subscriber's bandwidth.
+hysteresis. Streams: one budget per viewer (its downlink estimate, capped by its data saver)
+shared by all its tracks: audio first, then a screen share, the active speaker, then tiles by
+size. Each video gets the simulcast layer that fits its tile if the budget allows, else a lower
+one, else it is paused (nothing forwarded: a frozen tile is worse than an avatar). Moving up
+needs headroom that has lasted (`FIT_HOLD_S`) and calm since bandwidth last pushed the video
+down (`simulcast.UP_HOLD_S`), so that an estimate wobbling around a layer's rate does not make
+the picture flap between layers, each switch costing a keyframe.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
+
 from mosaic.domain.roster import Source
 from mosaic.media.sfu.down import DownTrack
-from mosaic.media.sfu.simulcast import choose_layer
+from mosaic.media.sfu.simulcast import BANDWIDTH_USE, UP_HEADROOM, UP_HOLD_S, Layer, sized_for
 from mosaic.media.sfu.subscriber import SubscribePeer
-from mosaic.media.sfu.up import UpTrack
+from mosaic.media.sfu.up import UpStream, UpTrack
 
 AUDIO_CAP = 6
 AUDIO_SWAP_MARGIN = 0.2
 DEFAULT_VIEW_SIZE = (320, 180)
 DEFAULT_VIEW_COUNT = 9
 MAX_VIDEO_SLOTS = 52
+# A step up (or a resume) needs its headroom to have lasted this long: one good estimate is
+# not a trend.
+FIT_HOLD_S = 1.0
+# A layer that has just (re)started measures almost nothing over its first second; count it
+# at no less than this many bit/s per pixel, lest it look affordable on any link.
+MIN_BITS_PER_PIXEL = 0.75
+# A viewer's own budget (data saver) is never set below this: audio must still fit.
+MIN_CAP_BPS = 64_000
 
 Tracks = dict[tuple[str, Source], UpTrack]
 WantedVideo = tuple[str, Source, int, int]
@@ -95,34 +111,164 @@ def fill(slots: list[DownTrack], tracks: list[UpTrack]) -> None:
             down.assign(track)
 
 
-def select_streams(peer: SubscribePeer, down_since: dict[str, float], now: float) -> None:
-    """Point each slot at a stream: its track's (only) audio stream, or the video layer that
-    fits the tile, sharing the subscriber's bandwidth biggest tile first. ``down_since``
-    remembers, per slot, when bandwidth last pushed it down (to hold off moving up)."""
+@dataclass(slots=True)
+class SlotState:
+    """What the budget remembers about one video slot between allocations."""
+
+    paused: bool = False
+    last_down: float = -math.inf  # when bandwidth last pushed it down (or paused it)
+    fits_since: float | None = None  # since when a step up has had its headroom
+    limited: bool = False  # below the layer its tile wants, for want of bandwidth
+
+
+@dataclass(slots=True)
+class Allocation:
+    """One viewer's outcome: which videos are paused, whether any is held below what its
+    tile wants, and how much more it would take to move up (what a probe should test)."""
+
+    paused: set[tuple[str, Source]] = field(default_factory=set)
+    limited: bool = False
+    shortfall_bps: float = 0.0
+    budget_bps: float = 0.0
+
+
+def budget_of(peer: SubscribePeer, cap_bps: float | None = None) -> float:
+    """The viewer's downlink estimate, capped by its data saver."""
+    estimated = getattr(peer, "estimated_bps", None)  # N1's estimator; REMB/loss until then
+    budget = float(estimated) if estimated is not None else peer.bandwidth
+    if cap_bps is not None:
+        budget = min(budget, max(cap_bps, MIN_CAP_BPS))
+    return budget
+
+
+def _priority(down: DownTrack, dominant: str | None) -> tuple[int, int]:
+    assert down.track is not None
+    if down.track.source is Source.SCREEN:
+        rank = 0
+    elif down.track.participant_id == dominant:
+        rank = 1
+    else:
+        rank = 2
+    return rank, -(down.want_width * down.want_height)
+
+
+def _cost(layer: Layer) -> float:
+    return max(layer.bitrate, layer.width * layer.height * MIN_BITS_PER_PIXEL)
+
+
+def select_streams(
+    peer: SubscribePeer,
+    states: dict[str, SlotState],
+    now: float,
+    *,
+    budget_bps: float | None = None,
+    dominant: str | None = None,
+) -> Allocation:
+    """Point each slot at a stream within the viewer's budget (``budget_bps``, by default
+    `budget_of` the peer): every audio slot first, then videos in order (screen, the active
+    speaker ``dominant``, bigger tiles first). ``states`` keeps each video slot's
+    `SlotState` by mid. Runs on ticks (four times a second), never per packet."""
+    result = Allocation()
+    budget = budget_of(peer) if budget_bps is None else budget_bps
+    result.budget_bps = budget
     for down in peer.slots_of("audio"):
         if down.track is not None and down.track.streams:
-            down.want(down.track.streams[0], now)
-    budget = peer.bandwidth
+            stream = down.track.streams[0]
+            down.want(stream, now)
+            budget -= stream.meter.rate(now)
     videos = [down for down in peer.slots_of("video") if down.track is not None]
-    videos.sort(key=lambda d: d.want_width * d.want_height, reverse=True)
+    videos.sort(key=lambda down: _priority(down, dominant))
+    live_mids = {down.mid for down in videos}
+    for mid in [mid for mid in states if mid not in live_mids]:
+        del states[mid]
     for down in videos:
-        assert down.track is not None
-        layers = down.track.layers(now)
-        if not layers:
-            continue
-        current = down.target or down.source
-        rid = choose_layer(
-            [layer for _, layer in layers],
-            down.want_width,
-            down.want_height,
-            max(budget, 0.0),
-            current=current.rid if current else None,
-            since_down=now - down_since.get(down.mid, -1e9),
-        )
-        stream = next(s for s, layer in layers if layer.rid == rid)
-        if current is not None and current in down.track.streams:
-            order = down.track.streams
-            if order.index(stream) < order.index(current):
-                down_since[down.mid] = now
-        budget -= stream.meter.rate(now)
-        down.want(stream, now)
+        state = states.setdefault(down.mid, SlotState())
+        spent = _select(down, state, budget, now, result)
+        budget -= spent
+    return result
+
+
+def _current(down: DownTrack, state: SlotState, streams: list[UpStream]) -> tuple[int, bool]:
+    """The slot's layer among the flowing ``streams`` (-1: none, or paused), and whether the
+    layer it was on stopped arriving: then the index is that of the best one below it, to
+    which it moves at once."""
+    held = down.target or down.source
+    track = down.track
+    if state.paused or not isinstance(held, UpStream) or track is None:
+        return -1, False
+    if held in streams:
+        return streams.index(held), False
+    if held not in track.streams:
+        return -1, False
+    below = track.streams.index(held)
+    return sum(1 for stream in streams if track.streams.index(stream) < below) - 1, True
+
+
+def _pause(down: DownTrack, state: SlotState, now: float) -> None:
+    """Forward nothing for this video: even its lowest layer does not fit."""
+    if not state.paused:
+        state.last_down = now
+    state.paused = True
+    state.limited = True
+    down.detach()
+
+
+def _select(
+    down: DownTrack, state: SlotState, budget: float, now: float, result: Allocation
+) -> float:
+    """Choose one video slot's layer (or pause it); returns the bit/s it will take."""
+    track = down.track
+    assert track is not None
+    flowing = track.layers(now)
+    key = (track.participant_id, track.source)
+    if not flowing:
+        # Nothing arrives from the publisher: nothing to choose (its uplink is the trouble).
+        if state.paused:
+            result.paused.add(key)
+        return 0.0
+    flowing.sort(key=lambda pair: (pair[1].width * pair[1].height, pair[1].bitrate))
+    streams = [stream for stream, _ in flowing]
+    costs = [_cost(layer) for _, layer in flowing]
+    wanted = sized_for([layer for _, layer in flowing], down.want_width, down.want_height)
+    current, lost = _current(down, state, streams)
+    available = budget * BANDWIDTH_USE
+    fit = -1
+    for index in range(wanted + 1):
+        needed = costs[index] * (UP_HEADROOM if index > current else 1.0)
+        # The lowest layer may use the whole budget, reserve included: the alternative is
+        # a paused video, not a lower layer.
+        if needed > (budget if index == 0 else available):
+            break
+        fit = index
+    # A first choice (or a move off a lost layer) takes what fits now; a step up after
+    # bandwidth trouble waits for calm and for lasting headroom.
+    fresh = current < 0 and not state.paused
+    if fit > current and not fresh:
+        if state.fits_since is None:
+            state.fits_since = now
+        troubled = state.paused or state.last_down > -math.inf
+        calm = now - state.last_down >= UP_HOLD_S and now - state.fits_since >= FIT_HOLD_S
+        if troubled and not calm:
+            fit = current
+    else:
+        state.fits_since = None
+    if lost and fit < 0 and current < 0:
+        fit = 0 if costs[0] <= budget else -1
+    bandwidth_bound = fit < wanted
+    if bandwidth_bound and fit < current:
+        state.last_down = now
+        state.fits_since = None
+    if fit < 0:
+        _pause(down, state, now)
+        result.paused.add(key)
+        result.limited = True
+        result.shortfall_bps = max(result.shortfall_bps, costs[0] * UP_HEADROOM - budget)
+        return 0.0
+    state.paused = False
+    state.limited = bandwidth_bound
+    if bandwidth_bound:
+        result.limited = True
+        step = costs[fit + 1] * UP_HEADROOM - (available - costs[fit])
+        result.shortfall_bps = max(result.shortfall_bps, step)
+    down.want(streams[fit], now)
+    return costs[fit]

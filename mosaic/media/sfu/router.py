@@ -22,14 +22,19 @@ from mosaic.domain.roster import Source
 from mosaic.media.sfu.allocation import (
     DEFAULT_VIEW_SIZE,
     MAX_VIDEO_SLOTS,
+    Allocation,
+    SlotState,
     WantedVideo,
+    budget_of,
     ensure_slots,
     fill,
     select_streams,
     wanted_audio,
     wanted_videos,
 )
+from mosaic.media.sfu.probe import Prober
 from mosaic.media.sfu.publisher import PublishPeer
+from mosaic.media.sfu.quality import GOOD, YES, Debounced, UplinkWatch, classify
 from mosaic.media.sfu.seam import Transport, TransportFactory
 from mosaic.media.sfu.speaker import SpeakerDetector
 from mosaic.media.sfu.subscriber import SubscribePeer
@@ -63,6 +68,13 @@ class MediaGate(Protocol):
 
 
 Send = Callable[[str, dict[str, Any]], None]
+# A participant's connection as others see it: quality ("good", "fair", "poor") and whether
+# its uplink cannot carry even its lowest layer.
+ConditionListener = Callable[[str, str, bool], None]
+
+
+def _no_condition(participant_id: str, quality: str, uplink_unstable: bool) -> None:
+    """Until the signaling layer listens (see `Router.on_condition`)."""
 
 
 @dataclass
@@ -70,7 +82,12 @@ class _Subscriber:
     peer: SubscribePeer
     view: list[WantedVideo] | None = None
     sent_slots: dict[str, Any] = field(default_factory=dict)
-    down_since: dict[str, float] = field(default_factory=dict)
+    # The budget's memory per video slot, the viewer's own cap (data saver), what the last
+    # allocation paused, and the probes that test a higher rate before moving up.
+    states: dict[str, SlotState] = field(default_factory=dict)
+    cap_bps: float | None = None
+    allocation: Allocation = field(default_factory=Allocation)
+    prober: Prober = field(default_factory=Prober)
 
 
 class Router:
@@ -108,6 +125,11 @@ class Router:
         self._tasks = TaskSet(on_error=_negotiation_failed)
         # What connections that are gone had counted (metrics add the live ones).
         self._closed_totals: dict[str, int] = dict.fromkeys(COUNTERS, 0)
+        # Each participant's connection as last told (`on_condition`), and how it is judged.
+        self.on_condition: ConditionListener = _no_condition
+        self.conditions: dict[str, tuple[str, bool]] = {}
+        self._quality: dict[str, Debounced] = {}
+        self._uplinks: dict[str, UplinkWatch] = {}
 
     def _transport(self) -> Transport:
         # Not ``transports or self._media_transport``: a bound method kept on its own object
@@ -170,10 +192,15 @@ class Router:
             except ValueError as exc:
                 raise SdpError("malformed ICE candidate") from exc
 
-    def view(self, participant_id: str, videos: list[WantedVideo]) -> None:
+    def view(
+        self, participant_id: str, videos: list[WantedVideo], max_kbps: int | None = None
+    ) -> None:
+        """What the participant shows, and the cap it sets on its own budget (data saver;
+        None: only its link limits it)."""
         subscriber = self.subscribers.get(participant_id)
         if subscriber is not None:
             subscriber.view = videos[:MAX_VIDEO_SLOTS]
+            subscriber.cap_bps = max_kbps * 1000.0 if max_kbps is not None else None
             self._allocate(subscriber, self.clock())
 
     def admit(self, participant_id: str) -> None:
@@ -213,6 +240,7 @@ class Router:
         renewed = self.subscribers.get(participant_id)
         if renewed is not None and subscriber is not None:
             renewed.view = subscriber.view
+            renewed.cap_bps = subscriber.cap_bps
             self._allocate(renewed, self.clock())
 
     def sources_changed(self, participant: Any) -> None:
@@ -254,6 +282,9 @@ class Router:
         if subscriber is not None:
             _add(self._closed_totals, _subscriber_counts(subscriber.peer))
         self.speakers.remove(participant_id)
+        self.conditions.pop(participant_id, None)
+        self._quality.pop(participant_id, None)
+        self._uplinks.pop(participant_id, None)
         if publisher is not None:
             await publisher.close()
         if subscriber is not None:
@@ -339,7 +370,61 @@ class Router:
         elif slots != subscriber.sent_slots:
             subscriber.sent_slots = slots
             self._send(me, {"type": "slots", "slots": slots})
-        select_streams(peer, subscriber.down_since, now)
+        result = select_streams(
+            peer,
+            subscriber.states,
+            now,
+            budget_bps=budget_of(peer, subscriber.cap_bps),
+            dominant=self.dominant,
+        )
+        before, subscriber.allocation = subscriber.allocation.paused, result
+        for pid, source in sorted(before ^ result.paused):
+            self._send(
+                me,
+                {
+                    "type": "video_paused",
+                    "participant_id": pid,
+                    "source": source.value,
+                    "paused": (pid, source) in result.paused,
+                    "reason": "bandwidth",
+                },
+            )
+        # No probing past the viewer's own cap: data saver means data saved.
+        capped = subscriber.cap_bps is not None and result.budget_bps >= subscriber.cap_bps
+        shortfall = 0.0 if capped else result.shortfall_bps
+        subscriber.prober.consider(shortfall, result.budget_bps, now)
+
+    def _conditions(self, now: float) -> None:
+        """Judge every participant's connection again (on the allocation ticks) and tell the
+        signaling layer when what others see of it changes."""
+        tracks: dict[str, list[UpTrack]] = {}
+        for (pid, _), track in self.tracks.items():
+            tracks.setdefault(pid, []).append(track)
+        for pid in {*self.subscribers, *self.publishers}:
+            watch = self._uplinks.setdefault(pid, UplinkWatch())
+            watch.update(tracks.get(pid, []), now)
+            unstable = watch.unstable.value == YES
+            subscriber = self.subscribers.get(pid)
+            loss, rtt, paused, limited = 0.0, None, False, False
+            if subscriber is not None:
+                loss = getattr(subscriber.peer, "fraction_lost", 0.0)
+                rtt = getattr(subscriber.peer, "rtt_s", None)
+                paused = bool(subscriber.allocation.paused)
+                limited = subscriber.allocation.limited
+            observed = classify(
+                loss=loss,
+                rtt_s=rtt,
+                paused=paused,
+                limited=limited,
+                uplink_loss=watch.loss,
+                uplink_unstable=unstable,
+            )
+            quality = self._quality.setdefault(pid, Debounced(GOOD))
+            quality.update(observed, now)
+            condition = (quality.value, unstable)
+            if self.conditions.get(pid, (GOOD, False)) != condition:
+                self.conditions[pid] = condition
+                self.on_condition(pid, *condition)
 
     # -- the clock -------------------------------------------------------------------------------
 
@@ -352,8 +437,8 @@ class Router:
                 log.exception("media router tick failed")
 
     def tick(self) -> None:
-        """One beat (every `TICK_S`): NACK and keyframe retries, allocation four times a
-        second, RTCP reports once a second."""
+        """One beat (every `TICK_S`): NACK and keyframe retries, probe packets, allocation
+        and connection quality four times a second, RTCP reports once a second."""
         self._ticks += 1
         self._tick(self._ticks, self.clock())
 
@@ -362,10 +447,13 @@ class Router:
         # loop's frame, the last peer iterated stayed referenced after it departed.
         for publisher in list(self.publishers.values()):
             publisher.tick(now)
+        for subscriber in list(self.subscribers.values()):
+            subscriber.prober.tick(subscriber.peer, now)
         if self._dirty or ticks % ALLOCATE_EVERY == 0:
             self._dirty = False
             self._speakers(now)
             self._allocate_all()
+            self._conditions(now)
         if ticks % REPORT_EVERY == 0:
             for publisher in list(self.publishers.values()):
                 publisher.send_reports(now)

@@ -37,7 +37,7 @@ def _ordered(layers: list[Layer]) -> list[Layer]:
     return sorted(layers, key=lambda layer: (layer.width * layer.height, layer.bitrate))
 
 
-def _sized_for(layers: list[Layer], want_width: int, want_height: int) -> int:
+def sized_for(layers: list[Layer], want_width: int, want_height: int) -> int:
     """Index of the smallest layer that covers the tile, allowing some upscaling."""
     for index, layer in enumerate(layers):
         if (
@@ -66,7 +66,7 @@ def choose_layer(
     if not layers:
         return None
     ordered = _ordered(layers)
-    wanted = _sized_for(ordered, want_width, want_height)
+    wanted = sized_for(ordered, want_width, want_height)
     if bandwidth_bps is None:
         return ordered[wanted].rid
     budget = bandwidth_bps * BANDWIDTH_USE

@@ -56,6 +56,10 @@ CATCH_UP_S = 0.5
 # stream (the cache grows with the bitrate; see `PacketCache`).
 CACHE_HISTORY_S = 2.0
 STREAM_STALE_AFTER = 1.5
+# A layer with no packet for this long while another layer of its track still flows has
+# stopped: the publisher's own estimate dropped and its browser sends fewer layers. Viewers on
+# it move to a layer still flowing (at the next allocation, a quarter of a second later).
+LAYER_GONE_AFTER = 0.5
 
 AudioLevelListener = Callable[["UpTrack", int, float], None]
 
@@ -245,6 +249,9 @@ class UpStream:
     def live(self, now: float) -> bool:
         return now - self.last_packet < STREAM_STALE_AFTER
 
+    def flowing(self, now: float) -> bool:
+        return now - self.last_packet < LAYER_GONE_AFTER
+
     def close(self) -> None:
         """The source is gone: every down track it fed, or was to feed, lets go of it."""
         for down in [*self.downs, *self.pending]:
@@ -326,8 +333,14 @@ class UpTrack:
         return stream
 
     def layers(self, now: float) -> list[tuple[UpStream, Layer]]:
-        """Live streams, smallest first, with sizes guessed until a keyframe tells them."""
-        live = [s for s in self.streams if s.live(now)]
+        """Live streams, smallest first, with sizes guessed until a keyframe tells them.
+
+        A layer silent for `LAYER_GONE_AFTER` is left out as soon as another one still
+        flows (its publisher stopped sending it); when none flows (a camera that stalls, a
+        still screen) the ones heard within `STREAM_STALE_AFTER` still count."""
+        live = [s for s in self.streams if s.flowing(now)] or [
+            s for s in self.streams if s.live(now)
+        ]
         result = []
         for index, stream in enumerate(live):
             layer = stream.layer(now)

@@ -73,6 +73,9 @@ async def test_the_layer_follows_the_tile_size_the_subscriber_shows() -> None:
     plis = [p.media_ssrc for p in publisher.rtcp()[asked:] if isinstance(p, Pli)]
     assert ann.layer_ssrcs["f"] in plis  # the full layer's keyframe is asked for
     ann.video("f", keyframe=True)
+    # Every layer flows again (after a silence, one alone would count as all the publisher
+    # still sends: see `UpTrack.layers`).
+    ann.all_layers()
     meeting.router.view("sam", [("ann", Source.CAMERA, 320, 180)])
     ann.all_layers()  # still the full layer until the quarter one's keyframe
     ann.video("q", keyframe=True, width=320, height=180)

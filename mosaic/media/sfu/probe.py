@@ -1,0 +1,100 @@
+"""Probing upward: testing a higher rate toward a viewer before moving it up a layer.
+
+A downlink estimate only rises as far as what the viewer is seen to receive (a browser's REMB
+grows to about 1.5 times it, a delay-based estimate likewise), so a viewer held on a low layer,
+or paused, could never earn the bandwidth to leave it. A probe sends more for a moment: copies
+of packets the viewer already has (RTX, RFC 4588, which the receiver discards as duplicates),
+at the rate the next step up would add. If the link carries it the estimate rises and the
+allocation moves up after its hold; if not, the estimate falls, nothing visible changed, and the
+next probe waits twice as long (up to `MAX_INTERVAL_S`).
+
+Runs on the router's ticks (every 50 ms), a few packets per tick while a probe lasts; nothing
+on the per-packet path.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mosaic.media.sfu.subscriber import SubscribePeer
+
+PROBE_S = 0.5
+MIN_INTERVAL_S = 2.0
+MAX_INTERVAL_S = 16.0
+# A probe adds at least this (smaller ones tell an estimator nothing)...
+MIN_PROBE_BPS = 50_000.0
+# ... and at most this share of the current budget (a probe must not bury the audio).
+MAX_PROBE_SHARE = 0.5
+# How far back in a slot's sent packets a probe reaches for copies.
+PROBE_DEPTH = 16
+# An estimate this much higher after a probe counts as a success.
+SUCCESS_GAIN = 1.05
+
+
+class Prober:
+    """Probes for one subscribe connection: when to start one, and its packets per tick."""
+
+    __slots__ = ("_credit", "_cursor", "_last_tick", "budget_before", "interval", "next_at",
+                 "packets", "rate_bps", "until")  # fmt: skip
+
+    def __init__(self) -> None:
+        self.until = -math.inf  # when the running probe ends
+        self.next_at = -math.inf  # no probe before this
+        self.interval = MIN_INTERVAL_S
+        self.rate_bps = 0.0
+        self.budget_before = 0.0
+        self.packets = 0  # probe packets sent, for statistics
+        self._credit = 0.0  # bytes owed to the running probe
+        self._last_tick: float | None = None
+        self._cursor = 0
+
+    @property
+    def active(self) -> bool:
+        return self._last_tick is not None
+
+    def consider(self, shortfall_bps: float, budget_bps: float, now: float) -> None:
+        """After an allocation: start a probe when a step up is ``shortfall_bps`` away and
+        none ran lately; judge the one that just ended by the budget it left."""
+        if self.active:
+            if now < self.until:
+                return
+            self._last_tick = None
+            if budget_bps >= self.budget_before * SUCCESS_GAIN:
+                self.interval = MIN_INTERVAL_S
+            else:
+                self.interval = min(self.interval * 2, MAX_INTERVAL_S)
+            self.next_at = now + self.interval
+        if shortfall_bps <= 0 or now < self.next_at:
+            return
+        self.rate_bps = min(max(shortfall_bps, MIN_PROBE_BPS), budget_bps * MAX_PROBE_SHARE)
+        self.budget_before = budget_bps
+        self.until = now + PROBE_S
+        self._credit = 0.0
+        self._last_tick = now
+
+    def tick(self, peer: SubscribePeer, now: float) -> None:
+        """Send this tick's share of the running probe (nothing when none runs)."""
+        last = self._last_tick
+        if last is None or now >= self.until:
+            return
+        self._credit += self.rate_bps * max(0.0, now - last) / 8
+        self._last_tick = now
+        videos = [down for down in peer.slots if down.kind == "video" and down.packets_sent]
+        if not videos:
+            return
+        misses = 0
+        while self._credit > 0 and misses < PROBE_DEPTH:
+            self._cursor += 1
+            down = videos[self._cursor % len(videos)]
+            back = (self._cursor // len(videos)) % PROBE_DEPTH
+            out_seq = (down.rewriter.last_sequence_number - back) & 0xFFFF
+            packet = down.retransmission(out_seq, now)
+            if packet is None:
+                misses += 1
+                continue
+            down.retransmitted -= 1  # a probe, not a repair
+            peer.send_rtp(packet)
+            self.packets += 1
+            self._credit -= len(packet)

@@ -1,0 +1,142 @@
+"""The budget per viewer in a running router: the events it tells the viewer, the data saver,
+probing, and what others learn of a participant's connection."""
+
+from __future__ import annotations
+
+from mosaic.domain.roster import Source
+from mosaic.media.sfu.probe import MIN_INTERVAL_S, PROBE_S, Prober
+from mosaic.media.sfu.quality import WORSE_AFTER_S
+from mosaic.media.sfu.simulcast import UP_HOLD_S
+from mosaic.media.wire.rtp import build_rtp
+from tests.helpers.packets import vp8_keyframe_header
+from tests.helpers.sfu import MID_ID, RID_ID, Browser, Meeting
+
+# Bytes per 50 ms tick: about 160 kbit/s, 480 kbit/s and 1.6 Mbit/s.
+PACKETS_PER_TICK = {"q": 1, "h": 3, "f": 10}
+SIZES = {"q": (320, 180), "h": (640, 360), "f": (1280, 720)}
+
+
+def send_layers(browser: Browser, layers: str = "qhf", keyframe: bool = False) -> None:
+    """One tick's worth of each layer, in 1,000-byte packets (the helper's are tiny)."""
+    for rid in layers:
+        for index in range(PACKETS_PER_TICK[rid]):
+            ssrc = browser.layer_ssrcs[rid]
+            first = keyframe and index == 0
+            payload = bytes([0x10]) + (vp8_keyframe_header(*SIZES[rid]) if first else bytes([0x11]))
+            data = build_rtp(
+                payload_type=96,
+                sequence_number=browser.next_sequence(ssrc),
+                timestamp=int(browser.clock.now * 90000) & 0xFFFFFFFF,
+                ssrc=ssrc,
+                payload=payload.ljust(1000, b"\0"),
+                marker=index == PACKETS_PER_TICK[rid] - 1,
+                extensions=[(MID_ID, b"1"), (RID_ID, rid.encode())],
+            )
+            browser.transport.on_rtp(data)
+
+
+def run(meeting: Meeting, browser: Browser, seconds: float, layers: str = "qhf") -> None:
+    for step in range(round(seconds / 0.05)):
+        send_layers(browser, layers, keyframe=step % 10 == 0)
+        browser.audio()
+        meeting.tick()
+
+
+async def watching(max_kbps: int | None) -> tuple[Meeting, Browser]:
+    meeting = Meeting()
+    ann = await meeting.publish("ann")
+    send_layers(ann, keyframe=True)
+    await meeting.subscribe("sam")
+    meeting.router.view("sam", [("ann", Source.CAMERA, 1280, 720)], max_kbps)
+    return meeting, ann
+
+
+def paused_events(meeting: Meeting) -> list[bool]:
+    return [frame["paused"] for frame in meeting.frames.of("sam", "video_paused")]
+
+
+async def test_a_video_that_does_not_fit_is_paused_and_the_viewer_told() -> None:
+    meeting, ann = await watching(max_kbps=64)
+    run(meeting, ann, 1.0)
+    [event] = meeting.frames.of("sam", "video_paused")
+    assert event == {
+        "type": "video_paused",
+        "participant_id": "ann",
+        "source": "camera",
+        "paused": True,
+        "reason": "bandwidth",
+    }
+    [audio, video] = meeting.router.subscribers["sam"].peer.slots
+    assert video.source is None and video.target is None  # nothing forwarded for it
+    assert audio.source is not None  # the speaker is still heard
+    sent = video.packets_sent
+    run(meeting, ann, 1.0)
+    assert video.packets_sent == sent
+
+
+async def test_the_data_saver_caps_the_layer_and_lifting_it_resumes() -> None:
+    meeting, ann = await watching(max_kbps=300)
+    run(meeting, ann, 1.0)
+    [_, video] = meeting.router.subscribers["sam"].peer.slots
+    assert video.source is not None and video.source.rid == "q"  # type: ignore[attr-defined]
+    assert paused_events(meeting) == []
+    meeting.router.view("sam", [("ann", Source.CAMERA, 1280, 720)], 64)
+    run(meeting, ann, 0.5)
+    assert paused_events(meeting) == [True]
+    meeting.router.view("sam", [("ann", Source.CAMERA, 640, 360)], None)
+    run(meeting, ann, UP_HOLD_S + 2.0)
+    assert paused_events(meeting) == [True, False]
+    assert video.source is not None and video.source.rid == "h"  # type: ignore[attr-defined]
+
+
+async def test_a_held_back_viewer_is_probed_with_copies_of_what_it_already_has() -> None:
+    meeting, ann = await watching(max_kbps=None)
+    meeting.router.view("sam", [("ann", Source.CAMERA, 320, 180)])  # no step up wanted
+    run(meeting, ann, 1.0)
+    subscriber = meeting.router.subscribers["sam"]
+    [_, video] = subscriber.peer.slots
+    assert video.source is not None and not subscriber.prober.active
+    # A step up 400 kbit/s away, on a 1 Mbit/s estimate: a probe of that much (by a new
+    # prober: the big tile it was first shown made the router probe already).
+    subscriber.prober = Prober()
+    subscriber.prober.consider(400_000, 1_000_000, meeting.clock.now)
+    transport = subscriber.peer.transport
+    before = len(transport.sent_rtp)  # type: ignore[attr-defined]
+    run(meeting, ann, PROBE_S)
+    rtx = [
+        header
+        for header in transport.headers()[before:]  # type: ignore[attr-defined]
+        if header.ssrc == video.rtx_ssrc
+    ]
+    probe_bytes = sum(header.payload_end for header in rtx)
+    assert 300_000 / 8 * PROBE_S <= probe_bytes <= 500_000 / 8 * PROBE_S
+    assert subscriber.prober.packets == len(rtx)
+    assert subscriber.peer.retransmissions == 0  # probes are not counted as repairs
+    # Nothing came of it (the estimate did not rise): the next one waits twice as long.
+    subscriber.prober.consider(400_000, 1_000_000, meeting.clock.now + 0.01)
+    assert subscriber.prober.interval == 2 * MIN_INTERVAL_S
+
+
+async def test_others_learn_that_a_viewer_s_connection_is_poor() -> None:
+    meeting, ann = await watching(max_kbps=64)
+    told: list[tuple[str, str, bool]] = []
+    meeting.router.on_condition = lambda pid, quality, unstable: told.append(
+        (pid, quality, unstable)
+    )
+    run(meeting, ann, WORSE_AFTER_S + 1.0)
+    assert ("sam", "poor", False) in told
+    assert meeting.router.conditions["sam"] == ("poor", False)
+    assert meeting.router.conditions.get("ann", ("good", False)) == ("good", False)
+
+
+async def test_a_publisher_whose_video_stops_arriving_is_marked_unstable() -> None:
+    meeting, ann = await watching(max_kbps=None)
+    told: list[tuple[str, str, bool]] = []
+    meeting.router.on_condition = lambda pid, quality, unstable: told.append(
+        (pid, quality, unstable)
+    )
+    run(meeting, ann, 1.0)
+    run(meeting, ann, 5.0, layers="")  # audio only: the camera's uplink gave up
+    assert ("ann", "poor", True) in told
+    run(meeting, ann, 6.0)  # video flows again
+    assert meeting.router.conditions["ann"][1] is False
