@@ -6,6 +6,8 @@
   `wire` imports no other media package;
 - the Python client (`mosaic.client`) and the bots (`mosaic.bots`, built on the client) never
   import the server: only themselves and the shared modules named in `SHARED`;
+- `mosaic.recording` (files on disk, the offline render) imports only itself and
+  `mosaic.media.wire`: the SFU's recorder drives it, never the other way round;
 - the shared modules import only each other (and the standard library, aiortc...).
 """
 
@@ -82,6 +84,10 @@ def rule_broken(importer: str, name: str) -> str | None:
     in_media = _within(name, ["mosaic.media"])
     if _within(importer, ["mosaic.media.wire"]) and in_media:
         return None if _within(name, ["mosaic.media.wire"]) else "wire imports no other media"
+    if _within(importer, ["mosaic.recording"]) and not _within(
+        name, ["mosaic.recording", "mosaic.media.wire"]
+    ):
+        return "recording imports only itself and media/wire"
     if _within(importer, ["mosaic.client", "mosaic.bots"]):
         allowed = ["mosaic.client", *SHARED]
         if _within(importer, ["mosaic.bots"]):
@@ -140,6 +146,7 @@ def test_the_scan_sees_real_imports() -> None:
         ("mosaic.client.synthetic", "from mosaic.media.sfu.router import Router\n"),
         ("mosaic.bots.synthetic", "from mosaic.services import Services\n"),
         ("mosaic.rtc.synthetic", "from mosaic.media.sfu import up\n"),
+        ("mosaic.recording.synthetic", "from mosaic.media.sfu.up import UpStream\n"),
     ],
 )
 def test_a_synthetic_violation_is_caught(module: str, source: str) -> None:
