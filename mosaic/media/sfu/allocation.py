@@ -134,8 +134,7 @@ class Allocation:
 
 def budget_of(peer: SubscribePeer, cap_bps: float | None = None) -> float:
     """The viewer's downlink estimate, capped by its data saver."""
-    estimated = getattr(peer, "estimated_bps", None)  # N1's estimator; REMB/loss until then
-    budget = float(estimated) if estimated is not None else peer.bandwidth
+    budget = float(peer.estimated_bps)
     if cap_bps is not None:
         budget = min(budget, max(cap_bps, MIN_CAP_BPS))
     return budget

@@ -61,11 +61,7 @@ class Prober:
             if now < self.until:
                 return
             self._last_tick = None
-            if budget_bps >= self.budget_before * SUCCESS_GAIN:
-                self.interval = MIN_INTERVAL_S
-            else:
-                self.interval = min(self.interval * 2, MAX_INTERVAL_S)
-            self.next_at = now + self.interval
+            self._judge(budget_bps, now)
         if shortfall_bps <= 0 or now < self.next_at:
             return
         self.rate_bps = min(max(shortfall_bps, MIN_PROBE_BPS), budget_bps * MAX_PROBE_SHARE)
@@ -74,10 +70,28 @@ class Prober:
         self._credit = 0.0
         self._last_tick = now
 
+    def _judge(self, budget_bps: float, now: float) -> None:
+        """A probe that raised the estimate may be followed soon; one that did not, later."""
+        if budget_bps >= self.budget_before * SUCCESS_GAIN:
+            self.interval = MIN_INTERVAL_S
+        else:
+            self.interval = min(self.interval * 2, MAX_INTERVAL_S)
+        self.next_at = now + self.interval
+
     def tick(self, peer: SubscribePeer, now: float) -> None:
-        """Send this tick's share of the running probe (nothing when none runs)."""
+        """Send this tick's share of the running probe (nothing when none runs). At its end,
+        the rate the receiver was seen to get (transport-wide feedback) is handed to the
+        estimator: a link that carried the probe lets the estimate jump there at once."""
         last = self._last_tick
-        if last is None or now >= self.until:
+        if last is None:
+            return
+        if now >= self.until:
+            if self.until <= last:
+                return  # told already
+            delivered = peer.estimator.delivered_bps
+            if delivered is not None:
+                peer.estimator.probe_result(delivered, now)
+            self._last_tick = self.until
             return
         self._credit += self.rate_bps * max(0.0, now - last) / 8
         self._last_tick = now
@@ -95,6 +109,8 @@ class Prober:
                 misses += 1
                 continue
             down.retransmitted -= 1  # a probe, not a repair
-            peer.send_rtp(packet)
+            # Numbered like every packet (transport-wide sequence), so that the receiver's
+            # feedback tells what the probe did.
+            peer.send_template(bytearray(packet), now)
             self.packets += 1
             self._credit -= len(packet)
