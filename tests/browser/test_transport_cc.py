@@ -29,7 +29,8 @@ async def test_chromium_returns_transport_wide_feedback_for_what_the_sfu_sent(
         peer = subscribe_peer(
             services, meeting_id, await viewer.evaluate("window.mosaicRoom.selfId")
         )
-        assert peer.transport_cc  # Chromium's answer kept the extension
+        # Chromium's answer kept the extension on every section, audio and video.
+        assert peer.slots and all(down.numbered for down in peer.slots)
         start = peer.transport_feedbacks
 
         async def twenty_more() -> bool:

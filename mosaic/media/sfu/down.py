@@ -52,6 +52,9 @@ class DownTrack:
         self.rtx_sequence = 0
         self.want_width = 0
         self.want_height = 0
+        # Whether the receiver reads this slot's transport-wide sequence numbers (its answer
+        # kept the extension for this section): then the connection numbers each packet.
+        self.numbered = False
 
     # -- the forwarding path (seam.Sink) ---------------------------------------------------
 
@@ -60,7 +63,10 @@ class DownTrack:
         if mapped is None:
             return
         stamp(template, self.payload_type, header.marker, mapped[0], mapped[1], self.ssrc)
-        self.connection.send_template(template, now)
+        if self.numbered:
+            self.connection.send_template(template, now)
+        else:
+            self.connection.send_rtp(bytes(template))
         self.packets_sent += 1
         self.octets_sent += header.payload_end - header.payload_offset
 

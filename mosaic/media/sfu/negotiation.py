@@ -338,11 +338,14 @@ def check_subscribe_answer(answer: SessionDescription, slots: list[SlotDescripti
             raise SdpError(f"the answer turned down media section {section.mid}")
 
 
-def transport_cc_answered(answer: SessionDescription) -> bool:
-    """Whether the receiver kept transport-wide congestion control (Chromium and Firefox do;
-    aiortc, knowing neither, answers REMB and receiver reports only)."""
-    return any(
-        section.extmap_id(TRANSPORT_CC) == TRANSPORT_CC_ID
+def transport_cc_mids(answer: SessionDescription) -> set[str]:
+    """The sections whose receiver kept the transport-wide sequence number: Chromium keeps
+    it on audio and video, Firefox on video only (it reads the number on no audio packet,
+    and reports every one as lost), aiortc on none (REMB and receiver reports only)."""
+    return {
+        section.mid
         for section in answer.media
-        if not section.rejected
-    )
+        if section.mid is not None
+        and not section.rejected
+        and section.extmap_id(TRANSPORT_CC) == TRANSPORT_CC_ID
+    }

@@ -43,9 +43,10 @@ class Downlink(Protocol):
     def send_rtp(self, packet: bytes) -> None: ...
 
     def send_template(self, template: bytearray, now: float) -> None:
-        """Send a stamped template (see `wire.rtp.RtpWriter`): a subscriber's connection
-        first writes its own transport-wide sequence number into it (hence the template,
-        not a copy), then sends a copy; the template is stamped again for the next one."""
+        """Send a stamped template (see `wire.rtp.RtpWriter`) of a down track whose receiver
+        reads transport-wide sequence numbers (`DownTrack.numbered`): the connection first
+        writes its own number into it (hence the template, not a copy), then sends a copy;
+        the template is stamped again for the next one."""
 
     @property
     def connected(self) -> bool: ...

@@ -30,7 +30,7 @@ from mosaic.media.sfu.negotiation import (
     check_subscribe_answer,
     offer_subscribe,
     remote_transport,
-    transport_cc_answered,
+    transport_cc_mids,
 )
 from mosaic.media.sfu.seam import Transport
 from mosaic.media.sfu.send_history import SendHistory
@@ -106,7 +106,7 @@ class SubscribePeer:
         # what the receiver reports back feeds the estimate (`estimated_bps`).
         self.history = SendHistory()
         self.estimator = DownlinkEstimator()
-        self.transport_cc = False  # whether the receiver's answer kept it
+        self.transport_cc = False  # whether the receiver's answer kept it (on any section)
         self.transport_feedbacks = 0
         self.packets_reported = 0  # sent packets that feedback reported (arrived or lost)
         self.packets_arrived = 0
@@ -132,8 +132,9 @@ class SubscribePeer:
         self.transport.send_rtp(packet)
 
     def send_template(self, template: bytearray, now: float) -> None:
-        """The forwarding path: number a stamped template (its transport-wide sequence
-        number), remember it, send a copy. No allocation kept, no logging, no await."""
+        """The forwarding path of a slot whose receiver reads transport-wide numbers: number
+        a stamped template, remember it, send a copy. No allocation kept, no logging, no
+        await."""
         if template[0] == _WITH_EXTENSION and template[_ELEMENT_AT] == _TRANSPORT_CC_ELEMENT:
             self.history.number(template, now)
         self.transport.send_rtp(bytes(template))
@@ -217,7 +218,12 @@ class SubscribePeer:
         answer = parse_sdp(sdp)
         check_subscribe_answer(answer, self.offered)
         remote = remote_transport(answer)
-        self.transport_cc = transport_cc_answered(answer)
+        # Only packets of sections that kept the extension are numbered: a receiver reports
+        # every number it could not read as lost.
+        numbered = transport_cc_mids(answer)
+        self.transport_cc = bool(numbered)
+        for down in self.slots:
+            down.numbered = down.mid in numbered
         self.awaiting_answer = False
         if self.started_at is None:
             self.started_at = self.clock()
@@ -309,7 +315,10 @@ class SubscribePeer:
                 self.unrepairable += 1
             else:
                 self.retransmissions += 1
-                self.send_template(bytearray(packet), now)
+                if down.numbered:
+                    self.send_template(bytearray(packet), now)
+                else:
+                    self.transport.send_rtp(packet)
 
     def _keyframe(self, ssrc: int, now: float) -> None:
         down = self.by_ssrc.get(ssrc)
