@@ -22,6 +22,10 @@ import av
 log = logging.getLogger(__name__)
 
 MILLISECONDS = Fraction(1, 1000)
+# Frames waiting for the writer thread, at most (about a minute of a recording of ten people):
+# a disk that cannot keep up loses frames (counted in `DiskWriter.dropped`), never the
+# server's memory.
+MAX_QUEUED = 100_000
 # A crash loses at most the cluster being written: one second of media.
 MUXER_OPTIONS = {
     "live": "1",
@@ -78,6 +82,7 @@ class DiskWriter:
         self._queue: queue.SimpleQueue[tuple] = queue.SimpleQueue()  # type: ignore[type-arg]
         self._files: dict[str, TrackFile] = {}
         self.errors = 0
+        self.dropped = 0
         self._thread = threading.Thread(target=self._run, name="recording-writer", daemon=True)
         self._thread.start()
 
@@ -85,6 +90,9 @@ class DiskWriter:
         self._queue.put(("open", key, path, kind, size))
 
     def write(self, key: str, pts_ms: int, data: bytes, keyframe: bool) -> None:
+        if self._queue.qsize() >= MAX_QUEUED:
+            self.dropped += 1
+            return
         self._queue.put(("write", key, pts_ms, data, keyframe))
 
     def close(self, key: str) -> None:

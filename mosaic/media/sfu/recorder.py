@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -41,6 +42,8 @@ from mosaic.recording.writer import DiskWriter
 if TYPE_CHECKING:
     from mosaic.media.sfu.router import Router
     from mosaic.media.sfu.seam import Feed
+
+log = logging.getLogger(__name__)
 
 # How often the recorder looks for sources that came or went, and for a better layer.
 FOLLOW_S = 0.25
@@ -68,14 +71,18 @@ class _TrackFileInfo:
         self.frames = 0
         self.last_rtp = first_rtp
         self.rtp_span = 0  # last frame's RTP time minus the first's
+        self.sent: float | None = None  # see `sender_wall`
 
     def sender_wall(self) -> float | None:
-        """The first frame's time on the publisher's clock, by its last sender report."""
-        stats = self.stream.stats
-        if not stats.sr_ntp:
-            return None
-        seconds = _signed(self.first_rtp - stats.sr_rtp) / stats.clock_rate
-        return unix_from_ntp(stats.sr_ntp) + seconds
+        """The first frame's time on the publisher's clock, by the first sender report heard
+        after it (kept: RTP time wraps, so a report hours later could no longer place it)."""
+        if self.sent is None:
+            stats = self.stream.stats
+            if not stats.sr_ntp:
+                return None
+            seconds = _signed(self.first_rtp - stats.sr_rtp) / stats.clock_rate
+            self.sent = unix_from_ntp(stats.sr_ntp) + seconds
+        return self.sent
 
 
 class SourceRecording:
@@ -85,7 +92,7 @@ class SourceRecording:
         self.recorder = recorder
         self.track = track
         self.participant_id = track.participant_id
-        self.name = recorder.names(track.participant_id)
+        self.name = recorder.name_of(track.participant_id)
         self.kind = track.kind
         self.clock_rate = track.clock_rate
         self.feed: UpStream | None = None  # the stream written now
@@ -146,6 +153,8 @@ class SourceRecording:
             self._frame(frame.timestamp, frame.data, frame.keyframe, frame.size)
         if assembler.waiting:
             self._repair(now)
+        elif self.asked:
+            self.asked.clear()
         if assembler.broken:
             assembler.broken = False
             self.asked.clear()
@@ -206,7 +215,7 @@ class SourceRecording:
         file.last_rtp = timestamp
         file.frames += 1
         pts_ms = file.rtp_span * 1000 // self.clock_rate
-        self.recorder.writer.write(self.key, pts_ms, data, keyframe)
+        self.recorder.write(self.key, pts_ms, data, keyframe)
 
     def _open_file(self, timestamp: int, size: tuple[int, int] | None) -> _TrackFileInfo:
         assert self.feed is not None
@@ -219,14 +228,14 @@ class SourceRecording:
             file.width, file.height = size
         self.key = name
         self.file = file
-        recorder.writer.open(name, recorder.directory / name, self.kind, size)
+        recorder.open_file(name, self.kind, size)
         recorder.files.append((self, file))
         recorder.save()
         return file
 
     def _finish_file(self) -> None:
         if self.file is not None:
-            self.recorder.writer.close(self.key)
+            self.recorder.close_file(self.key)
             self.file = None
 
     def close(self) -> None:
@@ -264,7 +273,7 @@ class Recorder:
         self.stopped_wall: float | None = None
         self._index = 0
         self._task: asyncio.Task[None] | None = None
-        self.writer: DiskWriter
+        self.writer: DiskWriter | None = None
 
     async def start(self) -> None:
         """Begin recording every source now published, and every one published later."""
@@ -276,7 +285,8 @@ class Recorder:
         self._task = asyncio.create_task(self._follow_forever())
 
     async def stop(self) -> Path:
-        """Stop, finalize every file and return the path of ``manifest.json``."""
+        """Stop, finalize every file and return the path of ``manifest.json`` (also when
+        `start` never ran: an empty recording)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -285,8 +295,29 @@ class Recorder:
             source.close()
         self.sources.clear()
         self.stopped_wall = time.time()
-        await asyncio.to_thread(self.writer.stop)
+        if self.writer is not None:
+            await asyncio.to_thread(self.writer.stop)
+        self.directory.mkdir(parents=True, exist_ok=True)
         return self.save()
+
+    def name_of(self, participant_id: str) -> str:
+        try:
+            return self.names(participant_id)
+        except Exception:  # a participant gone meanwhile: the id is still a name
+            log.warning("no name for participant %s", participant_id)
+            return participant_id
+
+    def open_file(self, name: str, kind: str, size: tuple[int, int] | None) -> None:
+        if self.writer is not None:
+            self.writer.open(name, self.directory / name, kind, size)
+
+    def write(self, name: str, pts_ms: int, data: bytes, keyframe: bool) -> None:
+        if self.writer is not None:
+            self.writer.write(name, pts_ms, data, keyframe)
+
+    def close_file(self, name: str) -> None:
+        if self.writer is not None:
+            self.writer.close(name)
 
     def next_index(self) -> int:
         self._index += 1
@@ -295,7 +326,12 @@ class Recorder:
     async def _follow_forever(self) -> None:
         while True:
             await asyncio.sleep(FOLLOW_S)
-            self.follow()
+            try:
+                self.follow()
+            except Exception:
+                log.exception(
+                    "recorder of meeting %s failed to follow its sources", self.meeting_id
+                )
 
     def follow(self) -> None:
         """Join sources that appeared, leave those that went, and follow layer changes."""
@@ -309,6 +345,9 @@ class Recorder:
                 source = self.sources[track] = SourceRecording(self, track)
                 self.participants[track.participant_id] = source.name
             source.follow(now)
+        unplaced = [file for _, file in self.files if file.sent is None]
+        if unplaced and any(file.sender_wall() is not None for file in unplaced):
+            self.save()  # a file's place on the timeline is known now
 
     def save(self) -> Path:
         return write_manifest(self.directory, self.manifest())

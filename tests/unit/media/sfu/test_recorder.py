@@ -168,3 +168,12 @@ async def test_another_receiver_gets_the_same_packets_with_a_recorder_or_without
             assert stream.downs == [other]  # the recorder let go
         received.append((other.written, other.packets))
     assert received[0] == received[1]
+
+
+async def test_a_recording_stopped_before_it_started_leaves_an_empty_manifest(
+    tmp_path: Path,
+) -> None:
+    track, _, _ = camera()
+    recorder = recorder_of(track, tmp_path / "r", [0.0])
+    manifest = json.loads((await recorder.stop()).read_text())
+    assert (manifest["files"], manifest["participants"]) == ([], [])
