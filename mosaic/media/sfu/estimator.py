@@ -53,6 +53,7 @@ THRESHOLD_MIN_MS, THRESHOLD_MAX_MS = 6.0, 600.0
 K_UP, K_DOWN = 0.0087, 0.039  # adaptation gains when the trend is outside / inside (§5.4)
 OVERUSE_TIME_MS = 10.0
 BETA = 0.85  # decrease to this share of the delivered rate (§5.5)
+PROBE_RATIO = 1.5  # a delivered rate this far above the target is a probe's: it counts
 INCREASE_PER_S = 1.08  # multiplicative increase, per second (§5.5)
 LOSS_HIGH, LOSS_LOW = 0.10, 0.02  # loss-based: decrease above, increase below, hold between
 LOSS_MIN_PACKETS = 20  # transport feedback's loss is judged over at least this many packets
@@ -452,6 +453,20 @@ class DownlinkEstimator:
             # batching, up to 100 ms); used only where receiver reports give none.
             self._rtt = 0.9 * self._rtt + 0.1 * min(max(now - newest_send, 0.0), 1.0)
         self._delay.update(usage, self._acked.bps, self._rtt, now)
+        acked = self._acked.bps
+        if (
+            acked is not None
+            and acked > PROBE_RATIO * self._target
+            and usage == "normal"
+            and self._loss.state != "decrease"
+        ):
+            # The receiver got far more than the target while the queue did not grow: the
+            # link carries it. This is how a probe (padding or retransmissions for a second
+            # above the target) earns its rate at once instead of at 8 % a second. The ratio
+            # keeps a queue that still drains after a cut from counting: it delivers at the
+            # link's capacity, ~1.18 x a target just cut to 0.85 x that.
+            self._delay.bps = max(self._delay.bps, acked)
+            self._loss.bps = max(self._loss.bps, acked)
         loss = self._loss_window.add(len(results), len(results) - len(received), now)
         if loss is not None:
             self._loss.update(loss, self._rtt, now)
