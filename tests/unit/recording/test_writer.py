@@ -102,3 +102,24 @@ def test_stopping_the_writer_finalizes_every_file(tmp_path: Path) -> None:
     frames, last, key = decoded(tmp_path / "v.webm")
     assert (frames, round(last, 2), key) == (count, 1.9, True)
     assert writer.errors == 0
+
+
+def test_a_disk_that_cannot_keep_up_costs_frames_not_memory(tmp_path: Path, monkeypatch) -> None:
+    """The writer thread is stuck (its file is a FIFO nobody reads): what it owes stops
+    growing at the cap, and the rest is counted as dropped."""
+    from mosaic.recording import writer as module
+
+    monkeypatch.setattr(module, "MAX_QUEUED", 10)
+    stuck = tmp_path / "stuck.webm"
+    os.mkfifo(stuck)
+    writer = module.DiskWriter()
+    writer.open("v", stuck, "video", (160, 90))
+    for i in range(50):
+        writer.write("v", i * 50, bytes(100), i == 0)
+    assert writer._queue.qsize() <= 10
+    assert writer.dropped >= 39
+    reader = os.open(stuck, os.O_RDONLY | os.O_NONBLOCK)  # let the thread go
+    try:
+        writer.stop(timeout=10)
+    finally:
+        os.close(reader)
