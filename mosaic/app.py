@@ -16,7 +16,7 @@ from starlette.middleware import Middleware
 from starlette.types import ASGIApp
 
 from mosaic import __version__
-from mosaic.api import admin, auth, errors, meetings, pages, tokens
+from mosaic.api import admin, auth, errors, meetings, pages, recordings, tokens
 from mosaic.api.deps import SESSION_COOKIE
 from mosaic.config import Settings
 from mosaic.domain.access import Visitor
@@ -58,7 +58,14 @@ def create_app(settings: Settings, media_factory: MediaFactory | None = None) ->
         # Open signaling sockets per client address (see mosaic.signaling.socket_cap).
         middleware=[Middleware(SocketCap, per_address=settings.websockets_per_address)],
     )
-    for router in (auth.router, meetings.router, admin.router, tokens.router, pages.router):
+    for router in (
+        auth.router,
+        meetings.router,
+        admin.router,
+        tokens.router,
+        recordings.router,
+        pages.router,
+    ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=pages.WEB), name="static")
 

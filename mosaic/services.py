@@ -21,12 +21,14 @@ from mosaic.security.throttle import Gate, Throttle, guessing_throttle
 from mosaic.security.turn import ice_servers_for
 from mosaic.signaling.door import Door, join_throttles
 from mosaic.signaling.media_gate import router_factory
+from mosaic.signaling.recording import RecordingDesk
 from mosaic.signaling.resume import ResumeTokens
 from mosaic.signaling.room import RoomServices
 from mosaic.signaling.rooms import MediaFactory, Rooms
 from mosaic.store.audit import Audit
 from mosaic.store.db import Database
 from mosaic.store.meetings import Meetings
+from mosaic.store.recordings import Recordings
 from mosaic.store.tokens import ApiTokens
 from mosaic.store.users import Users
 
@@ -57,6 +59,9 @@ class Services:
     mail_throttle: Throttle
     # None when no --smtp-url is set: then the instance admin verifies addresses.
     mailer: Mailer | None
+    # Server recordings: the rows, and the desk that starts and stops them (files under
+    # the data directory).
+    recordings: RecordingDesk
     _housekeeping: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @classmethod
@@ -75,6 +80,7 @@ class Services:
         await db.migrate()
         meetings = Meetings(db)
         audit = Audit(db)
+        recordings = RecordingDesk(Recordings(db), settings.data_dir)
         policy = InstancePolicy(
             require_passcode=settings.require_passcode,
             require_waiting_room=settings.require_waiting_room,
@@ -93,6 +99,7 @@ class Services:
                 resume_tokens=ResumeTokens(secret_key),
                 meetings=meetings,
                 flood_windows=tuple(settings.join_flood_windows),
+                recordings=recordings,
             ),
             media_factory,
         )
@@ -131,6 +138,7 @@ class Services:
             ),
             mail_throttle=Throttle(per_minute=3 / 60, burst=3),
             mailer=mailer_for(settings),
+            recordings=recordings,
         )
 
     def start_housekeeping(self, every_s: float = 3600.0) -> None:

@@ -164,5 +164,9 @@ async def delete_meeting(
 ) -> Response:
     record = await meeting_for(svc, who, AccountAction.DELETE_MEETING, meeting_id)
     await svc.rooms.end(record.id, reason="meeting deleted")
+    # Its recordings go with it: the rows by cascade, the files here (the room is closed,
+    # so no recorder writes to them any more).
+    for recording in await svc.recordings.store.list_for_meeting(record.id):
+        await svc.recordings.remove_files(recording)
     await svc.meetings.delete(record.id)
     return Response(status_code=204)

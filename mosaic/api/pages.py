@@ -30,6 +30,13 @@ async def verify_page() -> FileResponse:
     return _page("verify.html")
 
 
+@router.get("/recordings")
+async def recordings_page() -> FileResponse:
+    # The same page for everyone; the meeting it shows comes from the query, and its list
+    # from the REST API, which answers only the meeting's host and the admin.
+    return _page("recordings.html")
+
+
 @router.get("/m/{meeting_id}")
 async def meeting_page(meeting_id: str) -> FileResponse:
     # The page is the same for every meeting; whether the meeting exists is only told to a

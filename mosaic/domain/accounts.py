@@ -33,6 +33,10 @@ class AccountAction(StrEnum):
     DELETE_MEETING = "delete_meeting"
     # A meeting's security events: its host, or the instance admin.
     READ_MEETING_AUDIT = "read_meeting_audit"
+    # A meeting's server recordings: its host, or the instance admin.
+    LIST_RECORDINGS = "list_recordings"
+    DOWNLOAD_RECORDING = "download_recording"
+    DELETE_RECORDING = "delete_recording"
     # Its own personal API tokens: a browser session only. (Action names, not secrets.)
     MINT_TOKEN = "mint_token"  # noqa: S105
     LIST_TOKENS = "list_tokens"
@@ -82,6 +86,12 @@ RULES: dict[AccountAction, Rule] = {
     AccountAction.DELETE_MEETING: Rule(Reach.SCOPED, Scope.MEETINGS_WRITE, meeting=Whose.HOST),
     # The host reads what happened in their meeting; the admin, in any (reports lead there).
     AccountAction.READ_MEETING_AUDIT: Rule(Reach.SESSION, meeting=Whose.HOST_OR_ADMIN),
+    # Recordings hold everyone's faces and voices: the host's, and the admin's (who answers
+    # for the instance: a deletion request, a report), by browser session only, so that no
+    # token, however scoped, carries them off.
+    AccountAction.LIST_RECORDINGS: Rule(Reach.SESSION, meeting=Whose.HOST_OR_ADMIN),
+    AccountAction.DOWNLOAD_RECORDING: Rule(Reach.SESSION, meeting=Whose.HOST_OR_ADMIN),
+    AccountAction.DELETE_RECORDING: Rule(Reach.SESSION, meeting=Whose.HOST_OR_ADMIN),
     # Every account may mint tokens with every scope: each scope reaches only the account's
     # own meetings, which its session reaches anyway.
     AccountAction.MINT_TOKEN: Rule(Reach.SESSION),

@@ -61,3 +61,12 @@ def new_participant_id() -> str:
 def new_token() -> str:
     """A bearer secret (session cookie, resume token): 256 bits, URL-safe."""
     return secrets.token_urlsafe(32)
+
+
+def new_recording_id() -> str:
+    """A recording's id, which also names its directory: hex only, so never a path trick."""
+    return "r" + secrets.token_hex(12)
+
+
+def is_recording_id(value: str) -> bool:
+    return len(value) == 25 and value[0] == "r" and all(c in "0123456789abcdef" for c in value[1:])

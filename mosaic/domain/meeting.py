@@ -78,6 +78,8 @@ class LiveMeeting:
     flood_windows: tuple[tuple[float, int], ...] = FLOOD_WINDOWS
     # The window that tripped the defence last, (guests, seconds), for the hosts' alert.
     last_flood: tuple[int, float] | None = None
+    # The server records this meeting now; everyone is shown it (and joiners are told first).
+    recording: bool = False
 
     # -- entry -----------------------------------------------------------------------------
 
@@ -326,6 +328,8 @@ class LiveMeeting:
 
     def change_settings(self, actor: Participant, settings: MeetingSettings) -> None:
         self.require(actor, Action.CHANGE_SETTINGS)
+        if settings.cohosts_may_record != self.settings.cohosts_may_record:
+            self.require(actor, Action.LET_COHOSTS_RECORD)
         self.settings = settings
 
     def suspend_activities(self, actor: Participant) -> list[Participant]:
@@ -416,6 +420,22 @@ class LiveMeeting:
                 raise Forbidden(Action.SPOTLIGHT)
             chosen.append(pid)
         self.spotlight = chosen
+
+    def start_recording(self, actor: Participant) -> bool:
+        """Turn the meeting's recording on; False if it was on already (nothing changes)."""
+        self.require(actor, Action.START_RECORDING)
+        if self.recording:
+            return False
+        self.recording = True
+        return True
+
+    def stop_recording(self, actor: Participant) -> bool:
+        """Turn the meeting's recording off; False if it was off already."""
+        self.require(actor, Action.STOP_RECORDING)
+        if not self.recording:
+            return False
+        self.recording = False
+        return True
 
     def end(self, actor: Participant) -> None:
         self.require(actor, Action.END_MEETING)

@@ -52,10 +52,17 @@ class Action(StrEnum):
     SUSPEND_ACTIVITIES = "suspend_activities"
     REPORT = "report"
     SEE_AUDIT_LOG = "see_audit_log"
+    # Start or stop the server's recording: the host, and co-hosts when the host lets them
+    # (`MeetingSettings.cohosts_may_record`).
+    START_RECORDING = "start_recording"
+    STOP_RECORDING = "stop_recording"
     # What only the host does.
     ASSIGN_COHOST = "assign_cohost"
     REVOKE_COHOST = "revoke_cohost"
     END_MEETING = "end_meeting"
+    # Change `cohosts_may_record`: a co-host, who changes the other settings, would otherwise
+    # hand themselves the recording.
+    LET_COHOSTS_RECORD = "let_cohosts_record"
 
 
 HOST_CONTROLS = frozenset(
@@ -79,7 +86,14 @@ HOST_CONTROLS = frozenset(
         Action.SEE_AUDIT_LOG,
     }
 )
-HOST_ONLY = frozenset({Action.ASSIGN_COHOST, Action.REVOKE_COHOST, Action.END_MEETING})
+HOST_ONLY = frozenset(
+    {
+        Action.ASSIGN_COHOST,
+        Action.REVOKE_COHOST,
+        Action.END_MEETING,
+        Action.LET_COHOSTS_RECORD,
+    }
+)
 # Controls aimed at another participant: they need a target of lower rank than the actor.
 TARGETED = frozenset(
     {
@@ -185,6 +199,10 @@ def _participant_may(
             )
         case Action.RENAME:
             return privileged or settings.participants_may_rename
+        case Action.START_RECORDING | Action.STOP_RECORDING:
+            return actor.role is Role.HOST or (
+                actor.role is Role.COHOST and settings.cohosts_may_record
+            )
     return False
 
 

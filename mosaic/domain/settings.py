@@ -40,6 +40,8 @@ class MeetingSettings(BaseModel):
     # admitted before wait for a host, even with the waiting room off (a removed guest in a
     # new browser meets the host, not the meeting). The host may turn this off.
     wait_after_removal: bool = True
+    # Recording is the host's decision; the host may hand it to co-hosts for this meeting.
+    cohosts_may_record: bool = False
 
     @field_validator("allowed_email_domains")
     @classmethod

@@ -21,6 +21,7 @@ from mosaic.media.wire.sdp import SdpError
 from mosaic.security.hashing import hash_secret
 from mosaic.signaling import protocol as p
 from mosaic.signaling.protocol import ErrorCode, ProtocolError
+from mosaic.signaling.recording import RecordingUnavailable
 from mosaic.signaling.room import CLOSE_POLICY, Member, Room
 
 Result = dict[str, Any] | None
@@ -344,6 +345,30 @@ async def report(room: Room, member: Member, msg: p.ReportParticipant) -> Result
 async def audit_log(room: Room, member: Member, msg: p.AuditLog) -> Result:
     _require(room, member, Action.SEE_AUDIT_LOG)
     return {"events": await room.audit_events()}
+
+
+@handles(p.RecordingStart)
+async def recording_start(room: Room, member: Member, msg: p.RecordingStart) -> Result:
+    if room.meeting.start_recording(member.participant):
+        try:
+            await room.start_recorder()
+        except RecordingUnavailable as exc:
+            room.meeting.recording = False  # nobody is told of a recording that never was
+            raise ProtocolError(
+                ErrorCode.INTERNAL, str(exc), reason="recording_unavailable"
+            ) from None
+        room.audit("recording_start", actor=member.participant.name)
+        room.broadcast_meeting_state()
+    return {"recording": True}
+
+
+@handles(p.RecordingStop)
+async def recording_stop(room: Room, member: Member, msg: p.RecordingStop) -> Result:
+    if room.meeting.stop_recording(member.participant):
+        room.broadcast_meeting_state()
+        room.audit("recording_stop", actor=member.participant.name)
+        await room.stop_recorder()
+    return {"recording": False}
 
 
 async def dispatch(room: Room, member: Member, msg: p.Request) -> Result:

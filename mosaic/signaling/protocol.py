@@ -287,6 +287,16 @@ class AuditLog(Request):
     type: Literal["audit_log"]
 
 
+class RecordingStart(Request):
+    """Start the server's recording of the meeting (host; co-hosts if the host lets them)."""
+
+    type: Literal["recording.start"]
+
+
+class RecordingStop(Request):
+    type: Literal["recording.stop"]
+
+
 ClientMessage = Annotated[
     Join
     | Resume
@@ -315,7 +325,9 @@ ClientMessage = Annotated[
     | Suspend
     | End
     | ReportParticipant
-    | AuditLog,
+    | AuditLog
+    | RecordingStart
+    | RecordingStop,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)

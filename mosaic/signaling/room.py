@@ -22,6 +22,7 @@ from mosaic.domain.settings import InstancePolicy, MeetingSettings
 from mosaic.signaling.device_log import DeviceLog
 from mosaic.signaling.outbox import Outbox, encode
 from mosaic.signaling.protocol import name_taken
+from mosaic.signaling.recording import ActiveRecording, RecordingDesk, RecordingUnavailable
 from mosaic.signaling.resume import REFRESH_S, ResumeClaim, ResumeTokens
 from mosaic.store.audit import Audit
 from mosaic.store.meetings import MeetingRecord, Meetings
@@ -80,6 +81,9 @@ class RoomServices:
     meetings: Meetings | None = None
     # Join-flood windows, (seconds, guests) each (see `mosaic.domain.meeting.FLOOD_WINDOWS`).
     flood_windows: tuple[tuple[float, int], ...] = FLOOD_WINDOWS
+    # Starts and stops the server's recordings; None in tests of a room alone (the flag
+    # everyone sees still changes).
+    recordings: RecordingDesk | None = None
 
 
 # A participant whose connection dropped keeps its place this long, to come back with its
@@ -135,6 +139,7 @@ class Room:
         self.departed: dict[str, str] = {}
         self._token_refresh: asyncio.TimerHandle | None = None
         self._devices = DeviceLog(meeting.id, meeting.known_devices, services.meetings, self.spawn)
+        self._recording: ActiveRecording | None = None
 
     @property
     def id(self) -> str:
@@ -378,6 +383,10 @@ class Room:
         if self._token_refresh is not None:
             self._token_refresh.cancel()
         self._devices.flush()
+        try:
+            await self.stop_recorder()  # its files finalized before the media goes
+        except Exception:
+            log.exception("stopping the recording of meeting %s failed", self.id)
         if self.media is not None:
             await self.media.close()
         # Audit events and recorded chat are still being written: let them finish.
@@ -457,6 +466,7 @@ class Room:
             "settings": meeting.settings.model_dump(mode="json"),
             "locked": meeting.locked,
             "spotlight": list(meeting.spotlight),
+            "recording": meeting.recording,
         }
 
     def broadcast_meeting_state(self) -> None:
@@ -515,6 +525,34 @@ class Room:
 
     async def keep_chat(self, sender: str, recipient: str | None, text: str) -> None:
         await self._services.audit.keep_chat(self.id, sender, recipient, text)
+
+    async def start_recorder(self) -> None:
+        """Start the server's recorder for this meeting (the domain said yes already).
+        Raises `RecordingUnavailable` when this node cannot record."""
+        desk = self._services.recordings
+        if desk is None or self._recording is not None:
+            return
+        host_user_id = self.meeting.host_user_id
+        if host_user_id is None:
+            raise RecordingUnavailable("a recording belongs to the meeting's host account")
+
+        def name_of(participant_id: str) -> str:
+            participant = self.meeting.roster.get(participant_id)
+            return participant.name if participant is not None else participant_id
+
+        self._recording = await desk.start(self.id, host_user_id, self.media, name_of)
+
+    @property
+    def recording_id(self) -> str | None:
+        """The recording this room's recorder writes now, if any."""
+        return self._recording.record.id if self._recording is not None else None
+
+    async def stop_recorder(self) -> None:
+        """Stop the recorder, if one runs (the host stopped it, or the room closes)."""
+        desk, active = self._services.recordings, self._recording
+        self._recording = None
+        if desk is not None and active is not None:
+            await desk.stop(active)
 
     def policy_violations(self, settings: MeetingSettings) -> list[str]:
         return self._services.policy.violations(settings)

@@ -8,7 +8,9 @@ from datetime import datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     String,
@@ -176,3 +178,22 @@ class ChatMessage(Base):
     sender_name: Mapped[str] = mapped_column(String(64))
     recipient_name: Mapped[str | None] = mapped_column(String(64), nullable=True)
     text: Mapped[str] = mapped_column(Text)
+
+
+class Recording(Base):
+    """A server recording of a meeting: its files live under the data directory
+    (``directory``, relative to it), readable by the meeting's host and the admin only.
+    ``stopped_at`` stays empty while it runs (or if the server died during it)."""
+
+    __tablename__ = "recordings"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    meeting_id: Mapped[str] = mapped_column(
+        ForeignKey("meetings.id", ondelete="CASCADE"), index=True
+    )
+    host_user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    directory: Mapped[str] = mapped_column(String(200))
+    size_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -47,6 +47,13 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("PATCH", "/api/meetings/{meeting_id}"): AccountAction.EDIT_MEETING,
     ("DELETE", "/api/meetings/{meeting_id}"): AccountAction.DELETE_MEETING,
     ("GET", "/api/meetings/{meeting_id}/audit"): AccountAction.READ_MEETING_AUDIT,
+    ("GET", "/api/meetings/{meeting_id}/recordings"): AccountAction.LIST_RECORDINGS,
+    ("GET", "/api/meetings/{meeting_id}/recordings/{recording_id}"): (
+        AccountAction.DOWNLOAD_RECORDING
+    ),
+    ("DELETE", "/api/meetings/{meeting_id}/recordings/{recording_id}"): (
+        AccountAction.DELETE_RECORDING
+    ),
     ("GET", "/api/admin/reports"): AccountAction.READ_REPORTS,
     ("GET", "/api/admin/accounts/unverified"): AccountAction.LIST_UNVERIFIED_ACCOUNTS,
     ("POST", "/api/admin/accounts/{user_id}/verify"): AccountAction.VERIFY_ACCOUNT,
@@ -54,6 +61,9 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/tokens"): AccountAction.LIST_TOKENS,
     ("DELETE", "/api/tokens/{token_id}"): AccountAction.REVOKE_TOKEN,
     ("GET", "/"): Public("the home page: the same static file for everyone"),
+    ("GET", "/recordings"): Public(
+        "the same page for everyone; the list comes from the REST API, host and admin only"
+    ),
     ("GET", "/verify"): Public("the page a mailed link opens; the token stays in the fragment"),
     ("GET", "/m/{meeting_id}"): Public(
         "the same page for every meeting; only a (throttled) join tells whether one exists"
@@ -165,7 +175,12 @@ async def test_attacks_on_every_route_get_the_domains_refusal(
     admin, host, stranger = accounts
     meeting = await host.create_meeting("the host's")
     host_id = (await host.client.get("/api/me")).json()["id"]
-    ids = {"meeting_id": meeting["id"], "user_id": str(host_id), "token_id": "1"}
+    ids = {
+        "meeting_id": meeting["id"],
+        "user_id": str(host_id),
+        "token_id": "1",
+        "recording_id": "r" + "0" * 24,
+    }
 
     for method, path in _routes_where(lambda rule: rule.meeting is not None):
         answer = await _call(stranger.client, method, path, ids, **stranger.csrf)

@@ -89,6 +89,10 @@ function meetingItem(meeting) {
   start.className = "button primary small";
   start.href = meeting.join_url;
   start.textContent = t("dashboard.start");
+  const recordings = document.createElement("a");
+  recordings.className = "button subtle small";
+  recordings.href = `/recordings?meeting=${encodeURIComponent(meeting.id)}`;
+  recordings.textContent = t("dashboard.recordings");
   const remove = document.createElement("button");
   remove.type = "button";
   remove.className = "button subtle small";
@@ -101,7 +105,7 @@ function meetingItem(meeting) {
   text.append(title, id);
   const actions = document.createElement("div");
   actions.className = "row";
-  actions.append(start, remove);
+  actions.append(start, recordings, remove);
   item.append(text, actions);
   return item;
 }

@@ -6,6 +6,7 @@ import { bindLanguageSelect, t, translate } from "./i18n.js";
 import { Media } from "./media.js";
 import { MenuButton, closeMenus } from "./menu.js";
 import { PeoplePanel } from "./people.js";
+import { RecordingControl } from "./recording.js";
 import { Stage } from "./stage.js";
 
 const $ = (id) => document.getElementById(id);
@@ -30,6 +31,7 @@ export class Room {
     this.people = new PeoplePanel(this);
     this.stage = new Stage(this);
     this.chat = new ChatPanel(this);
+    this.recording = new RecordingControl(this);
     signaling.on("roster", (event) => this.applyRoster(event));
     signaling.on("waiting", (event) => {
       const more = event.participants.length > this.waiting.length;
@@ -62,7 +64,12 @@ export class Room {
     this.bindControls();
     this.help = new HelpDialog();
     this.render();
-    this.startMedia(joined.ice_servers || []);
+    // Whoever enters while the meeting is recorded chooses first; nothing of theirs is sent
+    // (nor recorded) before they choose to stay.
+    this.recording.consent().then((stay) => {
+      if (stay) this.startMedia(joined.ice_servers || []);
+      else this.leave();
+    });
   }
 
   enter(joined) {
@@ -257,6 +264,7 @@ export class Room {
     this.renderSecurity();
     this.people.render();
     this.chat.render();
+    this.recording.render();
     this.stage.render();
   }
 

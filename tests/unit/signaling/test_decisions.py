@@ -68,13 +68,16 @@ DECIDED_BY: dict[str, frozenset[Action] | NoPermission] = {
     "mute_all": frozenset({A.MUTE_ALL}),
     "lower_hand": frozenset({A.LOWER_HAND}),
     "lock": frozenset({A.LOCK}),
-    "settings": frozenset({A.CHANGE_SETTINGS}),
+    # Letting co-hosts record is the host's alone.
+    "settings": frozenset({A.CHANGE_SETTINGS, A.LET_COHOSTS_RECORD}),
     "spotlight": frozenset({A.SPOTLIGHT}),
     "cohost": frozenset({A.ASSIGN_COHOST, A.REVOKE_COHOST}),
     "suspend": frozenset({A.SUSPEND_ACTIVITIES}),
     "end": frozenset({A.END_MEETING}),
     "report": frozenset({A.REPORT}),
     "audit_log": frozenset({A.SEE_AUDIT_LOG}),
+    "recording.start": frozenset({A.START_RECORDING}),
+    "recording.stop": frozenset({A.STOP_RECORDING}),
 }
 
 
@@ -146,6 +149,8 @@ SAMPLES: dict[str, Sample] = {
     "end": ("host", lambda c: {}),
     "report": ("cohost", lambda c: {"participant": c.guest.id, "reason": "spam"}),
     "audit_log": ("cohost", lambda c: {}),
+    "recording.start": ("host", lambda c: {}),
+    "recording.stop": ("host", lambda c: {}),
 }
 HANDLED = sorted(message_type(kind) for kind in HANDLERS)
 
