@@ -87,10 +87,13 @@ class LinkSimulator:
         self._rr_from = 0
         self._inbox: list[tuple[float, int, Callable[[], None]]] = []
         self._order = 0
+        self._now = 0.0
+        self._next = (0.0, 0.0, 0.0)  # the next frame, transport feedback, reports
 
     def run(self, until: float) -> None:
-        next_frame = next_feedback = next_report = 0.0
-        t = 0.0
+        """Advances the simulation to ``until`` (seconds); a later call carries on."""
+        t = self._now
+        next_frame, next_feedback, next_report = self._next
         while t < until:
             while self._inbox and self._inbox[0][0] <= t:
                 _, _, deliver = heapq.heappop(self._inbox)
@@ -109,10 +112,14 @@ class LinkSimulator:
                 self._reports(t)
                 next_report = t + self._rng.uniform(0.8, 1.2)
             t = round(t + TICK, 6)
+        self._now = t
+        self._next = (next_frame, next_feedback, next_report)
 
     def _send_frame(self, t: float) -> None:
         target = self.estimator.target_bps
         bps = target if self.send_bps is None else self.send_bps(t, target)
+        if bps <= 0:
+            return  # nothing to forward (every video paused, audio silent)
         remaining = max(int(bps / FPS / 8), 200)
         offset = 0.0
         while remaining > 0:
@@ -189,6 +196,10 @@ class LinkSimulator:
         heapq.heappush(self._inbox, (t + self.one_way_delay, self._order, deliver))
 
     # What the tests ask of a run.
+
+    @property
+    def now(self) -> float:
+        return self._now
 
     def targets(self, start: float, end: float) -> list[int]:
         return [s.target_bps for s in self.samples if start <= s.time < end]

@@ -255,8 +255,11 @@ class _AckedRate:
         self.bps: float | None = None
 
     def add(self, arrival: float, size: int) -> None:
-        if self._start is None:
+        if self._start is None or not 0 <= arrival - self._start < 2 * self.WINDOW_S:
+            # First packet, a gap (nothing was sent: every video paused), or a receiver
+            # clock that jumped: an idle second says nothing of the link; start afresh.
             self._start = arrival
+            self._bytes = 0
         elif arrival - self._start >= self.WINDOW_S:
             sample = self._bytes * 8 / (arrival - self._start)
             self.bps = sample if self.bps is None else 0.5 * self.bps + 0.5 * sample

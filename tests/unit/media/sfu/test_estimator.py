@@ -176,3 +176,19 @@ def test_the_running_trendline_matches_a_direct_regression_after_hours() -> None
         (x - mean_x) ** 2 for x, _ in points
     )
     assert slope is not None and abs(slope - expected) < 1e-6 * max(1.0, abs(expected))
+
+
+def test_an_idle_pause_does_not_read_as_a_slow_link() -> None:
+    """With every video paused and nobody speaking the SFU sends nothing for a while; the
+    rate the receiver gets right after is the link's, not a window stretched over the pause."""
+    sim = LinkSimulator(
+        DownlinkEstimator(),
+        steps((0, 1_000_000)),
+        send_bps=lambda t, target: 0 if 10 <= t < 13 else target,
+    )
+    sim.run(10)
+    before = sim.estimator.delivered_bps
+    assert before is not None
+    while sim.run(sim.now + 0.05) or sim.now < 14:
+        after = sim.estimator.delivered_bps
+        assert after is not None and after >= 0.9 * before, (sim.now, before, after)
