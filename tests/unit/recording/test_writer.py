@@ -114,12 +114,13 @@ def test_a_disk_that_cannot_keep_up_costs_frames_not_memory(tmp_path: Path, monk
     os.mkfifo(stuck)
     writer = module.DiskWriter()
     writer.open("v", stuck, "video", (160, 90))
-    for i in range(50):
-        writer.write("v", i * 50, bytes(100), i == 0)
-    assert writer._queue.qsize() <= 10
-    assert writer.dropped >= 39
-    reader = os.open(stuck, os.O_RDONLY | os.O_NONBLOCK)  # let the thread go
     try:
-        writer.stop(timeout=10)
+        for i in range(50):
+            writer.write("v", i * 50, bytes(100), i == 0)
+        backlog, dropped = writer._queue.qsize(), writer.dropped
     finally:
+        reader = os.open(stuck, os.O_RDONLY | os.O_NONBLOCK)  # let the thread go
+        writer.stop(timeout=10)
         os.close(reader)
+    assert backlog <= 10
+    assert dropped >= 39
