@@ -177,3 +177,47 @@ async def test_a_recording_stopped_before_it_started_leaves_an_empty_manifest(
     recorder = recorder_of(track, tmp_path / "r", [0.0])
     manifest = json.loads((await recorder.stop()).read_text())
     assert (manifest["files"], manifest["participants"]) == ([], [])
+
+
+async def test_the_largest_layer_is_recorded_and_a_layer_change_starts_a_new_file(
+    tmp_path: Path,
+) -> None:
+    """Simulcast: the high layer is recorded while it flows; when the publisher stops it,
+    the recorder moves to the low layer at its next keyframe, in a new file."""
+    uplink = Uplink()
+    section = PublishedSection("0", "video", "VP8", 96, 90000, None, ["l", "h"])
+    track = UpTrack("ann", Source.CAMERA, section, uplink)
+    low, high = track.stream(1, "l"), track.stream(2, "h")
+    clock = [0.0]
+    recorder = recorder_of(track, tmp_path, clock)
+
+    def both(first_seq: int, first_frame: int, count: int, now: float, high_too: bool) -> float:
+        for index in range(count):
+            for stream, size in ((low, (320, 180)), (high, (1280, 720))):
+                if stream is high and not high_too:
+                    continue
+                key = index % 15 == 0
+                start = INTER[:1] + vp8_keyframe_header(*size) if key else INTER
+                seq = first_seq + 2 * index
+                for offset, (payload, marker) in enumerate(((start, False), (MIDDLE, True))):
+                    data = build_rtp(
+                        payload_type=96, sequence_number=seq + offset,
+                        timestamp=(first_frame + index) * 4500, ssrc=stream.ssrc,
+                        payload=payload, marker=marker,
+                    )  # fmt: skip
+                    stream.receive(data, parse_rtp(data, ExtensionIds()), now)
+            now += 0.05
+            clock[0] = now
+            if index % 5 == 4:
+                recorder.follow()
+        return now
+
+    now = both(1, 0, 2, 0.0, True)  # both layers flow before the recording starts
+    await recorder.start()
+    now = both(5, 2, 10, now + 0.4, True)  # from the high layer's keyframe
+    both(25, 12, 30, now, False)  # the high layer stopped: the low one, at a keyframe
+    manifest = json.loads((await recorder.stop()).read_text())
+    sizes = [(f["width"], f["height"]) for f in manifest["files"]]
+    assert sizes == [(1280, 720), (320, 180)]
+    # The high layer's cached keyframe (0.1 s old) and the frame after it, then ten more.
+    assert manifest["files"][0]["frames"] == 12
