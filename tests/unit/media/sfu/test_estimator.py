@@ -9,7 +9,8 @@ from __future__ import annotations
 import random
 import statistics
 
-from mosaic.media.sfu.estimator import START_BPS, DownlinkEstimator, PacketResult, _Trendline
+from mosaic.media.sfu.delay_based import Trendline
+from mosaic.media.sfu.estimator import START_BPS, DownlinkEstimator, PacketResult
 from tests.helpers.link import LinkSimulator, steps
 
 
@@ -157,7 +158,7 @@ def test_the_running_trendline_matches_a_direct_regression_after_hours() -> None
     """The slope is kept from running sums whose time origin moves now and then; after
     hours of groups it must still be the regression of the last window, computed afresh."""
     rng = random.Random(3)
-    trend = _Trendline()
+    trend = Trendline()
     points: list[tuple[float, float]] = []
     smoothed = accumulated = 0.0
     arrival = 3600.0 * 5
