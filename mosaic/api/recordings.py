@@ -17,7 +17,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Response
 from fastapi.responses import FileResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
 from mosaic.api.deps import Authorized, ServicesDep, meeting_for, permit
@@ -25,6 +25,7 @@ from mosaic.api.errors import SIGNED_IN, WRITE, responses
 from mosaic.domain.accounts import AccountAction
 from mosaic.domain.ids import is_recording_id
 from mosaic.services import Services
+from mosaic.signaling.recording import directory_size
 from mosaic.store.meetings import MeetingRecord
 from mosaic.store.recordings import RecordingRecord
 
@@ -37,17 +38,22 @@ class RecordingOut(BaseModel):
     stopped_at: datetime | None
     size_bytes: int
     duration_s: float | None
-    recording: bool
+    recording: bool = Field(description="Being written now (no stop time, no duration yet)")
 
 
-def _out(record: RecordingRecord) -> RecordingOut:
+async def _out(svc: Services, record: RecordingRecord) -> RecordingOut:
+    running = _running(svc, record)
+    size = record.size_bytes
+    if record.stopped_at is None and not running:
+        # The server stopped during it: its files (written to survive that) are what it is.
+        size = await asyncio.to_thread(directory_size, svc.recordings.directory_of(record))
     return RecordingOut(
         id=record.id,
         started_at=record.started_at,
         stopped_at=record.stopped_at,
-        size_bytes=record.size_bytes,
+        size_bytes=size,
         duration_s=record.duration_s,
-        recording=record.stopped_at is None,
+        recording=running,
     )
 
 
@@ -70,9 +76,11 @@ async def list_recordings(
     svc: ServicesDep,
     who: Annotated[Authorized, permit(AccountAction.LIST_RECORDINGS)],
 ) -> list[RecordingOut]:
-    """The meeting's recordings, newest first (one still running has no stop time)."""
+    """The meeting's recordings, newest first (one still running has no stop time; nor has
+    one the server stopped during, whose files are kept as they were written)."""
     meeting = await meeting_for(svc, who, AccountAction.LIST_RECORDINGS, meeting_id)
-    return [_out(record) for record in await svc.recordings.store.list_for_meeting(meeting.id)]
+    records = await svc.recordings.store.list_for_meeting(meeting.id)
+    return [await _out(svc, record) for record in records]
 
 
 @router.get(

@@ -25,7 +25,9 @@ async def _user_id(account: Account) -> int:
     return int((await account.client.get("/api/me")).json()["id"])
 
 
-async def stored_recording(data_dir: Path, meeting_id: str, host_user_id: int) -> str:
+async def stored_recording(
+    data_dir: Path, meeting_id: str, host_user_id: int, *, finished: bool = True
+) -> str:
     """A finished recording as the server leaves one: a row in its database and files in its
     data directory (written here, in the server's own layout, so that these tests of who
     reaches a recording do not wait for media)."""
@@ -39,7 +41,8 @@ async def stored_recording(data_dir: Path, meeting_id: str, host_user_id: int) -
         directory.mkdir(parents=True)
         (directory / "p0123456789ab-camera-0.webm").write_bytes(b"\x1a\x45\xdf\xa3" + b"v" * 4000)
         (directory / "manifest.json").write_text('{"files": []}')
-        await store.finish(recording_id, started + timedelta(seconds=10), 4108, 10.0)
+        if finished:
+            await store.finish(recording_id, started + timedelta(seconds=10), 4108, 10.0)
         return recording_id
     finally:
         await db.close()
@@ -142,3 +145,22 @@ async def test_a_non_host_starting_a_recording_gets_a_typed_error_and_nothing_ch
         listing = await host.client.get(f"/api/meetings/{meeting['id']}/recordings")
         assert listing.json() == []
         assert not (server.data_dir / "recordings").exists()
+
+
+async def test_a_recording_the_server_stopped_during_is_listed_with_its_files(
+    accounts: tuple[Any, Account, Account, Account],
+) -> None:
+    """A crash leaves a row without a stop time: it is not shown as running, its size is
+    its files', and it downloads (the writer's files survive an abrupt stop)."""
+    server, _, host, _ = accounts
+    meeting = await host.create_meeting("recorded")
+    cut = await stored_recording(
+        server.data_dir, meeting["id"], await _user_id(host), finished=False
+    )
+    listing = f"/api/meetings/{meeting['id']}/recordings"
+    [listed] = (await host.client.get(listing)).json()
+    assert (listed["id"], listed["recording"], listed["stopped_at"]) == (cut, False, None)
+    files = (server.data_dir / "recordings" / cut).iterdir()
+    assert listed["size_bytes"] == sum(path.stat().st_size for path in files)
+    assert listed["duration_s"] is None
+    assert (await host.client.get(f"{listing}/{cut}")).status_code == 200

@@ -36,12 +36,10 @@ function row(recording) {
   const tr = document.createElement("tr");
   tr.dataset.recordingId = recording.id;
   const started = new Date(recording.started_at).toLocaleString(language());
-  const running = recording.recording && recording.stopped_at === null;
-  tr.append(
-    cell(started),
-    cell(recording.duration_s === null ? t("recordings.running") : duration(recording.duration_s)),
-    cell(running ? "—" : size(recording.size_bytes)),
-  );
+  // Running: no duration or size yet. Cut short by a server stop: no duration, its files kept.
+  let length = recording.duration_s === null ? "—" : duration(recording.duration_s);
+  if (recording.recording) length = t("recordings.running");
+  tr.append(cell(started), cell(length), cell(recording.recording ? "—" : size(recording.size_bytes)));
   const actions = document.createElement("td");
   actions.className = "row";
   const path = `/api/meetings/${encodeURIComponent(meetingId)}/recordings/${recording.id}`;
@@ -69,7 +67,8 @@ function row(recording) {
     await render();
     $("recordings-status").textContent = t("recordings.deleted");
   });
-  actions.append(download, remove);
+  // Nothing to download or delete while the recorder still writes it.
+  if (!recording.recording) actions.append(download, remove);
   tr.append(actions);
   return tr;
 }
