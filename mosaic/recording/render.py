@@ -196,11 +196,17 @@ def _canvas(
 def _sources(
     manifest: dict[str, Any], directory: Path, pid: str, kind: str
 ) -> list[tuple[float, Path]]:
+    # Only plain names in the recording's own directory: a manifest that names another path
+    # is not followed there.
     return [
         (f["offset_s"], directory / f["file"])
         for f in manifest["files"]
-        if f["participant_id"] == pid and f["kind"] == kind
+        if f["participant_id"] == pid and f["kind"] == kind and _plain(f["file"])
     ]
+
+
+def _plain(name: str) -> bool:
+    return Path(name).name == name and name.endswith(".webm") and not name.startswith(".")
 
 
 def render(

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -53,6 +54,11 @@ def _signed(delta: int) -> int:
     """A 32-bit RTP time difference, as the signed number it stands for."""
     delta &= 0xFFFFFFFF
     return delta - (1 << 32) if delta >= 1 << 31 else delta
+
+
+def _safe(text: str) -> str:
+    """A file-name part: letters, digits, "-" and "_" only (ids come from a relay too)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", text)[:64]
 
 
 class _TrackFileInfo:
@@ -222,7 +228,7 @@ class SourceRecording:
         recorder = self.recorder
         index = recorder.next_index()
         source = self.track.source.value
-        name = f"{index:03d}-{self.participant_id}-{source}.webm"
+        name = f"{index:03d}-{_safe(self.participant_id)}-{_safe(source)}.webm"
         file = _TrackFileInfo(name, self.kind, timestamp, time.time(), self.feed)
         if size is not None:
             file.width, file.height = size
