@@ -226,10 +226,11 @@ class DownlinkEstimator:
         self._combine()
 
     def probe_result(self, bps: int, now: float) -> None:
-        """A probe (padding or retransmissions sent above the target) was delivered at ``bps``
-        without loss or overuse: the link carries at least that, so both parts may jump to it
-        at once instead of climbing 8 % a second."""
-        if self._detector.usage == "overuse":
+        """A probe (padding or retransmissions sent above the target) was delivered at ``bps``:
+        unless it raised a queue (overuse) or lost packets (the loss part's last reading cut
+        the rate: a policer drops what exceeds its rate without any delay), the link carries
+        at least that, so both parts jump to it at once instead of climbing 8 % a second."""
+        if self._detector.usage == "overuse" or self._loss.state == "decrease":
             return
         self._delay.bps = max(self._delay.bps, float(bps))
         self._loss.bps = max(self._loss.bps, float(bps))

@@ -193,3 +193,14 @@ def test_an_idle_pause_does_not_read_as_a_slow_link() -> None:
     while sim.run(sim.now + 0.05) or sim.now < 14:
         after = sim.estimator.delivered_bps
         assert after is not None and after >= 0.9 * before, (sim.now, before, after)
+
+
+def test_a_probe_that_lost_packets_earns_nothing() -> None:
+    """A policer drops what exceeds its rate without queueing: no delay grows, but the loss
+    reading after the probe says the link did not carry it."""
+    estimator = DownlinkEstimator()
+    estimator.on_receiver_report(0.0, 0.05, now=0.0)
+    estimator.on_receiver_report(0.4, 0.05, now=1.0)
+    before = estimator.target_bps
+    estimator.probe_result(2_000_000, now=1.1)
+    assert estimator.target_bps == before < 1_000_000
