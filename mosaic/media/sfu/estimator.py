@@ -208,7 +208,8 @@ class DownlinkEstimator:
         self._combine()
 
     def on_remb(self, bps: int, now: float) -> None:
-        """The receiver's own estimate (REMB, draft-alvestrand-rmcat-remb): a cap."""
+        """The receiver's own estimate (REMB, draft-alvestrand-rmcat-remb): a cap on the
+        others, and the estimate itself from a receiver that sends nothing else."""
         self._remb = float(bps)
         self._combine()
 
