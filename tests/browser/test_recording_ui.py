@@ -13,11 +13,20 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
+from tests.browser.accessibility import RUN, axe_source, describe, unacceptable
 from tests.browser.meeting import enter
 from tests.helpers.api import Account, signup
 
 NO_CAMERA = "localStorage.setItem('mosaic.camOn', 'false')"
 Open = Callable[..., Awaitable[Page]]
+
+
+async def axe_problems(page: Page, state: str) -> list[str]:
+    """Serious axe findings (and unjustified lesser ones) on the page as it is now."""
+    if not await page.evaluate("typeof window.axe !== 'undefined'"):
+        await page.evaluate(axe_source())
+    bad = unacceptable(await page.evaluate(RUN))
+    return [describe(state, bad)] if bad else []
 
 
 @pytest.fixture
@@ -78,6 +87,8 @@ async def test_recording_from_the_page_shows_everyone_and_lands_on_the_recording
         notice = late.locator("#recording-notice")
         await expect(notice).to_be_visible()
         await expect(notice).to_contain_text("This meeting is being recorded")
+        problems = await axe_problems(late, "recording-notice")
+        problems += await axe_problems(boss, "room-recording")
         await late.click("#recording-stay")
         await expect(notice).to_be_hidden()
         await expect(late.locator("#rec-badge")).to_be_visible()
@@ -102,6 +113,8 @@ async def test_recording_from_the_page_shows_everyone_and_lands_on_the_recording
         cells = rows.first.locator("td")
         await expect(cells.nth(1)).to_have_text(re.compile(r"^0:\d\d$"), timeout=5000)
         await expect(cells.nth(2)).to_contain_text("B")
+        problems += await axe_problems(listing, "recordings-page")
+        assert problems == [], "\n".join(problems)
         href = await rows.first.locator("a").get_attribute("href")
         assert href is not None
         download = await listing.request.get(server.url + href)
