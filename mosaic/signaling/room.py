@@ -540,7 +540,15 @@ class Room:
             participant = self.meeting.roster.get(participant_id)
             return participant.name if participant is not None else participant_id
 
-        self._recording = await desk.start(self.id, host_user_id, self.media, name_of)
+        try:
+            self._recording = await desk.start(self.id, host_user_id, self.media, name_of)
+        except RecordingUnavailable:
+            raise
+        except Exception as exc:  # a full disk, a database gone: said, not left half-started
+            log.exception("the recording of meeting %s could not start", self.id)
+            raise RecordingUnavailable("the recording could not start") from exc
+        if not self.meeting.recording:  # stopped while it was starting
+            await self.stop_recorder()
 
     @property
     def recording_id(self) -> str | None:
