@@ -15,7 +15,7 @@ import contextlib
 import logging
 import re
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from aiortc import (
@@ -82,6 +82,7 @@ class ClientMedia:
         self.sources: dict[str, str] = {}
         self.published: dict[str, MediaStreamTrack] = {}  # source -> our track
         self.slots: dict[str, Slot | None] = {}
+        self._slot_events = 0  # ``slots`` events heard so far
         self.tracks: dict[str, MediaStreamTrack] = {}  # subscribe mid -> remote track
         self.received: dict[str, ReceivedPackets] = {}  # subscribe mid -> packet tap
         self.offers = 0
@@ -193,7 +194,13 @@ class ClientMedia:
 
     # -- receiving -----------------------------------------------------------------------------
 
-    async def _on_offer(self, event: Event) -> None:
+    def _on_offer(self, event: Event) -> Coroutine[Any, Any, None]:
+        """Answer an offer (in the background). Its ``slots`` say who each slot carries as
+        of its sending; a ``slots`` event that arrives while the offer is being answered is
+        newer (someone moved to another breakout room, say) and must not be overwritten."""
+        return self._answer_offer(event, self._slot_events)
+
+    async def _answer_offer(self, event: Event, slot_events: int) -> None:
         if ice_ufrag(event["sdp"]) in self._abandoned:
             return  # sent by a transport we gave up, before the server heard so
         async with self._lock:
@@ -209,8 +216,8 @@ class ClientMedia:
             await pc.setLocalDescription(await pc.createAnswer())
             await self.signaling.request("answer", sdp=pc.localDescription.sdp)
             self.offers += 1
-            if event.get("slots"):
-                self._on_slots(event)
+            if event.get("slots") and slot_events == self._slot_events:
+                self.slots.update(event["slots"])
             if fresh:
                 self.watchdogs["subscribe"].watch(
                     pc, self._give_up, expected=self._expecting, received=lambda: _arrivals(pc)
@@ -263,6 +270,7 @@ class ClientMedia:
             listener(mid, transceiver.receiver.track)
 
     def _on_slots(self, event: Event) -> None:
+        self._slot_events += 1
         self.slots.update(event["slots"])
 
     def on_sender(self, listener: Callable[[str, RTCRtpSender], Any]) -> None:

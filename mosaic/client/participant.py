@@ -51,6 +51,8 @@ class Participant:
         self.participants: dict[str, dict[str, Any]] = {}
         self.waiting: list[dict[str, str]] = []
         self.ended_reason: str | None = None
+        # The breakout rooms as the server shows them to us (the ``breakouts`` event).
+        self.breakouts: dict[str, Any] = {"state": "none", "rooms": [], "room": None}
         self._leaving = False
         signaling.on("roster", self._on_roster)
         signaling.on("admitted", self._on_entered)
@@ -59,6 +61,7 @@ class Participant:
         for kind in ("denied", "removed", "ended"):
             signaling.on(kind, self._on_gone)
         signaling.on("speaker", self._on_speaker)
+        signaling.on("breakouts", self._on_breakouts)
         signaling.on("resumed", self._on_resumed)
         signaling.on("connection", self._on_connection)
 
@@ -80,6 +83,8 @@ class Participant:
             self.meeting = result["meeting"]
             self.participants = {p["id"]: p for p in result["participants"]}
             self.waiting = result.get("waiting", [])
+            if "breakouts" in result:
+                self.breakouts = result["breakouts"]
 
     def _on_roster(self, event: Event) -> None:
         for person in event["joined"] + event["updated"]:
@@ -89,6 +94,68 @@ class Participant:
         me = self.participants.get(self.id or "")
         if me is not None:
             self.role = me["role"]
+
+    def _on_breakouts(self, event: Event) -> None:
+        self.breakouts = {k: v for k, v in event.items() if k != "type"}
+
+    @property
+    def room(self) -> str | None:
+        """The breakout room we are in now (None: the main room)."""
+        room: str | None = self.breakouts.get("room")
+        return room
+
+    # -- breakout rooms (hosts and co-hosts; `move_to` for everyone) --------------------------
+
+    async def create_breakouts(self, names: list[str], mode: str = "manual") -> list[str]:
+        """Make rooms (mode: manual, balanced, random, choose); returns their ids."""
+        result = await self.request(
+            "breakouts.create", rooms=[{"name": name} for name in names], mode=mode
+        )
+        return [room["id"] for room in result["rooms"]]
+
+    async def assign(
+        self, assignments: dict[str, str | None] | None = None, *, auto: str | None = None
+    ) -> None:
+        """Place people (participant id -> room id, None: main), or all at once
+        (``auto``: "balanced" or "random")."""
+        fields: dict[str, Any] = {"assignments": assignments or {}}
+        if auto is not None:
+            fields["auto"] = auto
+        await self.request("breakouts.assign", **fields)
+
+    async def open_breakouts(
+        self,
+        minutes: int | None = None,
+        *,
+        seconds: int | None = None,
+        allow_return: bool = True,
+        late_joiners: str = "host",
+    ) -> None:
+        """Send everyone to their rooms; a timer of ``minutes`` (or ``seconds``) closes them."""
+        await self.request(
+            "breakouts.open",
+            minutes=minutes,
+            seconds=seconds,
+            allow_return=allow_return,
+            late_joiners=late_joiners,
+        )
+
+    async def extend_breakouts(self, minutes: int) -> None:
+        await self.request("breakouts.extend", minutes=minutes)
+
+    async def broadcast(self, text: str) -> None:
+        """A message to every room (arrives as a ``broadcast`` event)."""
+        await self.request("breakouts.broadcast", text=text)
+
+    async def move_to(self, room_id: str | None) -> None:
+        """Go to a room (None: back to main): a host's visit, a participant's choice."""
+        await self.request("breakouts.move", room_id=room_id)
+
+    async def ask_for_help(self) -> None:
+        await self.request("breakouts.help")
+
+    async def close_breakouts(self) -> None:
+        await self.request("breakouts.close")
 
     @property
     def connection_state(self) -> str:

@@ -13,6 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 
 from mosaic.domain.access import Bans, MeetingAccess, Refusal, Visitor
+from mosaic.domain.breakouts import Breakouts, LateJoiners, Mode, WrongPhase
 from mosaic.domain.permissions import SOURCE_ACTIONS, Action, may
 from mosaic.domain.roster import Participant, Role, Roster, Source, State
 from mosaic.domain.settings import MeetingSettings, Who
@@ -78,6 +79,8 @@ class LiveMeeting:
     flood_windows: tuple[tuple[float, int], ...] = FLOOD_WINDOWS
     # The window that tripped the defence last, (guests, seconds), for the hosts' alert.
     last_flood: tuple[int, float] | None = None
+    # Breakout rooms (see `mosaic.domain.breakouts`): the room one is in narrows chat and media.
+    breakouts: Breakouts = field(default_factory=Breakouts)
     # The server records this meeting now; everyone is shown it (and joiners are told first).
     recording: bool = False
 
@@ -202,6 +205,8 @@ class LiveMeeting:
             address=visitor.address,
         )
         self.roster.add(participant)
+        if state is State.ADMITTED:
+            self.breakouts.arrived(participant_id)
         return participant
 
     def _note_guest(self, now: float) -> bool:
@@ -231,6 +236,7 @@ class LiveMeeting:
     def leave(self, participant_id: str) -> Participant | None:
         """A participant hung up (or its connection died)."""
         participant = self.roster.discard(participant_id)
+        self.breakouts.left(participant_id)
         if participant is not None:
             if participant.state in (State.ADMITTED, State.WAITING):
                 participant.state = State.LEFT
@@ -257,6 +263,7 @@ class LiveMeeting:
     def admit(self, actor: Participant, target: Participant) -> None:
         self.require(actor, Action.ADMIT, target)
         target.state = State.ADMITTED
+        self.breakouts.arrived(target.id)
 
     def deny(self, actor: Participant, target: Participant) -> None:
         self.require(actor, Action.DENY, target)
@@ -403,7 +410,11 @@ class LiveMeeting:
         oneself) is `NotFound`; with chat closed, a participant may still write to a host."""
         if to is None:
             self.require(actor, Action.CHAT)
-            return ChatAudience(None, self.roster.admitted())
+            # While breakout rooms are open, a message stays in its sender's room.
+            together = self.breakouts.together
+            return ChatAudience(
+                None, [p for p in self.roster.admitted() if together(actor.id, p.id)]
+            )
         recipient = self.roster.get(to)
         if recipient is None or not recipient.admitted or recipient.id == actor.id:
             raise NotFound()
@@ -436,6 +447,78 @@ class LiveMeeting:
             return False
         self.recording = False
         return True
+
+    # -- breakout rooms (state in `mosaic.domain.breakouts`; the rules here) -------------------
+
+    def create_breakouts(self, actor: Participant, names: list[str], mode: Mode) -> None:
+        """New rooms; the automatic modes place the participants present at once (hosts and
+        co-hosts stay free to go where they are needed)."""
+        self.require(actor, Action.MANAGE_BREAKOUTS)
+        self.breakouts.create(names, mode, self._placeable())
+
+    def rename_breakout(self, actor: Participant, room_id: str, name: str) -> None:
+        self.require(actor, Action.MANAGE_BREAKOUTS)
+        self.breakouts.rename(room_id, name)
+
+    def assign_breakouts(self, actor: Participant, assignments: dict[str, str | None]) -> None:
+        """Place people in rooms (None: main); while open they move at once. Everyone named
+        must be in the meeting, or nothing changes (`NotFound`)."""
+        self.require(actor, Action.MANAGE_BREAKOUTS)
+        for pid in assignments:
+            target = self.roster.get(pid)
+            if target is None or not target.admitted:
+                raise NotFound()
+        self.breakouts.assign(assignments)
+
+    def auto_assign_breakouts(self, actor: Participant, how: Mode) -> None:
+        self.require(actor, Action.MANAGE_BREAKOUTS)
+        self.breakouts.auto(how, self._placeable())
+
+    def open_breakouts(
+        self,
+        actor: Participant,
+        now: float,
+        seconds: float | None,
+        allow_return: bool,
+        late_joiners: LateJoiners,
+    ) -> None:
+        self.require(actor, Action.MANAGE_BREAKOUTS)
+        self.breakouts.open(now, seconds, allow_return, late_joiners)
+
+    def extend_breakouts(self, actor: Participant, now: float, minutes: int) -> None:
+        self.require(actor, Action.MANAGE_BREAKOUTS)
+        self.breakouts.extend(now, minutes)
+
+    def close_breakouts(self, actor: Participant) -> None:
+        self.require(actor, Action.MANAGE_BREAKOUTS)
+        self.breakouts.close()
+
+    def move_to_room(self, actor: Participant, room_id: str | None) -> None:
+        """Go to a room (None: main). A host or co-host visits any room and stays what they
+        are there; a participant chooses a room or returns to main as the host allowed."""
+        if actor.is_host_or_cohost:
+            self.require(actor, Action.VISIT_ROOM)
+        elif room_id is None:
+            self.require(actor, Action.RETURN_TO_MAIN)
+        else:
+            self.require(actor, Action.CHOOSE_ROOM)
+        self.breakouts.move(actor.id, room_id)
+        self.breakouts.late.discard(actor.id)
+
+    def broadcast_audience(self, actor: Participant) -> list[Participant]:
+        """A host's message to every room (and main): everyone admitted."""
+        self.require(actor, Action.BROADCAST)
+        if not self.breakouts.is_open:
+            raise WrongPhase("breakouts_not_open")
+        return self.roster.admitted()
+
+    def help_audience(self, actor: Participant) -> list[Participant]:
+        """Whom a participant's "ask for help" reaches: the hosts and co-hosts."""
+        self.require(actor, Action.ASK_FOR_HELP)
+        return [p for p in self.roster.hosts() if p.id != actor.id]
+
+    def _placeable(self) -> list[str]:
+        return [p.id for p in self.roster.admitted() if not p.is_host_or_cohost]
 
     def end(self, actor: Participant) -> None:
         self.require(actor, Action.END_MEETING)

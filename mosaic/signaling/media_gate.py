@@ -14,6 +14,7 @@ from mosaic.domain.meeting import LiveMeeting
 from mosaic.domain.permissions import may_negotiate, may_publish
 from mosaic.domain.roster import Source
 from mosaic.media.sfu.router import Router
+from mosaic.media.sfu.scope import Reach
 
 
 class DomainGate:
@@ -24,6 +25,15 @@ class DomainGate:
         """Whether a track of this source may be set up at all (`permissions.may_negotiate`)."""
         participant = self.meeting.roster.get(participant_id)
         return participant is not None and may_negotiate(participant, source, self.meeting)
+
+    def reach(self, viewer_id: str) -> Reach:
+        """Whose media this viewer may receive: while breakout rooms are open, the people
+        of its room only (main counts as one); otherwise everyone (None)."""
+        breakouts = self.meeting.breakouts
+        if not breakouts.is_open:
+            return None
+        room = breakouts.room_of(viewer_id)
+        return lambda publisher_id: breakouts.room_of(publisher_id) == room
 
     def may_forward(self, participant_id: str, source: Source) -> bool:
         """Whether others receive this source right now: turned on, and allowed."""
@@ -40,6 +50,7 @@ MediaFactory = Callable[[LiveMeeting, Callable[[str, dict[str, Any]], None]], Ro
 
 def router_factory(ice_servers: list[Any] | None = None) -> MediaFactory:
     def make(meeting: LiveMeeting, send: Callable[[str, dict[str, Any]], None]) -> Router:
-        return Router(DomainGate(meeting), send, ice_servers=ice_servers)
+        gate = DomainGate(meeting)
+        return Router(gate, send, ice_servers=ice_servers, scope=gate.reach)
 
     return make

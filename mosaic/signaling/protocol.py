@@ -287,6 +287,73 @@ class AuditLog(Request):
     type: Literal["audit_log"]
 
 
+# -- breakout rooms (mosaic.domain.breakouts) -------------------------------------------------
+
+BreakoutRoomId = Annotated[str, Field(pattern=r"^b[1-9][0-9]?$")]
+
+
+class BreakoutRoomSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: DisplayName
+
+
+class BreakoutsCreate(Request):
+    type: Literal["breakouts.create"]
+    rooms: list[BreakoutRoomSpec] = Field(min_length=1, max_length=50)
+    mode: Literal["manual", "balanced", "random", "choose"] = "manual"
+
+
+class BreakoutsRename(Request):
+    type: Literal["breakouts.rename"]
+    room_id: BreakoutRoomId
+    name: DisplayName
+
+
+class BreakoutsAssign(Request):
+    """Place people by hand (``assignments``, null: main) or all at once (``auto``)."""
+
+    type: Literal["breakouts.assign"]
+    assignments: dict[ParticipantId, BreakoutRoomId | None] = Field(
+        default_factory=dict, max_length=1000
+    )
+    auto: Literal["balanced", "random"] | None = None
+
+
+class BreakoutsOpen(Request):
+    type: Literal["breakouts.open"]
+    # The timer, in minutes or (short exercises, tests) seconds; neither: no timer.
+    minutes: int | None = Field(default=None, ge=1, le=720)
+    seconds: int | None = Field(default=None, ge=10, le=43200)
+    allow_return: bool = True
+    late_joiners: Literal["host", "choose"] = "host"
+
+
+class BreakoutsExtend(Request):
+    type: Literal["breakouts.extend"]
+    minutes: int = Field(ge=1, le=120)
+
+
+class BreakoutsBroadcast(Request):
+    type: Literal["breakouts.broadcast"]
+    text: ChatText
+
+
+class BreakoutsMove(Request):
+    """Go to a room oneself (null: the main room)."""
+
+    type: Literal["breakouts.move"]
+    room_id: BreakoutRoomId | None
+
+
+class BreakoutsHelp(Request):
+    type: Literal["breakouts.help"]
+
+
+class BreakoutsClose(Request):
+    type: Literal["breakouts.close"]
+
+
 class RecordingStart(Request):
     """Start the server's recording of the meeting (host; co-hosts if the host lets them)."""
 
@@ -326,6 +393,15 @@ ClientMessage = Annotated[
     | End
     | ReportParticipant
     | AuditLog
+    | BreakoutsCreate
+    | BreakoutsRename
+    | BreakoutsAssign
+    | BreakoutsOpen
+    | BreakoutsExtend
+    | BreakoutsBroadcast
+    | BreakoutsMove
+    | BreakoutsHelp
+    | BreakoutsClose
     | RecordingStart
     | RecordingStop,
     Field(discriminator="type"),

@@ -55,6 +55,8 @@ class MediaRoom(Protocol):
     def admit(self, participant_id: str) -> None: ...
     def sources_changed(self, participant: Participant) -> None: ...
     def resumed(self, participant_id: str) -> None: ...
+    # Who is in which breakout room changed: re-check who receives whom.
+    def scope_changed(self) -> None: ...
     async def restart(self, participant_id: str, pc: str) -> None: ...
     async def remove(self, participant_id: str) -> None: ...
     async def close(self) -> None: ...
@@ -138,6 +140,8 @@ class Room:
         # still valid for minutes, cannot bring them back: participant id -> how they went.
         self.departed: dict[str, str] = {}
         self._token_refresh: asyncio.TimerHandle | None = None
+        # The breakout rooms' next deadline (see `mosaic.signaling.breakouts.schedule`).
+        self.breakout_timer: asyncio.TimerHandle | None = None
         self._devices = DeviceLog(meeting.id, meeting.known_devices, services.meetings, self.spawn)
         self._recording: ActiveRecording | None = None
 
@@ -241,6 +245,8 @@ class Room:
         }
         if self.may(participant, Action.SEE_WAITING_ROOM):
             result["waiting"] = self.waiting_list()
+        manages = self.may(participant, Action.MANAGE_BREAKOUTS)
+        result["breakouts"] = self.meeting.breakouts.view(participant.id, manages)
         result["resume_token"] = self.issue_token(member)
         return result
 
@@ -382,6 +388,8 @@ class Room:
             self._flush_handle.cancel()
         if self._token_refresh is not None:
             self._token_refresh.cancel()
+        if self.breakout_timer is not None:
+            self.breakout_timer.cancel()
         self._devices.flush()
         try:
             await self.stop_recorder()  # its files finalized before the media goes

@@ -100,6 +100,9 @@ class MediaCalls:
     def resumed(self, participant_id: str) -> None:
         self.calls.append(("resumed", participant_id))
 
+    def scope_changed(self) -> None:
+        self.calls.append(("scope",))
+
     async def restart(self, participant_id: str, pc: str) -> None:
         self.calls.append(("restart", participant_id, pc))
 

@@ -35,6 +35,7 @@ from mosaic.media.sfu.allocation import (
 from mosaic.media.sfu.probe import Prober
 from mosaic.media.sfu.publisher import PublishPeer
 from mosaic.media.sfu.quality import GOOD, YES, Debounced, UplinkWatch, classify
+from mosaic.media.sfu.scope import Scope, in_reach
 from mosaic.media.sfu.seam import Transport, TransportFactory
 from mosaic.media.sfu.speaker import SpeakerDetector
 from mosaic.media.sfu.subscriber import SubscribePeer
@@ -100,6 +101,7 @@ class Router:
         transports: TransportFactory | None = None,
         clock: Callable[[], float] = time.monotonic,
         ticking: bool = True,
+        scope: Scope | None = None,
     ) -> None:
         """``transports`` makes each connection's transport (by default the aiortc bridge's,
         all with one DTLS certificate); ``clock`` is monotonic seconds; without ``ticking``
@@ -107,6 +109,8 @@ class Router:
         they move by hand, and tick when they choose."""
         self.gate = gate
         self._send = send
+        # Whom each viewer may receive at all (breakout rooms; `mosaic.media.sfu.scope`).
+        self.scope = scope
         self.ice_servers = ice_servers
         self._transports = transports
         self.clock = clock
@@ -257,6 +261,12 @@ class Router:
         if changed:
             self._allocate_all()
 
+    def scope_changed(self) -> None:
+        """Who may receive whom changed (someone moved between breakout rooms): allocate
+        again now, not at the next tick, on the same connections; each video slot that gets
+        a new publisher asks it for a keyframe (`DownTrack.want`)."""
+        self._allocate_all()
+
     def stats(self) -> dict[str, int]:
         """Totals for metrics: streams now, and packets, bytes, repairs and keyframe
         requests since the meeting began (cheap: read from the peers at scrape time)."""
@@ -346,8 +356,9 @@ class Router:
         holders = {down.track for down in peer.slots_of("audio") if down.track}
         if levels is None:
             levels = self.speakers.levels(now)
-        audio = wanted_audio(self.tracks, me, holders, levels)
-        videos = wanted_videos(self.tracks, me, subscriber.view)
+        tracks = in_reach(self.tracks, self.scope(me) if self.scope is not None else None)
+        audio = wanted_audio(tracks, me, holders, levels)
+        videos = wanted_videos(tracks, me, subscriber.view)
         added = ensure_slots(peer, "audio", len(audio))
         added |= ensure_slots(peer, "video", len(videos))
         fill(peer.slots_of("audio"), audio)

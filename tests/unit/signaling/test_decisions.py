@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 
 from mosaic.domain import permissions
+from mosaic.domain.breakouts import LateJoiners, Mode
+from mosaic.domain.meeting import LiveMeeting
 from mosaic.domain.permissions import Action
 from mosaic.domain.roster import Participant
 from mosaic.signaling import protocol as p
@@ -76,6 +78,17 @@ DECIDED_BY: dict[str, frozenset[Action] | NoPermission] = {
     "end": frozenset({A.END_MEETING}),
     "report": frozenset({A.REPORT}),
     "audit_log": frozenset({A.SEE_AUDIT_LOG}),
+    # Breakout rooms: hosts and co-hosts run them; a participant moves as the host allowed
+    # (a host's or co-host's move is a visit).
+    "breakouts.create": frozenset({A.MANAGE_BREAKOUTS}),
+    "breakouts.rename": frozenset({A.MANAGE_BREAKOUTS}),
+    "breakouts.assign": frozenset({A.MANAGE_BREAKOUTS}),
+    "breakouts.open": frozenset({A.MANAGE_BREAKOUTS}),
+    "breakouts.extend": frozenset({A.MANAGE_BREAKOUTS}),
+    "breakouts.close": frozenset({A.MANAGE_BREAKOUTS}),
+    "breakouts.broadcast": frozenset({A.BROADCAST}),
+    "breakouts.move": frozenset({A.VISIT_ROOM, A.CHOOSE_ROOM, A.RETURN_TO_MAIN}),
+    "breakouts.help": frozenset({A.ASK_FOR_HELP}),
     "recording.start": frozenset({A.START_RECORDING}),
     "recording.stop": frozenset({A.STOP_RECORDING}),
 }
@@ -118,6 +131,18 @@ class Cast:
     cohost: Member
     guest: Member
     waiter: Member
+    meeting: LiveMeeting
+
+
+def _rooms(cast: Cast, *, opened: bool = False, mode: Mode = Mode.MANUAL) -> Cast:
+    """Breakout rooms b1 and b2 set up straight in the domain (not a request: nothing is
+    asked of `may`), the guest planned for b1; opened if asked."""
+    breakouts = cast.meeting.breakouts
+    breakouts.create(["Red", "Blue"], mode, [])
+    breakouts.assign({cast.guest.id: "b1"})
+    if opened:
+        breakouts.open(0.0, None, True, LateJoiners.HOST)
+    return cast
 
 
 # For each handled message: who sends it and what it says, chosen so that it is allowed and
@@ -149,6 +174,21 @@ SAMPLES: dict[str, Sample] = {
     "end": ("host", lambda c: {}),
     "report": ("cohost", lambda c: {"participant": c.guest.id, "reason": "spam"}),
     "audit_log": ("cohost", lambda c: {}),
+    "breakouts.create": ("cohost", lambda c: {"rooms": [{"name": "Red"}], "mode": "balanced"}),
+    "breakouts.rename": ("cohost", lambda c: {"room_id": "b1", "name": "Green"} | _kw(_rooms(c))),
+    "breakouts.assign": ("cohost", lambda c: {"assignments": {_rooms(c).guest.id: "b2"}}),
+    "breakouts.open": ("cohost", lambda c: {"minutes": 10} | _kw(_rooms(c))),
+    "breakouts.extend": ("cohost", lambda c: {"minutes": 5} | _kw(_rooms(c, opened=True))),
+    "breakouts.close": ("cohost", lambda c: _kw(_rooms(c, opened=True))),
+    "breakouts.broadcast": (
+        "cohost",
+        lambda c: {"text": "Two minutes"} | _kw(_rooms(c, opened=True)),
+    ),
+    "breakouts.move": (
+        "guest",
+        lambda c: {"room_id": "b2"} | _kw(_rooms(c, opened=True, mode=Mode.CHOOSE)),
+    ),
+    "breakouts.help": ("guest", lambda c: _kw(_rooms(c, opened=True))),
     "recording.start": ("host", lambda c: {}),
     "recording.stop": ("host", lambda c: {}),
 }
@@ -217,7 +257,12 @@ async def _cast(stage: Stage) -> Cast:
     cohost = await stage.cohost("Cohost")
     guest = await stage.guest("Guest")
     waiter = stage.enter("Waiter")
-    return Cast(host, cohost, guest, waiter)
+    return Cast(host, cohost, guest, waiter, stage.meeting)
+
+
+def _kw(cast: Cast) -> dict[str, Any]:
+    """No fields: for samples whose set-up (`_rooms`) is all they need."""
+    return {}
 
 
 @pytest.mark.parametrize("kind", HANDLED)
