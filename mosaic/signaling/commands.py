@@ -355,7 +355,7 @@ async def recording_start(room: Room, member: Member, msg: p.RecordingStart) -> 
         try:
             await room.start_recorder()
         except RecordingUnavailable as exc:
-            pass  # UNDO-CHECK
+            room.meeting.recording = False  # nobody is told of a recording that never was
             raise ProtocolError(
                 ErrorCode.INTERNAL, str(exc), reason="recording_unavailable"
             ) from None
