@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import environment, forwarding, join_latency, report, signaling
+from bench import adaptation, environment, forwarding, join_latency, report, signaling
 from bench.plan import FULL, QUICK, Plan
 from mosaic.bots.clips import audio_clip, video_clip
 
@@ -32,6 +32,7 @@ BENCHES = {
     "forwarding": forwarding.run,
     "join": join_latency.run,
     "signaling": signaling.run,
+    "adaptation": adaptation.run,
 }
 
 

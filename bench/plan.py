@@ -22,7 +22,9 @@ class Plan:
     storm_sizes: tuple[int, ...] = (250, 500, 1000)
     observers: int = 10
     storm_concurrency: int = 32
-    benches: tuple[str, ...] = field(default=("forwarding", "join", "signaling"))
+    # Adaptation: squeeze-and-restore trials of a Chromium viewer's downlink.
+    adaptation_trials: int = 10
+    benches: tuple[str, ...] = field(default=("forwarding", "join", "signaling", "adaptation"))
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -41,4 +43,5 @@ QUICK = Plan(
     storm_sizes=(20,),
     observers=3,
     storm_concurrency=8,
+    adaptation_trials=1,
 )

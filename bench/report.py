@@ -160,6 +160,24 @@ def signaling_lines(section: dict[str, Any]) -> list[str]:
     ]
 
 
+def adaptation_lines(result: dict[str, Any]) -> list[str]:
+    if "skipped" in result:
+        return [f"Adaptation: skipped ({result['skipped']})"]
+    lines = [
+        f"Adaptation (Chromium viewer, downlink to {result['squeeze_kbps']} kbit/s and back;"
+        f" {result['trials']} trials, {result['failed']} failed; layers {result['layers']})"
+    ]
+    for name, label in (
+        ("adapt", "squeeze -> first lower-layer frame"),
+        ("recover", "restore -> first wanted-layer frame"),
+    ):
+        row = result[name]
+        lines.append(
+            f"  {label}: p50 {row['p50_ms']} ms, p95 {row['p95_ms']} ms, max {row['max_ms']} ms"
+        )
+    return lines
+
+
 def text(results: dict[str, Any]) -> str:
     lines = [f"Mosaic benchmarks ({results['plan']['name']} plan, {results['started_at']})"]
     env = results["environment"]
@@ -169,6 +187,7 @@ def text(results: dict[str, Any]) -> str:
         ("forwarding", forwarding_lines),
         ("join", join_lines),
         ("signaling", signaling_lines),
+        ("adaptation", adaptation_lines),
     ):
         if key in results:
             lines += ["", *render(results[key])]

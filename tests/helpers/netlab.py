@@ -30,7 +30,7 @@ DEFAULT_CLASS = 99
 TABLE = "mosaic_lab"
 # How much a shaped link queues before it drops, in time at its rate: a home router's buffer is
 # often far larger (bufferbloat), but a long queue only delays the test's verdict.
-QUEUE_SECONDS = 0.25
+QUEUE_SECONDS = 0.5
 MIN_QUEUE_BYTES = 4_000  # at least three full-size packets, or a small link only drops
 
 

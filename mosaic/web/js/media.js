@@ -3,8 +3,10 @@
 // sending slots carries whose video; we tell it what we show and how large.
 
 // Three simulcast layers: the server forwards to each viewer the one that fits its tile.
+// The quarter layer is what a poor link gets: at 100 kbit/s it fits a 200 kbit/s downlink
+// with the speaker's audio (~45 kbit/s on the wire) and headers to spare; at 150 it did not.
 const SIMULCAST = [
-  { rid: "q", scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+  { rid: "q", scaleResolutionDownBy: 4, maxBitrate: 100_000 },
   { rid: "h", scaleResolutionDownBy: 2, maxBitrate: 500_000 },
   { rid: "f", maxBitrate: 1_500_000 },
 ];
