@@ -151,6 +151,10 @@ class Participant:
         """Go to a room (None: back to main): a host's visit, a participant's choice."""
         await self.request("breakouts.move", room_id=room_id)
 
+    async def set_room_cohost(self, participant_id: str, room_id: str | None) -> None:
+        """Make someone co-host of one breakout room (None: no longer); the host only."""
+        await self.request("breakouts.cohost", participant=participant_id, room_id=room_id)
+
     async def ask_for_help(self) -> None:
         await self.request("breakouts.help")
 

@@ -79,6 +79,9 @@ class Breakouts:
     late_joiners: LateJoiners = LateJoiners.HOST
     # Who entered the meeting while the rooms were open (they may choose, per `late_joiners`).
     late: set[str] = field(default_factory=set)
+    # Per-room co-hosts: participant id -> the room where they moderate (mute, stop video,
+    # lower hands of the participants there); the rest of the meeting sees them as before.
+    room_cohosts: dict[str, str] = field(default_factory=dict)
     seed: int | None = None  # for `Mode.RANDOM` in tests
 
     @property
@@ -115,6 +118,7 @@ class Breakouts:
         self.assignment = {}
         self.ends_at = None
         self.late = set()
+        self.room_cohosts = {}
         if mode in (Mode.BALANCED, Mode.RANDOM):
             self.auto(mode, people)
 
@@ -210,6 +214,7 @@ class Breakouts:
         self.assignment = {}
         self.ends_at = None
         self.late = set()
+        self.room_cohosts = {}
 
     # -- people --------------------------------------------------------------------------------
 
@@ -237,7 +242,26 @@ class Breakouts:
         if self.is_open:
             self.late.add(participant_id)
 
+    def set_room_cohost(self, participant_id: str, room_id: str | None) -> None:
+        """Make someone co-host of one room (None: no longer)."""
+        self._require_rooms()
+        if room_id is None:
+            self.room_cohosts.pop(participant_id, None)
+        else:
+            self.room(room_id)
+            self.room_cohosts[participant_id] = room_id
+
+    def moderates(self, actor_id: str, target_id: str) -> bool:
+        """Whether the actor is co-host of the room both are in now."""
+        room = self.room_of(actor_id)
+        return (
+            room is not None
+            and self.room_cohosts.get(actor_id) == room
+            and self.room_of(target_id) == room
+        )
+
     def left(self, participant_id: str) -> None:
+        self.room_cohosts.pop(participant_id, None)
         self.late.discard(participant_id)
         if self.is_open:
             self.assignment.pop(participant_id, None)
@@ -283,4 +307,5 @@ class Breakouts:
             "may_return": self.may_return(participant_id),
             "may_choose": self.may_choose(participant_id),
             "assignments": dict(self.assignment) if manager else {},
+            "cohosts": dict(self.room_cohosts) if shown else {},
         }

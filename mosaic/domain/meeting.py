@@ -505,6 +505,12 @@ class LiveMeeting:
         self.breakouts.move(actor.id, room_id)
         self.breakouts.late.discard(actor.id)
 
+    def set_room_cohost(self, actor: Participant, target: Participant, room_id: str | None) -> None:
+        """Make a participant co-host of one breakout room (None: no longer), as the host
+        makes co-hosts of the meeting."""
+        self.require(actor, Action.ASSIGN_COHOST, target)
+        self.breakouts.set_room_cohost(target.id, room_id)
+
     def broadcast_audience(self, actor: Participant) -> list[Participant]:
         """A host's message to every room (and main): everyone admitted."""
         self.require(actor, Action.BROADCAST)

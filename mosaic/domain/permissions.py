@@ -124,6 +124,10 @@ TARGETED = frozenset(
 # Controls aimed at everyone at once: asked without a target, whether the actor may do it at
 # all; asked with one, whether it reaches that participant.
 SWEEPING = frozenset({Action.MUTE_ALL, Action.SUSPEND_ACTIVITIES})
+# What a per-room co-host does to the participants of their breakout room (and nowhere else).
+ROOM_COHOST_CONTROLS = frozenset(
+    {Action.MUTE, Action.STOP_VIDEO, Action.STOP_SCREEN_SHARE, Action.LOWER_HAND}
+)
 _RANK = {Role.PARTICIPANT: 0, Role.COHOST: 1, Role.HOST: 2}
 SOURCE_ACTIONS = {
     Source.MICROPHONE: Action.PUBLISH_MICROPHONE,
@@ -150,6 +154,8 @@ def may(
         allowed = actor.role is Role.HOST
     elif action in HOST_CONTROLS:
         allowed = actor.is_host_or_cohost
+        if not allowed and action in ROOM_COHOST_CONTROLS:
+            return _room_cohost_may(actor, meeting, target)
     else:
         allowed = _participant_may(actor, action, meeting, target)
     if not allowed:
@@ -229,6 +235,18 @@ def _participant_may(
                 actor.role is Role.COHOST and settings.cohosts_may_record
             )
     return False
+
+
+def _room_cohost_may(actor: Participant, meeting: LiveMeeting, target: Participant | None) -> bool:
+    """A per-room co-host moderates the plain participants of the room they are in, while
+    they are both in it; a visiting host or co-host outranks them."""
+    return (
+        target is not None
+        and target.id != actor.id
+        and target.state is State.ADMITTED
+        and target.role is Role.PARTICIPANT
+        and meeting.breakouts.moderates(actor.id, target.id)
+    )
 
 
 def _may_target(actor: Participant, action: Action, target: Participant | None) -> bool:

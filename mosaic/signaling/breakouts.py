@@ -150,6 +150,15 @@ async def move(room: Room, member: Member, msg: p.BreakoutsMove) -> Result:
     return {}
 
 
+@_handles(p.BreakoutsCohost)
+async def room_cohost(room: Room, member: Member, msg: p.BreakoutsCohost) -> Result:
+    target = room.meeting.target(msg.participant)
+    room.meeting.set_room_cohost(member.participant, target, msg.room_id)
+    room.audit("breakouts_cohost", actor=member.participant.name, subject=target.name)
+    changed(room)
+    return {}
+
+
 @_handles(p.BreakoutsHelp)
 async def help_requested(room: Room, member: Member, msg: p.BreakoutsHelp) -> Result:
     asker = member.participant

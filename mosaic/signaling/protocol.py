@@ -346,6 +346,14 @@ class BreakoutsMove(Request):
     room_id: BreakoutRoomId | None
 
 
+class BreakoutsCohost(Request):
+    """Make a participant co-host of one room (``room_id`` null: no longer)."""
+
+    type: Literal["breakouts.cohost"]
+    participant: ParticipantId
+    room_id: BreakoutRoomId | None
+
+
 class BreakoutsHelp(Request):
     type: Literal["breakouts.help"]
 
@@ -400,6 +408,7 @@ ClientMessage = Annotated[
     | BreakoutsExtend
     | BreakoutsBroadcast
     | BreakoutsMove
+    | BreakoutsCohost
     | BreakoutsHelp
     | BreakoutsClose
     | RecordingStart

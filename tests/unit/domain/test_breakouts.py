@@ -225,3 +225,24 @@ def test_someone_who_leaves_is_forgotten_by_their_room() -> None:
     opened(m, host)
     m.leave(people[0].id)
     assert m.breakouts.members("b1") == []
+
+
+def test_a_room_cohost_moderates_their_room_only() -> None:
+    m, host, people = class_of(3)
+    lead, mate, other = people
+    m.create_breakouts(host, ["A", "B"], Mode.MANUAL)
+    m.assign_breakouts(host, {lead.id: "b1", mate.id: "b1", other.id: "b2"})
+    with pytest.raises(Forbidden):
+        m.set_room_cohost(lead, mate, "b1")  # only the host makes co-hosts
+    m.set_room_cohost(host, lead, "b1")
+    assert not may(lead, Action.MUTE, m, mate)  # not before the rooms open
+    opened(m, host)
+    mate.sources.add(Source.MICROPHONE)
+    m.block_source(lead, mate, Source.MICROPHONE)
+    assert Source.MICROPHONE not in mate.sources
+    assert not may(lead, Action.MUTE, m, other)  # another room
+    assert not may(lead, Action.MUTE, m, host)  # a visiting host outranks them
+    assert not may(lead, Action.REMOVE, m, mate)  # moderation, not the host's whole power
+    assert lead.role is Role.PARTICIPANT  # the rest of the meeting sees a participant
+    m.close_breakouts(host)
+    assert not may(lead, Action.MUTE, m, mate)

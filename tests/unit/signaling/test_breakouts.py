@@ -141,3 +141,21 @@ async def test_the_timer_closes_the_rooms_by_itself(tmp_path: Path) -> None:
         await asyncio.sleep(0.5)
         assert last_state(stage, pupil)["state"] == "closed"
         assert last_state(stage, pupil)["room"] is None
+
+
+async def test_a_room_cohost_mutes_in_their_room_and_nowhere_else(tmp_path: Path) -> None:
+    async with staged_room(tmp_path, waiting_room=False) as stage:
+        host, (lead, mate, other) = await _class(stage, 3)
+        await stage.send(host, "breakouts.create", rooms=[{"name": "Red"}, {"name": "Blue"}])
+        await stage.send(
+            host, "breakouts.assign", assignments={lead.id: "b1", mate.id: "b1", other.id: "b2"}
+        )
+        await stage.send(host, "breakouts.cohost", participant=lead.id, room_id="b1")
+        await stage.send(host, "breakouts.open")
+        await stage.send(lead, "mute", participant=mate.id, source="microphone")
+        assert stage.inbox(mate).of("muted")[-1]["by"] == "Pupil 0"
+        with pytest.raises(ProtocolError) as refused:
+            await stage.send(lead, "mute", participant=other.id, source="microphone")
+        assert refused.value.code is ErrorCode.FORBIDDEN
+        await stage.settle()
+        assert last_state(stage, other)["cohosts"] == {lead.id: "b1"}

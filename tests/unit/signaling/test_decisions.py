@@ -89,6 +89,7 @@ DECIDED_BY: dict[str, frozenset[Action] | NoPermission] = {
     "breakouts.broadcast": frozenset({A.BROADCAST}),
     "breakouts.move": frozenset({A.VISIT_ROOM, A.CHOOSE_ROOM, A.RETURN_TO_MAIN}),
     "breakouts.help": frozenset({A.ASK_FOR_HELP}),
+    "breakouts.cohost": frozenset({A.ASSIGN_COHOST}),
     "recording.start": frozenset({A.START_RECORDING}),
     "recording.stop": frozenset({A.STOP_RECORDING}),
 }
@@ -189,6 +190,7 @@ SAMPLES: dict[str, Sample] = {
         lambda c: {"room_id": "b2"} | _kw(_rooms(c, opened=True, mode=Mode.CHOOSE)),
     ),
     "breakouts.help": ("guest", lambda c: _kw(_rooms(c, opened=True))),
+    "breakouts.cohost": ("host", lambda c: {"participant": _rooms(c).guest.id, "room_id": "b1"}),
     "recording.start": ("host", lambda c: {}),
     "recording.stop": ("host", lambda c: {}),
 }
