@@ -106,8 +106,12 @@ async def test_recording_from_the_page_shows_everyone_and_lands_on_the_recording
         await expect(early.locator("#rec-badge")).to_be_hidden()
 
         # The Recordings page lists it, with a size and a duration; it downloads.
+        # The host's meeting list leads to it.
         listing = await pages(server.url, host.cookies)
-        await listing.goto(f"{server.url}/recordings?meeting={meeting['id']}")
+        await listing.goto(server.url)
+        item = listing.locator(f'.meeting-item[data-meeting-id="{meeting["id"]}"]')
+        await item.get_by_role("link", name="Recordings").click()
+        await expect(listing).to_have_url(f"{server.url}/recordings?meeting={meeting['id']}")
         rows = listing.locator("#recordings-list tr")
         await expect(rows).to_have_count(1)
         cells = rows.first.locator("td")
