@@ -1,5 +1,6 @@
 // A meeting the user has entered: state from the server's events, and the room's controls.
 import { announce } from "./announcer.js";
+import { Breakouts } from "./breakouts.js";
 import { ChatPanel } from "./chat.js";
 import { HelpDialog } from "./help.js";
 import { bindLanguageSelect, t, translate } from "./i18n.js";
@@ -11,7 +12,7 @@ import { Stage } from "./stage.js";
 
 const $ = (id) => document.getElementById(id);
 const REACTIONS = ["👍", "👏", "❤️", "😂", "😮", "🎉"];
-const PANELS = ["people", "chat", "security"];
+const PANELS = ["people", "chat", "security", "breakouts"];
 
 export class Room {
   constructor(signaling, joined, localStream, { micOn, camOn, onLeave }) {
@@ -31,6 +32,7 @@ export class Room {
     this.people = new PeoplePanel(this);
     this.stage = new Stage(this);
     this.chat = new ChatPanel(this);
+    this.breakouts = new Breakouts(this, joined.breakouts);
     this.recording = new RecordingControl(this);
     signaling.on("roster", (event) => this.applyRoster(event));
     signaling.on("waiting", (event) => {
@@ -264,6 +266,7 @@ export class Room {
     this.renderSecurity();
     this.people.render();
     this.chat.render();
+    this.breakouts.render();
     this.recording.render();
     this.stage.render();
   }

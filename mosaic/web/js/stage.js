@@ -223,7 +223,8 @@ export class Stage {
 
   render() {
     const room = this.room;
-    const people = [...room.participants.values()];
+    // While breakout rooms are open, the stage shows the people of our room only.
+    const people = [...room.participants.values()].filter((p) => !room.breakouts || room.breakouts.sharesMyRoom(p.id));
     const ids = new Set(people.map((p) => p.id));
     for (const key of [...this.tiles.keys()]) {
       const id = key.split(":")[0];
