@@ -80,6 +80,8 @@ async def test_recording_from_the_page_shows_everyone_and_lands_on_the_recording
         await expect(record).to_have_attribute("aria-pressed", "true")
         await expect(boss.locator("#rec-badge")).to_be_visible()
         await expect(early.locator("#rec-badge")).to_be_visible()  # already in: the indicator
+        started = early.locator("#toasts .toast", has_text="This meeting is now being recorded.")
+        await expect(started).to_be_visible()
 
         # Someone entering now is asked first, and stays.
         late = await pages(server.url, camera=False)

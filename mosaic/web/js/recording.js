@@ -2,7 +2,6 @@
 // meeting lets record (the host; co-hosts when the host allows it), a persistent indicator
 // for everyone, and a notice for whoever enters while it runs, who chooses to stay or leave
 // before their camera and microphone are sent (and so before anything of theirs is recorded).
-import { announce } from "./announcer.js";
 import { t } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
@@ -65,7 +64,8 @@ export class RecordingControl {
     button.title = label;
     if (recording !== this.was) {
       this.was = recording;
-      announce(t(recording ? "recording.started" : "recording.stopped"), { urgent: recording });
+      // Seen and heard (the toast goes through the live region too): nobody misses it.
+      this.room.toast(t(recording ? "recording.started" : "recording.stopped"), { urgent: recording });
     }
   }
 }
