@@ -16,6 +16,7 @@ from typing import Any
 from playwright.async_api import Page, expect
 
 from mosaic.client import Participant, join
+from mosaic.client.synthetic import ToneAudioTrack
 from tests.browser.accessibility import RUN, axe_source, describe, unacceptable
 from tests.browser.conftest import PageFactory, screenshot_path
 from tests.browser.meeting import enter
@@ -44,8 +45,10 @@ class Seen:
     def __init__(self, participant: Participant) -> None:
         self.state: dict[str, Any] = {}
         self.broadcasts: list[str] = []
+        self.muted: list[str] = []
         participant.on("breakouts", lambda event: setattr(self, "state", event))
         participant.on("broadcast", lambda event: self.broadcasts.append(event["text"]))
+        participant.on("muted", lambda event: self.muted.append(event["source"]))
 
 
 async def test_host_runs_breakout_rooms_from_the_panel_and_everyone_comes_back(
@@ -67,6 +70,9 @@ async def test_host_runs_breakout_rooms_from_the_panel_and_everyone_comes_back(
         for name in ("Ana", "Ben", "Cleo")
     ]
     seen = [Seen(bot) for bot in bots]
+    for bot in bots[1:]:  # Ben and Cleo speak (a host may mute them wherever they are)
+        await bot.publish(audio=ToneAudioTrack())
+        await bot.request("media", source="microphone", on=True)
     problems: list[str] = []
     try:
         await expect(host.locator("#gallery .tile")).to_have_count(5, timeout=15000)
@@ -122,8 +128,21 @@ async def test_host_runs_breakout_rooms_from_the_panel_and_everyone_comes_back(
             assert view.state["state"] in ("open", "closing") and view.state["ends_at"]
         # The pupil's stage shows their room only: themselves and the one bot placed with them.
         await expect(pupil.locator("#gallery .tile")).to_have_count(2)
+        # The host visits Red team and is still host there: mutes the bot in it.
+        await host.click('#bo-room-list .bo-room[data-room-id="b1"] .bo-visit')
+        await expect(host.locator("#bo-where")).to_have_text("You are visiting Red team")
+        await expect(host.locator("#gallery .tile")).to_have_count(3)
+        await expect(pupil.locator("#gallery .tile")).to_have_count(3)
+        index = next(i for i, view in enumerate(seen) if view.state["room"] == "b1")
+        assert index > 0  # Ana went to room 2 by drag
+        await host.click("#people")
+        row = host.locator(f'#people-list .person[data-participant-id="{bots[index].id}"]')
+        await row.locator("summary").click()
+        await row.locator(".mute").click()
+        await bots[index].wait_until(lambda: "microphone" in seen[index].muted)
+        await host.click("#breakouts")
         problems += await audit(pupil, artifacts, "participant-bar")
-        # Ask for help: the host is told, in a toast and in the panel, with a way to go there.
+        # Ask for help: the host is told, in a toast and in the panel (with a Visit button).
         await pupil.click("#bo-help")
         await expect(host.locator("#bo-help-list .person")).to_have_count(1)
         await expect(host.locator("#bo-help-list")).to_contain_text(
@@ -140,11 +159,6 @@ async def test_host_runs_breakout_rooms_from_the_panel_and_everyone_comes_back(
                 lambda view=view: "Five more minutes of reading" in view.broadcasts
             )
         problems += await audit(host, artifacts, "host-open")
-        # The host visits Red team (the help request's Visit) and is still host there.
-        await host.locator("#bo-help-list button").click()
-        await expect(host.locator("#bo-where")).to_have_text("You are visiting Red team")
-        await expect(host.locator("#breakouts")).to_be_visible()
-        await expect(host.locator("#gallery .tile")).to_have_count(3)
         # The server's clock closes the rooms: everyone back in the main room.
         await expect(bar).to_be_hidden(timeout=30000)
         await expect(host.locator("#breakout-bar")).to_be_hidden()
