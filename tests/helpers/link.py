@@ -61,7 +61,8 @@ class LinkSimulator:
     loss: float = 0.0
     one_way_delay: float = 0.02
     feedback: Feedback = "twcc"
-    remb: Callable[[float], float] | None = None
+    # The receiver's REMB at a time (None: it sends none then), about once a second.
+    remb: Callable[[float], float | None] | None = None
     rr: bool = False
     # What the sender sends, given the time and the target; None: the target (a greedy
     # sender). An SFU is app-limited: it forwards what the chosen layers carry.
@@ -186,8 +187,9 @@ class LinkSimulator:
                         fraction, rtt, t + self.one_way_delay
                     ),
                 )
-        if self.remb is not None:
-            bps = int(self.remb(t))
+        remb = None if self.remb is None else self.remb(t)
+        if remb is not None:
+            bps = int(remb)
             self._post(t, lambda: self.estimator.on_remb(bps, t + self.one_way_delay))
 
     def _post(self, t: float, deliver: Callable[[], None]) -> None:

@@ -50,6 +50,7 @@ LOSS_HIGH, LOSS_LOW = 0.10, 0.02  # loss-based: decrease above, increase below, 
 LOSS_MIN_PACKETS = 20  # transport feedback's loss is judged over at least this many packets
 LOSS_WINDOW_S = 1.0  # ... and at most this long, unless the evidence is clear sooner
 TWCC_FRESH_S = 2.0  # transport feedback this recent makes receiver-report loss redundant
+REMB_FRESH_S = 5.0  # a REMB caps the estimate this long after it came
 
 
 @dataclass(slots=True, frozen=True)
@@ -153,6 +154,7 @@ class DownlinkEstimator:
         self._delay = AimdControl(float(start_bps))
         self._loss = _LossControl(float(start_bps))
         self._remb: float | None = None
+        self._remb_at = -math.inf
         self._rtt = 0.1
         self._rtt_from_reports = False
         self._loss_reported = False
@@ -205,13 +207,14 @@ class DownlinkEstimator:
         loss = self._loss_window.add(len(results), len(results) - len(received), now)
         if loss is not None:
             self._loss.update(loss, self._rtt, now)
-        self._combine()
+        self._combine(now)
 
     def on_remb(self, bps: int, now: float) -> None:
         """The receiver's own estimate (REMB, draft-alvestrand-rmcat-remb): a cap on the
         others, and the estimate itself from a receiver that sends nothing else."""
         self._remb = float(bps)
-        self._combine()
+        self._remb_at = now
+        self._combine(now)
 
     def on_receiver_report(self, fraction_lost: float, rtt_s: float | None, now: float) -> None:
         """A receiver report block: loss fraction (0..1) since the last report, and the round
@@ -224,7 +227,7 @@ class DownlinkEstimator:
             return
         self._loss_reported = True
         self._loss.update(min(max(fraction_lost, 0.0), 1.0), self._rtt, now)
-        self._combine()
+        self._combine(now)
 
     def probe_result(self, bps: int, now: float) -> None:
         """A probe (padding or retransmissions sent above the target) was delivered at ``bps``:
@@ -235,7 +238,7 @@ class DownlinkEstimator:
             return
         self._delay.bps = max(self._delay.bps, float(bps))
         self._loss.bps = max(self._loss.bps, float(bps))
-        self._combine()
+        self._combine(now)
 
     @property
     def delivered_bps(self) -> int | None:
@@ -254,17 +257,21 @@ class DownlinkEstimator:
         """What the controller that sets the target (the lower one) did last."""
         return self._state
 
-    def _combine(self) -> None:
+    def _combine(self, now: float) -> None:
         twcc = self._last_twcc > -math.inf
+        # A receiver estimates from the video it gets (aiortc: from nothing else), so it stops
+        # sending REMB while every video is paused: its last word, said of a squeezed link,
+        # must not hold the rate down for good once the link is back.
+        remb = self._remb if now - self._remb_at < REMB_FRESH_S else None
         candidates = []
         if twcc:
             candidates.append(self._delay.bps)
         # The loss part speaks when some report measures loss; a receiver that sends REMB
         # and nothing else has its REMB taken as the estimate, up and down.
-        if twcc or self._loss_reported or self._remb is None:
+        if twcc or self._loss_reported or remb is None:
             candidates.append(self._loss.bps)
-        if self._remb is not None:
-            candidates.append(self._remb)
+        if remb is not None:
+            candidates.append(remb)
         target = min(candidates)
         # Keep the loss part near the target, so that it does not climb alone where the
         # delay part (or REMB) holds the rate, then leap when that limit lifts.
@@ -272,7 +279,7 @@ class DownlinkEstimator:
         self._delay.bps = min(max(self._delay.bps, self._min), self._max)
         if twcc and self._delay.bps <= self._loss.bps:
             self._state = self._delay.state
-        elif self._remb is not None and self._remb <= target:
+        elif remb is not None and remb <= target:
             previous = self._target
             self._state = (
                 "hold" if target == previous else "increase" if target > previous else "decrease"

@@ -204,3 +204,19 @@ def test_a_probe_that_lost_packets_earns_nothing() -> None:
     before = estimator.target_bps
     estimator.probe_result(2_000_000, now=1.1)
     assert estimator.target_bps == before < 1_000_000
+
+
+def test_a_receiver_that_stops_sending_remb_is_not_held_to_its_last_one() -> None:
+    """aiortc computes its REMB from the video it receives: while every video is paused it
+    sends none, and its last one (said of a squeezed link) must not cap the rate for good."""
+    capacity = steps((0, 100_000), (10, 2_000_000))
+    sim = LinkSimulator(
+        DownlinkEstimator(),
+        capacity,
+        feedback="remb",
+        rr=True,
+        remb=lambda t: 90_000 if t < 10 else None,
+    )
+    sim.run(25)
+    assert max(sim.targets(5, 10)) <= 90_000
+    assert sim.targets(24, 25)[-1] >= 150_000
