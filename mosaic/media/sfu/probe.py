@@ -2,8 +2,9 @@
 
 A downlink estimate only rises as far as what the viewer is seen to receive (a browser's REMB
 grows to about 1.5 times it, a delay-based estimate likewise), so a viewer held on a low layer,
-or paused, could never earn the bandwidth to leave it. A probe sends more for a moment: copies
-of packets the viewer already has (RTX, RFC 4588, which the receiver discards as duplicates),
+or paused, could never earn the bandwidth to leave it. A probe sends more for a moment:
+padding-only packets on each video slot's RTX SSRC (as browsers probe; the receiver counts
+them for its estimate and discards them, so no picture depends on them, paused or not),
 at the rate the next step up would add. If the link carries it the estimate rises and the
 allocation moves up after its hold; if not, the estimate falls, nothing visible changed, and the
 next probe waits twice as long (up to `MAX_INTERVAL_S`).
@@ -15,22 +16,23 @@ on the per-packet path.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from mosaic.media.sfu.subscriber import SubscribePeer
+from mosaic.media.sfu.down import DownTrack
+from mosaic.media.sfu.subscriber import SubscribePeer
+from mosaic.media.wire.rtp import stamp
 
-PROBE_S = 0.5
+PROBE_S = 1.0
 MIN_INTERVAL_S = 2.0
 MAX_INTERVAL_S = 16.0
 # A probe adds at least this (smaller ones tell an estimator nothing)...
 MIN_PROBE_BPS = 50_000.0
 # ... and at most this share of the current budget (a probe must not bury the audio).
-MAX_PROBE_SHARE = 0.5
-# How far back in a slot's sent packets a probe reaches for copies.
-PROBE_DEPTH = 16
+MAX_PROBE_SHARE = 1.0
 # An estimate this much higher after a probe counts as a success.
 SUCCESS_GAIN = 1.05
+PADDING_BIT = 0x20
+# RTP padding: its last byte counts the padding bytes, itself included (255 at most).
+PADDING = bytes(254) + bytes([255])
 
 
 class Prober:
@@ -95,22 +97,50 @@ class Prober:
             return
         self._credit += self.rate_bps * max(0.0, now - last) / 8
         self._last_tick = now
-        videos = [down for down in peer.slots if down.kind == "video" and down.packets_sent]
+        videos = [down for down in peer.slots if down.kind == "video" and down.track is not None]
         if not videos:
             return
         misses = 0
-        while self._credit > 0 and misses < PROBE_DEPTH:
+        while self._credit > 0 and misses < len(videos):
             self._cursor += 1
-            down = videos[self._cursor % len(videos)]
-            back = (self._cursor // len(videos)) % PROBE_DEPTH
-            out_seq = (down.rewriter.last_sequence_number - back) & 0xFFFF
-            packet = down.retransmission(out_seq, now)
+            packet = padding(videos[self._cursor % len(videos)], now)
             if packet is None:
                 misses += 1
                 continue
-            down.retransmitted -= 1  # a probe, not a repair
-            # Numbered like every packet (transport-wide sequence), so that the receiver's
-            # feedback tells what the probe did.
-            peer.send_template(bytearray(packet), now)
+            peer.send_rtp(packet)
             self.packets += 1
             self._credit -= len(packet)
+
+
+def padding(down: DownTrack, now: float) -> bytes | None:
+    """A padding-only packet on the slot's RTX SSRC (RFC 3550 §5.1 padding, as browsers probe):
+    the header and extensions of the newest packet of the slot's track (so it carries a fresh
+    abs-send-time, and a transport-wide number where the receiver reads them), no payload,
+    255 bytes of padding. Receivers count it for their estimate and discard it: no picture
+    depends on it, paused or not."""
+    track = down.track
+    if track is None or down.rtx_payload_type is None or not track.streams:
+        return None
+    stream = track.streams[0]
+    found = stream.resend(stream.stats.max_seq, now)
+    if found is None:
+        return None
+    template, header = found
+    # The template is its own header (our extensions) followed by the payload: keep the header.
+    del template[len(template) - (header.payload_end - header.payload_offset) :]
+    template.extend(PADDING)
+    down.rtx_sequence = (down.rtx_sequence + 1) & 0xFFFF
+    stamp(
+        template,
+        down.rtx_payload_type,
+        False,
+        down.rtx_sequence,
+        down.rtp_time(now),
+        down.rtx_ssrc,
+    )
+    template[0] |= PADDING_BIT
+    if down.numbered:
+        connection = down.connection
+        if isinstance(connection, SubscribePeer):
+            connection.history.number(template, now)
+    return bytes(template)

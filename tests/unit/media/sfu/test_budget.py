@@ -9,7 +9,7 @@ from mosaic.media.sfu.quality import WORSE_AFTER_S
 from mosaic.media.sfu.simulcast import UP_HOLD_S
 from mosaic.media.wire.rtp import build_rtp
 from tests.helpers.packets import vp8_keyframe_header
-from tests.helpers.sfu import MID_ID, RID_ID, Browser, Meeting
+from tests.helpers.sfu import MID_ID, RID_ID, Browser, FakeTransport, Meeting
 
 # Bytes per 50 ms tick: about 160 kbit/s, 480 kbit/s and 1.6 Mbit/s.
 PACKETS_PER_TICK = {"q": 1, "h": 3, "f": 10}
@@ -89,28 +89,34 @@ async def test_the_data_saver_caps_the_layer_and_lifting_it_resumes() -> None:
     assert video.source is not None and video.source.rid == "h"  # type: ignore[attr-defined]
 
 
-async def test_a_held_back_viewer_is_probed_with_copies_of_what_it_already_has() -> None:
+async def test_a_held_back_viewer_is_probed_with_padding_only_packets() -> None:
     meeting, ann = await watching(max_kbps=None)
     meeting.router.view("sam", [("ann", Source.CAMERA, 320, 180)])  # no step up wanted
     run(meeting, ann, 1.0)
     subscriber = meeting.router.subscribers["sam"]
     [_, video] = subscriber.peer.slots
-    assert video.source is not None and not subscriber.prober.active
+    assert video.source is not None
     # A step up 400 kbit/s away, on a 1 Mbit/s estimate: a probe of that much (by a new
     # prober: the big tile it was first shown made the router probe already).
     subscriber.prober = Prober()
     subscriber.prober.consider(400_000, 1_000_000, meeting.clock.now)
     transport = subscriber.peer.transport
-    before = len(transport.sent_rtp)  # type: ignore[attr-defined]
+    assert isinstance(transport, FakeTransport)
+    before = len(transport.sent_rtp)
     run(meeting, ann, PROBE_S)
-    rtx = [
-        header
-        for header in transport.headers()[before:]  # type: ignore[attr-defined]
+    probes = [
+        (data, header)
+        for data, header in zip(
+            transport.sent_rtp[before:], transport.headers()[before:], strict=True
+        )
         if header.ssrc == video.rtx_ssrc
     ]
-    probe_bytes = sum(header.payload_end for header in rtx)
+    probe_bytes = sum(len(data) for data, _ in probes)
     assert 300_000 / 8 * PROBE_S <= probe_bytes <= 500_000 / 8 * PROBE_S
-    assert subscriber.prober.packets == len(rtx)
+    assert subscriber.prober.packets == len(probes)
+    # Padding only: nothing a decoder could take for a picture.
+    assert all(header.payload_end == header.payload_offset for _, header in probes)
+    assert all(data[0] & 0x20 for data, _ in probes)
     assert subscriber.peer.retransmissions == 0  # probes are not counted as repairs
     # Nothing came of it (the estimate did not rise): the next one waits twice as long.
     subscriber.prober.consider(400_000, 1_000_000, meeting.clock.now + 0.01)
@@ -140,3 +146,18 @@ async def test_a_publisher_whose_video_stops_arriving_is_marked_unstable() -> No
     assert ("ann", "poor", True) in told
     run(meeting, ann, 6.0)  # video flows again
     assert meeting.router.conditions["ann"][1] is False
+
+
+async def test_a_paused_viewer_is_probed_too_so_that_it_can_come_back() -> None:
+    meeting, ann = await watching(max_kbps=None)
+    subscriber = meeting.router.subscribers["sam"]
+    subscriber.cap_bps = None
+    run(meeting, ann, 1.0)
+    meeting.router.view("sam", [("ann", Source.CAMERA, 1280, 720)], 64)
+    run(meeting, ann, 0.5)
+    assert paused_events(meeting) == [True]
+    # The cap lifted, the estimate (1 Mbit/s at the start) still low for the tile: the video
+    # resumes on a lower layer, and the viewer is probed for the step up.
+    meeting.router.view("sam", [("ann", Source.CAMERA, 1280, 720)], None)
+    run(meeting, ann, 0.5)
+    assert subscriber.prober.packets > 0 or subscriber.prober.next_at > meeting.clock.now
