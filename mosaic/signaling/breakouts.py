@@ -48,6 +48,8 @@ def changed(room: Room) -> None:
 def announce(room: Room) -> None:
     """The rooms changed: everyone hears where they are, media follows at once (a move is
     a change of subscriptions on the same connections), and the clock is set again."""
+    if not room.members:
+        return  # the room closed meanwhile: no clock to keep it alive
     for participant in room.meeting.roster.admitted():
         room.to_member(participant.id, {"type": "breakouts", **view(room, participant)})
     if room.media is not None:
