@@ -1,19 +1,25 @@
-"""A Python viewer whose downlink is squeezed, for real: nftables polices the SFU's packets to
-it inside a private network namespace. Its video is paused (it is told so) while the speaker
-stays heard, and comes back once the link is restored."""
+"""Links squeezed for real: nftables polices packets inside a private network namespace.
+
+A Python viewer whose downlink is squeezed: its video is paused (it is told so) while the
+speaker stays heard, and probes let its estimate rise again once the link is restored. A Python
+publisher whose uplink cannot carry its video: everyone, the publisher too, learns that its
+uplink is unstable and its connection poor."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from mosaic.client import Participant, join, parse_join_url
 from mosaic.client.synthetic import PatternVideoTrack, ToneAudioTrack
+from mosaic.media.sfu.publisher import PublishPeer
 from mosaic.media.sfu.subscriber import SubscribePeer
 from tests.helpers import netns
 from tests.helpers.api import signup
@@ -30,20 +36,33 @@ def _nft(*args: str) -> None:
     subprocess.run(["nft", *args], check=True, capture_output=True, text=True)
 
 
-def sfu_port(peer: SubscribePeer) -> int:
-    """The UDP port the SFU sends this viewer's media from (its one loopback candidate)."""
+def sfu_port(peer: SubscribePeer | PublishPeer) -> int:
+    """The SFU's UDP port of one connection (its one loopback candidate)."""
     [candidate] = [c for c in peer.transport.local_candidates() if " udp " in c.lower()]
     return int(candidate.split()[5])
 
 
-def squeeze(port: int, kbit_s: int) -> None:
-    """Police what leaves ``port`` to ``kbit_s`` (input hook on ``lo``: dropped on arrival,
-    so the sender sees no error, as on a real congested link)."""
+def squeeze(port: int, kbit_s: int, direction: str = "sport") -> None:
+    """Police what leaves (``sport``) or reaches (``dport``) the SFU's ``port`` to
+    ``kbit_s`` (input hook on ``lo``: dropped on arrival, so the sender sees no error, as on
+    a real congested link)."""
     _nft("flush", "chain", "inet", "mosaic_lab", "input")
     _nft(
-        "add", "rule", "inet", "mosaic_lab", "input", "udp", "sport", str(port),
+        "add", "rule", "inet", "mosaic_lab", "input", "udp", direction, str(port),
         "limit", "rate", "over", f"{kbit_s // 8} kbytes/second", "drop",
     )  # fmt: skip
+
+
+@contextlib.contextmanager
+def lab() -> Iterator[None]:
+    """A private namespace with an empty nftables chain to police in."""
+    with netns.private_network(f"mosaic-n3-{os.getpid()}"):
+        _nft("add", "table", "inet", "mosaic_lab")
+        _nft(
+            "add", "chain", "inet", "mosaic_lab", "input",
+            "{ type filter hook input priority 0 ; }",
+        )  # fmt: skip
+        yield
 
 
 def restore() -> None:
@@ -66,12 +85,7 @@ async def audio_flows(viewer: Participant, speaker: Participant, seconds: float)
 async def test_a_squeezed_viewer_keeps_the_audio_and_its_video_pauses_then_resumes(
     tmp_path: Path,
 ) -> None:
-    with netns.private_network(f"mosaic-n3-{os.getpid()}"):
-        _nft("add", "table", "inet", "mosaic_lab")
-        _nft(
-            "add", "chain", "inet", "mosaic_lab", "input",
-            "{ type filter hook input priority 0 ; }",
-        )  # fmt: skip
+    with lab():
         async with serve_services_in_process(tmp_path) as (base_url, services):
             host = await signup(base_url)
             created = await host.create_meeting(waiting_room=False)
@@ -103,4 +117,37 @@ async def test_a_squeezed_viewer_keeps_the_audio_and_its_video_pauses_then_resum
                 await asyncio.sleep(8.0)
                 print(f"paused after {took_to_pause:.1f} s; estimate {low} -> {peer.estimated_bps}")
                 assert peer.estimated_bps >= low * 1.2
+            await host.client.aclose()
+
+
+async def test_a_publisher_whose_uplink_cannot_carry_its_video_is_marked_unstable(
+    tmp_path: Path,
+) -> None:
+    with lab():
+        async with serve_services_in_process(tmp_path) as (base_url, services):
+            host = await signup(base_url)
+            created = await host.create_meeting(waiting_room=False)
+            meeting_id = parse_join_url(created["join_url"])[1]
+            ann = await join(
+                created["join_url"], name="Ann", cookies=host.cookies, local_addresses=LOOPBACK
+            )
+            bob = await join(created["join_url"], name="Bob", local_addresses=LOOPBACK)
+            async with ann, bob:
+                await ann.publish(audio=ToneAudioTrack(), video=PatternVideoTrack(320, 180, fps=15))
+                await frames_from(bob, ann)
+                assert bob.participants[ann.id]["uplink_unstable"] is False
+                room = services.rooms.get(meeting_id)
+                assert room is not None and room.media is not None
+                publisher = room.media.publishers[ann.id]  # type: ignore[attr-defined]
+                # 160 kbit/s reach the SFU from Ann: her audio, and a small share of her video.
+                squeeze(sfu_port(publisher), 160, "dport")
+
+                def unstable(who: Participant) -> bool:
+                    state = who.participants.get(ann.id, {})
+                    return bool(state.get("uplink_unstable")) and state.get("quality") == "poor"
+
+                await bob.wait_until(lambda: unstable(bob), timeout=15)
+                await ann.wait_until(lambda: unstable(ann), timeout=5)  # her own notice
+                restore()
+                await bob.wait_until(lambda: not unstable(bob), timeout=20)
             await host.client.aclose()
