@@ -26,6 +26,10 @@ POOR_RTT_S = 0.6
 UNSTABLE_LOSS = 0.20
 # No video packet for this long while the camera (or screen) is on: the uplink gave up.
 SILENT_AFTER_S = 1.0
+# A simulcast publisher whose browser stopped every layer but the lowest, and sends that one
+# below this rate: its own estimate has nothing left to give (Chromium's floor for its lowest
+# layer is 30 kbit/s). Browsers avoid loss on their own, so loss alone would not tell.
+STARVED_BPS = 45_000.0
 WORSE_AFTER_S = 1.0
 BETTER_AFTER_S = 4.0
 LOSS_INTERVAL_S = 1.0
@@ -94,7 +98,9 @@ class Debounced:
 
 class UplinkWatch:
     """One publisher's uplink as its video arrives: loss on its lowest flowing layer (per
-    second, from the reception counters) and whether it can carry even that layer."""
+    second, from the reception counters) and whether it can carry even that layer: not when
+    no video arrives, when the lowest layer loses over 20 %, or when it is all that still
+    flows of a simulcast track and starves."""
 
     __slots__ = ("_seen", "loss", "unstable")
 
@@ -125,6 +131,9 @@ class UplinkWatch:
             loss = self._loss(lowest, now)
             worst = max(worst, loss)
             if loss > UNSTABLE_LOSS:
+                trouble = True
+            alone = len(heard) > 1 and [s for s in heard if s.flowing(now)] == [heard[0]]
+            if alone and heard[0].meter.rate(now) < STARVED_BPS:
                 trouble = True
         self.loss = worst
         return self.unstable.update(YES if trouble else NO, now)

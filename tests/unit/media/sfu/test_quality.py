@@ -105,3 +105,30 @@ def test_heavy_loss_on_the_lowest_layer_marks_the_uplink_unstable() -> None:
         watch.update([track], now)
     assert 0.4 <= watch.loss <= 0.6
     assert watch.unstable.value == "yes"
+
+
+def test_a_simulcast_publisher_left_with_a_starving_lowest_layer_is_unstable() -> None:
+    def camera(now: float, lowest_bps: float, higher_flowing: bool) -> UpTrack:
+        track = UpTrack("ann", Source.CAMERA, CAMERA, Uplink())
+        for index, rid in enumerate("qhf"):
+            stream = track.stream(0x100 + index, rid)
+            stream.stats.update(1, 0, now - 5, 1000)
+            stream.last_packet = now if rid == "q" or higher_flowing else now - 0.8
+        return track
+
+    for lowest_bps, higher_flowing, expected in [
+        (30_000, False, "yes"),  # the browser dropped h and f, and q starves
+        (150_000, False, "no"),  # only q, but it carries a picture
+        (30_000, True, "no"),  # a still scene: every layer still sent
+    ]:
+        now = 100.0
+        track = camera(now, lowest_bps, higher_flowing)
+        watch = UplinkWatch()
+        for _ in range(16):
+            now += 0.25
+            for stream in track.streams:
+                if stream.rid == "q" or higher_flowing:
+                    stream.last_packet = now
+            track.streams[0].meter.add(int(lowest_bps / 8 / 4), now)
+            watch.update([track], now)
+        assert watch.unstable.value == expected, (lowest_bps, higher_flowing)
