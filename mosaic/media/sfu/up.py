@@ -60,6 +60,9 @@ STREAM_STALE_AFTER = 1.5
 # stopped: the publisher's own estimate dropped and its browser sends fewer layers. Viewers on
 # it move to a layer still flowing (at the next allocation, a quarter of a second later).
 LAYER_GONE_AFTER = 0.5
+# A layer that comes back counts again once it has flowed this long: a publisher whose
+# estimate hovers may restart and stop a layer, and each move onto it costs a keyframe.
+LAYER_BACK_AFTER = 1.0
 
 AudioLevelListener = Callable[["UpTrack", int, float], None]
 
@@ -83,6 +86,7 @@ class UpStream:
         "meter",
         "nack",
         "pending",
+        "resumed_at",
         "rid",
         "ssrc",
         "stats",
@@ -108,6 +112,7 @@ class UpStream:
         self.keyframe_time = -1e9
         self.keyframe_wanted: float | None = None  # since when a keyframe is asked for
         self.last_packet = 0.0
+        self.resumed_at = 0.0  # when packets last began to flow after a gap
         self.writer = WRITERS[track.kind]
 
     @property
@@ -118,6 +123,8 @@ class UpStream:
 
     def receive(self, data: bytes, header: RtpHeader, now: float) -> None:
         """One media packet from the uplink (RTX already unwrapped)."""
+        if now - self.last_packet > LAYER_GONE_AFTER:
+            self.resumed_at = now
         self.last_packet = now
         sequence_number = header.sequence_number
         self.stats.update(sequence_number, header.timestamp, now, len(data))
@@ -250,7 +257,10 @@ class UpStream:
         return now - self.last_packet < STREAM_STALE_AFTER
 
     def flowing(self, now: float) -> bool:
-        return now - self.last_packet < LAYER_GONE_AFTER
+        """Packets arrive, and have for `LAYER_BACK_AFTER` since the last gap."""
+        return (
+            now - self.last_packet < LAYER_GONE_AFTER and now - self.resumed_at >= LAYER_BACK_AFTER
+        )
 
     def close(self) -> None:
         """The source is gone: every down track it fed, or was to feed, lets go of it."""
@@ -335,9 +345,10 @@ class UpTrack:
     def layers(self, now: float) -> list[tuple[UpStream, Layer]]:
         """Live streams, smallest first, with sizes guessed until a keyframe tells them.
 
-        A layer silent for `LAYER_GONE_AFTER` is left out as soon as another one still
-        flows (its publisher stopped sending it); when none flows (a camera that stalls, a
-        still screen) the ones heard within `STREAM_STALE_AFTER` still count."""
+        A layer silent for `LAYER_GONE_AFTER` (or back for less than `LAYER_BACK_AFTER`) is
+        left out as soon as another one flows (its publisher stopped sending it); when none
+        flows (a camera that stalls or just started, a still screen) the ones heard within
+        `STREAM_STALE_AFTER` still count."""
         live = [s for s in self.streams if s.flowing(now)] or [
             s for s in self.streams if s.live(now)
         ]
