@@ -208,12 +208,15 @@ class AckedRate:
     rate is app-limited in an SFU: it forwards what the layers carry, not the target)."""
 
     WINDOW_S = 0.25
-    __slots__ = ("_bytes", "_start", "bps")
+    __slots__ = ("_bytes", "_last", "_last_size", "_start", "bps", "latest")
 
     def __init__(self) -> None:
         self._start: float | None = None
+        self._last = 0.0
+        self._last_size = 0
         self._bytes = 0
         self.bps: float | None = None
+        self.latest: float | None = None  # the last window's rate, unsmoothed
 
     def add(self, arrival: float, size: int) -> None:
         if self._start is None or not 0 <= arrival - self._start < 2 * self.WINDOW_S:
@@ -224,9 +227,28 @@ class AckedRate:
         elif arrival - self._start >= self.WINDOW_S:
             sample = self._bytes * 8 / (arrival - self._start)
             self.bps = sample if self.bps is None else 0.5 * self.bps + 0.5 * sample
+            self.latest = sample
             self._start = arrival
             self._bytes = 0
         self._bytes += size
+        self._last = arrival
+        self._last_size = size
+
+    @property
+    def for_decrease(self) -> float | None:
+        """What an overuse cuts from: the smoothed rate, or the latest window's (the one still
+        open counts once it spans 100 ms) when higher.
+        A probe sent from far below the link (a paused viewer's audio, then a burst above the
+        link) overuses within half a second, while the smoothed rate still remembers the
+        quiet before it; the link delivered the last window's rate, and the cut is from that.
+        Arrivals are paced by the bottleneck, so no window reads more than the link carries."""
+        if self.bps is None:
+            return None
+        rate = max(self.bps, self.latest or 0.0)
+        if self._start is not None and self._last - self._start >= 0.1:
+            # Without the last packet, whose arrival ends the span rather than fills it.
+            rate = max(rate, (self._bytes - self._last_size) * 8 / (self._last - self._start))
+        return rate
 
 
 class AimdControl:
@@ -247,18 +269,29 @@ class AimdControl:
         self._cap: float | None = None  # kbit/s
         self._cap_var = 0.4
 
-    def update(self, usage: Usage, acked: float | None, rtt: float, now: float) -> None:
+    def update(
+        self,
+        usage: Usage,
+        acked: float | None,
+        rtt: float,
+        now: float,
+        cut_from: float | None = None,
+    ) -> None:
+        """One feedback's verdict; ``acked`` bounds increases, ``cut_from`` (default
+        ``acked``) is what an overuse cuts from."""
+        if cut_from is None:
+            cut_from = acked
         dt = 0.0 if self._last is None else min(max(now - self._last, 0.0), 1.0)
         self._last = now
         if usage == "overuse":
             # Once per round trip at most: the last decrease must show before another.
-            if now - self._last_decrease < min(max(rtt, 0.01), 0.2) or acked is None:
+            if now - self._last_decrease < min(max(rtt, 0.01), 0.2) or cut_from is None:
                 return
-            decreased = BETA * acked
+            decreased = BETA * cut_from
             if decreased > self.bps and self._cap is not None:
                 decreased = BETA * self._cap * 1000
             self.bps = min(self.bps, decreased)
-            self._learn_capacity(acked / 1000)
+            self._learn_capacity(cut_from / 1000)
             self._last_decrease = now
             self.state = "decrease"
         elif usage == "underuse":

@@ -189,8 +189,11 @@ class DownlinkEstimator:
             # Feedback round trip: an upper bound of the path's (it includes the receiver's
             # batching, up to 100 ms); used only where receiver reports give none.
             self._rtt = 0.9 * self._rtt + 0.1 * min(max(now - newest_send, 0.0), 1.0)
-        self._delay.update(usage, self._acked.bps, self._rtt, now)
         acked = self._acked.bps
+        # Sending below the target (app-limited) is when the smoothed rate lags a probe.
+        app_limited = acked is not None and acked < self._target
+        cut_from = self._acked.for_decrease if app_limited else acked
+        self._delay.update(usage, acked, self._rtt, now, cut_from)
         if (
             acked is not None
             and acked > PROBE_RATIO * self._target

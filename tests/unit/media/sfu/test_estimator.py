@@ -220,3 +220,18 @@ def test_a_receiver_that_stops_sending_remb_is_not_held_to_its_last_one() -> Non
     sim.run(25)
     assert max(sim.targets(5, 10)) <= 90_000
     assert sim.targets(24, 25)[-1] >= 150_000
+
+
+def test_a_probe_the_link_cannot_carry_costs_no_more_than_the_usual_back_off() -> None:
+    """A viewer paused on a 200 kbit/s link (only 40 kbit/s of audio flowing) is probed at
+    250 kbit/s: the overuse it causes cuts to 0.85 x what the link delivered (twice while it
+    lasts), not to 0.85 x a delivered rate still averaged with the quiet before the probe."""
+    sim = LinkSimulator(
+        DownlinkEstimator(start_bps=170_000),
+        steps((0, 200_000)),
+        queue_s=1.0,
+        send_bps=lambda t, target: 250_000 if 10 <= t < 11 else 40_000,
+    )
+    sim.run(13)
+    assert any(s.state == "decrease" for s in sim.samples if s.time >= 10)
+    assert min(sim.targets(10, 13)) >= 0.7 * 200_000  # 0.85 x 0.85: it overused twice
