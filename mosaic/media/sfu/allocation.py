@@ -35,6 +35,16 @@ FIT_HOLD_S = 1.0
 MIN_BITS_PER_PIXEL = 0.75
 # A viewer's own budget (data saver) is never set below this: audio must still fit.
 MIN_CAP_BPS = 64_000
+# A video on its lowest layer pauses only once that layer has not fitted for this long: an
+# estimate dips while it finds a link's rate, and a pause costs a keyframe and a hold.
+PAUSE_AFTER_S = 1.5
+# Probing is for a viewer that uses less than this share of its budget (app-limited: its
+# estimate cannot rise past what it is seen to get). One that uses it all is at its link's
+# rate, where the estimator rises on its own if it can and a probe would only add loss.
+PROBE_BELOW_USE = 0.8
+# Resuming a paused video needs this much room for its lowest layer (less than a step up
+# between layers: the lowest is what keeps a picture at all).
+RESUME_HEADROOM = 1.1
 
 Tracks = dict[tuple[str, Source], UpTrack]
 WantedVideo = tuple[str, Source, int, int]
@@ -119,6 +129,7 @@ class SlotState:
     last_down: float = -math.inf  # when bandwidth last pushed it down (or paused it)
     fits_since: float | None = None  # since when a step up has had its headroom
     limited: bool = False  # below the layer its tile wants, for want of bandwidth
+    misfit_since: float | None = None  # since when even its lowest layer has not fitted
 
 
 @dataclass(slots=True)
@@ -184,6 +195,9 @@ def select_streams(
         state = states.setdefault(down.mid, SlotState())
         spent = _select(down, state, budget, now, result)
         budget -= spent
+    if budget > result.budget_bps * (1 - PROBE_BELOW_USE):
+        return result
+    result.shortfall_bps = 0.0
     return result
 
 
@@ -201,6 +215,40 @@ def _current(down: DownTrack, state: SlotState, streams: list[UpStream]) -> tupl
         return -1, False
     below = track.streams.index(held)
     return sum(1 for stream in streams if track.streams.index(stream) < below) - 1, True
+
+
+def _hold_up(state: SlotState, fit: int, current: int, now: float) -> int:
+    """A first choice (or a move off a lost layer) takes what fits now; a step up after
+    bandwidth trouble waits for calm and for lasting headroom."""
+    fresh = current < 0 and not state.paused
+    if fit <= current or fresh:
+        state.fits_since = None
+        return fit
+    if state.fits_since is None:
+        state.fits_since = now
+    troubled = state.paused or state.last_down > -math.inf
+    calm = now - state.last_down >= UP_HOLD_S and now - state.fits_since >= FIT_HOLD_S
+    return current if troubled and not calm else fit
+
+
+def _calm(state: SlotState, now: float) -> bool:
+    """Whether a probe for this slot's step up is worth its cost: not while the link has
+    just pushed it down (a probe then only adds to the congestion), but early enough that
+    the estimate has risen by the time the hold is over."""
+    return now - state.last_down >= UP_HOLD_S - FIT_HOLD_S
+
+
+def _hold_pause(state: SlotState, fit: int, shown: bool, now: float) -> int:
+    """A video shown now whose lowest layer no longer fits keeps it for `PAUSE_AFTER_S`
+    before it is paused."""
+    if fit >= 0:
+        state.misfit_since = None
+        return fit
+    if state.paused or not shown:
+        return fit
+    if state.misfit_since is None:
+        state.misfit_since = now
+    return 0 if now - state.misfit_since < PAUSE_AFTER_S else fit
 
 
 def _pause(down: DownTrack, state: SlotState, now: float) -> None:
@@ -233,26 +281,17 @@ def _select(
     available = budget * BANDWIDTH_USE
     fit = -1
     for index in range(wanted + 1):
-        needed = costs[index] * (UP_HEADROOM if index > current else 1.0)
+        headroom = RESUME_HEADROOM if index == 0 else UP_HEADROOM
+        needed = costs[index] * (headroom if index > current else 1.0)
         # The lowest layer may use the whole budget, reserve included: the alternative is
         # a paused video, not a lower layer.
         if needed > (budget if index == 0 else available):
             break
         fit = index
-    # A first choice (or a move off a lost layer) takes what fits now; a step up after
-    # bandwidth trouble waits for calm and for lasting headroom.
-    fresh = current < 0 and not state.paused
-    if fit > current and not fresh:
-        if state.fits_since is None:
-            state.fits_since = now
-        troubled = state.paused or state.last_down > -math.inf
-        calm = now - state.last_down >= UP_HOLD_S and now - state.fits_since >= FIT_HOLD_S
-        if troubled and not calm:
-            fit = current
-    else:
-        state.fits_since = None
+    fit = _hold_up(state, fit, current, now)
     if lost and fit < 0 and current < 0:
         fit = 0 if costs[0] <= budget else -1
+    fit = _hold_pause(state, fit, current >= 0 or lost, now)
     bandwidth_bound = fit < wanted
     if bandwidth_bound and fit < current:
         state.last_down = now
@@ -261,13 +300,15 @@ def _select(
         _pause(down, state, now)
         result.paused.add(key)
         result.limited = True
-        result.shortfall_bps = max(result.shortfall_bps, costs[0] * UP_HEADROOM - budget)
+        if _calm(state, now):
+            result.shortfall_bps = max(result.shortfall_bps, costs[0] * RESUME_HEADROOM - budget)
         return 0.0
     state.paused = False
     state.limited = bandwidth_bound
     if bandwidth_bound:
         result.limited = True
-        step = costs[fit + 1] * UP_HEADROOM - (available - costs[fit])
-        result.shortfall_bps = max(result.shortfall_bps, step)
+        if _calm(state, now):
+            step = costs[fit + 1] * UP_HEADROOM - (available - costs[fit])
+            result.shortfall_bps = max(result.shortfall_bps, step)
     down.want(streams[fit], now)
     return costs[fit]

@@ -21,13 +21,18 @@ from mosaic.media.sfu.down import DownTrack
 from mosaic.media.sfu.subscriber import SubscribePeer
 from mosaic.media.wire.rtp import stamp
 
-PROBE_S = 1.0
+# A receiver that sends transport-wide feedback tells the delivered rate within a quarter
+# second; a REMB-only one (aiortc) measures its incoming rate over a second.
+PROBE_S = 0.5
+REMB_PROBE_S = 1.0
 MIN_INTERVAL_S = 2.0
 MAX_INTERVAL_S = 16.0
 # A probe adds at least this (smaller ones tell an estimator nothing)...
 MIN_PROBE_BPS = 50_000.0
-# ... and at most this share of the current budget (a probe must not bury the audio).
-MAX_PROBE_SHARE = 1.0
+# ... and at most this multiple of the current budget: the allocation asks for probes only
+# when the viewer uses well under its budget (see `allocation.PROBE_BELOW_USE`), and a short
+# burst at twice the estimate is how GCC probes too.
+MAX_PROBE_SHARE = 2.0
 # An estimate this much higher after a probe counts as a success.
 SUCCESS_GAIN = 1.05
 PADDING_BIT = 0x20
@@ -56,7 +61,9 @@ class Prober:
     def active(self) -> bool:
         return self._last_tick is not None
 
-    def consider(self, shortfall_bps: float, budget_bps: float, now: float) -> None:
+    def consider(
+        self, shortfall_bps: float, budget_bps: float, now: float, *, remb_only: bool = False
+    ) -> None:
         """After an allocation: start a probe when a step up is ``shortfall_bps`` away and
         none ran lately; judge the one that just ended by the budget it left."""
         if self.active:
@@ -66,9 +73,12 @@ class Prober:
             self._judge(budget_bps, now)
         if shortfall_bps <= 0 or now < self.next_at:
             return
-        self.rate_bps = min(max(shortfall_bps, MIN_PROBE_BPS), budget_bps * MAX_PROBE_SHARE)
+        # Twice the shortfall: what the receiver is seen to get is smoothed over the probe
+        # and what came before, so a probe of just the shortfall would fall short of it.
+        wanted = max(2 * shortfall_bps, MIN_PROBE_BPS)
+        self.rate_bps = min(wanted, budget_bps * MAX_PROBE_SHARE)
         self.budget_before = budget_bps
-        self.until = now + PROBE_S
+        self.until = now + (REMB_PROBE_S if remb_only else PROBE_S)
         self._credit = 0.0
         self._last_tick = now
 

@@ -403,7 +403,9 @@ class Router:
         # No probing past the viewer's own cap: data saver means data saved.
         capped = subscriber.cap_bps is not None and result.budget_bps >= subscriber.cap_bps
         shortfall = 0.0 if capped else result.shortfall_bps
-        subscriber.prober.consider(shortfall, result.budget_bps, now)
+        subscriber.prober.consider(
+            shortfall, result.budget_bps, now, remb_only=not peer.transport_cc
+        )
 
     def _conditions(self, now: float) -> None:
         """Judge every participant's connection again (on the allocation ticks) and tell the
