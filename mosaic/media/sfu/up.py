@@ -123,9 +123,6 @@ class UpStream:
 
     def receive(self, data: bytes, header: RtpHeader, now: float) -> None:
         """One media packet from the uplink (RTX already unwrapped)."""
-        if now - self.last_packet > LAYER_GONE_AFTER:
-            self.resumed_at = now
-        self.last_packet = now
         sequence_number = header.sequence_number
         self.stats.update(sequence_number, header.timestamp, now, len(data))
         self.meter.add(len(data), now)
@@ -139,6 +136,11 @@ class UpStream:
             for down in self.downs:
                 down.skip(sequence_number)
             return
+        # Liveness counts media only: a browser keeps probing with padding on a layer it has
+        # stopped sending pictures on.
+        if now - self.last_packet > LAYER_GONE_AFTER:
+            self.resumed_at = now
+        self.last_packet = now
         self.cache.store(sequence_number, data, now)
         if track.kind == "audio":
             if header.audio_level is not None:

@@ -389,3 +389,17 @@ def test_a_short_dip_under_the_lowest_layer_does_not_pause_the_video() -> None:
     assert set(viewer.run(PAUSE_AFTER_S - 0.5, 100_000)) == {"q"}
     assert set(viewer.run(5.0, 300_000)) == {"q"}
     assert viewer.last.paused == set()
+
+
+def test_padding_alone_does_not_keep_a_stopped_layer_flowing() -> None:
+    viewer = Viewer(3_000_000)
+    full = viewer.track.streams[2]
+    viewer.silent.add("f")  # no more pictures on it: only the browser's padding probes
+    layers = []
+    for step in range(4):
+        data = build_rtp(
+            payload_type=96, sequence_number=100 + step, timestamp=0, ssrc=full.ssrc, payload=b""
+        )
+        full.receive(data, parse_rtp(data, ExtensionIds()), viewer.now)
+        layers += viewer.run(0.25)
+    assert layers[-1] == "h"
