@@ -65,25 +65,32 @@ async def _first_frame(page: Any, since: float, matches: Any) -> float | None:
     return None
 
 
-async def _trials(publisher: Any, viewer: Any, network: NetLab, count: int) -> dict[str, Any]:
+async def _trials(
+    browser: Any, join_url: str, publisher: Any, network: NetLab, count: int
+) -> dict[str, Any]:
     layers = {}
     deadline = time.monotonic() + SETTLE_TIMEOUT_S
     while len(layers) < 3 and time.monotonic() < deadline:
         layers = {rid: width for rid, width in (await lab.layers_sent(publisher)).items() if width}
         await asyncio.sleep(0.5)
     wanted = layers.get("h", 0)
-    await lab.start_recording(viewer)
-    downlink = network.link(await lab.connection_ports(viewer, "subscriber"), "down")
     adapt: list[float] = []
     recover: list[float] = []
-    failed = 0
+    # A trial that never adapts, or never recovers, is counted, not timed.
+    failed = {"adapt": 0, "recover": 0, "settle": 0}
     for index in range(count):
+        # A fresh viewer per trial: trials are independent (one that never recovered does not
+        # spoil the next), and each starts from a new connection's estimate, as a newcomer's.
+        viewer = await _enter(browser, join_url, f"Viewer {index}", f"{STANDARD};{NO_CAMERA}")
+        await lab.start_recording(viewer)
         try:
             await lab.settled_on(viewer, wanted, timeout=SETTLE_TIMEOUT_S)
         except AssertionError:
-            failed += 1
-            print(f"    trial {index}: never back on the wanted layer", flush=True)
+            failed["settle"] += 1
+            print(f"    trial {index}: not on the wanted layer to start with", flush=True)
+            await viewer.context.close()
             continue
+        downlink = network.link(await lab.connection_ports(viewer, "subscriber"), "down")
         network.shape(downlink, SQUEEZE_KBPS)
         squeezed = await lab.mark(viewer, f"squeeze{index}")
         lower = await _first_frame(viewer, squeezed, lambda width: 0 < width < wanted)
@@ -91,15 +98,16 @@ async def _trials(publisher: Any, viewer: Any, network: NetLab, count: int) -> d
         network.restore(downlink)
         restored = await lab.mark(viewer, f"restore{index}")
         back = await _first_frame(viewer, restored, lambda width: width == wanted)
-        if lower is None or back is None:
-            failed += 1
-            print(f"    trial {index}: adapt {lower}, recover {back}", flush=True)
-            continue
-        adapt.append((lower - squeezed) / 1000)
-        recover.append((back - restored) / 1000)
-        print(
-            f"    trial {index}: adapt {adapt[-1]:.2f} s, recover {recover[-1]:.2f} s", flush=True
-        )
+        for name, at, since, found in (
+            ("adapt", lower, squeezed, adapt),
+            ("recover", back, restored, recover),
+        ):
+            if at is None:
+                failed[name] += 1
+            else:
+                found.append((at - since) / 1000)
+        print(f"    trial {index}: adapt {_ms(lower, squeezed)}, recover {_ms(back, restored)}")
+        await viewer.context.close()
     return {
         "layers": layers,
         "squeeze_kbps": SQUEEZE_KBPS,
@@ -108,6 +116,10 @@ async def _trials(publisher: Any, viewer: Any, network: NetLab, count: int) -> d
         "adapt": _summary(adapt),
         "recover": _summary(recover),
     }
+
+
+def _ms(at: float | None, since: float) -> str:
+    return "never" if at is None else f"{at - since:.0f} ms"
 
 
 def _summary(seconds: list[float]) -> dict[str, Any]:
@@ -135,11 +147,10 @@ async def run(plan: Plan, env: Environment) -> dict[str, Any]:
                 )
                 try:
                     publisher = await _enter(browser, meeting.join_url, "Publisher", "")
-                    viewer = await _enter(
-                        browser, meeting.join_url, "Viewer", f"{STANDARD};{NO_CAMERA}"
-                    )
                     print("  adaptation: squeeze and restore ...", flush=True)
-                    return await _trials(publisher, viewer, network, plan.adaptation_trials)
+                    return await _trials(
+                        browser, meeting.join_url, publisher, network, plan.adaptation_trials
+                    )
                 finally:
                     await browser.close()
         finally:

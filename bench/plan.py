@@ -44,4 +44,7 @@ QUICK = Plan(
     observers=3,
     storm_concurrency=8,
     adaptation_trials=1,
+    # Adaptation needs two Chromium pages and tens of seconds even for one trial: the quick
+    # plan (the test suite's smoke run) leaves it out; `--quick --only adaptation` runs it.
+    benches=("forwarding", "join", "signaling"),
 )

@@ -165,7 +165,7 @@ def adaptation_lines(result: dict[str, Any]) -> list[str]:
         return [f"Adaptation: skipped ({result['skipped']})"]
     lines = [
         f"Adaptation (Chromium viewer, downlink to {result['squeeze_kbps']} kbit/s and back;"
-        f" {result['trials']} trials, {result['failed']} failed; layers {result['layers']})"
+        f" {result['trials']} trials; not timed: {result['failed']}; layers {result['layers']})"
     ]
     for name, label in (
         ("adapt", "squeeze -> first lower-layer frame"),

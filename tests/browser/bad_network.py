@@ -37,7 +37,8 @@ PORTS = """(async () => {
 })()"""
 
 # Samples of the subscribe connection: t (ms, page clock), frames decoded and the width of the
-# last frame (the video inbound stream that carries most), audio packets received.
+# last frame (the video inbound stream that carries most), audio packets received, and how many
+# videos the server said it paused for this viewer (video_paused).
 RECORDER = """(() => {
     if (window.lab) return true;
     const lab = window.lab = {samples: [], marks: {}};
@@ -61,7 +62,8 @@ RECORDER = """(() => {
                     audio += s.packetsReceived || 0;
                 }
             });
-            lab.samples.push([performance.now(), frames, width, audio]);
+            const paused = window.mosaicRoom.pausedVideos ? window.mosaicRoom.pausedVideos.size : 0;
+            lab.samples.push([performance.now(), frames, width, audio, paused]);
         } finally {
             busy = false;
         }
@@ -101,6 +103,7 @@ class Sample:
     frames: int
     width: int
     audio_packets: int
+    paused: int = 0  # videos the server says it paused for this viewer
 
 
 async def connection_ports(page: Evaluates, which: str) -> list[int]:
