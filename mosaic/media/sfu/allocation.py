@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from mosaic.domain.roster import Source
 from mosaic.media.sfu.down import DownTrack
+from mosaic.media.sfu.estimator import MAX_BPS
 from mosaic.media.sfu.simulcast import BANDWIDTH_USE, UP_HEADROOM, UP_HOLD_S, Layer, sized_for
 from mosaic.media.sfu.subscriber import SubscribePeer
 from mosaic.media.sfu.up import UpStream, UpTrack
@@ -42,6 +43,10 @@ PAUSE_AFTER_S = 1.5
 # estimate cannot rise past what it is seen to get). One that uses it all is at its link's
 # rate, where the estimator rises on its own if it can and a probe would only add loss.
 PROBE_BELOW_USE = 0.8
+# ... and for one that uses it all, once the link has been calm this long since it last pushed
+# the estimate down: the estimator alone climbs 8 % a second, so a viewer whose link recovered
+# would otherwise wait minutes for its tiles.
+PROBE_WHEN_FULL_AFTER_S = 5.0
 # Resuming a paused video needs this much room for its lowest layer (less than a step up
 # between layers: the lowest is what keeps a picture at all).
 RESUME_HEADROOM = 1.1
@@ -144,8 +149,17 @@ class Allocation:
 
 
 def budget_of(peer: SubscribePeer, cap_bps: float | None = None) -> float:
-    """The viewer's downlink estimate, capped by its data saver."""
-    budget = float(peer.estimated_bps)
+    """The viewer's downlink estimate, capped by its data saver.
+
+    Until the link has pushed back once (the estimate has never gone down), the estimate is
+    only where its climb started, not a limit: a viewer on a good link gets every video it
+    shows at once, as from Janus, instead of waiting for an estimate that an app-limited
+    sender can only raise by probing (a gallery of 11 full layers starved at 1 Mbit/s for
+    tens of seconds). The first congestion signal makes the estimate the budget."""
+    if peer.estimator.last_decrease == -math.inf:
+        budget = float(MAX_BPS)
+    else:
+        budget = float(peer.estimated_bps)
     if cap_bps is not None:
         budget = min(budget, max(cap_bps, MIN_CAP_BPS))
     return budget
@@ -173,6 +187,7 @@ def select_streams(
     *,
     budget_bps: float | None = None,
     dominant: str | None = None,
+    probe_when_full: bool = False,
 ) -> Allocation:
     """Point each slot at a stream within the viewer's budget (``budget_bps``, by default
     `budget_of` the peer): every audio slot first, then videos in order (screen, the active
@@ -195,7 +210,7 @@ def select_streams(
         state = states.setdefault(down.mid, SlotState())
         spent = _select(down, state, budget, now, result)
         budget -= spent
-    if budget > result.budget_bps * (1 - PROBE_BELOW_USE):
+    if probe_when_full or budget > result.budget_bps * (1 - PROBE_BELOW_USE):
         return result
     result.shortfall_bps = 0.0
     return result

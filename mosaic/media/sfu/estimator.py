@@ -162,6 +162,7 @@ class DownlinkEstimator:
         self._loss_window = _LossWindow()
         self._target = float(start_bps)
         self._state: State = "hold"
+        self._last_decrease = -math.inf
 
     def on_transport_feedback(self, results: list[PacketResult], now: float) -> None:
         """One transport-wide feedback packet's packets (any order)."""
@@ -256,6 +257,12 @@ class DownlinkEstimator:
         return int(self._target)
 
     @property
+    def last_decrease(self) -> float:
+        """When the target last went down for congestion (-inf: never). Until the link has
+        pushed back once, nothing says the target is a limit: it is where the climb started."""
+        return self._last_decrease
+
+    @property
     def state(self) -> State:
         """What the controller that sets the target (the lower one) did last."""
         return self._state
@@ -290,6 +297,8 @@ class DownlinkEstimator:
         else:
             self._state = self._loss.state
         self._target = min(max(target, self._min), self._max)
+        if self._state == "decrease":
+            self._last_decrease = now
 
 
 def _arrival(result: PacketResult) -> float:

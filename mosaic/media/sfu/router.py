@@ -22,6 +22,7 @@ from mosaic.domain.roster import Source
 from mosaic.media.sfu.allocation import (
     DEFAULT_VIEW_SIZE,
     MAX_VIDEO_SLOTS,
+    PROBE_WHEN_FULL_AFTER_S,
     Allocation,
     SlotState,
     WantedVideo,
@@ -387,6 +388,7 @@ class Router:
             now,
             budget_bps=budget_of(peer, subscriber.cap_bps),
             dominant=self.dominant,
+            probe_when_full=now - peer.estimator.last_decrease >= PROBE_WHEN_FULL_AFTER_S,
         )
         before, subscriber.allocation = subscriber.allocation.paused, result
         for pid, source in sorted(before ^ result.paused):

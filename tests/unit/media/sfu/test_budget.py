@@ -153,12 +153,34 @@ async def test_a_paused_viewer_is_probed_too_so_that_it_can_come_back() -> None:
     meeting, ann = await watching(max_kbps=None)
     subscriber = meeting.router.subscribers["sam"]
     subscriber.cap_bps = None
-    run(meeting, ann, 1.0)
+    # The link has pushed back (its REMB): from now on the estimate is the budget, and the
+    # step down it caused is followed by calm.
+    subscriber.peer.estimator.on_remb(900_000, meeting.clock.now)
+    run(meeting, ann, UP_HOLD_S)
     meeting.router.view("sam", [("ann", Source.CAMERA, 1280, 720)], 64)
     run(meeting, ann, 2.0)
     assert paused_events(meeting) == [True]
-    # The cap lifted, the estimate (1 Mbit/s at the start) still low for the tile: the video
-    # resumes on a lower layer, and the viewer is probed for the step up.
+    # The cap lifted, the estimate still low for the tile: the video resumes on a lower
+    # layer, and the viewer is probed for the step up.
     meeting.router.view("sam", [("ann", Source.CAMERA, 1280, 720)], None)
     run(meeting, ann, 0.5)
     assert subscriber.prober.packets > 0 or subscriber.prober.next_at > meeting.clock.now
+
+
+async def test_a_link_that_never_pushed_back_gets_every_layer_and_one_that_did_its_estimate() -> (
+    None
+):
+    """The estimate starts at 1 Mbit/s, where its climb begins, not at the link's limit: a
+    viewer whose link has shown no congestion gets the 1.6 Mbit/s layer its big tile wants at
+    once (a gallery of full layers once starved there, app-limited, for tens of seconds).
+    The first congestion signal (here a REMB under the target) makes the estimate the budget."""
+    meeting, ann = await watching(max_kbps=None)
+    run(meeting, ann, 1.0)
+    subscriber = meeting.router.subscribers["sam"]
+    [_, video] = subscriber.peer.slots
+    assert subscriber.peer.estimated_bps <= 1_000_000
+    assert video.source is not None and video.source.rid == "f"  # type: ignore[attr-defined]
+    assert paused_events(meeting) == []
+    subscriber.peer.estimator.on_remb(900_000, meeting.clock.now)
+    run(meeting, ann, 1.0)
+    assert video.source is not None and video.source.rid == "h"  # type: ignore[attr-defined]
