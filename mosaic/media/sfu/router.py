@@ -224,10 +224,7 @@ class Router:
         self.subscribers[participant_id] = subscriber
         self._allocate(subscriber, self.clock())
         # A newcomer learns who is speaking now, not only at the next change.
-        if self.dominant is not None:
-            self._send(participant_id, {"type": "speaker", "participant": self.dominant})
-        if self.speaking:
-            self._send(participant_id, {"type": "speaking", "participants": sorted(self.speaking)})
+        self._tell_speakers(participant_id, dominant=True)
 
     def resumed(self, participant_id: str) -> None:
         """The participant's signaling came back: an offer sent meanwhile may be lost."""
@@ -494,7 +491,8 @@ class Router:
         changed = self.speakers.tick(now)
         if changed is not None and changed != self.dominant:
             self.dominant = changed
-            self._broadcast({"type": "speaker", "participant": changed})
+            for pid in self.subscribers:
+                self._tell_speakers(pid, dominant=True, speaking=False)
         levels = self.speakers.levels(now)
         speaking = frozenset(
             pid
@@ -503,11 +501,19 @@ class Router:
         )
         if speaking != self.speaking:
             self.speaking = speaking
-            self._broadcast({"type": "speaking", "participants": sorted(speaking)})
+            for pid in self.subscribers:
+                self._tell_speakers(pid, dominant=False)
 
-    def _broadcast(self, frame: dict[str, Any]) -> None:
-        for pid in self.subscribers:
-            self._send(pid, frame)
+    def _tell_speakers(self, pid: str, *, dominant: bool, speaking: bool = True) -> None:
+        """Who speaks, as far as ``pid`` may hear: in breakout rooms, a voice in another room
+        is neither heard nor named (its id would say who talks where)."""
+        reach = self.scope(pid) if self.scope is not None else None
+        if dominant and self.dominant is not None and (reach is None or reach(self.dominant)):
+            self._send(pid, {"type": "speaker", "participant": self.dominant})
+        if speaking:
+            heard = sorted(p for p in self.speaking if reach is None or reach(p))
+            if heard or not dominant:
+                self._send(pid, {"type": "speaking", "participants": heard})
 
 
 COUNTERS = (

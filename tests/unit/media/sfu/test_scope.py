@@ -70,3 +70,22 @@ async def test_a_move_refills_the_slots_on_the_same_connection_with_a_keyframe_r
     assert len(sam.sent_rtp) == before + 1  # audio follows at once
     ann.audio()
     assert len(sam.sent_rtp) == before + 1
+
+
+async def test_a_voice_in_another_room_is_not_named_to_a_viewer() -> None:
+    """Speaker events name only voices the viewer may hear: an id in ``speaking`` or
+    ``speaker`` from another room would say who talks where."""
+    meeting, rooms = Meeting(), Rooms()
+    meeting.router.scope = rooms.reach
+    rooms.of = {"ann": "b1", "sam": "b1", "bob": "b2"}
+    ann, bob = await meeting.publish("ann"), await meeting.publish("bob")
+    await meeting.subscribe("sam")
+    await meeting.subscribe("bob")
+    for _ in range(60):  # 3 s: Bob loud, Ann quiet
+        bob.audio(level=10)
+        ann.audio(level=120)
+        meeting.tick(0.05)
+    told_sam = meeting.frames.of("sam", "speaking") + meeting.frames.of("sam", "speaker")
+    told_bob = meeting.frames.of("bob", "speaking") + meeting.frames.of("bob", "speaker")
+    assert "bob" in repr(told_bob)  # the detection ran: Bob's own room hears of him
+    assert "bob" not in repr(told_sam)
