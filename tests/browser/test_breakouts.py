@@ -13,9 +13,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from playwright.async_api import Page, expect
 
 from mosaic.client import Participant, join
+from mosaic.client.signaling import SignalingError
 from mosaic.client.synthetic import ToneAudioTrack
 from tests.browser.accessibility import RUN, axe_source, describe, unacceptable
 from tests.browser.conftest import PageFactory, screenshot_path
@@ -279,4 +281,54 @@ async def test_a_participant_chooses_a_room_and_returns_by_keyboard(
         assert not problems, "\n".join(problems)
     finally:
         await coach.leave()
+        await account.client.aclose()
+
+
+async def test_the_host_makes_someone_co_host_of_their_room_from_the_panel(
+    server, new_page: PageFactory
+) -> None:  # type: ignore[no-untyped-def]
+    """The host makes Pia co-host of the room she is in, from the panel: she learns it, and
+    may then mute Quin there, which she could not before (the server decides)."""
+    account = await signup(server.url, name="Teacher")
+    meeting = await account.create_meeting(topic="Class", waiting_room=False)
+    host = await new_page()
+    await host.add_init_script(NO_CAMERA)
+    await host.context.add_cookies(
+        [{"name": k, "value": v, "url": server.url} for k, v in account.cookies.items()]
+    )
+    await enter(host, meeting["join_url"], "Teacher")
+    pia, quin = [
+        await join(meeting["join_url"], name=name, decode=False, local_addresses=["127.0.0.1"])
+        for name in ("Pia", "Quin")
+    ]
+    seen = Seen(pia)
+    try:
+        await expect(host.locator("#gallery .tile")).to_have_count(3, timeout=15000)
+        await host.click("#breakouts")
+        await host.fill("#bo-count", "1")
+        await host.click("#bo-create")
+        for person in (pia, quin):
+            await host.select_option(
+                f'.bo-person[data-participant-id="{person.id}"] .bo-assign', "b1"
+            )
+        room = host.locator('#bo-room-list .bo-room[data-room-id="b1"]')
+        await expect(room.locator(".bo-person")).to_have_count(2)
+        await host.click("#bo-open")
+        await pia.wait_until(lambda: seen.state.get("room") == "b1")
+        with_pia = room.locator(f'.bo-person[data-participant-id="{pia.id}"]')
+        toggle = with_pia.get_by_role("button", name="Room co-host: Pia")
+        await expect(toggle).to_have_attribute("aria-pressed", "false")
+        with pytest.raises(SignalingError) as refused:
+            await pia.request("mute", participant=quin.id, source="microphone")
+        assert refused.value.code == "forbidden"
+        await toggle.click()
+        await expect(toggle).to_have_attribute("aria-pressed", "true")
+        await pia.wait_until(lambda: seen.state.get("cohosts", {}).get(pia.id) == "b1")
+        await pia.request("mute", participant=quin.id, source="microphone")
+        await toggle.click()  # and back
+        await expect(toggle).to_have_attribute("aria-pressed", "false")
+        await pia.wait_until(lambda: pia.id not in seen.state.get("cohosts", {}))
+    finally:
+        for person in (pia, quin):
+            await person.leave()
         await account.client.aclose()

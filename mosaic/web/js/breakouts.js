@@ -309,6 +309,8 @@ export class Breakouts {
       this.live(),
       groups,
       people.map((p) => [p.id, p.name, this.roomOf(p.id)]),
+      this.state.cohosts || {},
+      this.room.isHost(),
       t("breakouts.main_room"),
     ]);
     if (signature === this.drawn && list.children.length) return;
@@ -390,6 +392,18 @@ export class Breakouts {
     select.value = this.roomOf(person.id) || "";
     select.addEventListener("change", () => this.assign(person.id, select.value || null));
     row.append(select);
+    // The host may make someone co-host of the room they are in (their role elsewhere stays).
+    const room = this.roomOf(person.id);
+    if (room && !self && this.room.isHost() && person.role === "participant") {
+      const cohost = (this.state.cohosts || {})[person.id] === room;
+      const toggle = button(t("breakouts.room_cohost"), "subtle bo-cohost", () =>
+        this.request("breakouts.cohost", { participant: person.id, room_id: cohost ? null : room }),
+      );
+      toggle.dataset.key = `cohost:${person.id}`;
+      toggle.setAttribute("aria-pressed", String(cohost));
+      toggle.setAttribute("aria-label", t("breakouts.room_cohost_of", { name: person.name }));
+      row.append(toggle);
+    }
     return row;
   }
 }
