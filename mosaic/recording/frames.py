@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mosaic.media.wire.codecs import is_keyframe, vp8_picture_size
+from mosaic.media.wire.codecs import is_keyframe, vp8_descriptor_size, vp8_picture_size
 
 # How long a hole may stay open before the frames behind it are given up (a NACK round trip
 # to the publisher and back, with room to spare), and how many packets may wait behind one.
@@ -28,28 +28,6 @@ class Frame:
     data: bytes
     keyframe: bool
     size: tuple[int, int] | None  # (width, height) of a VP8 keyframe
-
-
-def vp8_descriptor_size(payload: bytes) -> int:
-    """Bytes of the VP8 payload descriptor (RFC 7741 §4.2), or 0 when it is truncated."""
-    size = len(payload)
-    if size < 1:
-        return 0
-    if not payload[0] & 0x80:  # X: no extension byte
-        return 1
-    if size < 2:
-        return 0
-    extension = payload[1]
-    length = 2
-    if extension & 0x80:  # I: a 7- or 15-bit PictureID, by its M bit
-        if size <= length:
-            return 0
-        length += 2 if payload[length] & 0x80 else 1
-    if extension & 0x40:  # L: TL0PICIDX
-        length += 1
-    if extension & 0x30:  # T or K: the TID/Y/KEYIDX byte
-        length += 1
-    return length if length < size else 0
 
 
 class Vp8Assembler:
@@ -110,7 +88,7 @@ class Vp8Assembler:
 
     def _take(self, timestamp: int, marker: bool, payload: bytes) -> Frame | None:
         skip = vp8_descriptor_size(payload)
-        if not skip:
+        if not skip or skip >= len(payload):  # truncated, or a descriptor with no frame
             self._give_up()
             return None
         first = payload[0]

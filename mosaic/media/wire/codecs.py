@@ -21,7 +21,7 @@ _H264_STAP_A, _H264_FU_A = 24, 28
 _VP8_START_CODE = b"\x9d\x01\x2a"
 
 
-def _vp8_descriptor_size(payload: Payload) -> int:
+def vp8_descriptor_size(payload: Payload) -> int:
     """Bytes of the VP8 payload descriptor (RFC 7741 §4.2), or 0 when it is truncated."""
     size = len(payload)
     if size < 1:
@@ -51,7 +51,7 @@ def _vp8_keyframe_header(payload: Payload) -> int:
     first = payload[0] if payload else 0
     if not first & 0x10 or first & 0x07:  # S set, PID (3 bits) zero
         return 0
-    offset = _vp8_descriptor_size(payload)
+    offset = vp8_descriptor_size(payload)
     if not offset or offset >= len(payload) or payload[offset] & 0x01:
         return 0
     return offset
