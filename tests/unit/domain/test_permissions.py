@@ -4,28 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from mosaic.domain.access import Visitor
-from mosaic.domain.meeting import Forbidden, LiveMeeting, NotFound
+from mosaic.domain.meeting import Forbidden, NotFound
 from mosaic.domain.permissions import Action, may, may_negotiate
 from mosaic.domain.roster import Participant, Role, Source, State
-from mosaic.domain.settings import MeetingSettings, Who
-
-HOST_USER = 1
-
-
-def seated(**settings: object) -> tuple[LiveMeeting, Participant, Participant, Participant]:
-    """A meeting with its host, a co-host and a guest, all in."""
-    m = LiveMeeting(
-        id="abcd-efgh-jkmn",
-        topic="Class",
-        host_user_id=HOST_USER,
-        settings=MeetingSettings(waiting_room=False, **settings),
-    )
-    host, _ = m.enter("host", "Host", Visitor(user_id=HOST_USER), 0.0)
-    cohost, _ = m.enter("cohost", "Cohost", Visitor(), 0.0)
-    guest, _ = m.enter("guest", "Guest", Visitor(), 0.0)
-    m.assign_cohost(host, cohost, True)
-    return m, host, cohost, guest
+from mosaic.domain.settings import Who
+from tests.helpers.meetings import seated
 
 
 def test_renaming_someone_else_is_its_own_rank_rule_not_removal() -> None:

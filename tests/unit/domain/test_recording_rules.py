@@ -5,27 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from mosaic.domain.access import Visitor
-from mosaic.domain.meeting import Forbidden, LiveMeeting
+from mosaic.domain.meeting import Forbidden
 from mosaic.domain.permissions import Action, may
-from mosaic.domain.roster import Participant
-from mosaic.domain.settings import MeetingSettings
-
-HOST_USER = 1
-
-
-def seated(**settings: object) -> tuple[LiveMeeting, Participant, Participant, Participant]:
-    m = LiveMeeting(
-        id="abcd-efgh-jkmn",
-        topic="Class",
-        host_user_id=HOST_USER,
-        settings=MeetingSettings(waiting_room=False, **settings),
-    )
-    host, _ = m.enter("host", "Host", Visitor(user_id=HOST_USER), 0.0)
-    cohost, _ = m.enter("cohost", "Cohost", Visitor(), 0.0)
-    guest, _ = m.enter("guest", "Guest", Visitor(), 0.0)
-    m.assign_cohost(host, cohost, True)
-    return m, host, cohost, guest
+from tests.helpers.meetings import seated
 
 
 def test_the_host_starts_and_stops_the_recording_once() -> None:
