@@ -169,3 +169,114 @@ class BitrateMeter:
         covered = (len(self._buckets) - 1) * self._span + (now - self._index * self._span)
         covered = min(covered, max(now - self._first, self._span))
         return sum(self._buckets) * 8 / covered
+
+
+# A layer can arrive and still be useless: a publisher whose uplink is squeezed may keep
+# sending every layer (its own estimate lags) while the top one loses a third of its packets,
+# so its viewers freeze although packets flow. `LayerHealth` judges each layer by what
+# arrives: its loss (gaps in its sequence numbers, net of what retransmission repaired) and a
+# keyframe asked for that does not come. Sampled on the router's ticks, never per packet.
+HEALTH_SAMPLE_S = 0.25
+# Broken: this much loss over the last second (with enough packets to tell) ...
+BROKEN_LOSS = 0.25
+BROKEN_MIN_PACKETS = 20
+# ... or this much over the last half second, so that a squeeze is seen within a second.
+BROKEN_FAST_LOSS = 0.25
+BROKEN_FAST_MIN_PACKETS = 30
+# A keyframe asked for and not complete after this long: the layer cannot carry one.
+KEYFRAME_OVERDUE_S = 1.2
+# Clean again once its loss over a second stays under this for `CLEAN_AFTER_S` (doubled,
+# up to `CLEAN_AFTER_MAX_S`, for a layer that breaks again within `RELAPSE_S` of recovering:
+# intermittent loss must not move its viewers to and fro, each move costing a keyframe).
+CLEAN_LOSS = 0.08
+CLEAN_AFTER_S = 3.0
+CLEAN_AFTER_MAX_S = 12.0
+RELAPSE_S = 10.0
+_SNAPSHOTS = 5  # cumulative counters at the last five samples: four intervals, one second
+
+
+class LayerHealth:
+    """Whether one simulcast layer arrives usable. `update` takes the stream's cumulative
+    counters (RFC 3550 expected and received) on each tick; it samples them every
+    `HEALTH_SAMPLE_S` into a fixed ring, so its cost is a few comparisons per tick."""
+
+    __slots__ = (
+        "_clean_after",
+        "_count",
+        "_expected",
+        "_index",
+        "_last_sample",
+        "_received",
+        "_recovered_at",
+        "broken",
+        "clean_since",
+        "loss",
+    )
+
+    def __init__(self) -> None:
+        self._expected = [0] * _SNAPSHOTS
+        self._received = [0] * _SNAPSHOTS
+        self._index = 0
+        self._count = 0  # snapshots taken since the counters last made sense
+        self._last_sample = float("-inf")
+        self._clean_after = CLEAN_AFTER_S
+        self._recovered_at = float("-inf")
+        self.broken = False
+        self.clean_since: float | None = None
+        self.loss = 0.0  # over the last second
+
+    def _window(self, intervals: int) -> tuple[int, float]:
+        """Packets expected, and the share lost, over the last ``intervals`` samples."""
+        newest = (self._index - 1) % _SNAPSHOTS
+        oldest = (self._index - 1 - intervals) % _SNAPSHOTS
+        expected = self._expected[newest] - self._expected[oldest]
+        received = self._received[newest] - self._received[oldest]
+        if expected <= 0:
+            return 0, 0.0
+        return expected, max(0.0, (expected - received) / expected)
+
+    def update(
+        self, expected: int, received: int, keyframe_wanted: float | None, now: float
+    ) -> bool:
+        """Take the counters now if a sample is due; True when `broken` changed."""
+        if now - self._last_sample < HEALTH_SAMPLE_S:
+            return False
+        self._last_sample = now
+        previous = (self._index - 1) % _SNAPSHOTS
+        if self._count and (
+            expected < self._expected[previous] or received < self._received[previous]
+        ):
+            self._count = 0  # the sender restarted its sequence: start over
+        self._expected[self._index] = expected
+        self._received[self._index] = received
+        self._index = (self._index + 1) % _SNAPSHOTS
+        self._count = min(self._count + 1, _SNAPSHOTS)
+        slow_packets, slow_loss = (
+            self._window(_SNAPSHOTS - 1) if self._count == _SNAPSHOTS else (0, 0.0)
+        )
+        fast_packets, fast_loss = self._window(2) if self._count >= 3 else (0, 0.0)
+        self.loss = slow_loss
+        overdue = keyframe_wanted is not None and now - keyframe_wanted > KEYFRAME_OVERDUE_S
+        lossy = (slow_packets >= BROKEN_MIN_PACKETS and slow_loss >= BROKEN_LOSS) or (
+            fast_packets >= BROKEN_FAST_MIN_PACKETS and fast_loss >= BROKEN_FAST_LOSS
+        )
+        if not self.broken:
+            if lossy or overdue:
+                self.broken = True
+                self.clean_since = None
+                if now - self._recovered_at < RELAPSE_S:
+                    self._clean_after = min(self._clean_after * 2, CLEAN_AFTER_MAX_S)
+                else:
+                    self._clean_after = CLEAN_AFTER_S
+                return True
+            return False
+        if lossy or overdue or slow_loss >= CLEAN_LOSS:
+            self.clean_since = None
+            return False
+        if self.clean_since is None:
+            self.clean_since = now
+        if now - self.clean_since >= self._clean_after:
+            self.broken = False
+            self._recovered_at = now
+            return True
+        return False

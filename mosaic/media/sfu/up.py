@@ -21,7 +21,7 @@ from mosaic.domain.roster import Source
 from mosaic.media.sfu.negotiation import DOWN_EXTENSIONS
 from mosaic.media.sfu.packet_cache import NackTracker, PacketCache
 from mosaic.media.sfu.seam import Sink, Uplink
-from mosaic.media.sfu.simulcast import BitrateMeter, Layer
+from mosaic.media.sfu.simulcast import BitrateMeter, Layer, LayerHealth
 from mosaic.media.sfu.statistics import ReceptionStats
 from mosaic.media.wire.codecs import is_keyframe, vp8_picture_size
 from mosaic.media.wire.rtp import (
@@ -78,6 +78,7 @@ class UpStream:
         "__weakref__",
         "cache",
         "downs",
+        "health",
         "height",
         "keyframe_seq",
         "keyframe_time",
@@ -106,6 +107,7 @@ class UpStream:
         self.downs: list[Sink] = []  # fed from every packet
         self.pending: list[Sink] = []  # started at the next keyframe
         self.meter = BitrateMeter()
+        self.health = LayerHealth()  # judged on the ticks (see `UpTrack.tick`)
         self.width = 0
         self.height = 0
         self.keyframe_seq = -1
@@ -326,7 +328,24 @@ class UpTrack:
 
     def tick(self, now: float) -> None:
         """Send an owed keyframe request, and ask again while receivers still wait for a
-        keyframe (a request or a keyframe may be lost, or ignored by the publisher)."""
+        keyframe (a request or a keyframe may be lost, or ignored by the publisher); judge
+        each layer's health (see `simulcast.LayerHealth`)."""
+        if len(self.streams) > 1:
+            for stream in self.streams:
+                # A keyframe overdue counts against a layer only once it has sent one and
+                # while it flows: a starting camera, or a stopped layer, is not broken.
+                wanted = stream.keyframe_wanted
+                if stream.keyframe_seq < 0 or now - stream.last_packet >= LAYER_GONE_AFTER:
+                    wanted = None
+                stats = stream.stats
+                if stream.health.update(stats.expected, stats.received, wanted, now):
+                    log.info(
+                        "layer %s/%s %s (loss %.0f%%)",
+                        self.participant_id,
+                        stream.rid,
+                        "broken" if stream.health.broken else "clean again",
+                        stream.health.loss * 100,
+                    )
         if now - self.last_keyframe_request < KEYFRAME_REQUEST_INTERVAL:
             return
         if self.keyframe_owed is not None:
@@ -347,13 +366,26 @@ class UpTrack:
     def layers(self, now: float) -> list[tuple[UpStream, Layer]]:
         """Live streams, smallest first, with sizes guessed until a keyframe tells them.
 
-        A layer silent for `LAYER_GONE_AFTER` (or back for less than `LAYER_BACK_AFTER`) is
-        left out as soon as another one flows (its publisher stopped sending it); when none
-        flows (a camera that stalls or just started, a still screen) the ones heard within
-        `STREAM_STALE_AFTER` still count."""
+        A layer silent for `LAYER_GONE_AFTER` (or back for less than `LAYER_BACK_AFTER`), or
+        one that arrives broken, is left out as soon as another one flows (its publisher
+        stopped sending it, or its uplink cannot carry it); when none flows (a camera that
+        stalls or just started, a still screen) the ones heard within `STREAM_STALE_AFTER`
+        still count."""
         live = [s for s in self.streams if s.flowing(now)] or [
             s for s in self.streams if s.live(now)
         ]
+        # A layer that arrives broken (see `simulcast.LayerHealth`) is left out when one
+        # below it arrives clean: its viewers move to that, as from a layer gone.
+        if any(s.health.broken for s in live):
+            clean_below = False
+            kept = []
+            for stream in live:
+                if not stream.health.broken:
+                    clean_below = True
+                elif clean_below:
+                    continue
+                kept.append(stream)
+            live = kept
         result = []
         for index, stream in enumerate(live):
             layer = stream.layer(now)
