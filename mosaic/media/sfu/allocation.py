@@ -146,6 +146,11 @@ class Allocation:
     limited: bool = False
     shortfall_bps: float = 0.0
     budget_bps: float = 0.0
+    # What the viewer is sent now (audio and the chosen layers), and the total its next step
+    # up needs the estimate to reach: a probe must make the receiver get that whole rate,
+    # since the estimate rises to what was delivered, not by what was added.
+    spent_bps: float = 0.0
+    goal_bps: float = 0.0
 
 
 def budget_of(peer: SubscribePeer, cap_bps: float | None = None) -> float:
@@ -210,6 +215,7 @@ def select_streams(
         state = states.setdefault(down.mid, SlotState())
         spent = _select(down, state, budget, now, result)
         budget -= spent
+    result.spent_bps = result.budget_bps - budget
     if probe_when_full or budget > result.budget_bps * (1 - PROBE_BELOW_USE):
         return result
     result.shortfall_bps = 0.0
@@ -316,7 +322,9 @@ def _select(
         result.paused.add(key)
         result.limited = True
         if _calm(state, now):
-            result.shortfall_bps = max(result.shortfall_bps, costs[0] * RESUME_HEADROOM - budget)
+            needed = costs[0] * RESUME_HEADROOM
+            result.shortfall_bps = max(result.shortfall_bps, needed - budget)
+            result.goal_bps = max(result.goal_bps, result.budget_bps - budget + needed)
         return 0.0
     state.paused = False
     state.limited = bandwidth_bound
@@ -325,5 +333,7 @@ def _select(
         if _calm(state, now):
             step = costs[fit + 1] * UP_HEADROOM - (available - costs[fit])
             result.shortfall_bps = max(result.shortfall_bps, step)
+            needed = costs[fit + 1] * UP_HEADROOM / BANDWIDTH_USE
+            result.goal_bps = max(result.goal_bps, result.budget_bps - budget + needed)
     down.want(streams[fit], now)
     return costs[fit]

@@ -252,6 +252,15 @@ class DownlinkEstimator:
         return None if self._acked.bps is None else int(self._acked.bps)
 
     @property
+    def latest_delivered_bps(self) -> int | None:
+        """The rate the receiver got over the last quarter second (transport feedback only,
+        unsmoothed): what a probe reads as its result, since the smoothed rate still averages
+        in the quieter time before it. Arrivals are paced by the bottleneck, so no window
+        reads more than the link carried."""
+        latest = self._acked.latest
+        return None if latest is None else int(latest)
+
+    @property
     def target_bps(self) -> int:
         """The rate the connection may carry now, bit/s."""
         return int(self._target)

@@ -26,13 +26,24 @@ from mosaic.media.wire.rtp import stamp
 PROBE_S = 0.5
 REMB_PROBE_S = 1.0
 MIN_INTERVAL_S = 2.0
+# After a probe that raised the estimate, the next may follow this soon: a viewer climbing
+# back from a pause needs a few probes in a row (each at most `MAX_TOTAL_SHARE` x its budget).
+AFTER_SUCCESS_S = 0.5
 MAX_INTERVAL_S = 16.0
 # A probe adds at least this (smaller ones tell an estimator nothing)...
 MIN_PROBE_BPS = 50_000.0
+# ... and brings what the receiver gets to this multiple of the total its next step needs:
+# the estimate rises to the rate delivered during the probe (smoothed, so a little more).
+GOAL_MARGIN = 1.2
 # ... and at most this multiple of the current budget: the allocation asks for probes only
 # when the viewer uses well under its budget (see `allocation.PROBE_BELOW_USE`), and a short
 # burst at twice the estimate is how GCC probes too.
 MAX_PROBE_SHARE = 2.0
+# With a goal: what the receiver gets during a probe is at most this multiple of the budget
+# (a probe far past the link only fills its queue, delaying the audio behind it).
+MAX_TOTAL_SHARE = 3.0
+# A probe's result is read this long after its end (feedback on its last packets).
+RESULT_LAG_S = 0.3
 # An estimate this much higher after a probe counts as a success.
 SUCCESS_GAIN = 1.05
 PADDING_BIT = 0x20
@@ -43,8 +54,8 @@ PADDING = bytes(254) + bytes([255])
 class Prober:
     """Probes for one subscribe connection: when to start one, and its packets per tick."""
 
-    __slots__ = ("_credit", "_cursor", "_last_tick", "budget_before", "interval", "next_at",
-                 "packets", "rate_bps", "until")  # fmt: skip
+    __slots__ = ("_best", "_credit", "_cursor", "_last_tick", "budget_before", "interval",
+                 "next_at", "packets", "rate_bps", "until")  # fmt: skip
 
     def __init__(self) -> None:
         self.until = -math.inf  # when the running probe ends
@@ -56,19 +67,31 @@ class Prober:
         self._credit = 0.0  # bytes owed to the running probe
         self._last_tick: float | None = None
         self._cursor = 0
+        self._best: int | None = None  # the best quarter second delivered during the probe
 
     @property
     def active(self) -> bool:
         return self._last_tick is not None
 
     def consider(
-        self, shortfall_bps: float, budget_bps: float, now: float, *, remb_only: bool = False
+        self,
+        shortfall_bps: float,
+        budget_bps: float,
+        now: float,
+        *,
+        remb_only: bool = False,
+        goal_bps: float = 0.0,
+        sent_bps: float = 0.0,
     ) -> None:
         """After an allocation: start a probe when a step up is ``shortfall_bps`` away and
-        none ran lately; judge the one that just ended by the budget it left."""
-        if self.active:
-            if now < self.until:
-                return
+        none ran lately; judge the one that just ended by the budget it left. With the total
+        the step needs (``goal_bps``) and what is sent now (``sent_bps``), the probe fills the
+        gap between them: a paused viewer sent only audio must be made to receive the lowest
+        layer's whole rate, not its shortfall on top of the audio, for the estimate to reach
+        it (the estimate rises to what was delivered)."""
+        if self._last_tick is not None:
+            if self._last_tick < self.until + RESULT_LAG_S:
+                return  # running, or its result not yet read (`tick` reads it)
             self._last_tick = None
             self._judge(budget_bps, now)
         if shortfall_bps <= 0 or now < self.next_at:
@@ -76,19 +99,26 @@ class Prober:
         # Twice the shortfall: what the receiver is seen to get is smoothed over the probe
         # and what came before, so a probe of just the shortfall would fall short of it.
         wanted = max(2 * shortfall_bps, MIN_PROBE_BPS)
-        self.rate_bps = min(wanted, budget_bps * MAX_PROBE_SHARE)
+        cap = budget_bps * MAX_PROBE_SHARE
+        if goal_bps > 0:
+            # The total delivered is what counts, so the cap is on the total too.
+            wanted = max(GOAL_MARGIN * goal_bps - sent_bps, MIN_PROBE_BPS)
+            cap = max(budget_bps * MAX_TOTAL_SHARE - sent_bps, MIN_PROBE_BPS)
+        self.rate_bps = min(wanted, cap)
         self.budget_before = budget_bps
         self.until = now + (REMB_PROBE_S if remb_only else PROBE_S)
         self._credit = 0.0
+        self._best = None
         self._last_tick = now
 
     def _judge(self, budget_bps: float, now: float) -> None:
         """A probe that raised the estimate may be followed soon; one that did not, later."""
         if budget_bps >= self.budget_before * SUCCESS_GAIN:
             self.interval = MIN_INTERVAL_S
+            self.next_at = now + AFTER_SUCCESS_S
         else:
             self.interval = min(self.interval * 2, MAX_INTERVAL_S)
-        self.next_at = now + self.interval
+            self.next_at = now + self.interval
 
     def tick(self, peer: SubscribePeer, now: float) -> None:
         """Send this tick's share of the running probe (nothing when none runs). At its end,
@@ -98,13 +128,16 @@ class Prober:
         if last is None:
             return
         if now >= self.until:
-            if self.until <= last:
+            # The feedback on the probe's last packets comes a round trip later.
+            if self.until + RESULT_LAG_S <= last:
                 return  # told already
-            delivered = peer.estimator.delivered_bps
-            if delivered is not None:
-                peer.estimator.probe_result(delivered, now)
-            self._last_tick = self.until
+            self._note(peer)
+            if now >= self.until + RESULT_LAG_S:
+                if self._best is not None:
+                    peer.estimator.probe_result(self._best, now)
+                self._last_tick = self.until + RESULT_LAG_S
             return
+        self._note(peer)
         self._credit += self.rate_bps * max(0.0, now - last) / 8
         self._last_tick = now
         videos = [down for down in peer.slots if down.kind == "video" and down.track is not None]
@@ -120,6 +153,11 @@ class Prober:
             peer.send_rtp(packet)
             self.packets += 1
             self._credit -= len(packet)
+
+    def _note(self, peer: SubscribePeer) -> None:
+        latest = peer.estimator.latest_delivered_bps
+        if latest is not None and (self._best is None or latest > self._best):
+            self._best = latest
 
 
 def padding(down: DownTrack, now: float) -> bytes | None:

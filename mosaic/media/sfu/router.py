@@ -403,7 +403,12 @@ class Router:
         capped = subscriber.cap_bps is not None and result.budget_bps >= subscriber.cap_bps
         shortfall = 0.0 if capped else result.shortfall_bps
         subscriber.prober.consider(
-            shortfall, result.budget_bps, now, remb_only=not peer.transport_cc
+            shortfall,
+            result.budget_bps,
+            now,
+            remb_only=not peer.transport_cc,
+            goal_bps=result.goal_bps,
+            sent_bps=result.spent_bps,
         )
 
     def _conditions(self, now: float) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from mosaic.domain.roster import Source
 from mosaic.media.sfu.allocation import PAUSE_AFTER_S
-from mosaic.media.sfu.probe import MIN_INTERVAL_S, PROBE_S, Prober
+from mosaic.media.sfu.probe import MAX_TOTAL_SHARE, MIN_INTERVAL_S, PROBE_S, RESULT_LAG_S, Prober
 from mosaic.media.sfu.quality import WORSE_AFTER_S
 from mosaic.media.sfu.simulcast import UP_HOLD_S
 from mosaic.media.wire.rtp import build_rtp
@@ -119,8 +119,11 @@ async def test_a_held_back_viewer_is_probed_with_padding_only_packets() -> None:
     assert all(header.payload_end == header.payload_offset for _, header in probes)
     assert all(data[0] & 0x20 for data, _ in probes)
     assert subscriber.peer.retransmissions == 0  # probes are not counted as repairs
-    # Nothing came of it (the estimate did not rise): the next one waits twice as long.
-    subscriber.prober.consider(400_000, 1_000_000, meeting.clock.now + 0.01)
+    # Nothing came of it (the estimate did not rise): once its feedback is in, the next one
+    # waits twice as long.
+    later = subscriber.prober.until + RESULT_LAG_S
+    subscriber.prober.tick(subscriber.peer, later)
+    subscriber.prober.consider(400_000, 1_000_000, later + 0.01)
     assert subscriber.prober.interval == 2 * MIN_INTERVAL_S
 
 
@@ -184,3 +187,17 @@ async def test_a_link_that_never_pushed_back_gets_every_layer_and_one_that_did_i
     subscriber.peer.estimator.on_remb(900_000, meeting.clock.now)
     run(meeting, ann, 1.0)
     assert video.source is not None and video.source.rid == "h"  # type: ignore[attr-defined]
+
+
+def test_a_paused_viewer_s_probe_makes_it_receive_the_whole_rate_its_resume_needs() -> None:
+    # Audio only (40 kbit/s) on a 100 kbit/s estimate; resuming the quarter layer needs a
+    # total of 190 kbit/s. The estimate rises to what the receiver was seen to get, so the
+    # probe must fill the gap to the total (with a margin), not add the 20 kbit/s shortfall.
+    prober = Prober()
+    prober.consider(20_000, 100_000, 10.0, goal_bps=190_000, sent_bps=40_000)
+    assert prober.rate_bps >= 190_000 - 40_000
+    # ... within MAX_TOTAL_SHARE x the budget in all: a probe far past the link only
+    # queues the audio behind it.
+    prober = Prober()
+    prober.consider(500_000, 100_000, 10.0, goal_bps=900_000, sent_bps=40_000)
+    assert abs(prober.rate_bps + 40_000 - MAX_TOTAL_SHARE * 100_000) < 1
