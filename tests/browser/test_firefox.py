@@ -23,28 +23,19 @@ from mosaic.client.synthetic import PatternVideoTrack, ToneAudioTrack
 from tests.browser.meeting import decoding_from, enter
 from tests.helpers import firefox
 from tests.helpers.api import signup
-from tests.helpers.firefox import Firefox, Page
-from tests.helpers.firefox_lab import FIREFOX_LAB, LOOPBACK, firefox_enters
+from tests.helpers.firefox import Firefox
+from tests.helpers.firefox_lab import (
+    FIREFOX_LAB,
+    LOOPBACK,
+    STATS,
+    TILES,
+    firefox_decodes,
+    firefox_enters,
+)
 from tests.helpers.server import MosaicServer
 from tests.helpers.waiting import wait_until
 
 pytestmark = FIREFOX_LAB
-
-# What the page receives and sends, from getStats (Firefox and Chromium name these alike).
-STATS = """(async () => {
-    const stats = await window.mosaicRoom.media.stats();
-    const inbound = (kind) => stats.inbound.filter((s) => s.kind === kind && s.packetsReceived)
-        .map((s) => ({framesDecoded: s.framesDecoded || 0, frameWidth: s.frameWidth || 0,
-                      packetsReceived: s.packetsReceived}));
-    return {
-        video: inbound("video"), audio: inbound("audio"),
-        sent: stats.outbound.filter((s) => s.kind === "video").map((s) => ({
-            rid: s.rid || null, packetsSent: s.packetsSent || 0, frameWidth: s.frameWidth || 0})),
-    };
-})()"""
-# participant id -> width of the video its tile plays.
-TILES = """Object.fromEntries([...document.querySelectorAll('#stage .tile:not(.self)')]
-    .map((tile) => [tile.dataset.participantId, tile.querySelector('video').videoWidth]))"""
 
 
 @pytest.fixture
@@ -55,20 +46,6 @@ async def chromium(inside: str) -> AsyncIterator[Any]:
         )
         yield browser
         await browser.close()
-
-
-def firefox_decodes(page: Page, count: int) -> Any:
-    async def check() -> bool:
-        stats = await page.evaluate(STATS)
-        videos = [v for v in stats["video"] if v["framesDecoded"] > 0 and v["frameWidth"] > 0]
-        tiles = await page.evaluate(TILES)
-        return (
-            len(videos) >= count
-            and len(stats["audio"]) >= count
-            and (sum(width > 0 for width in tiles.values()) >= count)
-        )
-
-    return check
 
 
 async def python_decodes(viewer: Participant, sender_id: str) -> int:

@@ -9,10 +9,9 @@ from pathlib import Path
 
 from mosaic.client import join, parse_join_url
 from mosaic.client.synthetic import PatternVideoTrack, ToneAudioTrack
-from tests.browser.test_firefox import firefox_decodes
 from tests.helpers.api import signup
 from tests.helpers.firefox import Firefox
-from tests.helpers.firefox_lab import FIREFOX_LAB, LOOPBACK, firefox_enters
+from tests.helpers.firefox_lab import FIREFOX_LAB, LOOPBACK, firefox_decodes, firefox_enters
 from tests.helpers.inprocess import serve_services_in_process, subscribe_peer
 from tests.helpers.waiting import wait_until
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -71,3 +71,37 @@ async def firefox_enters(page: Page, join_url: str, name: str, **store: str) -> 
         user_gesture=True,
     )
     await page.wait_for("!!(window.mosaicRoom && window.mosaicRoom.media.publisher)")
+
+
+# What the page receives and sends, from getStats (Firefox and Chromium name these alike).
+STATS = """(async () => {
+    const stats = await window.mosaicRoom.media.stats();
+    const inbound = (kind) => stats.inbound.filter((s) => s.kind === kind && s.packetsReceived)
+        .map((s) => ({framesDecoded: s.framesDecoded || 0, frameWidth: s.frameWidth || 0,
+                      packetsReceived: s.packetsReceived}));
+    return {
+        video: inbound("video"), audio: inbound("audio"),
+        sent: stats.outbound.filter((s) => s.kind === "video").map((s) => ({
+            rid: s.rid || null, packetsSent: s.packetsSent || 0, frameWidth: s.frameWidth || 0})),
+    };
+})()"""
+# participant id -> width of the video its tile plays.
+TILES = """Object.fromEntries([...document.querySelectorAll('#stage .tile:not(.self)')]
+    .map((tile) => [tile.dataset.participantId, tile.querySelector('video').videoWidth]))"""
+
+
+def firefox_decodes(page: Page, count: int) -> Callable[[], Awaitable[bool]]:
+    """A condition for `wait_until`: the page decodes video and plays audio from ``count``
+    others, and as many tiles show a picture."""
+
+    async def check() -> bool:
+        stats = await page.evaluate(STATS)
+        videos = [v for v in stats["video"] if v["framesDecoded"] > 0 and v["frameWidth"] > 0]
+        tiles = await page.evaluate(TILES)
+        return (
+            len(videos) >= count
+            and len(stats["audio"]) >= count
+            and (sum(width > 0 for width in tiles.values()) >= count)
+        )
+
+    return check

@@ -12,7 +12,7 @@ import random
 from mosaic.media.sfu.allocation import SlotState, ensure_slots, fill, select_streams
 from mosaic.media.sfu.simulcast import CLEAN_AFTER_S, LayerHealth
 from mosaic.media.wire.rtp import ExtensionIds, build_rtp, parse_rtp
-from tests.unit.media.sfu.test_allocation import NOW, camera, chosen, subscriber
+from tests.helpers.allocation import NOW, camera, chosen, subscriber
 
 # Packets per 50 ms tick, per layer (about 100, 370 and 750 kbit/s of 1,200-byte packets).
 PER_TICK = {"q": 1, "h": 2, "f": 4}

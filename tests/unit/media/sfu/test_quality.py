@@ -15,8 +15,8 @@ from mosaic.media.sfu.quality import (
     classify,
 )
 from mosaic.media.sfu.up import UpTrack
+from tests.helpers.allocation import CAMERA
 from tests.helpers.sfu import Uplink
-from tests.unit.media.sfu.test_allocation import CAMERA
 
 
 def test_a_clean_link_is_good() -> None:

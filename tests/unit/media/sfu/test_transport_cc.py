@@ -22,7 +22,7 @@ from mosaic.media.wire.rtcp import (
 from mosaic.media.wire.sdp import parse_sdp
 from mosaic.media.wire.twcc import TransportFeedback
 from tests.helpers.sfu import nack, subscribe_answer
-from tests.unit.media.sfu.test_subscriber import Subscriber
+from tests.helpers.subscriber import Subscriber
 
 # -- the history -------------------------------------------------------------------------------
 
