@@ -267,8 +267,8 @@ class DownlinkEstimator:
 
     @property
     def last_decrease(self) -> float:
-        """When the target last went down for congestion (-inf: never). Until the link has
-        pushed back once, nothing says the target is a limit: it is where the climb started."""
+        """When the link last pushed back (a growing queue or loss cut the rate; -inf: never).
+        Until it has once, nothing says the target is a limit: it is where the climb started."""
         return self._last_decrease
 
     @property
@@ -306,7 +306,10 @@ class DownlinkEstimator:
         else:
             self._state = self._loss.state
         self._target = min(max(target, self._min), self._max)
-        if self._state == "decrease":
+        # Congestion is a queue growing (transport feedback) or loss; a REMB that falls is
+        # not: aiortc's follows what it receives, so it wobbles down while the SFU is
+        # app-limited, and taking that for congestion paused a viewer on a clean link.
+        if (twcc and self._delay.state == "decrease") or self._loss.state == "decrease":
             self._last_decrease = now
 
 

@@ -286,14 +286,26 @@ class SubscribePeer:
                 self.fraction_lost = self._reports(packet, now)
 
     def _reports(self, packet: ReceiverReport | SenderReport, now: float) -> float:
-        """Loss (the worst block's, returned) and round-trip time (from the blocks that
-        answer our sender reports) for the estimate; loss for the older loss-based one
-        too."""
+        """Loss (the mean over the media streams' blocks, returned) and round-trip time
+        (from the blocks that answer our sender reports) for the estimate; loss for the older
+        loss-based one too.
+
+        Not the worst block's, and not the retransmission streams': a receiver counts the
+        sparse numbers of RTX and probe padding as losses (aiortc reported a third of them
+        lost), and one stream's worst second is not the link's loss; the worst block read as
+        congestion paused a viewer on a clean loopback link."""
         blocks = packet.reports
         if not blocks:
             return 0.0
         self.receiver_reports += 1
-        worst = max(block.fraction_lost / 256 for block in blocks)
+        media = [
+            block
+            for block in blocks
+            if (down := self.by_ssrc.get(block.ssrc)) is not None and down.ssrc == block.ssrc
+        ]
+        if not media:
+            return 0.0
+        worst = sum(block.fraction_lost for block in media) / (256 * len(media))
         self.loss_estimate.on_loss(worst)
         arrival = ntp_from_unix(time.time())
         rtts = [

@@ -156,9 +156,9 @@ async def test_a_paused_viewer_is_probed_too_so_that_it_can_come_back() -> None:
     meeting, ann = await watching(max_kbps=None)
     subscriber = meeting.router.subscribers["sam"]
     subscriber.cap_bps = None
-    # The link has pushed back (its REMB): from now on the estimate is the budget, and the
-    # step down it caused is followed by calm.
-    subscriber.peer.estimator.on_remb(900_000, meeting.clock.now)
+    # The link has pushed back (half its packets lost): from now on the estimate is the
+    # budget, and the step down it caused is followed by calm.
+    subscriber.peer.estimator.on_receiver_report(0.5, None, meeting.clock.now)
     run(meeting, ann, UP_HOLD_S)
     meeting.router.view("sam", [("ann", Source.CAMERA, 1280, 720)], 64)
     run(meeting, ann, 2.0)
@@ -176,7 +176,8 @@ async def test_a_link_that_never_pushed_back_gets_every_layer_and_one_that_did_i
     """The estimate starts at 1 Mbit/s, where its climb begins, not at the link's limit: a
     viewer whose link has shown no congestion gets the 1.6 Mbit/s layer its big tile wants at
     once (a gallery of full layers once starved there, app-limited, for tens of seconds).
-    The first congestion signal (here a REMB under the target) makes the estimate the budget."""
+    The first congestion signal (here a receiver report of heavy loss) makes the estimate the
+    budget; a REMB that falls does not (aiortc's follows what it receives)."""
     meeting, ann = await watching(max_kbps=None)
     run(meeting, ann, 1.0)
     subscriber = meeting.router.subscribers["sam"]
@@ -185,6 +186,9 @@ async def test_a_link_that_never_pushed_back_gets_every_layer_and_one_that_did_i
     assert video.source is not None and video.source.rid == "f"  # type: ignore[attr-defined]
     assert paused_events(meeting) == []
     subscriber.peer.estimator.on_remb(900_000, meeting.clock.now)
+    run(meeting, ann, 1.0)
+    assert video.source is not None and video.source.rid == "f"  # type: ignore[attr-defined]
+    subscriber.peer.estimator.on_receiver_report(0.5, None, meeting.clock.now)
     run(meeting, ann, 1.0)
     assert video.source is not None and video.source.rid == "h"  # type: ignore[attr-defined]
 

@@ -5,59 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from mosaic.domain.roster import Source
-from mosaic.media.sfu.down import DownTrack
-from mosaic.media.sfu.negotiation import RTX_PT, VP8_PT, PublishedSection
-from mosaic.media.sfu.subscriber import SubscribePeer
-from mosaic.media.sfu.up import UpStream, UpTrack
+from mosaic.media.sfu.negotiation import RTX_PT, VP8_PT
+from mosaic.media.sfu.up import UpStream
 from mosaic.media.wire.rtcp import Fir, ReceiverReport, Remb, ReportBlock, SenderReport
-from mosaic.media.wire.rtp import build_rtp
 from mosaic.media.wire.sdp import SdpError, parse_sdp
-from tests.helpers.packets import vp8_keyframe_header
-from tests.helpers.sfu import FakeClock, FakeTransport, Uplink, nack, pli, subscribe_answer
-
-CAMERA = PublishedSection("1", "video", "vp8", 96, 90000, 97, [])
-SSRC = 0x4242
-
-
-class Subscriber:
-    def __init__(self) -> None:
-        self.clock = FakeClock()
-        self.transport = FakeTransport()
-        self.offers: list[str] = []
-        self.peer = SubscribePeer("sam", self.transport, self._send_offer, clock=self.clock)
-        self.uplink = Uplink()
-        self.track = UpTrack("ann", Source.CAMERA, CAMERA, self.uplink)
-        self.stream = self.track.stream(SSRC, None)
-        self.sequence = 100
-
-    async def _send_offer(self, sdp: str) -> None:
-        self.offers.append(sdp)
-
-    async def connect(self) -> DownTrack:
-        """A video slot showing the camera, offered, answered and connected."""
-        down = self.peer.add_slot("video")
-        down.assign(self.track)
-        down.want(self.stream, self.clock())
-        await self.peer.negotiate()
-        await self.peer.answer(subscribe_answer(self.offers[-1]))
-        self.transport.connect()
-        return down
-
-    def packet(self, keyframe: bool = False) -> None:
-        payload = vp8_keyframe_header(640, 360) if keyframe else bytes([0x11]) + bytes(30)
-        data = build_rtp(
-            payload_type=96,
-            sequence_number=self.sequence,
-            timestamp=self.sequence * 3000,
-            ssrc=SSRC,
-            payload=bytes([0x10]) + payload,
-        )
-        self.sequence += 1
-        header = self.track.parse(data)
-        assert header is not None
-        self.stream.receive(data, header, self.clock())
-        self.clock.advance(0.033)
+from tests.helpers.sfu import nack, pli, subscribe_answer
+from tests.helpers.subscriber import SSRC, Subscriber
 
 
 async def test_slots_are_offered_send_only_and_a_second_offer_waits_for_the_answer() -> None:
@@ -140,7 +93,9 @@ async def test_remb_may_only_raise_the_loss_based_bandwidth() -> None:
     assert peer.bandwidth == start  # REMB below what loss allows: ignored
     subscriber.transport.on_rtcp(Remb(1, 6_000_000, [1]).serialize())
     assert peer.bandwidth == 6_000_000
-    heavy_loss = ReportBlock(1, 128, 10, 1000, 0, 0, 0)
+    # Loss counts on the streams we send (a block about another SSRC, or an RTX one, not).
+    down = peer.add_slot("video")
+    heavy_loss = ReportBlock(down.ssrc, 128, 10, 1000, 0, 0, 0)
     for _ in range(5):
         subscriber.transport.on_rtcp(ReceiverReport(1, [heavy_loss]).serialize())
     assert peer.loss_estimate.bitrate < start
@@ -181,3 +136,21 @@ async def test_closing_lets_go_of_every_feed() -> None:
     await subscriber.peer.close()
     assert stream.downs == [] and stream.pending == []
     assert subscriber.peer.slots == [] and subscriber.transport.closed
+
+
+async def test_repairs_stay_within_what_a_squeezed_viewer_s_budget_leaves() -> None:
+    # A link full of the layers it is sent loses packets because it is full: resending all
+    # of them fills it more. With 2 kbit/s left for repairs (62 bytes a quarter second),
+    # a NACK for four packets gets only what that pays for.
+    subscriber = Subscriber()
+    down = await subscriber.connect()
+    subscriber.packet(keyframe=True)
+    for _ in range(6):
+        subscriber.packet()
+    sent = subscriber.transport.headers()
+    subscriber.peer.repair_bps = 2_000.0
+    lost = [header.sequence_number for header in sent[1:5]]
+    subscriber.transport.on_rtcp(nack(down.ssrc, lost))
+    peer = subscriber.peer
+    assert 1 <= peer.retransmissions < 4
+    assert peer.retransmissions + peer.unrepairable == 4
