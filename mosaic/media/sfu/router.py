@@ -388,6 +388,11 @@ class Router:
             probe_when_full=now - peer.estimator.last_decrease >= PROBE_WHEN_FULL_AFTER_S,
         )
         before, subscriber.allocation = subscriber.allocation.paused, result
+        if peer.transport_cc and peer.estimator.last_decrease > -float("inf"):
+            # Repairs get what the layers leave of the budget, and some share of it anyway
+            # (a receiver with transport-wide feedback: one with only REMB and loss reports
+            # is judged by the loss it reports, which unrepaired packets would only deepen).
+            peer.repair_bps = max(result.budget_bps - result.spent_bps, 0.1 * result.budget_bps)
         for pid, source in sorted(before ^ result.paused):
             self._send(
                 me,

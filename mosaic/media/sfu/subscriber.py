@@ -13,6 +13,7 @@ synchronise audio with video and measure round-trip times.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import secrets
 import time
@@ -57,6 +58,8 @@ from mosaic.media.wire.twcc import TransportFeedback
 
 log = logging.getLogger(__name__)
 MAX_RETRANSMISSIONS_PER_NACK = 32
+# A limited repair rate may be saved up for this long (one NACK's burst).
+REPAIR_BURST_S = 0.25
 # ICE and DTLS take well under a second here; a connection still not up after this long will
 # not be helped by more keyframe requests.
 CONNECTING_GRACE_S = 5.0
@@ -102,6 +105,12 @@ class SubscribePeer:
         self.retransmissions = 0
         self.unrepairable = 0
         self.keyframe_requests = 0
+        # Repairs within the viewer's budget (set by the router on its allocation ticks;
+        # unlimited until its link pushed back): a squeezed link loses packets because it is
+        # full, and resending them at any rate fills it more, so more are lost.
+        self.repair_bps = math.inf
+        self._repair_credit = 0.0
+        self._repair_at = 0.0
         # Transport-wide congestion control: every packet sent is numbered and remembered;
         # what the receiver reports back feeds the estimate (`estimated_bps`).
         self.history = SendHistory()
@@ -321,11 +330,22 @@ class SubscribePeer:
         if down is None or down.ssrc != nack.media_ssrc:
             return
         self.nacks += 1
+        limited = self.repair_bps != math.inf
+        if limited:
+            self._repair_credit = min(
+                self._repair_credit + max(now - self._repair_at, 0.0) * self.repair_bps / 8,
+                self.repair_bps * REPAIR_BURST_S / 8,
+            )
+            self._repair_at = now
         for out_seq in nack.lost[:MAX_RETRANSMISSIONS_PER_NACK]:
+            if limited and self._repair_credit <= 0:
+                self.unrepairable += 1
+                continue
             packet = down.retransmission(out_seq, now)
             if packet is None:
                 self.unrepairable += 1
             else:
+                self._repair_credit -= len(packet)
                 self.retransmissions += 1
                 if down.numbered:
                     self.send_template(bytearray(packet), now)
