@@ -82,6 +82,15 @@ async def audio_flows(viewer: Participant, speaker: Participant, seconds: float)
     return longest
 
 
+# Not yet (issue 18, open): aiortc sends no loss in its receiver reports here and no
+# transport-wide feedback, so its REMB is its only word on congestion; a falling REMB is
+# not taken for congestion any more, because aiortc's also falls while the SFU is
+# app-limited or the machine is loaded, and that paused a Python viewer on a clean link
+# (tests/security/test_media_garbage.py). Telling the two apart (a REMB well under the rate
+# actually sent, sustained) is the missing piece. Run with `pytest --runxfail`.
+@pytest.mark.xfail(
+    run=False, reason="REMB-only congestion not told from aiortc's app-limited REMB yet"
+)
 async def test_a_squeezed_viewer_keeps_the_audio_and_its_video_pauses_then_resumes(
     tmp_path: Path,
 ) -> None:
