@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
-from mosaic.client import Participant, join
-from tests.helpers.api import Account
+from mosaic.client import Participant, join, parse_join_url
+from mosaic.client.synthetic import PatternVideoTrack, ToneAudioTrack
+from mosaic.services import Services
+from tests.helpers.api import Account, signup
+from tests.helpers.inprocess import serve_services_in_process
 
 # Media over loopback only: the test machine's other interfaces would add candidates (and
 # seconds of ICE checks) without testing anything more.
@@ -30,3 +37,35 @@ async def frames_from(receiver: Participant, sender: Participant, count: int = 3
         frame = await asyncio.wait_for(track.recv(), 10)
         width = frame.width
     return width
+
+
+@dataclass
+class AnnToBob:
+    """A running in-process server and its meeting, where Ann publishes and Bob receives."""
+
+    services: Services
+    meeting_id: str
+    ann: Participant
+    bob: Participant
+
+
+@asynccontextmanager
+async def ann_publishing_to_bob(data_dir: Path) -> AsyncIterator[AnnToBob]:
+    """An in-process server (its SFU reachable by the test), a meeting without a waiting
+    room, its host Ann publishing a tone and a small camera (320x180, 15 fps), and Bob
+    decoding her frames already."""
+    async with serve_services_in_process(data_dir) as (base_url, services):
+        host = await signup(base_url)
+        try:
+            created = await host.create_meeting(waiting_room=False)
+            meeting_id = parse_join_url(created["join_url"])[1]
+            ann = await join(
+                created["join_url"], name="Ann", cookies=host.cookies, local_addresses=LOOPBACK
+            )
+            bob = await join(created["join_url"], name="Bob", local_addresses=LOOPBACK)
+            async with ann, bob:
+                await ann.publish(audio=ToneAudioTrack(), video=PatternVideoTrack(320, 180, fps=15))
+                await frames_from(bob, ann)
+                yield AnnToBob(services, meeting_id, ann, bob)
+        finally:
+            await host.client.aclose()

@@ -17,14 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from mosaic.client import Participant, join, parse_join_url
-from mosaic.client.synthetic import PatternVideoTrack, ToneAudioTrack
+from mosaic.client import Participant
 from mosaic.media.sfu.publisher import PublishPeer
 from mosaic.media.sfu.subscriber import SubscribePeer
 from tests.helpers import netns
-from tests.helpers.api import signup
-from tests.helpers.inprocess import serve_services_in_process, subscribe_peer
-from tests.helpers.participants import LOOPBACK, frames_from
+from tests.helpers.inprocess import subscribe_peer
+from tests.helpers.participants import ann_publishing_to_bob
 
 pytestmark = pytest.mark.skipif(
     netns.unavailable() is not None or not os.path.exists("/usr/sbin/nft"),
@@ -95,68 +93,46 @@ async def test_a_squeezed_viewer_keeps_the_audio_and_its_video_pauses_then_resum
     tmp_path: Path,
 ) -> None:
     with lab():
-        async with serve_services_in_process(tmp_path) as (base_url, services):
-            host = await signup(base_url)
-            created = await host.create_meeting(waiting_room=False)
-            meeting_id = parse_join_url(created["join_url"])[1]
-            ann = await join(
-                created["join_url"], name="Ann", cookies=host.cookies, local_addresses=LOOPBACK
-            )
-            bob = await join(created["join_url"], name="Bob", local_addresses=LOOPBACK)
-            async with ann, bob:
-                await ann.publish(audio=ToneAudioTrack(), video=PatternVideoTrack(320, 180, fps=15))
-                await frames_from(bob, ann)
-                peer = subscribe_peer(services, meeting_id, bob.id)
-                squeezed_at = time.monotonic()
-                # 256 kbit/s: the speaker's audio fits (aiortc's Opus, about 130 kbit/s on
-                # the wire), its video with it does not.
-                squeeze(sfu_port(peer), 256)
-                paused = await bob.wait_for(
-                    "video_paused", lambda event: event["paused"], timeout=20
-                )
-                took_to_pause = time.monotonic() - squeezed_at
-                assert paused["participant_id"] == ann.id and paused["source"] == "camera"
-                # The speaker is still heard through the squeeze.
-                assert await audio_flows(bob, ann, 3.0) < 0.5
-                # Restored: with no video flowing, the viewer's estimate (aiortc sends REMB,
-                # computed from what its video receiver gets) rises only because the SFU
-                # probes it; without probes it stays where the squeeze left it.
-                restore()
-                low = peer.estimated_bps
-                await asyncio.sleep(8.0)
-                print(f"paused after {took_to_pause:.1f} s; estimate {low} -> {peer.estimated_bps}")
-                assert peer.estimated_bps >= low * 1.2
-            await host.client.aclose()
+        async with ann_publishing_to_bob(tmp_path) as meeting:
+            ann, bob = meeting.ann, meeting.bob
+            peer = subscribe_peer(meeting.services, meeting.meeting_id, bob.id)
+            squeezed_at = time.monotonic()
+            # 256 kbit/s: the speaker's audio fits (aiortc's Opus, about 130 kbit/s on
+            # the wire), its video with it does not.
+            squeeze(sfu_port(peer), 256)
+            paused = await bob.wait_for("video_paused", lambda event: event["paused"], timeout=20)
+            took_to_pause = time.monotonic() - squeezed_at
+            assert paused["participant_id"] == ann.id and paused["source"] == "camera"
+            # The speaker is still heard through the squeeze.
+            assert await audio_flows(bob, ann, 3.0) < 0.5
+            # Restored: with no video flowing, the viewer's estimate (aiortc sends REMB,
+            # computed from what its video receiver gets) rises only because the SFU
+            # probes it; without probes it stays where the squeeze left it.
+            restore()
+            low = peer.estimated_bps
+            await asyncio.sleep(8.0)
+            print(f"paused after {took_to_pause:.1f} s; estimate {low} -> {peer.estimated_bps}")
+            assert peer.estimated_bps >= low * 1.2
 
 
 async def test_a_publisher_whose_uplink_cannot_carry_its_video_is_marked_unstable(
     tmp_path: Path,
 ) -> None:
     with lab():
-        async with serve_services_in_process(tmp_path) as (base_url, services):
-            host = await signup(base_url)
-            created = await host.create_meeting(waiting_room=False)
-            meeting_id = parse_join_url(created["join_url"])[1]
-            ann = await join(
-                created["join_url"], name="Ann", cookies=host.cookies, local_addresses=LOOPBACK
-            )
-            bob = await join(created["join_url"], name="Bob", local_addresses=LOOPBACK)
-            async with ann, bob:
-                await ann.publish(audio=ToneAudioTrack(), video=PatternVideoTrack(320, 180, fps=15))
-                await frames_from(bob, ann)
-                assert bob.participants[ann.id]["uplink_unstable"] is False
-                room = services.rooms.get(meeting_id)
-                assert room is not None and room.media is not None
-                publisher = room.media.publishers[ann.id]  # type: ignore[attr-defined]
-                # 160 kbit/s reach the SFU from Ann: her audio, and a small share of her video.
-                squeeze(sfu_port(publisher), 160, "dport")
+        async with ann_publishing_to_bob(tmp_path) as meeting:
+            ann, bob = meeting.ann, meeting.bob
+            assert bob.participants[ann.id]["uplink_unstable"] is False
+            room = meeting.services.rooms.get(meeting.meeting_id)
+            assert room is not None and room.media is not None
+            publisher = room.media.publishers[ann.id]  # type: ignore[attr-defined]
+            # 160 kbit/s reach the SFU from Ann: her audio, and a small share of her video.
+            squeeze(sfu_port(publisher), 160, "dport")
 
-                def unstable(who: Participant) -> bool:
-                    state = who.participants.get(ann.id, {})
-                    return bool(state.get("uplink_unstable")) and state.get("quality") == "poor"
+            def unstable(who: Participant) -> bool:
+                state = who.participants.get(ann.id, {})
+                return bool(state.get("uplink_unstable")) and state.get("quality") == "poor"
 
-                await bob.wait_until(lambda: unstable(bob), timeout=15)
-                await ann.wait_until(lambda: unstable(ann), timeout=5)  # her own notice
-                restore()
-                await bob.wait_until(lambda: not unstable(bob), timeout=20)
-            await host.client.aclose()
+            await bob.wait_until(lambda: unstable(bob), timeout=15)
+            await ann.wait_until(lambda: unstable(ann), timeout=5)  # her own notice
+            restore()
+            await bob.wait_until(lambda: not unstable(bob), timeout=20)
