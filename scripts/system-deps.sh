@@ -1,6 +1,6 @@
 #!/bin/sh
 # Debian packages the test suite drives for real: Chromium and Firefox ESR (browser tests), PostgreSQL
-# (storage tests), nftables and iproute2 (lossy links and network namespaces), coturn (the
+# (storage tests), Redis (cluster tests), nftables and iproute2 (lossy links and network namespaces), coturn (the
 # TURN relay of the firewall test), Janus (the peer `make bench` compares Mosaic with,
 # smoke-tested by `make test`; unshare from util-linux gives the benchmark its own network namespace).
 # Installed only when missing, so a prepared machine pays nothing.
@@ -17,6 +17,8 @@ need ip /usr/sbin/ip iproute2
 need turnserver /usr/bin/turnserver coturn
 need janus /usr/bin/janus janus
 need unshare /usr/bin/unshare util-linux
+# Redis: the cluster's live state and bus (tests start their own redis-server on a free port).
+need redis-server /usr/bin/redis-server redis-server
 # npm installs axe-core, the accessibility engine of the browser tests (tests/browser/axe).
 need npm /usr/bin/npm npm
 # Reactions are emoji: browsers need a font that draws them.
