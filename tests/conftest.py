@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import redis as redis_helper
 from tests.helpers.api import Account, signup
 from tests.helpers.server import MosaicServer
 
@@ -54,6 +55,17 @@ async def host(server: MosaicServer) -> AsyncIterator[Account]:
     account = await signup(server.url)
     yield account
     await account.client.aclose()
+
+
+@pytest.fixture
+def redis_server() -> Iterator[redis_helper.RedisServer]:
+    """A redis-server of the test's own (cluster tests), stopped at the end of the test."""
+    reason = redis_helper.unavailable()
+    if reason is not None:
+        pytest.skip(reason)
+    running = redis_helper.RedisServer().start()
+    yield running
+    running.close()
 
 
 @pytest.fixture(scope="session")
