@@ -89,14 +89,15 @@ async def create_meeting(
     who: Annotated[Authorized, permit(AccountAction.CREATE_MEETING)],
 ) -> MeetingOut:
     user = who.account
-    _check_policy(svc, body.settings)
-    passcode = new_passcode() if body.settings.passcode_required else None
+    settings = svc.policy.imposed(body.settings, body.settings.model_fields_set)
+    _check_policy(svc, settings)
+    passcode = new_passcode() if settings.passcode_required else None
     record = await svc.meetings.create(
         new_meeting_id(),
         user.id,
         body.topic or default_topic(user.name),
         await hash_secret(passcode) if passcode else None,
-        body.settings,
+        settings,
     )
     return _out(svc, record, passcode)
 
@@ -118,7 +119,7 @@ async def get_meeting(
 
 
 @router.patch(
-    "/{meeting_id}", response_model=MeetingOut, responses=responses(*SIGNED_IN, *WRITE, 404)
+    "/{meeting_id}", response_model=MeetingOut, responses=responses(*SIGNED_IN, *WRITE, 404, 409)
 )
 async def update_meeting(
     meeting_id: str,
@@ -136,6 +137,12 @@ async def update_meeting(
         except ValidationError as exc:
             raise HTTPException(422, detail=errors.describe(exc)) from None
         _check_policy(svc, settings)
+        live = svc.rooms.get(record.id)
+        conflict = live.meeting.settings_conflict(settings) if live is not None else None
+        if conflict:
+            raise HTTPException(
+                409, detail=errors.problem("recording", ["body", "settings", "e2ee"], conflict)
+            )
     # A passcode turned on (or asked for anew) is made here and shown this once.
     passcode = None
     if settings.passcode_required and (body.new_passcode or record.passcode_hash is None):
@@ -153,6 +160,8 @@ async def update_meeting(
     room = svc.rooms.get(updated.id)
     if room is not None:
         room.apply_stored(updated)
+    if svc.signaling is not None:  # cluster mode: the meeting may live on another worker
+        await svc.signaling.tell_home(updated.id, "meeting_changed")
     return _out(svc, updated, passcode)
 
 
@@ -164,6 +173,8 @@ async def delete_meeting(
 ) -> Response:
     record = await meeting_for(svc, who, AccountAction.DELETE_MEETING, meeting_id)
     await svc.rooms.end(record.id, reason="meeting deleted")
+    if svc.signaling is not None:  # cluster mode: the meeting may live on another worker
+        await svc.signaling.tell_home(record.id, "meeting_ended")
     # Its recordings go with it: the rows by cascade, the files here (the room is closed,
     # so no recorder writes to them any more).
     for recording in await svc.recordings.store.list_for_meeting(record.id):

@@ -17,7 +17,7 @@ from mosaic.domain.breakouts import Breakouts, LateJoiners, Mode, WrongPhase
 from mosaic.domain.permissions import SOURCE_ACTIONS, Action, may
 from mosaic.domain.roster import Participant, Role, Roster, Source, State
 from mosaic.domain.settings import MeetingSettings, Who
-from mosaic.domain.text import name_key
+from mosaic.domain.text import MAX_CHAT_CHARS, is_ciphertext, name_key
 
 MAX_SPOTLIGHT = 2
 # Join-flood defence: this many unknown guests admitted within the window turns the waiting
@@ -34,11 +34,18 @@ FLOOD_WINDOWS: tuple[tuple[float, int], ...] = (
 
 
 class Forbidden(Exception):
-    """The actor may not do this; carries the action for the error message."""
+    """The actor may not do this; carries the action for the error message, or a message
+    and a machine-readable ``reason`` where the refusal needs explaining to a person."""
 
-    def __init__(self, action: Action) -> None:
-        super().__init__(f"not allowed: {action.value}")
+    def __init__(
+        self, action: Action, message: str | None = None, reason: str | None = None
+    ) -> None:
+        super().__init__(message or f"not allowed: {action.value}")
         self.action = action
+        self.reason = reason
+
+
+NOT_RECORDED_E2EE = "recording is not available in an end-to-end encrypted meeting"
 
 
 class NotFound(Exception):
@@ -337,7 +344,18 @@ class LiveMeeting:
         self.require(actor, Action.CHANGE_SETTINGS)
         if settings.cohosts_may_record != self.settings.cohosts_may_record:
             self.require(actor, Action.LET_COHOSTS_RECORD)
+        conflict = self.settings_conflict(settings)
+        if conflict:
+            raise Forbidden(Action.CHANGE_SETTINGS, conflict, reason="recording")
         self.settings = settings
+
+    def settings_conflict(self, settings: MeetingSettings) -> str | None:
+        """Why these settings cannot apply to the meeting as it is now, or None: encryption
+        switched on while the server records would leave a recording of the clear part
+        and of nothing after it."""
+        if settings.e2ee and not self.settings.e2ee and self.recording:
+            return "stop the recording before turning on end-to-end encryption"
+        return None
 
     def suspend_activities(self, actor: Participant) -> list[Participant]:
         """Zoom's emergency button: everyone of lower rank loses audio, video and screen share,
@@ -421,6 +439,35 @@ class LiveMeeting:
         self.require(actor, Action.CHAT, recipient)
         return ChatAudience(recipient, [recipient, actor])
 
+    def check_chat_text(self, text: str) -> None:
+        """An encrypted meeting carries only ciphertext chat (``e2ee:``, docs/e2ee.md), so a
+        client that would send clear text there is stopped; elsewhere the long ciphertext
+        form is not chat (plain text stays within `MAX_CHAT_CHARS`)."""
+        ciphertext = is_ciphertext(text)
+        if self.settings.e2ee and not ciphertext:
+            raise Forbidden(Action.CHAT, "this meeting's chat is end-to-end encrypted", "e2ee")
+        if not self.settings.e2ee and ciphertext and len(text) > MAX_CHAT_CHARS:
+            raise Forbidden(Action.CHAT, "this meeting is not end-to-end encrypted", "e2ee")
+
+    def keeps_chat(self) -> bool:
+        """Whether chat may be kept anywhere (the chat record, any journal): never in an
+        encrypted meeting, whose chat the server must hold no history of, even as ciphertext."""
+        return self.settings.record_chat and not self.settings.e2ee
+
+    def publish_e2ee_key(self, actor: Participant, public_key: str) -> None:
+        """A client's ephemeral public key, shown in its roster entry (docs/e2ee.md)."""
+        self.require(actor, Action.E2EE_HELLO)
+        actor.e2ee_key = public_key
+
+    def e2ee_key_recipient(self, actor: Participant, to: str) -> Participant:
+        """The one participant a wrapped meeting key goes to. Someone waiting, unknown, or
+        oneself is `NotFound` (as for private chat: a waiting id is never confirmed)."""
+        recipient = self.roster.get(to)
+        if recipient is None or not recipient.admitted or recipient.id == actor.id:
+            raise NotFound()
+        self.require(actor, Action.SEND_E2EE_KEY, recipient)
+        return recipient
+
     def set_spotlight(self, actor: Participant, participant_ids: list[str]) -> None:
         """Show up to two participants large for everyone (the yoga teacher)."""
         self.require(actor, Action.SPOTLIGHT)
@@ -433,8 +480,12 @@ class LiveMeeting:
         self.spotlight = chosen
 
     def start_recording(self, actor: Participant) -> bool:
-        """Turn the meeting's recording on; False if it was on already (nothing changes)."""
-        self.require(actor, Action.START_RECORDING)
+        """Turn the meeting's recording on; False if it was on already (nothing changes).
+        An end-to-end encrypted meeting is refused with the reason (``e2ee``) said."""
+        if not may(actor, Action.START_RECORDING, self):
+            if self.settings.e2ee and may(actor, Action.STOP_RECORDING, self):
+                raise Forbidden(Action.START_RECORDING, NOT_RECORDED_E2EE, reason="e2ee")
+            raise Forbidden(Action.START_RECORDING)
         if self.recording:
             return False
         self.recording = True

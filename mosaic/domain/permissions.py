@@ -32,6 +32,10 @@ class Action(StrEnum):
     RENAME = "rename"
     RAISE_HAND = "raise_hand"
     REACT = "react"
+    # End-to-end encryption (docs/e2ee.md): publish one's public key; hand a wrapped meeting
+    # key to another participant (the server relays it and cannot read it).
+    E2EE_HELLO = "e2ee_hello"
+    SEND_E2EE_KEY = "send_e2ee_key"
     # Breakout rooms, as the host set them up: pick a room, go back to main, call a host.
     CHOOSE_ROOM = "choose_room"
     RETURN_TO_MAIN = "return_to_main"
@@ -230,7 +234,25 @@ def _participant_may(
             return meeting.breakouts.room_of(actor.id) is not None
         case Action.RENAME:
             return privileged or settings.participants_may_rename
-        case Action.START_RECORDING | Action.STOP_RECORDING:
+        case Action.E2EE_HELLO:
+            return settings.e2ee
+        case Action.SEND_E2EE_KEY:
+            # Only to someone admitted (a waiting guest holds no key until let in) who has
+            # published a key to wrap to, in an encrypted meeting.
+            return (
+                settings.e2ee
+                and target is not None
+                and target.id != actor.id
+                and target.state is State.ADMITTED
+                and target.e2ee_key is not None
+            )
+        case Action.START_RECORDING:
+            # The server could only store ciphertext: an encrypted meeting is not recorded.
+            return not settings.e2ee and (
+                actor.role is Role.HOST
+                or (actor.role is Role.COHOST and settings.cohosts_may_record)
+            )
+        case Action.STOP_RECORDING:
             return actor.role is Role.HOST or (
                 actor.role is Role.COHOST and settings.cohosts_may_record
             )

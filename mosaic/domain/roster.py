@@ -54,6 +54,9 @@ class Participant:
     # "good", "fair" or "poor", and whether its uplink cannot carry even its lowest layer.
     quality: str = "good"
     uplink_unstable: bool = False
+    # In an end-to-end encrypted meeting, this client's ephemeral public key (opaque to the
+    # server): others wrap the meeting key to it (docs/e2ee.md). None until it says hello.
+    e2ee_key: str | None = None
 
     @property
     def is_host_or_cohost(self) -> bool:
@@ -75,6 +78,7 @@ class Participant:
             "hand": self.hand_raised_at,
             "quality": self.quality,
             "uplink_unstable": self.uplink_unstable,
+            "e2ee_key": self.e2ee_key,
         }
 
 

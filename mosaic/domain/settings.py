@@ -42,6 +42,9 @@ class MeetingSettings(BaseModel):
     wait_after_removal: bool = True
     # Recording is the host's decision; the host may hand it to co-hosts for this meeting.
     cohosts_may_record: bool = False
+    # End-to-end encryption (docs/e2ee.md): the clients encrypt media and chat with a key the
+    # server never sees; the server relays ciphertext, keeps no chat and cannot record.
+    e2ee: bool = False
 
     @field_validator("allowed_email_domains")
     @classmethod
@@ -60,6 +63,7 @@ class InstancePolicy(BaseModel):
 
     require_passcode: bool = False
     require_waiting_room: bool = False
+    require_e2ee: bool = False
 
     def violations(self, settings: MeetingSettings) -> list[str]:
         """The settings this policy forbids, named, so an API can say which."""
@@ -68,4 +72,14 @@ class InstancePolicy(BaseModel):
             problems.append("passcode_required")
         if self.require_waiting_room and not settings.waiting_room:
             problems.append("waiting_room")
+        if self.require_e2ee and not settings.e2ee:
+            problems.append("e2ee")
         return problems
+
+    def imposed(self, settings: MeetingSettings, given: set[str]) -> MeetingSettings:
+        """The settings of a new meeting with what this policy requires switched on where the
+        host did not say (`given`): a host who never heard of E2EE still gets a meeting,
+        while one who asks for it off is told why not (`violations`)."""
+        if self.require_e2ee and "e2ee" not in given:
+            return settings.model_copy(update={"e2ee": True})
+        return settings

@@ -33,6 +33,11 @@ import unicodedata
 MAX_NAME_CHARS = 64
 MAX_TOPIC_CHARS = 200
 MAX_CHAT_CHARS = 2000
+# An end-to-end encrypted chat message (docs/e2ee.md): "e2ee:" and base64url of a 12-byte IV,
+# the ciphertext of up to MAX_CHAT_CHARS characters (4 UTF-8 bytes each at most) and its tag.
+E2EE_CHAT_PREFIX = "e2ee:"
+MAX_E2EE_CHAT_CHARS = len(E2EE_CHAT_PREFIX) + (12 + 4 * MAX_CHAT_CHARS + 16 + 2) * 4 // 3
+_CIPHERTEXT = re.compile(r"e2ee:[A-Za-z0-9_-]{38,}")
 MAX_COMBINING_RUN = 8
 MAX_BLANK_LINES = 2
 
@@ -97,6 +102,22 @@ def clean_chat(value: str) -> str:
     if len(value) > MAX_CHAT_CHARS:
         raise TextError(f"message is longer than {MAX_CHAT_CHARS} characters")
     return value
+
+
+def is_ciphertext(value: str) -> bool:
+    """Whether chat text is an encrypted message ("e2ee:" and base64url, nothing else)."""
+    return _CIPHERTEXT.fullmatch(value) is not None
+
+
+def clean_chat_or_ciphertext(value: str) -> str:
+    """Chat as sent: an encrypted message is relayed as it is (the server cannot read it, and
+    base64url holds nothing to clean), up to `MAX_E2EE_CHAT_CHARS`; anything else is
+    `clean_chat`'s."""
+    if is_ciphertext(value):
+        if len(value) > MAX_E2EE_CHAT_CHARS:
+            raise TextError("encrypted message is too long")
+        return value
+    return clean_chat(value)
 
 
 def name_key(name: str) -> str:

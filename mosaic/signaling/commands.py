@@ -124,6 +124,7 @@ def _sources_changed(room: Room, participant: Participant) -> None:
 @handles(p.Chat)
 async def chat(room: Room, member: Member, msg: p.Chat) -> Result:
     audience = room.meeting.chat_audience(member.participant, msg.to)
+    room.meeting.check_chat_text(msg.text)
     sender, recipient = member.participant, audience.recipient
     frame = {
         "type": "chat",
@@ -133,8 +134,9 @@ async def chat(room: Room, member: Member, msg: p.Chat) -> Result:
         "text": msg.text,
         "at": time.time(),
     }
-    room.to_participants(audience.participants, frame)
-    if room.meeting.settings.record_chat:
+    room.post_chat(audience.participants, frame)
+    # An encrypted meeting's chat is relayed, never kept (not even as ciphertext).
+    if room.meeting.keeps_chat():
         room.spawn(room.keep_chat(sender.name, recipient.name if recipient else None, msg.text))
     return {}
 
@@ -161,6 +163,25 @@ async def rename(room: Room, member: Member, msg: p.Rename) -> Result:
     old = room.meeting.rename(member.participant, target, msg.name)
     room.audit("rename", actor=member.participant.name, subject=old, detail=msg.name)
     room.participant_changed(target)
+    return {}
+
+
+# -- end-to-end encryption: the server relays, never reads nor keeps (docs/e2ee.md) ---------------
+
+
+@handles(p.E2eeHello)
+async def e2ee_hello(room: Room, member: Member, msg: p.E2eeHello) -> Result:
+    room.meeting.publish_e2ee_key(member.participant, msg.public_key)
+    room.participant_changed(member.participant)
+    return {}
+
+
+@handles(p.E2eeKey)
+async def e2ee_key(room: Room, member: Member, msg: p.E2eeKey) -> Result:
+    recipient = room.meeting.e2ee_key_recipient(member.participant, msg.to)
+    room.to_member(
+        recipient.id, {"type": "e2ee.key", "from": member.id, "epoch": msg.epoch, "blob": msg.blob}
+    )
     return {}
 
 
@@ -383,7 +404,7 @@ async def dispatch(room: Room, member: Member, msg: p.Request) -> Result:
     try:
         return await handler(room, member, msg)
     except Forbidden as exc:
-        raise ProtocolError(ErrorCode.FORBIDDEN, str(exc)) from None
+        raise ProtocolError(ErrorCode.FORBIDDEN, str(exc), reason=exc.reason) from None
     except NotFound:
         raise ProtocolError(ErrorCode.NOT_FOUND, "no such participant") from None
     except NoSuchRoom:

@@ -24,7 +24,14 @@ from pydantic import (
 
 from mosaic.domain.roster import Source
 from mosaic.domain.settings import MeetingSettings
-from mosaic.domain.text import MAX_CHAT_CHARS, MAX_NAME_CHARS, clean_chat, clean_name
+from mosaic.domain.text import (
+    MAX_CHAT_CHARS,
+    MAX_E2EE_CHAT_CHARS,
+    MAX_NAME_CHARS,
+    clean_chat,
+    clean_chat_or_ciphertext,
+    clean_name,
+)
 
 SUBPROTOCOL = "mosaic.v1"
 MAX_FRAME_BYTES = 64 * 1024
@@ -42,6 +49,8 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "not_found"
     RATE_LIMITED = "rate_limited"
     INTERNAL = "internal"
+    # Cluster mode: Redis cannot be reached, so a join or resume cannot be placed now.
+    UNAVAILABLE = "unavailable"
 
 
 class ProtocolError(Exception):
@@ -80,6 +89,13 @@ DisplayName = Annotated[str, Field(max_length=4 * MAX_NAME_CHARS), AfterValidato
 ChatText = Annotated[
     str, Field(min_length=1, max_length=2 * MAX_CHAT_CHARS), AfterValidator(clean_chat)
 ]
+# Chat that may be end-to-end encrypted ("e2ee:" ciphertext, relayed as it is: docs/e2ee.md).
+ChatOrCiphertext = Annotated[
+    str,
+    Field(min_length=1, max_length=max(2 * MAX_CHAT_CHARS, MAX_E2EE_CHAT_CHARS)),
+    AfterValidator(clean_chat_or_ciphertext),
+]
+Base64Url = r"^[A-Za-z0-9_-]+$"
 
 
 class Request(BaseModel):
@@ -179,7 +195,7 @@ class View(Request):
 
 class Chat(Request):
     type: Literal["chat"]
-    text: ChatText
+    text: ChatOrCiphertext
     to: ParticipantId | None = None
 
 
@@ -197,6 +213,25 @@ class Rename(Request):
     type: Literal["rename"]
     name: DisplayName
     participant: ParticipantId | None = None
+
+
+# -- end-to-end encryption (docs/e2ee.md): opaque to the server --------------------------------
+
+
+class E2eeHello(Request):
+    """Publish this client's ephemeral public key (shown in its roster entry as ``e2ee_key``)."""
+
+    type: Literal["e2ee.hello"]
+    public_key: str = Field(min_length=1, max_length=100, pattern=Base64Url)
+
+
+class E2eeKey(Request):
+    """A meeting key wrapped for one participant; relayed to them alone, never kept."""
+
+    type: Literal["e2ee.key"]
+    to: ParticipantId
+    epoch: int = Field(ge=0, le=2**31 - 1, strict=True)
+    blob: str = Field(min_length=1, max_length=200, pattern=Base64Url)
 
 
 # -- host controls ---------------------------------------------------------------------------
@@ -387,6 +422,8 @@ ClientMessage = Annotated[
     | Hand
     | React
     | Rename
+    | E2eeHello
+    | E2eeKey
     | Admit
     | Deny
     | Remove

@@ -62,6 +62,9 @@ DECIDED_BY: dict[str, frozenset[Action] | NoPermission] = {
     "hand": frozenset({A.RAISE_HAND}),
     "react": frozenset({A.REACT}),
     "rename": frozenset({A.RENAME, A.RENAME_OTHER}),
+    # End-to-end encryption: the server relays public keys and wrapped keys it cannot read.
+    "e2ee.hello": frozenset({A.E2EE_HELLO}),
+    "e2ee.key": frozenset({A.SEND_E2EE_KEY}),
     # Host controls.
     "admit": frozenset({A.SEE_WAITING_ROOM, A.ADMIT}),
     "deny": frozenset({A.SEE_WAITING_ROOM, A.DENY}),
@@ -160,6 +163,11 @@ SAMPLES: dict[str, Sample] = {
     "chat": ("guest", lambda c: {"text": "hello", "to": c.cohost.id}),
     "hand": ("guest", lambda c: {"raised": True}),
     "react": ("guest", lambda c: {"emoji": "👍"}),
+    "e2ee.hello": ("guest", lambda c: {"public_key": E2EE_PUBLIC_KEY} | _kw(_e2ee(c))),
+    "e2ee.key": (
+        "guest",
+        lambda c: {"to": _e2ee(c).host.id, "epoch": 1, "blob": "A" * 64},
+    ),
     "rename": ("cohost", lambda c: {"name": "Someone", "participant": c.guest.id}),
     "admit": ("cohost", lambda c: {"participants": [c.waiter.id]}),
     "deny": ("cohost", lambda c: {"participants": [c.waiter.id]}),
@@ -260,6 +268,17 @@ async def _cast(stage: Stage) -> Cast:
     guest = await stage.guest("Guest")
     waiter = stage.enter("Waiter")
     return Cast(host, cohost, guest, waiter, stage.meeting)
+
+
+def _e2ee(cast: Cast) -> Cast:
+    """The meeting end-to-end encrypted, the host with a published key (set straight in the
+    domain: nothing is asked of `may`)."""
+    cast.meeting.settings = cast.meeting.settings.model_copy(update={"e2ee": True})
+    cast.host.participant.e2ee_key = E2EE_PUBLIC_KEY
+    return cast
+
+
+E2EE_PUBLIC_KEY = "B" + "A" * 86
 
 
 def _kw(cast: Cast) -> dict[str, Any]:
