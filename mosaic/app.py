@@ -20,7 +20,7 @@ from mosaic.api import admin, auth, errors, meetings, pages, recordings, tokens
 from mosaic.api.deps import SESSION_COOKIE
 from mosaic.config import Settings
 from mosaic.domain.access import Visitor
-from mosaic.metrics import LoopLag, registry_for
+from mosaic.metrics import LoopLag, refresh_cluster_metrics, registry_for
 from mosaic.security.device import DEVICE_COOKIE, DeviceCookieMiddleware
 from mosaic.services import Services
 from mosaic.signaling.protocol import SUBPROTOCOL
@@ -41,7 +41,7 @@ def create_app(settings: Settings, media_factory: MediaFactory | None = None) ->
         lag = LoopLag()
         lag.start()
         app.state.services = services
-        app.state.metrics = registry_for(services, lag)
+        app.state.metrics, app.state.cluster_metrics = registry_for(services, lag)
         try:
             yield
         finally:
@@ -70,13 +70,16 @@ def create_app(settings: Settings, media_factory: MediaFactory | None = None) ->
     app.mount("/static", StaticFiles(directory=pages.WEB), name="static")
 
     @app.get("/healthz", tags=["operations"])
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    async def healthz(request: Request) -> dict[str, str]:
+        """Alive; in cluster mode also which worker answered (load balancers and tests)."""
+        cluster = request.app.state.services.cluster
+        return {"status": "ok"} | ({"worker": cluster.worker_id} if cluster else {})
 
     @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
     async def metrics(request: Request) -> PlainTextResponse:
         """Prometheus text format: meetings, participants, streams, packets, repairs,
-        refused joins by reason, event-loop lag."""
+        refused joins by reason, event-loop lag; in cluster mode every live worker's load."""
+        await refresh_cluster_metrics(request.app.state.cluster_metrics)
         return PlainTextResponse(
             generate_latest(request.app.state.metrics), media_type=CONTENT_TYPE_LATEST
         )

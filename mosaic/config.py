@@ -27,6 +27,16 @@ def _csv(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def _workers(text: str) -> int:
+    """A count of worker processes, or ``auto``: one per core."""
+    if text.strip().lower() == "auto":
+        return os.cpu_count() or 1
+    count = int(text)
+    if count < 1:
+        raise ValueError(f"not a number of workers: {text!r}")
+    return count
+
+
 def _windows(text: str) -> list[tuple[float, int]]:
     """``10:12,60:40`` → [(10.0, 12), (60.0, 40)]."""
     windows = []
@@ -174,6 +184,21 @@ class Settings:
     )
     audit_retention_days: int = field(
         default=30, metadata={"help": "days a meeting's security events are kept", "parse": int}
+    )
+    redis_url: str | None = field(
+        default=None,
+        metadata={
+            "help": "Redis URL (redis://host:port/db): cluster mode, where workers on this and"
+            " other machines share live state and meetings (default: one process, no Redis)"
+        },
+    )
+    workers: int = field(
+        default=1,
+        metadata={
+            "help": "worker processes sharing the HTTP port, or auto (one per core); more than"
+            " one needs --redis-url",
+            "parse": _workers,
+        },
     )
     log_level: str = field(default="info", metadata={"help": "debug, info, warning or error"})
     log_format: str = field(

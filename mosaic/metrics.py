@@ -17,7 +17,10 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from mosaic.rtc import demux
 
 if TYPE_CHECKING:
+    from mosaic.cluster.node import Cluster
+    from mosaic.cluster.registry import WorkerLoad
     from mosaic.services import Services
+    from mosaic.signaling.rooms import Rooms
 
 MEDIA_COUNTERS = {
     "packets_forwarded": "RTP packets sent to subscribers",
@@ -67,12 +70,7 @@ class NodeCollector(Collector):
         participants.add_metric(["admitted"], admitted)
         participants.add_metric(["waiting"], waiting)
         yield participants
-        totals = dict(self.services.rooms.closed_media_totals)
-        for room in rooms:
-            stats = getattr(room.media, "stats", None)
-            if stats is not None:
-                for name, value in stats().items():
-                    totals[name] = totals.get(name, 0) + value
+        totals = media_totals(self.services.rooms)
         yield GaugeMetricFamily(
             "mosaic_published_streams",
             "incoming RTP streams (a simulcast camera counts once per layer)",
@@ -106,7 +104,73 @@ class NodeCollector(Collector):
         )
 
 
-def registry_for(services: Services, lag: LoopLag) -> CollectorRegistry:
+def media_totals(rooms: Rooms) -> dict[str, int]:
+    """The media counters of every room, live and closed, summed (packets forwarded...)."""
+    totals = dict(rooms.closed_media_totals)
+    for room in rooms.all():
+        stats = getattr(room.media, "stats", None)
+        if stats is not None:
+            for name, value in stats().items():
+                totals[name] = totals.get(name, 0) + value
+    return totals
+
+
+class ClusterCollector(Collector):
+    """Every live worker's load, as the registry in Redis says (cluster mode only), so that
+    any worker's /metrics shows the whole cluster. Read from Redis before each scrape
+    (`refresh`): a collector's `collect` cannot await."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.workers: list[WorkerLoad] = []
+        self.reachable = True
+
+    async def refresh(self) -> None:
+        from mosaic.cluster.link import ClusterUnavailable
+
+        try:
+            self.workers = await self.cluster.registry.live()
+            self.reachable = True
+        except ClusterUnavailable:
+            self.workers, self.reachable = [], False
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield GaugeMetricFamily(
+            "mosaic_cluster_redis_up", "1 if Redis answered this scrape", value=self.reachable
+        )
+        yield GaugeMetricFamily(
+            "mosaic_cluster_workers", "live workers in the cluster", value=len(self.workers)
+        )
+        figures = {
+            "cpu_percent": ("CPU of the worker's process, percent of one core", "cpu"),
+            "packets_per_second": ("RTP packets the worker forwards per second", "pps"),
+            "participants": ("admitted participants in its meetings", "participants"),
+            "meetings": ("meetings the worker is home of", "meetings"),
+        }
+        for name, (help_text, attribute) in figures.items():
+            family = GaugeMetricFamily(
+                f"mosaic_cluster_worker_{name}", help_text, labels=["worker"]
+            )
+            for worker in self.workers:
+                family.add_metric([worker.id], float(getattr(worker, attribute)))
+            yield family
+
+
+def registry_for(
+    services: Services, lag: LoopLag
+) -> tuple[CollectorRegistry, ClusterCollector | None]:
+    """The node's metrics; in cluster mode also the cluster's, with the collector to refresh
+    before each scrape."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(NodeCollector(services, lag))
-    return registry
+    cluster = None
+    if services.cluster is not None:
+        cluster = ClusterCollector(services.cluster)
+        registry.register(cluster)
+    return registry, cluster
+
+
+async def refresh_cluster_metrics(collector: ClusterCollector | None) -> None:
+    """Read the cluster's figures from Redis before a scrape (nothing in single mode)."""
+    if collector is not None:
+        await collector.refresh()

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from mosaic.config import Settings
 from mosaic.domain.settings import InstancePolicy
@@ -31,6 +32,9 @@ from mosaic.store.meetings import Meetings
 from mosaic.store.recordings import Recordings
 from mosaic.store.tokens import ApiTokens
 from mosaic.store.users import Users
+
+if TYPE_CHECKING:
+    from mosaic.cluster.node import Cluster
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +66,9 @@ class Services:
     # Server recordings: the rows, and the desk that starts and stops them (files under
     # the data directory).
     recordings: RecordingDesk
+    # Cluster mode (--redis-url): this worker's Redis link, registry, placement and bus;
+    # None for the single process, which never touches Redis.
+    cluster: Cluster | None = None
     _housekeeping: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @classmethod
@@ -103,6 +110,7 @@ class Services:
             ),
             media_factory,
         )
+        cluster = await _join_cluster(settings, rooms) if settings.redis_url else None
         per_address, per_meeting = join_throttles(
             settings.join_rate_per_minute, settings.join_free_failures
         )
@@ -139,6 +147,7 @@ class Services:
             mail_throttle=Throttle(per_minute=3 / 60, burst=3),
             mailer=mailer_for(settings),
             recordings=recordings,
+            cluster=cluster,
         )
 
     def start_housekeeping(self, every_s: float = 3600.0) -> None:
@@ -163,4 +172,36 @@ class Services:
         if self.mailer is not None:
             await self.mailer.drain()
         await self.rooms.close_all()
+        if self.cluster is not None:
+            await self.cluster.close()
         await self.db.close()
+
+
+async def _join_cluster(settings: Settings, rooms: Rooms) -> Cluster:
+    """Announce this worker to the cluster: where it is reached (HTTP, media addresses, UDP
+    range) and, every heartbeat, its load (CPU of this process, forwarded packets/s,
+    admitted participants, meetings)."""
+    from mosaic.cluster.node import Cluster
+    from mosaic.cluster.registry import ProcessCpu, RateMeter
+    from mosaic.metrics import media_totals
+
+    cpu = ProcessCpu()
+    packets = RateMeter(lambda: media_totals(rooms).get("packets_forwarded", 0))
+
+    def announce() -> dict[str, str]:
+        return {
+            "http": settings.base_url,
+            "media": ",".join(settings.public_ips or settings.media_addresses),
+            "udp": settings.udp_ports or "",
+        }
+
+    def load() -> dict[str, float]:
+        live = rooms.all()
+        return {
+            "cpu": round(cpu.percent(), 1),
+            "pps": round(packets.rate(), 1),
+            "participants": sum(len(room.meeting.roster.admitted()) for room in live),
+            "meetings": len(live),
+        }
+
+    return await Cluster.open(settings.redis_url or "", announce, load)

@@ -8,7 +8,11 @@
   import the server: only themselves and the shared modules named in `SHARED`;
 - `mosaic.recording` (files on disk, the offline render) imports only itself and
   `mosaic.media.wire`: the SFU's recorder drives it, never the other way round;
-- the shared modules import only each other (and the standard library, aiortc...).
+- the shared modules import only each other (and the standard library, aiortc...);
+- `mosaic.cluster` (Redis: registry, placement, bus) imports only itself, `mosaic.domain`,
+  `mosaic.security` and `mosaic.tasks` (and the `redis` package); `mosaic.signaling`,
+  `mosaic.api` and the top-level modules may import it, the media, domain, store, security,
+  rtc, client, bots and recording packages never do: the single process never needs Redis.
 """
 
 from __future__ import annotations
@@ -28,6 +32,16 @@ PACKAGE = ROOT / "mosaic"
 # (`mosaic.media.wire`), and the background-task set everyone keeps (`mosaic.tasks`).
 SHARED = ("mosaic.rtc", "mosaic.media.wire", "mosaic.tasks")
 DOMAIN_THIRD_PARTY = frozenset({"pydantic", "pydantic_core", "typing_extensions"})
+CLUSTER_IMPORTS = ("mosaic.cluster", "mosaic.domain", "mosaic.security", "mosaic.tasks")
+NEVER_CLUSTER = (
+    "mosaic.media",
+    "mosaic.store",
+    "mosaic.security",
+    "mosaic.rtc",
+    "mosaic.client",
+    "mosaic.bots",
+    "mosaic.recording",
+)
 
 
 def _within(module: str, prefixes: Iterable[str]) -> bool:
@@ -95,6 +109,10 @@ def rule_broken(importer: str, name: str) -> str | None:
         return None if _within(name, allowed) else "client and bots never import the server"
     if _within(importer, SHARED) and not _within(name, SHARED):
         return "shared modules import only shared modules"
+    if _within(importer, ["mosaic.cluster"]) and not _within(name, CLUSTER_IMPORTS):
+        return "cluster imports only itself, domain, security and tasks"
+    if _within(name, ["mosaic.cluster"]) and _within(importer, NEVER_CLUSTER):
+        return "only signaling, api and the top level import cluster"
     return None
 
 
@@ -147,6 +165,10 @@ def test_the_scan_sees_real_imports() -> None:
         ("mosaic.bots.synthetic", "from mosaic.services import Services\n"),
         ("mosaic.rtc.synthetic", "from mosaic.media.sfu import up\n"),
         ("mosaic.recording.synthetic", "from mosaic.media.sfu.up import UpStream\n"),
+        ("mosaic.cluster.synthetic", "from mosaic.signaling.room import Room\n"),
+        ("mosaic.cluster.synthetic", "from mosaic.store.db import Database\n"),
+        ("mosaic.media.sfu.synthetic", "from mosaic.cluster.link import RedisLink\n"),
+        ("mosaic.security.synthetic", "from mosaic.cluster import keys\n"),
     ],
 )
 def test_a_synthetic_violation_is_caught(module: str, source: str) -> None:
@@ -169,6 +191,14 @@ def test_allowed_imports_pass() -> None:
         "mosaic.bots.synthetic": imports_of(
             "from mosaic.client import join\nfrom mosaic.bots.base import BaseBot\n",
             "mosaic.bots.synthetic",
+        ),
+        "mosaic.cluster.synthetic": imports_of(
+            "import redis.asyncio\nfrom mosaic.cluster import keys\nfrom mosaic.tasks import"
+            " TaskSet\nfrom mosaic.security.throttle import Throttle\n",
+            "mosaic.cluster.synthetic",
+        ),
+        "mosaic.signaling.synthetic": imports_of(
+            "from mosaic.cluster.placement import Placement\n", "mosaic.signaling.synthetic"
         ),
     }
     assert broken_rules(graph) == []

@@ -1,0 +1,67 @@
+"""The cluster as one worker sees it: its Redis link, the registry, placement and the bus.
+
+Built by `Services.start` when ``--redis-url`` is set (`Services.cluster`); None otherwise,
+and then nothing in Mosaic touches Redis.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mosaic.cluster.bus import Bus
+from mosaic.cluster.link import RedisLink
+from mosaic.cluster.placement import Placement
+from mosaic.cluster.registry import Registry
+
+
+def new_worker_id() -> str:
+    """host-pid-xxxx: readable in `mosaic cluster status`, unique even when a restarted
+    worker reuses a pid (the random part)."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
+
+
+@dataclass
+class Cluster:
+    link: RedisLink
+    registry: Registry
+    placement: Placement
+    bus: Bus | None
+    worker_id: str
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        announce: Callable[[], dict[str, str]],
+        load: Callable[[], dict[str, float]],
+        worker_id: str | None = None,
+    ) -> Cluster:
+        """Connect, subscribe to this worker's bus channel, then announce it (in that
+        order: from its first heartbeat on, the registry sees it alive). Raises
+        `ClusterUnavailable` when Redis does not answer: a worker does not start without it."""
+        worker_id = worker_id or new_worker_id()
+        link = RedisLink(url)
+        registry = Registry(link, worker_id, announce, load)
+        bus = Bus(link, worker_id)
+        try:
+            await link.call(link.redis.ping())
+            await bus.start()
+            await registry.start()
+        except BaseException:
+            await bus.stop()
+            await link.close()
+            raise
+        return cls(link, registry, Placement(link, registry), bus, worker_id)
+
+    async def close(self) -> None:
+        """Leave the cluster cleanly: no more heartbeats, the hash deleted, unsubscribed."""
+        await self.registry.stop()
+        if self.bus is not None:
+            await self.bus.stop()
+        with contextlib.suppress(Exception):
+            await self.link.close()

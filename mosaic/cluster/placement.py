@@ -1,0 +1,153 @@
+"""Which worker is a meeting's home: one, ever, even when joins race on two machines.
+
+The first join claims the meeting for the least-loaded live worker. Reading the load and
+choosing happen outside Redis (two racing claims may choose different workers), but the
+write is one Lua script — set the home only if it is unset or still the dead worker this
+claim read — so exactly one choice lands, and every other claim reads it back and returns it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+
+from mosaic.cluster import keys
+from mosaic.cluster.link import ClusterUnavailable, RedisLink
+from mosaic.cluster.registry import Registry, WorkerLoad
+
+log = logging.getLogger(__name__)
+
+# KEYS: home key, the candidate's meetings set, the replaced (dead) home's meetings set.
+# ARGV: the home this claim read ("" for none), the candidate, the meeting id.
+# Returns the home after the script: the candidate if it won, else whoever holds it.
+_CLAIM = """
+local current = redis.call('GET', KEYS[1])
+if current and current ~= ARGV[1] then return current end
+-- unset, or still the dead home this claim read (a home released or forgotten since
+-- it was read is free too)
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[3])
+if current and current ~= ARGV[2] then redis.call('SREM', KEYS[3], ARGV[3]) end
+return ARGV[2]
+"""
+
+# KEYS: home key, my meetings set. ARGV: my id, meeting id. Deletes the home only if mine.
+_RELEASE = """
+redis.call('SREM', KEYS[2], ARGV[2])
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"""
+
+# KEYS: home key, my meetings set. ARGV: my id, meeting id. Sets the home if free; returns
+# the home afterwards.
+_REASSERT = """
+local current = redis.call('GET', KEYS[1])
+if current and current ~= ARGV[1] then return current end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[2])
+return ARGV[1]
+"""
+
+# A claim whose write lost to another (itself found dead in between) tries again; past this
+# something is badly wrong (workers dying as fast as they are chosen).
+MAX_ATTEMPTS = 5
+
+
+def least_loaded(workers: Iterable[WorkerLoad]) -> WorkerLoad | None:
+    """Fewest participants, then fewest meetings, then least CPU (the id breaks ties, so
+    that every worker reading the same figures makes the same choice)."""
+    return min(workers, key=lambda w: (w.participants, w.meetings, w.cpu, w.id), default=None)
+
+
+Choice = Callable[[Iterable[WorkerLoad]], WorkerLoad | None]
+
+
+class Placement:
+    def __init__(self, link: RedisLink, registry: Registry, choose: Choice = least_loaded) -> None:
+        """``choose`` picks among live workers (the least loaded); two workers reading the
+        figures at different moments may choose differently, and the claim stays one."""
+        self._link = link
+        self._registry = registry
+        self._choose = choose
+        self._claim = link.redis.register_script(_CLAIM)
+        self._release = link.redis.register_script(_RELEASE)
+        self._reassert = link.redis.register_script(_REASSERT)
+
+    @property
+    def worker_id(self) -> str:
+        return self._registry.worker_id
+
+    async def _home(self, meeting_id: str) -> str | None:
+        value = await self._link.call(self._link.redis.get(keys.home(meeting_id)))
+        return value.decode() if value is not None else None
+
+    async def home_of(self, meeting_id: str) -> str | None:
+        """The meeting's home if it is alive; None if it has none or a dead one (no claim
+        is made). Raises `ClusterUnavailable`."""
+        home = await self._home(meeting_id)
+        if home is not None and await self._registry.is_alive(home):
+            return home
+        return None
+
+    async def claim(self, meeting_id: str) -> str:
+        """The meeting's alive home, or a new one: the least-loaded live worker that is not
+        draining (any live one if all are). Two claims racing anywhere return the same id.
+        Raises `ClusterUnavailable` (Redis away, or no live worker at all)."""
+        for _ in range(MAX_ATTEMPTS):
+            current = await self._home(meeting_id)
+            if current is not None and await self._registry.is_alive(current):
+                return current
+            live = await self._registry.live()
+            chosen = self._choose([w for w in live if not w.draining]) or self._choose(live)
+            if chosen is None:
+                raise ClusterUnavailable("no live worker to place the meeting on")
+            won = await self._link.call(
+                self._claim(
+                    keys=[
+                        keys.home(meeting_id),
+                        keys.worker_meetings(chosen.id),
+                        keys.worker_meetings(current or chosen.id),
+                    ],
+                    args=[current or "", chosen.id, meeting_id],
+                )
+            )
+            home = won.decode() if isinstance(won, bytes) else str(won)
+            if home == chosen.id:
+                if current is not None:
+                    log.info("meeting moved from dead worker %s to %s", current, home)
+                return home
+            # Another claim landed first: loop to check that its choice is alive.
+        raise ClusterUnavailable(f"could not place meeting {meeting_id}")
+
+    async def release(self, meeting_id: str) -> None:
+        """Stop being the meeting's home (it ended, or this worker drains): deletes the home
+        only if it is still this worker (compare-and-delete), never another's claim."""
+        await self._link.call(
+            self._release(
+                keys=[keys.home(meeting_id), keys.worker_meetings(self.worker_id)],
+                args=[self.worker_id, meeting_id],
+            )
+        )
+
+    async def meetings_of(self, worker_id: str) -> set[str]:
+        members = await self._link.call(self._link.redis.smembers(keys.worker_meetings(worker_id)))
+        return {m.decode() for m in members}
+
+    async def reassert(self, meeting_ids: Iterable[str]) -> set[str]:
+        """After Redis came back empty: claim again the meetings this worker still runs,
+        unless another worker has claimed one meanwhile. Returns those now held elsewhere
+        (their room here is a stale copy the caller should close)."""
+        lost = set()
+        for meeting_id in meeting_ids:
+            home = await self._link.call(
+                self._reassert(
+                    keys=[keys.home(meeting_id), keys.worker_meetings(self.worker_id)],
+                    args=[self.worker_id, meeting_id],
+                )
+            )
+            if (home.decode() if isinstance(home, bytes) else str(home)) != self.worker_id:
+                lost.add(meeting_id)
+        return lost
