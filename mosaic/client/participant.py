@@ -53,8 +53,14 @@ class Participant:
         self.ended_reason: str | None = None
         # The breakout rooms as the server shows them to us (the ``breakouts`` event).
         self.breakouts: dict[str, Any] = {"state": "none", "rooms": [], "room": None}
+        # The chat as this participant saw it, oldest first, each message once: the server
+        # gives back what a participant was sent when it returns (a new home after a
+        # failover), which may repeat what arrived before the drop (told apart by id).
+        self.chat: list[Event] = []
+        self._chat_ids: set[str] = set()
         self._leaving = False
         signaling.on("roster", self._on_roster)
+        signaling.on("chat", self._on_chat)
         signaling.on("admitted", self._on_entered)
         signaling.on("meeting", self._on_meeting)
         signaling.on("waiting", self._on_waiting)
@@ -85,6 +91,16 @@ class Participant:
             self.waiting = result.get("waiting", [])
             if "breakouts" in result:
                 self.breakouts = result["breakouts"]
+            for message in result.get("chat", []):
+                self._on_chat(message)
+
+    def _on_chat(self, message: Event) -> None:
+        key = message.get("id")
+        if key is not None:
+            if key in self._chat_ids:
+                return
+            self._chat_ids.add(key)
+        self.chat.append({k: v for k, v in message.items() if k != "type"})
 
     def _on_roster(self, event: Event) -> None:
         for person in event["joined"] + event["updated"]:
@@ -275,15 +291,16 @@ async def join(
     decode: bool = True,
     local_addresses: list[str] | None = None,
     reconnect: bool = True,
+    headers: dict[str, str] | None = None,
 ) -> Participant:
     """Join a meeting by its link, as a browser would. Raises `SignalingError` if refused.
 
     ``decode=False`` counts received media without decoding it (bots); ``local_addresses``
     limits the ICE candidates this participant's connections gather (tests use ["127.0.0.1"]);
     ``reconnect=False`` leaves a dropped connection dropped (see
-    `Participant.connection_state`)."""
+    `Participant.connection_state`); ``headers`` go with every WebSocket handshake."""
     url, meeting_id, link_passcode = parse_join_url(join_url)
-    signaling = SignalingClient(url, cookies=cookies, reconnect=reconnect)
+    signaling = SignalingClient(url, cookies=cookies, reconnect=reconnect, headers=headers)
     await signaling.connect()
     participant = Participant(signaling, meeting_id, decode=decode, local_addresses=local_addresses)
     try:

@@ -73,9 +73,12 @@ class SignalingClient:
         cookies: dict[str, str] | None = None,
         origin: str | None = None,
         reconnect: bool = True,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.url = url
         self.cookies = cookies or {}
+        # Sent with every handshake, the reconnections' too (behind a proxy of one's own).
+        self.headers = headers or {}
         self.origin = origin
         # Whether a dropped connection is resumed by itself (needs a resume token).
         self.reconnect = reconnect
@@ -103,7 +106,7 @@ class SignalingClient:
         self._set_state(CONNECTED)
 
     async def _open(self) -> None:
-        headers = {}
+        headers = dict(self.headers)
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         connection = await websockets.connect(

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import secrets
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -20,6 +21,7 @@ from mosaic.domain.permissions import Action, may
 from mosaic.domain.roster import Participant, Source, State
 from mosaic.domain.settings import InstancePolicy, MeetingSettings
 from mosaic.signaling.device_log import DeviceLog
+from mosaic.signaling.live_state import CHAT_KEPT, Journals, LiveState, NoJournals, visible_chat
 from mosaic.signaling.outbox import Outbox, encode
 from mosaic.signaling.protocol import name_taken
 from mosaic.signaling.recording import ActiveRecording, RecordingDesk, RecordingUnavailable
@@ -86,6 +88,9 @@ class RoomServices:
     # Starts and stops the server's recordings; None in tests of a room alone (the flag
     # everyone sees still changes).
     recordings: RecordingDesk | None = None
+    # Where each room writes the live state that must outlive its worker (raised hands,
+    # chat, ...: `mosaic.signaling.live_state`); nowhere on a single process.
+    journals: Journals = field(default_factory=NoJournals)
 
 
 # A participant whose connection dropped keeps its place this long, to come back with its
@@ -110,6 +115,17 @@ class Member:
     @property
     def id(self) -> str:
         return self.participant.id
+
+
+# A participant's live state as journaled (see `mosaic.signaling.live_state`), and none.
+_NOTHING: dict[str, Any] = {"hand": None, "blocked": []}
+
+
+def _live_of(participant: Participant) -> dict[str, Any]:
+    return {
+        "hand": participant.hand_raised_at,
+        "blocked": sorted(s.value for s in participant.blocked_sources),
+    }
 
 
 def roster_flush_interval(size: int) -> float:
@@ -144,10 +160,63 @@ class Room:
         self.breakout_timer: asyncio.TimerHandle | None = None
         self._devices = DeviceLog(meeting.id, meeting.known_devices, services.meetings, self.spawn)
         self._recording: ActiveRecording | None = None
+        # The live state that must outlive this worker, written as it changes.
+        self.journal = services.journals.open(meeting.id)
+        # The last chat messages, each with its audience: given back to whoever returns.
+        self.chat: deque[dict[str, Any]] = deque(maxlen=CHAT_KEPT)
+        # Hands and turned-off sources of people not back yet (read from a journal when this
+        # room was opened on a new home); each is applied when its participant rejoins.
+        self._returning: dict[str, dict[str, Any]] = {}
+        # What the journal holds of each participant, so that only changes are written.
+        self._journaled: dict[str, dict[str, Any]] = {}
+        self._journaled_spotlight: list[str] = []
 
     @property
     def id(self) -> str:
         return self.meeting.id
+
+    # -- the live state that outlives this worker --------------------------------------------
+
+    def restore(self, state: LiveState) -> None:
+        """Take back the live state a previous home of this meeting journaled (it died or
+        handed the meeting over): who left for good, the chat, the spotlight, and each
+        participant's hand and turned-off sources for when they rejoin."""
+        self.departed.update(state.get("departed", {}))
+        self.chat.extend(state.get("chat", []))
+        self.meeting.spotlight = list(state.get("spotlight", []))[:2]
+        self._journaled_spotlight = list(self.meeting.spotlight)
+        self._returning = dict(state.get("people", {}))
+        self._journaled = dict(self._returning)
+
+    def live_state(self) -> LiveState:
+        """All the live state the journal should hold now (to rewrite it whole)."""
+        states = {p.id: _live_of(p) for p in self.meeting.roster.admitted()}
+        people = {pid: state for pid, state in states.items() if state != _NOTHING}
+        return {
+            "people": {**self._returning, **people},
+            "departed": dict(self.departed),
+            "spotlight": list(self.meeting.spotlight),
+            "chat": list(self.chat),
+        }
+
+    def _journal_person(self, participant: Participant) -> None:
+        state = _live_of(participant)
+        if self._journaled.get(participant.id, _NOTHING) != state:
+            self._journaled[participant.id] = state
+            self.journal.person(participant.id, None if state == _NOTHING else state)
+
+    def post_chat(self, participants: list[Participant], frame: dict[str, Any]) -> None:
+        """Send a chat message to its audience (the domain chose it), and keep it with that
+        audience, so that a participant put back on a new home is given what it saw; its id
+        lets clients drop a message they have already."""
+        frame = {"id": secrets.token_hex(8), **frame}
+        self.to_participants(participants, frame)
+        # An encrypted meeting's chat is relayed, never kept, not even as ciphertext.
+        if getattr(self.meeting.settings, "e2ee", False):
+            return
+        kept = {**frame, "audience": [p.id for p in participants]}
+        self.chat.append(kept)
+        self.journal.chat(kept)
 
     # -- entering ------------------------------------------------------------------------------
 
@@ -245,6 +314,9 @@ class Room:
         }
         if self.may(participant, Action.SEE_WAITING_ROOM):
             result["waiting"] = self.waiting_list()
+        chat = visible_chat(list(self.chat), participant.id)
+        if chat:  # someone returning: what it was sent (clients drop the ones they have)
+            result["chat"] = chat
         manages = self.may(participant, Action.MANAGE_BREAKOUTS)
         result["breakouts"] = self.meeting.breakouts.view(participant.id, manages)
         result["resume_token"] = self.issue_token(member)
@@ -293,6 +365,10 @@ class Room:
         participant = self.meeting.rejoin(
             claim.participant_id, claim.name, visitor, claim.role, claim.admitted, time.time()
         )
+        returning = self._returning.pop(participant.id, None)
+        if returning is not None and participant.admitted:
+            participant.hand_raised_at = returning.get("hand")
+            participant.blocked_sources = {Source(s) for s in returning.get("blocked", ())}
         member = Member(participant, outbox, disconnect)
         self.members[participant.id] = member
         self._refresh_tokens_later()
@@ -361,6 +437,9 @@ class Room:
         log.info("participant %s gone from meeting %s (%s)", member.id, self.id, kind)
         if kind != "lost":
             self.departed[member.id] = kind
+            self.journal.departed(member.id, kind)
+        if self._journaled.pop(member.id, _NOTHING) != _NOTHING:
+            self.journal.person(member.id, None)
         was = member.participant.state
         self.meeting.leave(member.id)
         if was in (State.ADMITTED, State.REMOVED):
@@ -448,6 +527,7 @@ class Room:
         if self._roster_changes.get(participant.id) != "joined":
             self._roster_changes[participant.id] = "updated"
         self._schedule_flush()
+        self._journal_person(participant)
         member = self.members.get(participant.id)
         says = (participant.name, participant.role.value, participant.state.value)
         if member is not None and member.token_says != says:
@@ -479,6 +559,9 @@ class Room:
 
     def broadcast_meeting_state(self) -> None:
         self.to_admitted({"type": "meeting", **self.meeting_state()})
+        if self.meeting.spotlight != self._journaled_spotlight:
+            self._journaled_spotlight = list(self.meeting.spotlight)
+            self.journal.meeting({"spotlight": self._journaled_spotlight})
 
     def waiting_list(self) -> list[dict[str, str]]:
         return [{"id": p.id, "name": p.name} for p in self.meeting.roster.waiting()]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from mosaic.domain.meeting import LiveMeeting
+from mosaic.signaling.live_state import Journals, LiveState
 from mosaic.signaling.resume import ResumeTokens
 from mosaic.signaling.room import MediaRoom, Room, RoomServices
 from mosaic.store.meetings import MeetingRecord
@@ -32,6 +34,11 @@ class Rooms:
         # Media counters of rooms that closed, so that metrics' totals never go back.
         self.closed_media_totals: dict[str, int] = {}
 
+    def keep_live_state(self, journals: Journals) -> None:
+        """Cluster mode: rooms opened from now on journal their live state there
+        (`mosaic.signaling.failover`)."""
+        self._services = replace(self._services, journals=journals)
+
     def _keep_totals(self, room: Room) -> None:
         stats = getattr(room.media, "stats", None)
         if stats is None:
@@ -43,8 +50,17 @@ class Rooms:
     def get(self, meeting_id: str) -> Room | None:
         return self._rooms.get(meeting_id)
 
-    def open(self, record: MeetingRecord) -> Room:
-        """The meeting's live room, made from its stored state, or brought up to it."""
+    async def journaled(self, meeting_id: str) -> LiveState | None:
+        """The live state a previous home of this meeting journaled, when this worker has no
+        live room for it (read before `open`, which must not wait); None on a single process."""
+        live = self._rooms.get(meeting_id)
+        if live is not None and not live.meeting.ended:
+            return None
+        return await self._services.journals.load(meeting_id)
+
+    def open(self, record: MeetingRecord, journaled: LiveState | None = None) -> Room:
+        """The meeting's live room, made from its stored state (and the live state another
+        worker journaled, see `journaled`), or brought up to it."""
         room = self._rooms.get(record.id)
         if room is None or room.meeting.ended:
             meeting = LiveMeeting(
@@ -62,6 +78,8 @@ class Rooms:
             if self._media_factory is not None:
                 room.media = self._media_factory(meeting, room.to_member)
                 room.media.on_condition = room.condition_changed
+            if journaled is not None:
+                room.restore(journaled)
             self._rooms[record.id] = room
         else:
             room.apply_stored(record)
@@ -81,6 +99,7 @@ class Rooms:
     def _empty(self, room: Room) -> None:
         if self._rooms.get(room.id) is room:
             del self._rooms[room.id]
+            room.journal.forget()  # nobody left to come back to it
             self._keep_totals(room)
             self._closing.spawn(room.close())
 
@@ -89,6 +108,7 @@ class Rooms:
         room = self._rooms.pop(meeting_id, None)
         if room is not None:
             self._keep_totals(room)
+            room.journal.forget()
             room.meeting.ended = True
             await room.close(reason=reason)
 
@@ -102,8 +122,18 @@ class Rooms:
     def all(self) -> list[Room]:
         return list(self._rooms.values())
 
-    async def close_all(self, reason: str = "server shutting down") -> None:
+    async def hand_over(self, meeting_id: str, code: int, reason: str) -> None:
+        """Close this worker's copy of a meeting that lives on elsewhere now: its journal is
+        kept (the other home holds it), its people resume there."""
+        room = self._rooms.pop(meeting_id, None)
+        if room is not None:
+            self._keep_totals(room)
+            await room.close(code=code, reason=reason)
+
+    async def close_all(self, reason: str = "server shutting down", code: int = 1001) -> None:
+        """Close every room (this process stops); their journals, if any, stay for the
+        meetings' next homes."""
         rooms, self._rooms = list(self._rooms.values()), {}
         for room in rooms:
-            await room.close(code=1001, reason=reason)
+            await room.close(code=code, reason=reason)
         await self._closing.wait()
