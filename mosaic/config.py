@@ -123,6 +123,14 @@ class Settings:
         default=False,
         metadata={"help": "forbid hosts to turn the waiting room off", "parse": _bool},
     )
+    require_e2ee: bool = field(
+        default=False,
+        metadata={
+            "help": "every meeting end-to-end encrypted: new ones by default, and hosts may not"
+            " turn it off",
+            "parse": _bool,
+        },
+    )
     join_rate_per_minute: float = field(
         default=120.0,
         metadata={
