@@ -12,7 +12,7 @@ import re
 import signal
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import uvicorn
@@ -22,6 +22,8 @@ from mosaic.logs import configure_logging
 
 # A browser's signaling frames are small; this bounds what one frame can make us buffer.
 WS_MAX_FRAME_BYTES = 256 * 1024
+# How long a draining worker may take to hand its meetings over before it stops anyway.
+DRAIN_S = 10.0
 # A recording id names a directory: letters, digits, "-" and "_" only, never a path.
 RECORDING_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -55,9 +57,18 @@ class _Server(uvicorn.Server):
     """uvicorn re-raises SIGTERM after its graceful shutdown, which makes the process die by
     the signal; a service manager wants a clean exit status 0 after a clean shutdown."""
 
-    def __init__(self, config: uvicorn.Config, announce: str) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        announce: str,
+        drain: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         super().__init__(config)
         self.announce = announce
+        # Cluster mode: hand the meetings to other workers on SIGTERM *before* uvicorn
+        # closes the sockets (mosaic.signaling.failover); a second signal does not wait.
+        self.drain = drain
+        self._draining: asyncio.Task[None] | None = None
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
@@ -68,20 +79,73 @@ class _Server(uvicorn.Server):
     def capture_signals(self) -> Iterator[None]:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self.handle_exit, sig, None)
+            loop.add_signal_handler(sig, self._signalled, sig)
         try:
             yield
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
 
+    def _signalled(self, sig: int) -> None:
+        if self.drain is None or self._draining is not None:
+            self.handle_exit(sig, None)
+            return
+        self._draining = asyncio.get_running_loop().create_task(self._drain_then_exit(sig))
 
-async def serve(settings: Settings) -> int:
+    async def _drain_then_exit(self, sig: int) -> None:
+        assert self.drain is not None
+        # New connections go to the other workers sharing the port (or machines behind the
+        # load balancer) from now on; those open here are handed over by the drain.
+        for listening in getattr(self, "servers", []):
+            listening.close()
+        try:
+            await asyncio.wait_for(self.drain(), DRAIN_S)
+        except Exception:
+            log.exception("draining this worker's meetings failed; stopping anyway")
+        self.handle_exit(sig, None)
+
+
+def shared_port_socket(host: str, port: int) -> socket.socket:
+    """The HTTP socket of one of several workers: ``SO_REUSEPORT`` lets every worker bind
+    the same port, and the kernel spreads new connections over them
+    (mosaic/cluster/workers.py says why not a front process)."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(address)
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+async def _exit_with_parent(server: uvicorn.Server) -> None:
+    """A supervised worker whose supervisor died (kill -9) stops: nobody would stop it."""
+    parent = os.getppid()
+    while not server.should_exit:
+        if os.getppid() != parent:
+            log.warning("the supervisor is gone; this worker stops")
+            server.should_exit = True
+        await asyncio.sleep(1.0)
+
+
+async def serve(settings: Settings, worker_slot: int | None = None) -> int:
+    """Serve until SIGTERM/SIGINT. ``worker_slot`` is set for a worker of ``--workers N``:
+    it shares the port with the others (SO_REUSEPORT) and exits if its supervisor dies."""
     from mosaic.app import create_app
 
     raise_file_limit()
+    app = create_app(settings)
+
+    async def drain() -> None:
+        services = getattr(app.state, "services", None)
+        if services is not None:
+            await services.drain()
+
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         ws_max_size=WS_MAX_FRAME_BYTES,
@@ -96,8 +160,19 @@ async def serve(settings: Settings) -> int:
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=",".join(settings.trusted_proxies) or "",
     )
-    server = _Server(config, f"Mosaic is running at {settings.base_url}")
-    await server.serve()
+    server = _Server(
+        config,
+        f"Mosaic is running at {settings.base_url}",
+        None,  # XXX drain if settings.redis_url else None,
+    )
+    if worker_slot is None:
+        await server.serve()
+        return 0 if server.started else 1
+    watch = asyncio.create_task(_exit_with_parent(server))
+    try:
+        await server.serve(sockets=[shared_port_socket(settings.host, settings.port)])
+    finally:
+        watch.cancel()
     return 0 if server.started else 1
 
 
@@ -106,6 +181,17 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     serve_parser = commands.add_parser("serve", help="run a Mosaic node")
     add_arguments(serve_parser)
+    # Set by the supervisor of --workers N for each worker it starts (not for operators).
+    serve_parser.add_argument("--worker-slot", type=int, default=None, help=argparse.SUPPRESS)
+    cluster_parser = commands.add_parser("cluster", help="look at a cluster of workers")
+    cluster_actions = cluster_parser.add_subparsers(dest="action", required=True)
+    status_parser = cluster_actions.add_parser(
+        "status", help="live workers, their load and the meetings each holds"
+    )
+    status_parser.add_argument(
+        "--redis-url", default=None, help="the cluster's Redis URL [MOSAIC_REDIS_URL]"
+    )
+    status_parser.add_argument("--json", action="store_true", help="one JSON document")
     bots_parser = commands.add_parser(
         "bots", help="load a meeting with bots that publish replayed media and count"
     )
@@ -139,9 +225,9 @@ def main(argv: list[str] | None = None) -> int:
         return _bench(argv[1:])
     args = build_parser().parse_args(argv)
     if args.command == "serve":
-        settings = settings_from(args)
-        configure_logging(settings.log_level, settings.log_format)
-        return asyncio.run(serve(settings))
+        return _serve(args, argv[1:])
+    if args.command == "cluster":
+        return _cluster_status(args)
     if args.command == "bots":
         from mosaic.bots.cli import main as bots_main
 
@@ -149,6 +235,48 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "recordings":
         return _render(args)
     return 2
+
+
+def _serve(args: argparse.Namespace, argv: list[str]) -> int:
+    """One process, a worker of a supervisor, or the supervisor of ``--workers N``."""
+    settings = settings_from(args)
+    if settings.workers > 1 and not settings.redis_url:
+        # Workers that do not share their state would be a silent half-cluster: a meeting's
+        # participants split over processes that cannot see each other.
+        print(
+            f"mosaic: --workers {settings.workers} needs --redis-url"
+            " (the workers share their state through Redis)",
+            file=sys.stderr,
+        )
+        return 2
+    configure_logging(settings.log_level, settings.log_format)
+    if settings.workers > 1 and args.worker_slot is None:
+        from mosaic.cluster.workers import split_ports, supervise
+
+        try:
+            split_ports(settings.udp_ports, settings.workers)
+        except ValueError as error:
+            print(f"mosaic: {error}", file=sys.stderr)
+            return 2
+        return supervise(argv, settings.workers, settings.udp_ports, settings.base_url)
+    return asyncio.run(serve(settings, args.worker_slot))
+
+
+def _cluster_status(args: argparse.Namespace) -> int:
+    from mosaic.cluster.link import ClusterUnavailable
+    from mosaic.cluster.status import cluster_status, render_status
+
+    url = args.redis_url or os.environ.get("MOSAIC_REDIS_URL")
+    if not url:
+        print("mosaic: cluster status needs --redis-url", file=sys.stderr)
+        return 2
+    try:
+        workers = asyncio.run(cluster_status(url))
+    except ClusterUnavailable as error:
+        print(f"mosaic: Redis cannot be reached at {url}: {error}", file=sys.stderr)
+        return 1
+    print(render_status(workers, as_json=args.json))
+    return 0
 
 
 def _size(text: str) -> tuple[int, int]:
