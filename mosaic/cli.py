@@ -163,7 +163,7 @@ async def serve(settings: Settings, worker_slot: int | None = None) -> int:
     server = _Server(
         config,
         f"Mosaic is running at {settings.base_url}",
-        None,  # XXX drain if settings.redis_url else None,
+        drain if settings.redis_url else None,
     )
     if worker_slot is None:
         await server.serve()
