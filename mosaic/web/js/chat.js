@@ -1,4 +1,6 @@
-// Chat: to everyone or privately to one person. Messages are text, never HTML.
+// Chat: to everyone or privately to one person. Messages are text, never HTML. In an end-to-end
+// encrypted meeting, what goes to the server is "e2ee:" ciphertext (e2ee.js), private chat too;
+// a message in clear there is marked as such (the server could have written it).
 import { t } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
@@ -7,6 +9,9 @@ export class ChatPanel {
   constructor(room) {
     this.room = room;
     this.unread = 0;
+    // Ids of the messages shown: a meeting that moved to a new server (a failover) gives
+    // back what we were sent, some of which we have already.
+    this.seen = new Set();
     room.signaling.on("chat", (message) => this.receive(message));
     $("chat-form").addEventListener("submit", (event) => {
       event.preventDefault();
@@ -25,15 +30,33 @@ export class ChatPanel {
     const text = input.value.trim();
     if (!text) return;
     const to = $("chat-to").value || null;
+    let wire = text;
+    if (this.room.e2ee) {
+      try {
+        wire = await this.room.e2ee.encryptChat(text);
+      } catch {
+        this.room.toast(t("e2ee.no_key_yet"));
+        return;
+      }
+    }
     try {
-      await this.room.request("chat", to ? { text, to } : { text });
+      await this.room.request("chat", to ? { text: wire, to } : { text: wire });
       input.value = "";
     } catch {
       // The room showed why.
     }
   }
 
+  // What the server gave back on our return (the resume reply's `chat`), oldest first.
+  restore(messages) {
+    for (const message of messages || []) this.receive(message);
+  }
+
   receive(message) {
+    if (message.id) {
+      if (this.seen.has(message.id)) return;
+      this.seen.add(message.id);
+    }
     const item = document.createElement("li");
     item.className = message.to ? "chat-message private" : "chat-message";
     const head = document.createElement("div");
@@ -52,12 +75,31 @@ export class ChatPanel {
     body.className = "chat-text";
     body.textContent = message.text; // text, never markup
     item.append(head, body);
+    if (this.room.e2ee) this.decrypt(message, item, body);
     $("chat-log").append(item);
     item.scrollIntoView({ block: "end" });
     if ($("chat-panel").hidden && !mine) {
       this.unread += 1;
       this.renderBadge();
     }
+  }
+
+  // Fills in an encrypted message's text once opened, or says it could not be.
+  decrypt(message, item, body) {
+    const e2ee = this.room.e2ee;
+    if (!message.text.startsWith("e2ee:")) {
+      item.classList.add("chat-clear");
+      const mark = document.createElement("div");
+      mark.className = "chat-mark";
+      mark.textContent = t("e2ee.chat_clear");
+      item.append(mark);
+      return;
+    }
+    body.textContent = "…";
+    e2ee.decryptChat(message.text, message.from).then((text) => {
+      item.classList.toggle("chat-unreadable", text === null);
+      body.textContent = text === null ? t("e2ee.chat_unreadable") : text;
+    });
   }
 
   opened() {

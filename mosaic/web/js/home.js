@@ -1,5 +1,6 @@
 // The home page: sign up, sign in, and a host's meetings.
 import { api, ApiError, currentUser } from "./api.js";
+import { newLinkSecret } from "./e2ee.js";
 import { bindLanguageSelect, startI18n, t } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
@@ -75,6 +76,22 @@ function unverifiedItem(account) {
   return item;
 }
 
+// An end-to-end encrypted meeting's key is made here, in the host's browser, and kept only
+// here (this browser's storage) and in the link's fragment, which no browser sends to a server.
+function keyFor(meeting) {
+  const name = `mosaic.e2ee.${meeting.id}`;
+  if (!localStorage.getItem(name)) localStorage.setItem(name, newLinkSecret());
+  return localStorage.getItem(name);
+}
+
+// The meeting's link, with its key in the fragment when it is end-to-end encrypted.
+function linkOf(meeting) {
+  if (!meeting.settings || !meeting.settings.e2ee) return meeting.join_url;
+  const key = localStorage.getItem(`mosaic.e2ee.${meeting.id}`);
+  if (!key) return meeting.join_url; // made elsewhere: its host's browser makes one on entering
+  return `${meeting.join_url}${meeting.join_url.includes("#") ? "&" : "#"}k=${key}`;
+}
+
 function meetingItem(meeting) {
   const item = document.createElement("li");
   item.className = "meeting-item";
@@ -87,8 +104,29 @@ function meetingItem(meeting) {
   id.textContent = meeting.id;
   const start = document.createElement("a");
   start.className = "button primary small";
-  start.href = meeting.join_url;
+  start.href = linkOf(meeting);
   start.textContent = t("dashboard.start");
+  // Editing: end-to-end encryption on or off (a new key is made when it goes on).
+  const e2ee = document.createElement("button");
+  e2ee.type = "button";
+  e2ee.className = "button subtle small";
+  const on = Boolean(meeting.settings && meeting.settings.e2ee);
+  e2ee.setAttribute("aria-pressed", String(on));
+  e2ee.dataset.e2eeToggle = meeting.id;
+  e2ee.textContent = t("dashboard.e2ee");
+  e2ee.addEventListener("click", async () => {
+    try {
+      const changed = await api("PATCH", `/api/meetings/${meeting.id}`, { settings: { e2ee: !on } });
+      if (changed.settings.e2ee) {
+        localStorage.removeItem(`mosaic.e2ee.${meeting.id}`);
+        keyFor(changed);
+        showCreated(changed);
+      }
+    } catch (error) {
+      window.alert(errorText(error));
+    }
+    await renderMeetings();
+  });
   const recordings = document.createElement("a");
   recordings.className = "button subtle small";
   recordings.href = `/recordings?meeting=${encodeURIComponent(meeting.id)}`;
@@ -105,7 +143,7 @@ function meetingItem(meeting) {
   text.append(title, id);
   const actions = document.createElement("div");
   actions.className = "row";
-  actions.append(start, recordings, remove);
+  actions.append(start, e2ee, recordings, remove);
   item.append(text, actions);
   return item;
 }
@@ -118,12 +156,14 @@ async function renderMeetings() {
 
 function showCreated(meeting) {
   $("created").hidden = false;
+  const url = linkOf(meeting);
   const link = $("created-link");
-  link.href = meeting.join_url;
-  link.textContent = meeting.join_url;
+  link.href = url;
+  link.textContent = url;
+  $("created-e2ee").hidden = !meeting.settings.e2ee;
   $("created-id").textContent = meeting.id;
   $("created-passcode").textContent = meeting.passcode || t("dashboard.no_passcode");
-  $("start-meeting").href = meeting.join_url;
+  $("start-meeting").href = url;
 }
 
 function formValues(form) {
@@ -193,7 +233,16 @@ $("logout").addEventListener("click", async () => {
 $("new-meeting-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const topic = $("topic").value.trim();
-  const meeting = await api("POST", "/api/meetings", { topic });
+  const body = $("new-e2ee").checked ? { topic, settings: { e2ee: true } } : { topic };
+  let meeting;
+  try {
+    meeting = await api("POST", "/api/meetings", body);
+  } catch (error) {
+    window.alert(errorText(error));
+    return;
+  }
+  // On when asked, or when the instance requires it.
+  if (meeting.settings.e2ee) keyFor(meeting);
   showCreated(meeting);
   $("topic").value = "";
   await renderMeetings();

@@ -51,8 +51,11 @@ function iceUfrag(sdp) {
 }
 
 export class Media {
-  constructor(signaling, localStream, { iceServers = [], onSlots = () => {}, onTrack = () => {}, onFailed = () => {}, personOf = () => null } = {}) {
+  // e2ee: the meeting's end-to-end encryption (e2ee.js), or null: every sender and receiver
+  // then passes its frames through the encryption worker.
+  constructor(signaling, localStream, { iceServers = [], onSlots = () => {}, onTrack = () => {}, onFailed = () => {}, personOf = () => null, e2ee = null } = {}) {
     this.signaling = signaling;
+    this.e2ee = e2ee;
     this.localStream = localStream;
     this.iceServers = iceServers;
     this.onSlots = onSlots;
@@ -76,7 +79,7 @@ export class Media {
   }
 
   connection(kind) {
-    const pc = new RTCPeerConnection({ iceServers: this.iceServers, bundlePolicy: "max-bundle" });
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers, bundlePolicy: "max-bundle", ...(this.e2ee ? this.e2ee.peerConfig() : {}) });
     // A network change can break a connection for good (ICE or DTLS): start it afresh.
     pc.addEventListener("connectionstatechange", () => {
       if (pc.connectionState === "connected") this.connectTimeout[kind] = CONNECT_TIMEOUT_MS;
@@ -210,6 +213,7 @@ export class Media {
 
   addSender(source, track, init) {
     const transceiver = this.publisher.addTransceiver(track, init);
+    if (this.e2ee) this.e2ee.protect(transceiver.sender, track.kind);
     this.senders[source] = transceiver.sender;
     transceiver.source = source;
     return transceiver;
@@ -238,6 +242,7 @@ export class Media {
       this.subscriber = this.connection("subscribe");
       this.subscriber.addEventListener("track", (trackEvent) => {
         const mid = trackEvent.transceiver.mid;
+        if (this.e2ee) this.e2ee.unprotect(trackEvent.receiver, trackEvent.track.kind, mid);
         this.remoteTracks[mid] = trackEvent.track;
         this.onTrack(mid, trackEvent.track);
       });
@@ -270,6 +275,7 @@ export class Media {
 
   applySlots(slots) {
     this.slots = { ...this.slots, ...slots };
+    if (this.e2ee) this.e2ee.setSlots(this.slots);
     this.onSlots(this.slots);
   }
 

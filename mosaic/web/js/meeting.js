@@ -1,6 +1,7 @@
 // The meeting page: pre-join → (waiting room) → room → ended.
 import { announce } from "./announcer.js";
 import { currentUser } from "./api.js";
+import { linkSecretOf, newLinkSecret } from "./e2ee.js";
 import { startI18n, t } from "./i18n.js";
 import { PreJoin } from "./prejoin.js";
 import { Room } from "./room.js";
@@ -20,6 +21,41 @@ function takePasscode() {
     history.replaceState(null, "", location.pathname);
   }
   return fromLink || sessionStorage.getItem(key) || "";
+}
+
+// An end-to-end encrypted meeting's key travels in the fragment too (#k=…): kept for this tab
+// (a reload still holds it), else the one this browser made when its host created the meeting.
+const E2EE_KEY = `mosaic.e2ee.${meetingId}`;
+function takeLinkKey() {
+  const fromLink = new URLSearchParams(location.hash.slice(1)).get("k");
+  if (fromLink !== null) sessionStorage.setItem(E2EE_KEY, fromLink);
+  return fromLink ?? sessionStorage.getItem(E2EE_KEY) ?? localStorage.getItem(E2EE_KEY);
+}
+
+// The link to invite others: the meeting's, with the passcode and the key in its fragment.
+function inviteLink(linkKey) {
+  const params = new URLSearchParams();
+  const passcode = $("passcode").value.trim();
+  if (passcode) params.set("pwd", passcode);
+  if (linkKey) params.set("k", linkKey);
+  const fragment = params.toString();
+  return `${location.origin}/m/${meetingId}${fragment ? `#${fragment}` : ""}`;
+}
+
+// The link secret to enter ``joined`` with; null if this meeting is not end-to-end encrypted;
+// undefined when it is and we hold no key. A host who opens it without one (a meeting
+// made through the API) makes it, unless others already hold the meeting's.
+function meetingKey(joined) {
+  if (!(joined.meeting.settings || {}).e2ee) return null;
+  if (!linkSecretOf(linkKey)) {
+    const host = ["host", "cohost"].includes(joined.self.role);
+    const othersKeyed = joined.participants.some((p) => p.id !== joined.self.id && p.e2ee_key);
+    if (!host || othersKeyed || linkKey) return undefined;
+    linkKey = newLinkSecret();
+    localStorage.setItem(E2EE_KEY, linkKey);
+    sessionStorage.setItem(E2EE_KEY, linkKey);
+  }
+  return linkSecretOf(linkKey);
 }
 
 function deviceId() {
@@ -44,6 +80,7 @@ function focusHeading(heading) {
 }
 
 function ended(reason) {
+  $("ended").dataset.reason = reason;
   $("ended-title").textContent = t(`ended.${reason}.title`);
   $("ended-body").textContent = t(`ended.${reason}.body`);
   show("ended");
@@ -83,11 +120,21 @@ async function join(prejoin) {
     signaling.keepAlive();
     const stream = prejoin.release();
     const enterRoom = (joined) => {
+      const link = meetingKey(joined);
+      if (link === undefined) {
+        // Nothing of ours is sent: no key, no meeting (not black tiles).
+        signaling.request("leave").catch(() => {}).finally(() => signaling.close());
+        for (const track of stream.getTracks()) track.stop();
+        finish("nokey");
+        return;
+      }
       show("room");
       window.mosaicRoom = new Room(signaling, joined, stream, {
         micOn: prejoin.micOn,
         camOn: prejoin.camOn,
         onLeave: finish,
+        link,
+        inviteLink: inviteLink(link ? linkKey : null),
       });
       focusHeading($("topic"));
     };
@@ -140,7 +187,9 @@ $("join-form").addEventListener("submit", (event) => {
 });
 await startI18n();
 show("prejoin");
+let linkKey = takeLinkKey();
 $("passcode").value = takePasscode();
+if (location.hash) history.replaceState(null, "", location.pathname);
 const user = await currentUser().catch(() => null);
 $("name").value = localStorage.getItem("mosaic.name") || (user ? user.name : "");
 await prejoin.start().catch((error) => console.warn("device preview failed", error));

@@ -30,6 +30,7 @@ export class RecordingControl {
       // Told by the room's request (a toast); the indicator keeps the server's word.
     } finally {
       $("record").disabled = false;
+      this.render();
     }
   }
 
@@ -59,7 +60,11 @@ export class RecordingControl {
     const button = $("record");
     button.hidden = !this.mayRecord();
     button.setAttribute("aria-pressed", String(recording));
-    const label = t(recording ? "recording.stop" : "recording.start");
+    // The server could only store ciphertext: an encrypted meeting is not recorded, and the
+    // button says so rather than vanish.
+    const encrypted = Boolean((this.room.meeting.settings || {}).e2ee);
+    button.disabled = encrypted && !recording;
+    const label = encrypted && !recording ? t("e2ee.no_recording") : t(recording ? "recording.stop" : "recording.start");
     button.setAttribute("aria-label", label);
     button.title = label;
     if (recording !== this.was) {

@@ -2,6 +2,7 @@
 import { announce } from "./announcer.js";
 import { Breakouts } from "./breakouts.js";
 import { ChatPanel } from "./chat.js";
+import { E2ee } from "./e2ee.js";
 import { HelpDialog } from "./help.js";
 import { bindLanguageSelect, t, translate } from "./i18n.js";
 import { Media } from "./media.js";
@@ -15,7 +16,9 @@ const REACTIONS = ["👍", "👏", "❤️", "😂", "😮", "🎉"];
 const PANELS = ["people", "chat", "security", "breakouts"];
 
 export class Room {
-  constructor(signaling, joined, localStream, { micOn, camOn, onLeave }) {
+  // link: the meeting's link secret when it is end-to-end encrypted (else null);
+  // inviteLink: the link to share (with the passcode and key in its fragment).
+  constructor(signaling, joined, localStream, { micOn, camOn, onLeave, link = null, inviteLink = "" }) {
     this.signaling = signaling;
     this.localStream = localStream;
     this.micOn = micOn && localStream.getAudioTracks().length > 0;
@@ -28,10 +31,24 @@ export class Room {
     this.media = null;
     this.pausedVideos = new Set(); // "participant:source" the server paused for our downlink
     this.enter(joined);
+    this.inviteLink = inviteLink;
+    this.e2ee = link
+      ? new E2ee(signaling, {
+          selfId: this.selfId,
+          link,
+          people: () => this.participants.values(),
+          onChange: () => {
+            this.renderE2ee();
+            this.stage.render();
+          },
+          onWrongKey: () => this.wrongKey(),
+        })
+      : null;
     this.dataSaver = localStorage.getItem(this.dataSaverKey()) === "true";
     this.people = new PeoplePanel(this);
     this.stage = new Stage(this);
     this.chat = new ChatPanel(this);
+    this.chat.restore(joined.chat); // a page reloaded within the meeting: what it was sent
     this.breakouts = new Breakouts(this, joined.breakouts);
     this.recording = new RecordingControl(this);
     signaling.on("roster", (event) => this.applyRoster(event));
@@ -68,9 +85,12 @@ export class Room {
     this.render();
     // Whoever enters while the meeting is recorded chooses first; nothing of theirs is sent
     // (nor recorded) before they choose to stay.
-    this.recording.consent().then((stay) => {
-      if (stay) this.startMedia(joined.ice_servers || []);
-      else this.leave();
+    this.recording.consent().then(async (stay) => {
+      if (!stay) {
+        this.leave();
+        return;
+      }
+      this.startMedia(joined.ice_servers || []);
     });
   }
 
@@ -102,9 +122,13 @@ export class Room {
       onTrack: (mid, track) => this.onRemoteTrack(mid, track),
       onFailed: (which) => this.toast(t("connection.media_restart", { which })),
       personOf: (id) => this.participants.get(id),
+      e2ee: this.e2ee,
     });
     // Say what we show before any media flows, so the first keyframe is the right size.
     this.stage.reportView();
+    // Keys before publishing (the worker sends nothing without one), after Media is listening
+    // for the server's offer.
+    if (this.e2ee) await this.e2ee.start().catch((error) => console.error("e2ee start failed", error));
     try {
       await this.media.publish();
       if (this.localStream.getAudioTracks().length) {
@@ -148,6 +172,7 @@ export class Room {
     this.participants = new Map(result.participants.map((p) => [p.id, p]));
     this.waiting = result.waiting || [];
     this.toast(t("connection.back"));
+    this.chat.restore(result.chat);
     this.render();
     // The server restarted and lost our media: it starts afresh, on both connections.
     if (result.restored && this.media) this.restartMedia().catch((error) => console.error("media restart failed", error));
@@ -171,6 +196,7 @@ export class Room {
     if (this.participants.has(this.selfId)) this.self = this.participants.get(this.selfId);
     this.render();
     this.announceRoster(arrived, gone, handWasUp);
+    if (this.e2ee) this.e2ee.roster({ joined, left }).catch((error) => console.error("e2ee roster", error));
   }
 
   // Said to screen-reader users what others see on the stage: who came and went (a crowd
@@ -264,11 +290,32 @@ export class Room {
       $("leave").removeAttribute("aria-expanded");
     }
     this.renderSecurity();
+    this.renderE2ee();
     this.people.render();
     this.chat.render();
     this.breakouts.render();
     this.recording.render();
     this.stage.render();
+  }
+
+  // The lock and the safety code, for everyone in an encrypted meeting; the invite link.
+  renderE2ee() {
+    const on = Boolean(this.e2ee);
+    $("e2ee-badge").hidden = !on;
+    $("safety").hidden = !on;
+    $("safety-code").textContent = on ? this.e2ee.safetyCode || t("e2ee.no_key_yet") : "";
+    $("invite-link").value = this.inviteLink;
+  }
+
+  // Frames arrive and none decrypts with what the link's key opened: leave, and say why.
+  async wrongKey() {
+    try {
+      await this.signaling.request("leave");
+    } catch {
+      // Already gone.
+    }
+    this.close();
+    this.onLeave("wrongkey");
   }
 
   renderSecurity() {
@@ -444,6 +491,10 @@ export class Room {
       this.render();
     });
     $("data-saver").addEventListener("click", () => this.setDataSaver(!this.dataSaver));
+    $("copy-invite").addEventListener("click", async () => {
+      await navigator.clipboard.writeText(this.inviteLink).catch(() => {});
+      this.toast(t("invite.copied"));
+    });
     bindLanguageSelect($("room-language"), () => {
       for (const option of sizes.options) option.textContent = t("view.per_page", { count: option.value });
       this.render();
@@ -498,6 +549,7 @@ export class Room {
   close() {
     this.signaling.close();
     if (this.media) this.media.close();
+    if (this.e2ee) this.e2ee.close();
     for (const track of this.localStream.getTracks()) track.stop();
     if (this.screenStream) for (const track of this.screenStream.getTracks()) track.stop();
   }

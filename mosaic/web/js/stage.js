@@ -175,6 +175,11 @@ export class Stage {
     if (source === "camera" && QUALITY_BARS[person.quality]) {
       marks.push([`quality-mark quality-${person.quality}`, t(`quality.${person.quality}`, { name: person.name }), QUALITY_BARS[person.quality]]);
     }
+    // End-to-end encryption: frames of theirs reach us and none decrypts (their key or ours is
+    // wrong): a mark, never a black tile without a word.
+    if (!self && this.room.e2ee && this.room.e2ee.undecodable(person.id) && source === "camera") {
+      marks.push(["e2ee-fail-mark", t("e2ee.cannot_decrypt", { name: person.name }), "🔒"]);
+    }
     if (source === "camera" && person.uplink_unstable && !self) {
       marks.push(["unstable-mark", t("quality.unstable_other", { name: person.name }), "⚠"]);
     }
