@@ -27,6 +27,7 @@ from mosaic.signaling.protocol import SUBPROTOCOL
 from mosaic.signaling.rooms import MediaFactory
 from mosaic.signaling.session import Session
 from mosaic.signaling.socket_cap import SocketCap
+from mosaic.signaling.sockets import WebSocketChannel
 from mosaic.web_input import BodyGuard
 from mosaic.web_security import SecurityHeaders, allowed_origins, request_origin
 
@@ -122,19 +123,30 @@ def create_app(settings: Settings, media_factory: MediaFactory | None = None) ->
             device_id=devices.device_pseudonym(device),
             address=devices.address_pseudonym(address),
         )
-        await Session(
-            websocket,
-            services.door,
-            visitor,
-            address,
-            accept_headers,
-            join_deadline_s=settings.join_deadline_s,
-        ).run()
+        await _serve_signaling(
+            services, WebSocketChannel(websocket, accept_headers), visitor, address
+        )
 
     errors.install(app)
     app.add_middleware(DeviceCookieMiddleware)
     app.outermost = lambda inner: SecurityHeaders(BodyGuard(inner), base_url=settings.base_url)
     return app
+
+
+async def _serve_signaling(
+    services: Services, socket: WebSocketChannel, visitor: Visitor, address: str
+) -> None:
+    """A session here; in cluster mode, here or on the meeting's home worker (relayed)."""
+    if services.signaling is not None:
+        await services.signaling.serve(socket, visitor, address)
+        return
+    await Session(
+        socket,
+        services.door,
+        visitor,
+        address,
+        join_deadline_s=services.settings.join_deadline_s,
+    ).run()
 
 
 class _MosaicApp(FastAPI):

@@ -35,6 +35,7 @@ from mosaic.store.users import Users
 
 if TYPE_CHECKING:
     from mosaic.cluster.node import Cluster
+    from mosaic.signaling.routing import ClusterSignaling
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,9 @@ class Services:
     # Cluster mode (--redis-url): this worker's Redis link, registry, placement and bus;
     # None for the single process, which never touches Redis.
     cluster: Cluster | None = None
+    # Cluster mode: routes signaling connections to their meeting's home worker (relaying
+    # them over the bus) and serves those relayed here (mosaic.signaling.routing).
+    signaling: ClusterSignaling | None = None
     _housekeeping: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @classmethod
@@ -114,7 +118,7 @@ class Services:
         per_address, per_meeting = join_throttles(
             settings.join_rate_per_minute, settings.join_free_failures
         )
-        return cls(
+        services = cls(
             settings=settings,
             db=db,
             users=Users(db),
@@ -149,6 +153,14 @@ class Services:
             recordings=recordings,
             cluster=cluster,
         )
+        if cluster is not None:
+            from mosaic.signaling.routing import ClusterSignaling
+
+            services.signaling = ClusterSignaling(
+                cluster, services.door, meetings, rooms, settings.join_deadline_s
+            )
+            services.signaling.start()
+        return services
 
     def start_housekeeping(self, every_s: float = 3600.0) -> None:
         """Delete audit events past their retention, and expired sign-in sessions, hourly."""
@@ -172,6 +184,8 @@ class Services:
         if self.mailer is not None:
             await self.mailer.drain()
         await self.rooms.close_all()
+        if self.signaling is not None:
+            await self.signaling.close()
         if self.cluster is not None:
             await self.cluster.close()
         await self.db.close()

@@ -8,13 +8,10 @@ failure in a handler becomes an ``internal`` error for that request, never a cra
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass
 from typing import Any
-
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from mosaic import logs
 from mosaic.domain.access import Visitor
@@ -23,7 +20,6 @@ from mosaic.signaling.commands import dispatch
 from mosaic.signaling.door import Door
 from mosaic.signaling.outbox import Outbox
 from mosaic.signaling.protocol import (
-    SUBPROTOCOL,
     ErrorCode,
     Join,
     Leave,
@@ -33,6 +29,7 @@ from mosaic.signaling.protocol import (
 )
 from mosaic.signaling.room import CLOSE_NORMAL, CLOSE_POLICY, Member, Room
 from mosaic.signaling.socket_cap import CLOSE_JOIN_DEADLINE
+from mosaic.signaling.sockets import SignalingSocket, SocketClosed
 
 log = logging.getLogger(__name__)
 
@@ -63,32 +60,32 @@ class Pace:
 
 
 class Session:
+    """Serves one participant through a `SignalingSocket`: the client's own WebSocket, or a
+    bus channel from the worker its WebSocket landed on (mosaic.signaling.relay)."""
+
     def __init__(
         self,
-        websocket: WebSocket,
+        socket: SignalingSocket,
         door: Door,
         visitor: Visitor,
         address: str,
-        accept_headers: list[tuple[bytes, bytes]] | None = None,
         *,
         join_deadline_s: float | None = None,
     ) -> None:
-        self.websocket = websocket
+        self.socket = socket
         self.join_deadline_s = join_deadline_s
         self._idle = asyncio.Event()  # cleared while a request (a join, say) is answered
         self._idle.set()
         self.door = door
         self.visitor = visitor
         self.address = address
-        # Sent with the handshake's answer: a new device cookie for a client without one.
-        self.accept_headers = accept_headers or []
-        self.outbox = Outbox(websocket.send_text)
+        self.outbox = Outbox(socket.send_text)
         self.room: Room | None = None
         self.member: Member | None = None
         self.pace = Pace(updated=time.monotonic())
 
     async def run(self) -> None:
-        await self.websocket.accept(subprotocol=SUBPROTOCOL, headers=self.accept_headers)
+        await self.socket.accept()
         self.outbox.start()
         deadline = None
         if self.join_deadline_s is not None:
@@ -122,16 +119,11 @@ class Session:
         close by the client), or "lost" (the connection dropped, or we hung up)."""
         while not self.outbox.overflowed.is_set():
             try:
-                message = await self.websocket.receive()
-            except (WebSocketDisconnect, RuntimeError):
-                return "lost"
-            if message["type"] == "websocket.disconnect":
+                frame = await self.socket.receive()
+            except SocketClosed as closed:
                 # 1000/1001: the page closed the socket on purpose (or went away); anything
                 # else (1006: no closing handshake) is a network failure to recover from.
-                return "left" if message.get("code") in CLEAN_CLOSE_CODES else "lost"
-            frame = message.get("text")
-            if frame is None:
-                frame = message.get("bytes") or b""
+                return "left" if closed.code in CLEAN_CLOSE_CODES else "lost"
             if not await self._handle(frame):
                 return "left"
         return "lost"
@@ -218,6 +210,4 @@ class Session:
         self.outbox.send({"type": "reply", "id": request_id, "result": result})
 
     async def disconnect(self, code: int, reason: str) -> None:
-        if self.websocket.application_state is WebSocketState.CONNECTED:
-            with contextlib.suppress(RuntimeError, WebSocketDisconnect):
-                await self.websocket.close(code=code, reason=reason)
+        await self.socket.close(code, reason)
