@@ -7,7 +7,9 @@ ciphertext. Firefox ESR joins the same kind of meeting in tests/browser/test_fir
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import re
 import secrets
 from typing import Any
 
@@ -17,6 +19,8 @@ from tests.browser.conftest import PageFactory
 from tests.browser.meeting import decoding_from, enter
 from tests.helpers.api import signup
 from tests.helpers.waiting import wait_until
+
+NO_CAMERA = "localStorage.setItem('mosaic.camOn', 'false')"
 
 
 def link_key() -> str:
@@ -71,8 +75,10 @@ async def test_two_chromium_pages_meet_encrypted_and_a_keyless_link_gets_the_no_
         await wait_until(lambda page=page: decoding_from(page, 1), timeout=30)
     state = await e2ee_state(ben)
     assert state is not None and state["epoch"] == 1, state  # Ada ratcheted when Ben came
-    assert sum(state["decoded"].values()) > 0 and not state["failed"].get(
-        await ada.evaluate("() => window.mosaicRoom.selfId")
+    # The worker decrypted Ada's frames (its counts come once a second).
+    ada_id = await ada.evaluate("() => window.mosaicRoom.selfId")
+    await wait_until(
+        lambda: ben.evaluate(f"() => window.mosaicRoom.e2ee.decoded['{ada_id}'] > 0"), timeout=5
     )
     # Everyone sees the lock and the same safety code.
     code = await wait_until(lambda: same_codes([ada, ben]), timeout=10)
@@ -119,3 +125,68 @@ async def test_a_wrong_key_decodes_nothing_and_says_so(server, new_page: PageFac
     # Eve was handed the meeting's key masked with the link's: with hers it opens to garbage.
     await expect(eve.locator("#ended")).to_have_attribute("data-reason", "wrongkey", timeout=20000)
     await expect(eve.locator("#ended-title")).to_contain_text("end-to-end encrypted")
+
+
+async def test_a_host_turns_it_on_and_a_waiting_guest_gets_the_key_only_once_admitted(
+    server, new_page: PageFactory
+) -> None:
+    host = await new_page()
+    await host.goto(server.url)
+    await host.fill("#signup-name", "Hedy Lamarr")
+    await host.fill("#signup-email", "hedy@example.org")
+    await host.fill("#signup-password", "frequency hopping spread")
+    await host.click("#signup-form button[type=submit]")
+    await expect(host.locator("#dashboard")).to_be_visible()
+    await host.fill("#topic", "Secret rehearsal")
+    await host.check("#new-e2ee")
+    await host.click("#new-meeting")
+    await expect(host.locator("#created")).to_be_visible()
+    link = await host.locator("#created-link").get_attribute("href")
+    assert link and "#pwd=" in link and "&k=" in link  # the key, made here, rides in the fragment
+    await host.click("#start-meeting")
+    await host.click("#join")
+    await expect(host.locator("#room")).to_be_visible(timeout=15000)
+    await expect(host.locator("#e2ee-badge")).to_be_visible()
+    # The server cannot record what it cannot read: Record is off, and says why.
+    record = host.locator("#record")
+    await expect(record).to_be_disabled()
+    await expect(record).to_have_attribute("aria-label", re.compile("not available"))
+    invite = await host.locator("[data-invite-link]").input_value()
+    assert invite == link
+
+    guest = await new_page()
+    await guest.add_init_script(NO_CAMERA)
+    await guest.goto(invite)
+    await guest.fill("#name", "Guest")
+    await guest.click("#join")
+    await expect(guest.locator("#waiting")).to_be_visible()
+    await asyncio.sleep(1)
+    # Waiting, the guest holds no meeting key: nothing was handed to it.
+    assert await guest.evaluate("() => window.mosaicRoom === undefined")
+    await host.click("#people")
+    await host.click("#admit-all")
+    await expect(guest.locator("#room")).to_be_visible()
+    host_id = await host.evaluate("() => window.mosaicRoom.selfId")
+    # The key came from the host's client, wrapped for the guest, at the epoch after the join.
+    await wait_until(lambda: guest.evaluate("() => window.mosaicRoom.e2ee.keyFrom"), timeout=10)
+    assert await guest.evaluate("() => window.mosaicRoom.e2ee.keyFrom") == host_id
+    assert (await e2ee_state(guest))["epoch"] == 1
+    await wait_until(lambda: decoding_from(guest, 1), timeout=30)
+    await wait_until(lambda: same_codes([host, guest]), timeout=10)
+
+
+async def test_a_host_opening_a_keyless_encrypted_meeting_makes_the_key(
+    server, new_page: PageFactory
+) -> None:
+    account = await signup(server.url, name="Host")
+    meeting = await account.create_meeting(waiting_room=False, e2ee=True)
+    host = await new_page()
+    await host.add_init_script(NO_CAMERA)
+    await host.context.add_cookies(
+        [{"name": k, "value": v, "url": server.url} for k, v in account.cookies.items()]
+    )
+    await enter(host, meeting["join_url"], "Host")
+    invite = await host.locator("[data-invite-link]").input_value()
+    assert re.search(r"#pwd=[^&]+&k=[A-Za-z0-9_-]{43}$", invite), invite
+    await wait_until(lambda: host.evaluate("() => window.mosaicRoom.e2ee.safetyCode"), timeout=10)
+    await expect(host.locator("#safety-code")).to_have_text(re.compile(r"^\d{5} \d{5}$"))

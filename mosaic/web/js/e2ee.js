@@ -236,7 +236,7 @@ export class E2ee {
     const secret = xor(plain.slice(0, 32), this.mask);
     const now = this.current();
     if (now && epoch < now.epoch) return; // older than what we hold
-    this.keySince = this.keySince || performance.now();
+    this.keyFrom = from; // who handed it (tests and diagnostics: never the server)
     await this.adopt(epoch, secret);
     this.onChange();
   }
