@@ -72,3 +72,36 @@ def test_workers_share_one_port_and_a_killed_one_is_replaced(
     assert status == 0
     assert cluster_status(redis_server.url) == []  # each worker left the registry cleanly
     assert not re.search(r"Traceback", server.log), server.log[-3000:]
+
+
+def test_workers_stop_when_their_supervisor_is_killed(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """Nobody would stop orphaned workers, and they would hold the port: they stop."""
+    server = MosaicServer(tmp_path, "--redis-url", redis_server.url, "--workers", "2").start(
+        timeout=60
+    )
+    pids: list[int] = []
+    try:
+        pids += [int(w["id"].rsplit("-", 2)[1]) for w in wait_for_workers(redis_server.url, 2)]
+        assert len(pids) == 2
+        assert server.process is not None
+        server.process.kill()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(_running(pid) for pid in pids):
+            time.sleep(0.2)
+        assert not any(_running(pid) for pid in pids)
+        assert cluster_status(redis_server.url) == []
+    finally:
+        server.stop()
+        for pid in pids:  # an orphan left by a failure
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
