@@ -93,7 +93,9 @@ export class E2ee {
     this.failed = {}; // pid -> frames dropped
     this.failingSince = null;
     this.slots = {};
-    this.useScriptTransform = typeof RTCRtpScriptTransform !== "undefined";
+    // RTCRtpScriptTransform where it exists (Firefox, current Chromium), else Chromium's older
+    // createEncodedStreams; a browser may be told to take the older path (tests cover both).
+    this.useScriptTransform = typeof RTCRtpScriptTransform !== "undefined" && localStorage.getItem("mosaic.e2ee.transform") !== "streams";
     this.worker = new Worker("/static/js/e2ee-worker.js");
     this.worker.onmessage = ({ data }) => this.workerSaid(data);
     signaling.on("e2ee.key", (event) => this.received(event).catch((error) => console.warn("e2ee key refused", error)));
