@@ -45,9 +45,11 @@ def start_nodes(data_dirs: list[Path], *args: str) -> list[Node]:
 
 
 @contextmanager
-def workers_of_one_machine(data_dir: Path, redis_url: str, count: int = 2) -> Iterator[list[Node]]:
+def workers_of_one_machine(
+    data_dir: Path, redis_url: str, *args: str, count: int = 2
+) -> Iterator[list[Node]]:
     """``count`` workers sharing one data directory (database and signing key) and Redis."""
-    nodes = start_nodes([data_dir] * count, "--redis-url", redis_url)
+    nodes = start_nodes([data_dir] * count, "--redis-url", redis_url, *args)
     try:
         yield nodes
     finally:
