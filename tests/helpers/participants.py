@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import av
 
 from mosaic.client import Participant, join, parse_join_url
 from mosaic.client.synthetic import PatternVideoTrack, ToneAudioTrack
@@ -39,6 +42,16 @@ async def frames_from(receiver: Participant, sender: Participant, count: int = 3
     return width
 
 
+class NoisyVideoTrack(PatternVideoTrack):
+    """A camera that fills whatever rate its encoder is given (random luma): the pattern's
+    smooth bars compress to ~45 kbit/s, too little to congest a link next to the audio."""
+
+    async def recv(self) -> av.VideoFrame:
+        frame = await super().recv()
+        frame.planes[0].update(os.urandom(self.width * self.height))
+        return frame
+
+
 @dataclass
 class AnnToBob:
     """A running in-process server and its meeting, where Ann publishes and Bob receives."""
@@ -50,10 +63,12 @@ class AnnToBob:
 
 
 @asynccontextmanager
-async def ann_publishing_to_bob(data_dir: Path) -> AsyncIterator[AnnToBob]:
+async def ann_publishing_to_bob(
+    data_dir: Path, video: PatternVideoTrack | None = None
+) -> AsyncIterator[AnnToBob]:
     """An in-process server (its SFU reachable by the test), a meeting without a waiting
-    room, its host Ann publishing a tone and a small camera (320x180, 15 fps), and Bob
-    decoding her frames already."""
+    room, its host Ann publishing a tone and a camera (``video``, by default a small pattern:
+    320x180, 15 fps), and Bob decoding her frames already."""
     async with serve_services_in_process(data_dir) as (base_url, services):
         host = await signup(base_url)
         try:
@@ -64,7 +79,8 @@ async def ann_publishing_to_bob(data_dir: Path) -> AsyncIterator[AnnToBob]:
             )
             bob = await join(created["join_url"], name="Bob", local_addresses=LOOPBACK)
             async with ann, bob:
-                await ann.publish(audio=ToneAudioTrack(), video=PatternVideoTrack(320, 180, fps=15))
+                camera = video or PatternVideoTrack(320, 180, fps=15)
+                await ann.publish(audio=ToneAudioTrack(), video=camera)
                 await frames_from(bob, ann)
                 yield AnnToBob(services, meeting_id, ann, bob)
         finally:

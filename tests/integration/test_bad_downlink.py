@@ -22,7 +22,8 @@ from mosaic.media.sfu.publisher import PublishPeer
 from mosaic.media.sfu.subscriber import SubscribePeer
 from tests.helpers import netns
 from tests.helpers.inprocess import subscribe_peer
-from tests.helpers.participants import ann_publishing_to_bob
+from tests.helpers.netlab import NetLab
+from tests.helpers.participants import NoisyVideoTrack, ann_publishing_to_bob
 
 pytestmark = pytest.mark.skipif(
     netns.unavailable() is not None or not os.path.exists("/usr/sbin/nft"),
@@ -80,35 +81,34 @@ async def audio_flows(viewer: Participant, speaker: Participant, seconds: float)
     return longest
 
 
-# Not yet (issue 18, open): aiortc sends no loss in its receiver reports here and no
-# transport-wide feedback, so its REMB is its only word on congestion; a falling REMB is
-# not taken for congestion any more, because aiortc's also falls while the SFU is
-# app-limited or the machine is loaded, and that paused a Python viewer on a clean link
-# (tests/security/test_media_garbage.py). Telling the two apart (a REMB well under the rate
-# actually sent, sustained) is the missing piece. Run with `pytest --runxfail`.
-@pytest.mark.xfail(
-    run=False, reason="REMB-only congestion not told from aiortc's app-limited REMB yet"
-)
 async def test_a_squeezed_viewer_keeps_the_audio_and_its_video_pauses_then_resumes(
     tmp_path: Path,
 ) -> None:
-    with lab():
-        async with ann_publishing_to_bob(tmp_path) as meeting:
+    """aiortc sends no transport-wide feedback and, through a queue, no loss: its REMB is
+    its only word on congestion, and it must be told from the REMB it also lowers on a
+    clean link when the machine is loaded (tests/security/test_media_garbage.py)."""
+    with netns.private_network(f"mosaic-n4-{os.getpid()}"), NetLab() as network:
+        async with ann_publishing_to_bob(tmp_path, NoisyVideoTrack(320, 180, fps=15)) as meeting:
             ann, bob = meeting.ann, meeting.bob
             peer = subscribe_peer(meeting.services, meeting.meeting_id, bob.id)
+            # What leaves the SFU's port of Bob's connection (matched as its source port).
+            downlink = network.link([sfu_port(peer)], "up")
+            await asyncio.sleep(2.0)  # aiortc's REMB starts after 3 s of video
             squeezed_at = time.monotonic()
-            # 256 kbit/s: the speaker's audio fits (aiortc's Opus, about 130 kbit/s on
-            # the wire), its video with it does not.
-            squeeze(sfu_port(peer), 256)
+            # 256 kbit/s, queued then dropped (a real bottleneck): the speaker's audio fits
+            # (aiortc's Opus, about 150 kbit/s on the wire), its camera (~0.5 Mbit/s) does not.
+            network.shape(downlink, 256)
             paused = await bob.wait_for("video_paused", lambda event: event["paused"], timeout=20)
             took_to_pause = time.monotonic() - squeezed_at
             assert paused["participant_id"] == ann.id and paused["source"] == "camera"
-            # The speaker is still heard through the squeeze.
+            # The speaker is still heard through the squeeze, once the queue of video sent
+            # before the pause has drained (up to half a second: tests/helpers/netlab.py).
+            await asyncio.sleep(0.6)
             assert await audio_flows(bob, ann, 3.0) < 0.5
             # Restored: with no video flowing, the viewer's estimate (aiortc sends REMB,
             # computed from what its video receiver gets) rises only because the SFU
             # probes it; without probes it stays where the squeeze left it.
-            restore()
+            network.restore(downlink)
             low = peer.estimated_bps
             await asyncio.sleep(8.0)
             print(f"paused after {took_to_pause:.1f} s; estimate {low} -> {peer.estimated_bps}")

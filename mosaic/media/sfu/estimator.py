@@ -51,6 +51,11 @@ LOSS_MIN_PACKETS = 20  # transport feedback's loss is judged over at least this 
 LOSS_WINDOW_S = 1.0  # ... and at most this long, unless the evidence is clear sooner
 TWCC_FRESH_S = 2.0  # transport feedback this recent makes receiver-report loss redundant
 REMB_FRESH_S = 5.0  # a REMB caps the estimate this long after it came
+# A REMB-only receiver (aiortc) is congested when its REMB fell and, from then on for
+# ``REMB_UNDER_S``, stays under this share of what was sent on the streams it covers.
+REMB_UNDER_SHARE = 0.5
+REMB_UNDER_S = 1.0
+REMB_FALL = 0.95  # a REMB this much below the one before it is a fall
 
 
 @dataclass(slots=True, frozen=True)
@@ -155,6 +160,8 @@ class DownlinkEstimator:
         self._loss = _LossControl(float(start_bps))
         self._remb: float | None = None
         self._remb_at = -math.inf
+        self._remb_under_since: float | None = None
+        self._remb_congested = False
         self._rtt = 0.1
         self._rtt_from_reports = False
         self._loss_reported = False
@@ -213,11 +220,29 @@ class DownlinkEstimator:
             self._loss.update(loss, self._rtt, now)
         self._combine(now)
 
-    def on_remb(self, bps: int, now: float) -> None:
+    def on_remb(self, bps: int, now: float, sent_bps: float | None = None) -> None:
         """The receiver's own estimate (REMB, draft-alvestrand-rmcat-remb): a cap on the
-        others, and the estimate itself from a receiver that sends nothing else."""
+        others, and the estimate itself from a receiver that sends nothing else.
+
+        With ``sent_bps`` (what was sent over the last second on the streams the REMB
+        covers) it also says whether the link is congested, for a receiver whose REMB is its
+        only signal (aiortc reports no loss through a queue, and sends no transport
+        feedback). A REMB alone does not: aiortc's lags behind a stream that grew (it climbs
+        8 % a second) and drops to 0.85 x what it received whenever the machine is loaded.
+        Congestion is the two together: the REMB *fell* (the receiver saw its queue grow),
+        and what it says it receives stays well under what was sent for a second (a
+        loaded machine's fall lands near what was sent; a link's, at the link's rate)."""
+        falling = self._remb is not None and bps < REMB_FALL * self._remb
         self._remb = float(bps)
         self._remb_at = now
+        if sent_bps is None or bps >= REMB_UNDER_SHARE * sent_bps:
+            self._remb_under_since = None
+            self._remb_congested = False
+        elif self._remb_under_since is None:
+            if falling:
+                self._remb_under_since = now
+        elif now - self._remb_under_since >= REMB_UNDER_S:
+            self._remb_congested = True
         self._combine(now)
 
     def on_receiver_report(self, fraction_lost: float, rtt_s: float | None, now: float) -> None:
@@ -259,6 +284,12 @@ class DownlinkEstimator:
         reads more than the link carried."""
         latest = self._acked.latest
         return None if latest is None else int(latest)
+
+    @property
+    def rtt_s(self) -> float | None:
+        """The path's round trip from receiver reports (RFC 3550 §6.4.1), None before one
+        came: the feedback-based one also counts the receiver's batching."""
+        return self._rtt if self._rtt_from_reports else None
 
     @property
     def target_bps(self) -> int:
@@ -309,7 +340,11 @@ class DownlinkEstimator:
         # Congestion is a queue growing (transport feedback) or loss; a REMB that falls is
         # not: aiortc's follows what it receives, so it wobbles down while the SFU is
         # app-limited, and taking that for congestion paused a viewer on a clean link.
-        if (twcc and self._delay.state == "decrease") or self._loss.state == "decrease":
+        if (
+            (twcc and self._delay.state == "decrease")
+            or self._loss.state == "decrease"
+            or (self._remb_congested and remb is not None)
+        ):
             self._last_decrease = now
 
 

@@ -17,7 +17,8 @@ import math
 import random
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
 
 from mosaic.media.sfu.down import DownTrack
 from mosaic.media.sfu.estimator import DownlinkEstimator
@@ -60,6 +61,9 @@ log = logging.getLogger(__name__)
 MAX_RETRANSMISSIONS_PER_NACK = 32
 # A limited repair rate may be saved up for this long (one NACK's burst).
 REPAIR_BURST_S = 0.25
+# What a REMB is compared with: the rate sent on the streams it covers over about this long
+# (aiortc measures what it receives over one second).
+SENT_WINDOW_S = 1.0
 # ICE and DTLS take well under a second here; a connection still not up after this long will
 # not be helped by more keyframe requests.
 CONNECTING_GRACE_S = 5.0
@@ -121,12 +125,19 @@ class SubscribePeer:
         self.packets_arrived = 0
         self.rembs = 0
         self.receiver_reports = 0
+        # (time, payload octets sent) at each REMB, by the slots it covers: see `_sent_bps`.
+        self._sent_samples: dict[frozenset[str], deque[tuple[float, int]]] = {}
 
     @property
     def estimated_bps(self) -> int:
         """What the link to this receiver carries now, by its own reports (transport-wide
         feedback, else REMB, else receiver-report loss): the allocation's budget."""
         return self.estimator.target_bps
+
+    @property
+    def rtt_s(self) -> float | None:
+        """The round trip to this receiver (from its reports), for its connection quality."""
+        return self.estimator.rtt_s
 
     @property
     def bandwidth(self) -> float:
@@ -290,9 +301,30 @@ class SubscribePeer:
             elif isinstance(packet, Remb):
                 self.remb = float(packet.bitrate)
                 self.rembs += 1
-                self.estimator.on_remb(packet.bitrate, now)
+                sent = None if self.transport_cc else self._sent_bps(packet.ssrcs, now)
+                self.estimator.on_remb(packet.bitrate, now, sent)
             elif isinstance(packet, ReceiverReport | SenderReport):
                 self.fraction_lost = self._reports(packet, now)
+
+    def _sent_bps(self, ssrcs: Iterable[int], now: float) -> float | None:
+        """What was sent over the last second on the slots whose SSRCs a REMB names
+        (media payload, as aiortc counts what it receives): a REMB well under it, after a
+        fall, is the congestion signal of a receiver that sends nothing else. None until a
+        half second of samples exists. Runs per REMB (a few a second), not per packet."""
+        downs = {down.mid: down for ssrc in ssrcs if (down := self.by_ssrc.get(ssrc))}
+        if not downs:
+            return None
+        if len(self._sent_samples) > 16:  # slots come and go: forget old combinations
+            self._sent_samples.clear()
+        samples = self._sent_samples.setdefault(frozenset(downs), deque())
+        octets = sum(down.octets_sent for down in downs.values())
+        samples.append((now, octets))
+        while len(samples) > 2 and now - samples[1][0] >= SENT_WINDOW_S:
+            samples.popleft()
+        since, before = samples[0]
+        if now - since < 0.5 * SENT_WINDOW_S:
+            return None
+        return (octets - before) * 8 / (now - since)
 
     def _reports(self, packet: ReceiverReport | SenderReport, now: float) -> float:
         """Loss (the mean over the media streams' blocks, returned) and round-trip time

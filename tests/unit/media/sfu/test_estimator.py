@@ -235,3 +235,39 @@ def test_a_probe_the_link_cannot_carry_costs_no_more_than_the_usual_back_off() -
     sim.run(13)
     assert any(s.state == "decrease" for s in sim.samples if s.time >= 10)
     assert min(sim.targets(10, 13)) >= 0.7 * 200_000  # 0.85 x 0.85: it overused twice
+
+
+def _rembs(estimator: DownlinkEstimator, rembs: list[tuple[float, int, float]]) -> None:
+    for now, bps, sent in rembs:
+        estimator.on_remb(bps, now, sent)
+
+
+def test_a_remb_that_fell_well_under_what_was_sent_and_stays_there_is_congestion() -> None:
+    """aiortc through a queue: no loss reported, no transport feedback; its REMB falls to
+    0.85 x what it receives (the link's 200 kbit/s) while 600 kbit/s are sent."""
+    estimator = DownlinkEstimator()
+    _rembs(estimator, [(0.0, 900_000, 600_000), (0.5, 900_000, 600_000)])
+    assert estimator.last_decrease == float("-inf")
+    _rembs(estimator, [(1.0, 170_000, 600_000), (1.5, 180_000, 600_000)])
+    assert estimator.last_decrease == float("-inf")  # one second first: not a blip
+    _rembs(estimator, [(2.0, 190_000, 600_000)])
+    assert estimator.last_decrease == 2.0
+    assert estimator.target_bps == 190_000
+
+
+def test_a_loaded_machine_lowering_aiortc_remb_on_a_clean_link_is_not_congestion() -> None:
+    """A loaded machine makes aiortc see overuse: its REMB drops to 0.85 x what it receives,
+    which on a clean link is what was sent."""
+    estimator = DownlinkEstimator()
+    rembs = [(t * 0.5, 900_000 if t % 6 else 510_000, 600_000) for t in range(40)]
+    _rembs(estimator, rembs)
+    assert estimator.last_decrease == float("-inf")
+
+
+def test_a_remb_lagging_behind_a_stream_that_grew_is_not_congestion() -> None:
+    """A viewer moved up to a bigger layer on a clean link: aiortc's REMB climbs 8 % a
+    second from the old rate, far under what is sent now, without ever falling."""
+    estimator = DownlinkEstimator()
+    rembs = [(t * 0.5, int(150_000 * 1.04**t), 1_000_000) for t in range(40)]
+    _rembs(estimator, rembs)
+    assert estimator.last_decrease == float("-inf")

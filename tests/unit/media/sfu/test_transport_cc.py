@@ -94,9 +94,9 @@ class Recording(DownlinkEstimator):
         self.feedback.append(results)
         super().on_transport_feedback(results, now)
 
-    def on_remb(self, bps: int, now: float) -> None:
+    def on_remb(self, bps: int, now: float, sent_bps: float | None = None) -> None:
         self.rembs.append(bps)
-        super().on_remb(bps, now)
+        super().on_remb(bps, now, sent_bps)
 
     def on_receiver_report(self, fraction_lost: float, rtt_s: float | None, now: float) -> None:
         self.reports.append((fraction_lost, rtt_s))
