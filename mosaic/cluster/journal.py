@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -37,6 +38,9 @@ TTL_S = 12 * 3600
 CHAT_KEPT = 500
 
 Op = Callable[[Any], None]  # adds commands to a pipeline
+# After Redis comes back, how long no meeting is placed anew (`Recovery.settling`): every
+# worker's watch (every 0.5 s) has noticed and re-asserted its meetings well within it.
+SETTLE_S = 2.0
 
 
 def _json(value: Any) -> bytes:
@@ -188,7 +192,11 @@ class RedisJournals:
 class Recovery:
     """Notices Redis coming back (after being unreachable, or restarted: a new ``run_id``,
     so empty, as Redis runs without persistence) and calls ``on_return`` once each time, for
-    the worker to re-assert its meetings and rewrite their live state."""
+    the worker to re-assert its meetings and rewrite their live state.
+
+    Until then, and for `SETTLE_S` after, this worker places no meeting anew (`settling`,
+    the placement's hold): a join arriving as Redis returns, before the meeting's home
+    re-asserted it, would otherwise give a running meeting a second home."""
 
     def __init__(
         self,
@@ -202,7 +210,12 @@ class Recovery:
         self._task: asyncio.Task[None] | None = None
         self._run_id: bytes | str | None = None
         self._away = False
+        self._returned_at = -SETTLE_S
         self.returns = 0
+
+    def settling(self) -> bool:
+        """Whether Redis is away or came back too recently for meetings to be placed."""
+        return self._away or time.monotonic() < self._returned_at + SETTLE_S
 
     async def start(self) -> None:
         self._run_id = await self._server_run_id()
@@ -231,7 +244,8 @@ class Recovery:
                 self._away = True
                 continue
             if self._away or run_id != self._run_id:
-                self._away, self._run_id = False, run_id
+                self._run_id, self._returned_at = run_id, time.monotonic()
+                self._away = False
                 self.returns += 1
                 log.info("Redis is back: re-asserting this worker's meetings and live state")
                 try:

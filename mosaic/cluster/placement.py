@@ -72,6 +72,10 @@ class Placement:
         self._link = link
         self._registry = registry
         self._choose = choose
+        # True while meetings may not be placed anew: Redis just came back empty, and the
+        # workers are still re-asserting the meetings they run (set by
+        # `mosaic.signaling.failover`); placing one now could give it a second home.
+        self.hold: Callable[[], bool] = lambda: False
         self._claim = link.redis.register_script(_CLAIM)
         self._release = link.redis.register_script(_RELEASE)
         self._reassert = link.redis.register_script(_REASSERT)
@@ -100,6 +104,8 @@ class Placement:
             current = await self._home(meeting_id)
             if current is not None and await self._registry.is_alive(current):
                 return current
+            if self.hold():
+                raise ClusterUnavailable("Redis came back: meetings are being re-asserted")
             live = await self._registry.live()
             chosen = self._choose([w for w in live if not w.draining]) or self._choose(live)
             if chosen is None:

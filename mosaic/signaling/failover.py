@@ -42,6 +42,7 @@ class Failover:
 
     async def start(self) -> None:
         self.rooms.keep_live_state(self.journals)
+        self.cluster.placement.hold = self.recovery.settling
         await self.recovery.start()
 
     async def reassert(self) -> None:
