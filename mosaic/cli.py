@@ -270,10 +270,12 @@ def _cluster_status(args: argparse.Namespace) -> int:
     if not url:
         print("mosaic: cluster status needs --redis-url", file=sys.stderr)
         return 2
+    # The link's own warning would say it twice; the URL is not echoed (it may hold a password).
+    logging.getLogger("mosaic.cluster").setLevel(logging.ERROR)
     try:
         workers = asyncio.run(cluster_status(url))
     except ClusterUnavailable as error:
-        print(f"mosaic: Redis cannot be reached at {url}: {error}", file=sys.stderr)
+        print(f"mosaic: Redis cannot be reached: {error}", file=sys.stderr)
         return 1
     print(render_status(workers, as_json=args.json))
     return 0

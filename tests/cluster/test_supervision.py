@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -14,6 +16,7 @@ from mosaic.cluster.registry import RateMeter, WorkerLoad
 from mosaic.cluster.status import render_status
 from mosaic.cluster.workers import split_ports
 from mosaic.config import Settings, add_arguments, settings_from
+from tests.helpers.server import free_port
 
 
 def _settings(*argv: str, **environ: str) -> Settings:
@@ -82,3 +85,15 @@ def test_status_lists_workers_with_their_load_and_meetings() -> None:
         "m-1", "m-2",
     ]  # fmt: skip
     assert render_status([]) == "no live worker"
+
+
+def test_status_without_redis_says_so_and_never_echoes_the_password() -> None:
+    closed = free_port()
+    done = subprocess.run(
+        [sys.executable, "-m", "mosaic", "cluster", "status",
+         "--redis-url", f"redis://:hunter2-secret@127.0.0.1:{closed}/0"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "Redis cannot be reached" in done.stderr
+    assert "hunter2" not in done.stderr + done.stdout
