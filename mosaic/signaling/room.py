@@ -463,6 +463,8 @@ class Room:
             await member.outbox.close(flush_timeout=0.5)
             await member.disconnect(code, reason)
         self.members.clear()
+        if self.meeting.ended:  # its live state goes with it (else kept for the next home)
+            self.journal.forget()
         if self._flush_handle is not None:
             self._flush_handle.cancel()
         if self._token_refresh is not None:

@@ -108,8 +108,7 @@ class Rooms:
         room = self._rooms.pop(meeting_id, None)
         if room is not None:
             self._keep_totals(room)
-            room.journal.forget()
-            room.meeting.ended = True
+            room.meeting.ended = True  # its live state is forgotten as it closes
             await room.close(reason=reason)
 
     @property
