@@ -18,12 +18,16 @@ follows the same rules.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 
 from aiortc import RTCPeerConnection
 
+from mosaic.rtc.aiortc_bridge import handshake_log
 from mosaic.tasks import TaskSet
+
+log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 10.0
 MAX_CONNECT_TIMEOUT_S = 60.0
@@ -95,6 +99,10 @@ class Watchdog:
 
         def overdue() -> None:
             if pc.connectionState not in ("connected", "closed"):
+                handshake = handshake_log(pc)
+                if handshake is not None and handshake.entries:
+                    # What DTLS sent and heard: the server logs its side when it closes.
+                    log.warning("giving up a connection: %s", handshake.dump())
                 give_up(pc, f"still {pc.connectionState}")
 
         asyncio.get_running_loop().call_later(self.wait_s, overdue)

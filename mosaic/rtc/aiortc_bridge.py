@@ -37,7 +37,10 @@ process-wide:
 - `ice_connection` reads `RTCIceTransport._connection`; `divert_datagrams` replaces one
   connection's `data_received` (bots count RTP at the socket and drop it there);
 - `on_keyframe_request` replaces `RTCRtpSender._send_keyframe`, `set_audio_level` wraps
-  `_next_encoded_frame` (bots replay pre-encoded packets).
+  `_next_encoded_frame` (bots replay pre-encoded packets);
+- end-to-end encryption: `transform_sent_frames` wraps `_next_encoded_frame` and packetizes
+  again with `Vp8Encoder._packetize`; `transform_received_frames` wraps the `put` of
+  `RTCRtpReceiver.__decoder_queue` (the frames on their way to the decoder thread).
 
 These names are pinned to the versions below;
 `tests/unit/rtc/test_aiortc_bridge.py` fails loudly if an upgrade moves any of them.
@@ -72,6 +75,7 @@ from aiortc import (
     RTCRtpSender,
     RTCSessionDescription,
 )
+from aiortc.codecs.vpx import Vp8Encoder, VpxPayloadDescriptor, vp8_depayload
 from aiortc.rtcdtlstransport import RTCDtlsFingerprint, RTCDtlsParameters
 from aiortc.rtcicetransport import RTCIceParameters, candidate_from_aioice, candidate_to_aioice
 from aiortc.rtp import RtpPacket
@@ -80,6 +84,7 @@ from aiortc.sdp import candidate_to_sdp
 from mosaic.media.wire.candidates import parse_candidate
 from mosaic.media.wire.rtp import is_rtcp
 from mosaic.rtc.demux import MEDIA_MIN_SIZE, Kind, datagram_kind, dropped
+from mosaic.rtc.handshake_log import HandshakeLog
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +220,8 @@ class _GuardedStunProtocol(aioice.ice.StunProtocol):
         self.on_rtp: Callable[[bytes], None] = _ignore
         self.on_rtcp: Callable[[bytes], None] = _ignore
         self.peers: set[tuple[str, int]] = set()
+        # The connection's handshake log while DTLS runs (`MediaTransport.handshake`).
+        self.handshake: HandshakeLog | None = None
 
     def open_media(
         self,
@@ -223,6 +230,7 @@ class _GuardedStunProtocol(aioice.ice.StunProtocol):
         on_rtcp: Callable[[bytes], None],
     ) -> None:
         self.on_rtp, self.on_rtcp, self.srtp = on_rtp, on_rtcp, srtp
+        self.handshake = None
 
     def close_media(self) -> None:
         """Forget the keys and the callbacks (and the cycles through them): drop from now on."""
@@ -257,7 +265,10 @@ class _GuardedStunProtocol(aioice.ice.StunProtocol):
         if kind is Kind.STUN:
             self._stun(data, addr)
         elif kind is Kind.DTLS:
-            if addr in self.peers or self._checked(addr):
+            accepted = addr in self.peers or self._checked(addr)
+            if self.handshake is not None:
+                self.handshake.note("in" if accepted else "drop", data)
+            if accepted:
                 self.receiver.data_received(data, self.local_candidate.component)
             else:
                 dropped.add("wrong_peer")
@@ -323,6 +334,18 @@ class MediaTransport:
         self.gatherer = RTCIceGatherer(iceServers=ice_servers or [])
         self.ice = RTCIceTransport(self.gatherer)
         self.dtls = _SfuDtlsTransport(self.ice, [certificate])
+        # Controlling until `start` says otherwise (RFC 8445 §6.1.1: the offerer controls).
+        # aioice starts every agent controlled, and it answers checks, role conflicts
+        # included, before `start`: on a subscribe connection (we offer) the browser checks as
+        # soon as it has answered, often before its answer reaches us. Taken for controlled,
+        # we answered half of those checks (by tie-breaker) with 487, the peer switched to
+        # controlling and nominated on its own, then `start` made us controlling too: the
+        # peer, now controlling, made us yield with a 487 of its own, our pair succeeded
+        # unnominated, and ICE never completed on our side while the peer's had, its
+        # ClientHellos queued unread: "ICE completed, DTLS connecting" for good
+        # (docs/performance.md). A publish connection is the other way round, and safe: we
+        # answer, and `start` runs before the answer (our candidates) leaves.
+        self.ice._connection.ice_controlling = True
         self.on_rtp: Callable[[bytes], None] = lambda data: None
         self.on_rtcp: Callable[[bytes], None] = lambda data: None
         self.on_state: Callable[[str], None] = lambda state: None
@@ -335,6 +358,8 @@ class MediaTransport:
         self._deliver: Callable[[bytes], None] | None = None
         self._protect: Callable[[bytes], bytes] = bytes
         self._protect_rtcp: Callable[[bytes], bytes] = bytes
+        # The DTLS datagrams of the handshake, printed if it never ends (see `close`).
+        self.handshake = HandshakeLog(label="server")
 
     def _rtp(self, data: bytes) -> None:
         self.on_rtp(data)
@@ -370,6 +395,7 @@ class MediaTransport:
                 port=port,
                 type="host",
             )
+            protocol.handshake = self.handshake
             connection._protocols.append(protocol)
             connection._local_candidates.append(protocol.local_candidate)
         connection._local_candidates_end = True
@@ -422,14 +448,18 @@ class MediaTransport:
         dtls_parameters = RTCDtlsParameters(
             fingerprints=[RTCDtlsFingerprint(a, v) for a, v in remote_fingerprints]
         )
+        self.handshake.event(f"ICE starts ({'controlling' if ice_controlling else 'controlled'})")
         self._task = asyncio.create_task(self._connect(parameters, dtls_parameters))
 
     async def _connect(self, ice: RTCIceParameters, dtls: RTCDtlsParameters) -> None:
         try:
             await self.ice.start(ice)
+            _note_ice(self.handshake, self.ice._connection, self.ice.state)
             if self.ice.state != "completed":
                 self._set_state("failed")
                 return
+            _log_sends(self.handshake, self.ice)
+            self.handshake.event(f"DTLS starts as {self.dtls._role}")
             await self.dtls.start(dtls)
         except (ConnectionError, OSError, asyncio.InvalidStateError) as exc:
             log.info("media transport failed to connect: %s", exc)
@@ -462,6 +492,7 @@ class MediaTransport:
         if state == "connected":
             self._open_receive_path()
             self._open_send_path()
+            _stop_logging_sends(self.ice)
             self._set_state("connected")
         elif state in ("failed", "closed"):
             self._set_state(state)
@@ -530,7 +561,15 @@ class MediaTransport:
         The callbacks make cycles (this transport's callbacks are its peer's methods, the
         peer holds this transport; the DTLS transport and the sockets call back here): left
         in place, a departed participant's connection, tracks and packet caches wait for a
-        full garbage collection, megabytes each. Cut, they go when the last reference does."""
+        full garbage collection, megabytes each. Cut, they go when the last reference does.
+
+        A transport closed while its DTLS handshake was still running leaves its handshake
+        log in the server's log: the client gave up on it (see `mosaic.client.watchdog`)."""
+        if self._task is not None and self.dtls.state in ("new", "connecting"):
+            connection = self.ice._connection
+            self.handshake.event(f"closing: ICE {self.ice.state}, {_ice_details(connection)}")
+            log.warning("closed before DTLS connected: %s", self.handshake.dump())
+        _stop_logging_sends(self.ice)
         self._set_state("closed")
         protocols = list(self.ice._connection._protocols)
         for protocol in protocols:
@@ -581,6 +620,49 @@ async def _bind(
     raise error or OSError(f"no free UDP port on {address}")
 
 
+def _note_ice(log_: HandshakeLog, connection: aioice.Connection, state: str) -> None:
+    pair = connection._nominated.get(1)
+    route = f" on {pair.local_addr} -> {pair.remote_addr}" if pair is not None else ""
+    log_.event(f"ICE {state}{route}")
+
+
+def _ice_details(connection: aioice.Connection) -> str:
+    """What aioice's agent holds, for a connection that did not come up."""
+    pairs = ", ".join(
+        f"{pair.remote_addr} {pair.state.name.lower()}"
+        f"{' nominated' if pair.nominated else ''}"
+        f"{' remote-nominated' if pair.remote_nominated else ''}"
+        for pair in connection._check_list
+    )
+    return (
+        f"{'controlling' if connection.ice_controlling else 'controlled'}, "
+        f"pairs: [{pairs}], nominated: {sorted(connection._nominated)}, "
+        f"components: {sorted(connection._components)}, "
+        f"remote candidates: {len(connection._remote_candidates)}"
+        f"{' (ended)' if connection._remote_candidates_end else ''}, "
+        f"check list done: {connection._check_list_done}"
+    )
+
+
+def _log_sends(log_: HandshakeLog, ice: RTCIceTransport) -> None:
+    """Note every datagram aiortc's DTLS transport sends through ``ice`` (its handshake
+    flights and their retransmissions; media goes another way, see `_open_send_path`)."""
+    send = ice._send  # an attribute of the instance: the ICE connection's `send`
+
+    async def logged(data: bytes) -> None:
+        log_.note("out", data)
+        await send(data)
+
+    logged.unlogged = send  # type: ignore[attr-defined]
+    ice._send = logged
+
+
+def _stop_logging_sends(ice: RTCIceTransport) -> None:
+    unlogged = getattr(ice._send, "unlogged", None)
+    if unlogged is not None:
+        ice._send = unlogged
+
+
 def _ignore_result(task: asyncio.Future[None]) -> None:
     if not task.cancelled():
         task.exception()
@@ -602,7 +684,10 @@ class PeerConnection(RTCPeerConnection):
     one function for the whole process. Rebinding that function (as the client once did)
     would change every connection of a process that may be a server too; instead each ICE
     connection of this peer connection gets its own gathering, just before aiortc gathers
-    (in `setLocalDescription`: transports exist from the first transceiver on)."""
+    (in `setLocalDescription`: transports exist from the first transceiver on).
+
+    It also keeps the DTLS handshake's datagrams (``handshake``, a `HandshakeLog`) until
+    the handshake ends, for the watchdog to print when it gives the connection up."""
 
     def __init__(
         self,
@@ -612,16 +697,60 @@ class PeerConnection(RTCPeerConnection):
     ) -> None:
         super().__init__(configuration)
         self.host_addresses = list(host_addresses) if host_addresses else None
+        self.handshake = HandshakeLog(label="client")
+        self._logged: set[int] = set()  # the DTLS transports whose handshake is logged
 
     async def setLocalDescription(
         self, sessionDescription: RTCSessionDescription | None = None
     ) -> None:
-        if self.host_addresses is not None:
-            for transceiver in self.getTransceivers():
-                connection = ice_connection_of(transceiver.receiver.transport)
-                if connection is not None:
-                    _gather_on(connection, self.host_addresses)
+        for transceiver in self.getTransceivers():
+            transport = transceiver.receiver.transport
+            connection = ice_connection_of(transport)
+            if connection is None:
+                continue
+            if self.host_addresses is not None:
+                _gather_on(connection, self.host_addresses)
+            if id(transport) not in self._logged:
+                self._logged.add(id(transport))
+                _log_handshake(self.handshake, transport, connection)
         await super().setLocalDescription(sessionDescription)
+
+
+def _log_handshake(
+    log_: HandshakeLog, dtls: RTCDtlsTransport, connection: aioice.Connection
+) -> None:
+    """Note the DTLS datagrams ``dtls`` sends and receives, and its and its ICE transport's
+    state changes, until the handshake ends (then the hooks are removed)."""
+    ice = dtls.transport
+    receive = connection.data_received
+
+    def data_received(data: bytes, component: int) -> None:
+        if data and 19 < data[0] < 64:  # RFC 7983: DTLS
+            log_.note("in", data)
+        receive(data, component)
+
+    def ice_state() -> None:
+        _note_ice(log_, connection, ice.state)
+
+    def dtls_state() -> None:
+        log_.event(f"DTLS {dtls.state} as {dtls._role}")
+        if dtls.state != "connecting":
+            if connection.__dict__.get("data_received") is data_received:
+                del connection.data_received  # unless wrapped since (`divert_datagrams`)
+            _stop_logging_sends(ice)
+            dtls.remove_listener("statechange", dtls_state)
+            ice.remove_listener("statechange", ice_state)
+
+    connection.data_received = data_received  # type: ignore[method-assign]
+    _log_sends(log_, ice)
+    ice.on("statechange", ice_state)
+    dtls.on("statechange", dtls_state)
+
+
+def handshake_log(pc: RTCPeerConnection) -> HandshakeLog | None:
+    """The DTLS handshake log of a `PeerConnection` (None for another kind)."""
+    found = getattr(pc, "handshake", None)
+    return found if isinstance(found, HandshakeLog) else None
 
 
 def _gather_on(connection: aioice.Connection, addresses: list[str]) -> None:
@@ -735,6 +864,64 @@ def set_audio_level(sender: RTCRtpSender, level: Callable[[], int]) -> None:
     sender._next_encoded_frame = next_frame  # type: ignore[method-assign]
 
 
+FrameTransform = Callable[[str, bytes], bytes | None]
+
+
+def transform_sent_frames(sender: RTCRtpSender, transform: FrameTransform) -> None:
+    """Pass each encoded frame ``sender`` sends through ``transform(kind, frame)`` before it
+    is packetized (end-to-end encryption: docs/e2ee.md); None drops the frame. aiortc's VP8
+    encoder packetizes as it encodes, so the frame is taken back out of its payloads (the
+    payload descriptors dropped, the picture id kept) and packetized again; an Opus payload
+    is the frame. Any other codec sends nothing: never a frame that could not be transformed.
+    Wraps `RTCRtpSender._next_encoded_frame` (as `set_audio_level` does)."""
+    original = sender._next_encoded_frame
+    kind = sender.kind
+
+    async def next_frame(codec: Any) -> Any:
+        frame = await original(codec)
+        if frame is None:
+            return None
+        mime = codec.mimeType.lower()
+        if mime == "video/vp8":
+            descriptor, _ = VpxPayloadDescriptor.parse(frame.payloads[0])
+            changed = transform(kind, b"".join(vp8_depayload(p) for p in frame.payloads))
+            if changed is None:
+                return None
+            frame.payloads = Vp8Encoder._packetize(changed, descriptor.picture_id or 0)
+        elif mime == "audio/opus":
+            payloads = [transform(kind, payload) for payload in frame.payloads]
+            if any(payload is None for payload in payloads):
+                return None
+            frame.payloads = payloads
+        else:
+            return None
+        return frame
+
+    sender._next_encoded_frame = next_frame  # type: ignore[method-assign]
+
+
+def transform_received_frames(receiver: RTCRtpReceiver, transform: FrameTransform) -> None:
+    """Pass each frame ``receiver`` has depacketized and reassembled through
+    ``transform(kind, frame)`` before it is decoded; None drops it, so the decoder never sees
+    what did not decrypt. Wraps the `put` of the receiver's decoder queue (the frames go from
+    `RTCRtpReceiver._handle_rtp_packet` to the decoder thread through it); call it before the
+    receiver starts."""
+    frames = receiver._RTCRtpReceiver__decoder_queue  # type: ignore[attr-defined]
+    put = frames.put
+    kind = receiver._RTCRtpReceiver__kind  # type: ignore[attr-defined]
+
+    def put_frame(item: Any, *args: Any, **kwargs: Any) -> None:
+        if item is not None:
+            _, encoded = item
+            clear = transform(kind, encoded.data)
+            if clear is None:
+                return
+            encoded.data = clear
+        put(item, *args, **kwargs)
+
+    frames.put = put_frame
+
+
 __all__ = [
     "Candidate",
     "MediaTransport",
@@ -745,6 +932,7 @@ __all__ = [
     "check_versions",
     "configure_media_network",
     "divert_datagrams",
+    "handshake_log",
     "ice_connection",
     "ice_connection_of",
     "new_certificate",
@@ -752,4 +940,6 @@ __all__ = [
     "on_keyframe_request",
     "set_audio_level",
     "tap_rtp",
+    "transform_received_frames",
+    "transform_sent_frames",
 ]

@@ -143,3 +143,23 @@ async def test_the_internals_the_socket_guard_uses_exist() -> None:
     for name in ("stun.parse_message(", "self.transactions", "request_received(", "data_received("):
         assert name in source
     assert "self._rx_srtp = " in inspect.getsource(RTCDtlsTransport)
+
+
+def test_handshake_log_internals_exist() -> None:
+    """The handshake log wraps the ICE transport's ``_send`` (an attribute of the instance)
+    and, for a connection that did not come up, reads aioice's check list and flags."""
+    transport = RTCIceTransport(RTCIceGatherer())
+    assert "_send" in vars(transport)
+    connection = transport._connection
+    for name in ("_check_list", "_nominated", "_components", "_remote_candidates",
+                 "_remote_candidates_end", "_check_list_done", "ice_controlling"):  # fmt: skip
+        assert hasattr(connection, name)
+    source = inspect.getsource(aioice.ice.CandidatePair.__init__)
+    assert "self.nominated = " in source and "self.remote_nominated = " in source
+
+
+def test_a_server_transport_is_controlling_until_started() -> None:
+    """Checks that reach a subscribe connection before the answer (we offered: we control)
+    must not be answered as if we were controlled (see tests/integration/test_dtls_handshake)."""
+    transport = aiortc_bridge.MediaTransport(aiortc_bridge.new_certificate())
+    assert transport.ice._connection.ice_controlling
