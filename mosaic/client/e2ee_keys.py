@@ -281,9 +281,19 @@ class E2eeKeys:
                     plain = decrypt_frame(self._sender_key(secret, pid), kind, data)
                     if plain is not None:
                         self.decrypted[pid] = self.decrypted.get(pid, 0) + 1
+                        self._catch_up(trailer.epoch_byte, secret)
                         return plain
         self.failed += 1
         return None
+
+    def _catch_up(self, epoch_byte: int, secret: bytes) -> None:
+        """A frame opened under our secret ratcheted ahead (its sender counted an admission we
+        did not, or was handed the key after one we counted): take that epoch, as the web
+        client does, so that everyone ends on one secret and one safety code."""
+        now = self.current()
+        if now is None or any(secret == held for _, held in self.secrets):
+            return
+        self.adopt(now[0] + ((epoch_byte - now[0]) & 0xFF), secret)
 
     # -- chat ----------------------------------------------------------------------------------
 

@@ -123,6 +123,19 @@ async def test_two_chromium_pages_firefox_and_python_meet_end_to_end_encrypted(
             })()""",
             user_gesture=True,
         )
+        # Firefox shows it too, once the server relayed it (its toasts say why not).
+        try:
+            await fox_page.wait_for(
+                "[...document.querySelectorAll('#chat-log .chat-text')]"
+                ".some((m) => m.textContent === 'bonjour from the fox')",
+                timeout=10,
+            )
+        except Exception:
+            said = await fox_page.evaluate(
+                "document.querySelector('#toasts').textContent"
+                " + ' | ' + document.querySelector('#chat-log').textContent"
+            )
+            raise AssertionError(f"Firefox's chat did not go: {said}") from None
         for page in (ada, ben):
             await expect(page.locator("#chat-log .chat-text")).to_have_text(
                 ["bonjour from the fox"]

@@ -98,9 +98,10 @@ async function encrypt(frame, controller, kind) {
 }
 
 // The secrets a frame of epoch byte ``epochByte`` may be under: those we hold for that epoch,
-// then ours ratcheted forward (a sender who saw a join before we did).
+// then ours ratcheted forward (a sender who saw a join before we did); ``ahead`` is that
+// ratchet's epoch, which the page then takes as its own (everyone converges on the newest).
 async function* candidates(epochByte) {
-  for (let i = secrets.length - 1; i >= 0; i--) if ((secrets[i].epoch & 0xff) === epochByte) yield secrets[i].secret;
+  for (let i = secrets.length - 1; i >= 0; i--) if ((secrets[i].epoch & 0xff) === epochByte) yield { secret: secrets[i].secret, ahead: null };
   const now = current();
   const ahead = now ? (epochByte - now.epoch) & 0xff : 0;
   if (ahead < 1 || ahead > RATCHET_AHEAD) return;
@@ -111,7 +112,7 @@ async function* candidates(epochByte) {
     if (ratcheted.size > 64) ratcheted.clear();
     ratcheted.set(name, secret);
   }
-  yield ratcheted.get(name);
+  yield { secret: ratcheted.get(name), ahead: now.epoch + ahead };
 }
 
 async function open(secret, pid, data, clear, count) {
@@ -140,10 +141,11 @@ async function decrypt(frame, controller, kind, mid) {
   const count = new DataView(data.buffer, data.byteOffset).getBigUint64(data.length - TRAILER);
   const epochByte = data[data.length - 2];
   const order = hinted ? [hinted, ...participants.filter((p) => p !== hinted)] : participants;
-  for await (const secret of candidates(epochByte)) {
+  for await (const { secret, ahead } of candidates(epochByte)) {
     for (const pid of order) {
       const plain = await open(secret, pid, data, clear, count);
       if (!plain) continue;
+      if (ahead !== null) postMessage({ type: "ahead", epoch: ahead, secret: secret.buffer.slice(0) });
       if (pid !== hinted) midSender.set(mid, pid);
       const out = new Uint8Array(clear + plain.length);
       out.set(data.subarray(0, clear), 0);

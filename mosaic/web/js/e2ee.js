@@ -279,6 +279,14 @@ export class E2ee {
   }
 
   workerSaid(message) {
+    if (message.type === "ahead") {
+      // A sender one or more admissions ahead of us (it saw a join we did not count, or we
+      // were handed the key before a join it had counted): take its epoch, so that everyone
+      // ends on the same secret and safety code.
+      const now = this.current();
+      if (now && message.epoch > now.epoch) this.adopt(message.epoch, new Uint8Array(message.secret));
+      return;
+    }
     if (message.type !== "stats") return;
     const before = JSON.stringify([this.decoded, this.failed]);
     this.decoded = message.ok;
@@ -333,22 +341,24 @@ export class E2ee {
     } catch {
       return null;
     }
-    const tries = [...this.secrets].reverse().map((s) => s.secret);
+    const tries = [...this.secrets].reverse().map((s) => ({ secret: s.secret, epoch: null }));
     const now = this.current();
     if (now) {
       let secret = now.secret;
-      for (let step = 0; step < 4; step++) {
+      for (let step = 1; step <= 4; step++) {
         secret = await hkdf(secret, "ratchet");
-        tries.push(secret);
+        tries.push({ secret, epoch: now.epoch + step });
       }
     }
-    for (const secret of tries) {
+    for (const { secret, epoch } of tries) {
       try {
         const plain = await crypto.subtle.decrypt(
           { name: "AES-GCM", iv: bytes.slice(0, 12), additionalData: enc.encode(from) },
           await this.chatKey(secret),
           bytes.slice(12),
         );
+        const latest = this.current();
+        if (epoch !== null && latest && epoch > latest.epoch) await this.adopt(epoch, secret);
         return new TextDecoder().decode(plain);
       } catch {
         // Not this epoch's key.
