@@ -21,7 +21,6 @@ domain rule and no "signed-in users only" rule (see `mosaic.domain.meeting`).
 from __future__ import annotations
 
 import logging
-import time
 
 from mosaic.domain.accounts import admin_at_creation
 from mosaic.mail import Letter
@@ -106,12 +105,12 @@ def claim_letter(to: str, link: str) -> Letter:
     )
 
 
-def _take_share(svc: Services, to: str) -> bool:
+async def _take_share(svc: Services, to: str) -> bool:
     """Whether a mail may go to ``to`` now: mail is on and this recipient has not had its
     share this hour (nobody mail-bombs a stranger through our sign-up form)."""
     if svc.mailer is None:
         return False
-    return svc.mail_throttle.retry_after("to:" + to, time.monotonic()) == 0
+    return await svc.mail_throttle.retry_after("to:" + to) == 0
 
 
 async def sign_up(svc: Services, name: str, email: str, password: str) -> None:
@@ -124,7 +123,7 @@ async def sign_up(svc: Services, name: str, email: str, password: str) -> None:
         existing = await svc.users.find(email)
         if existing is None:  # deleted in between: nothing to tell
             return
-        if svc.mailer is None or not _take_share(svc, email):
+        if svc.mailer is None or not await _take_share(svc, email):
             return
         if existing.email_verified:
             svc.mailer.send(already_registered_letter(email, svc.settings.base_url + "/"))
@@ -140,7 +139,7 @@ async def sign_up(svc: Services, name: str, email: str, password: str) -> None:
 
 async def send_verification(svc: Services, account: Account) -> bool:
     """Mail a fresh verification link; False if mail is off or the recipient's share is spent."""
-    if svc.mailer is None or account.email_verified or not _take_share(svc, account.email):
+    if svc.mailer is None or account.email_verified or not await _take_share(svc, account.email):
         return False
     token = await svc.users.issue_email_token(account.id, account.email)
     svc.mailer.send(verify_letter(account.email, verify_link(svc, token)))

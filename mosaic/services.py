@@ -18,7 +18,14 @@ from mosaic.rtc.aiortc_bridge import (
 )
 from mosaic.security.device import DeviceCookies
 from mosaic.security.signing import load_or_create_key
-from mosaic.security.throttle import Gate, Throttle, guessing_throttle
+from mosaic.security.throttle import (
+    Gate,
+    GateRule,
+    Limits,
+    Throttle,
+    ThrottleRule,
+    guessing_throttle,
+)
 from mosaic.security.turn import ice_servers_for
 from mosaic.signaling.door import Door, join_throttles
 from mosaic.signaling.media_gate import router_factory
@@ -35,6 +42,7 @@ from mosaic.store.users import Users
 
 if TYPE_CHECKING:
     from mosaic.cluster.node import Cluster
+    from mosaic.signaling.failover import Failover
     from mosaic.signaling.routing import ClusterSignaling
 
 log = logging.getLogger(__name__)
@@ -70,6 +78,9 @@ class Services:
     # Cluster mode (--redis-url): this worker's Redis link, registry, placement and bus;
     # None for the single process, which never touches Redis.
     cluster: Cluster | None = None
+    # Cluster mode: the rooms' live state journaled in Redis, the drain on SIGTERM, the
+    # re-assertion after Redis returns (mosaic.signaling.failover).
+    failover: Failover | None = None
     # Cluster mode: routes signaling connections to their meeting's home worker (relaying
     # them over the bus) and serves those relayed here (mosaic.signaling.routing).
     signaling: ClusterSignaling | None = None
@@ -95,6 +106,7 @@ class Services:
         policy = InstancePolicy(
             require_passcode=settings.require_passcode,
             require_waiting_room=settings.require_waiting_room,
+            require_e2ee=settings.require_e2ee,
         )
 
         def ice_servers(participant_id: str) -> list[dict[str, object]]:
@@ -115,8 +127,12 @@ class Services:
             media_factory,
         )
         cluster = await _join_cluster(settings, rooms) if settings.redis_url else None
+        failover = await _keep_live_state(cluster, rooms) if cluster is not None else None
+        # The limits on guessing count in this process, or in Redis for the whole cluster
+        # (a guesser spread over workers gets one process's budget: mosaic.cluster.throttle).
+        limits = _cluster_limits(cluster) if cluster is not None else Limits()
         per_address, per_meeting = join_throttles(
-            settings.join_rate_per_minute, settings.join_free_failures
+            settings.join_rate_per_minute, settings.join_free_failures, limits
         )
         services = cls(
             settings=settings,
@@ -130,28 +146,35 @@ class Services:
             door=Door(meetings, rooms, per_address, per_meeting),
             # Sign-in guesses per address (or IPv6 /64): the same limit as passcode guesses.
             login_throttle=guessing_throttle(
-                settings.join_rate_per_minute, settings.join_free_failures
+                settings.join_rate_per_minute, settings.join_free_failures, limits, "login"
             ),
             # Per account: 2 checks at once; past 5 failures in 10 minutes each wrong answer
             # waits up to 3 s holding its slot (at most ~40 repeated guesses a minute from a
             # botnet, one per address per hour more), while the owner's password goes first.
-            login_gate=Gate(
-                concurrent=2,
-                free_failures=settings.join_free_failures,
-                window_s=600.0,
-                delay_step_s=0.5,
-                max_delay_s=3.0,
+            login_gate=limits.gate(
+                "login-account",
+                GateRule(
+                    concurrent=2,
+                    free_failures=settings.join_free_failures,
+                    window_s=600.0,
+                    delay_step_s=0.5,
+                    max_delay_s=3.0,
+                ),
             ),
             secret_key=secret_key,
             devices=DeviceCookies(secret_key, secure=settings.secure),
-            signup_throttle=Throttle(
-                per_minute=settings.signups_per_hour / 60,
-                burst=max(1, int(settings.signups_per_hour)),
+            signup_throttle=limits.throttle(
+                "signup",
+                ThrottleRule(
+                    per_minute=settings.signups_per_hour / 60,
+                    burst=max(1, int(settings.signups_per_hour)),
+                ),
             ),
-            mail_throttle=Throttle(per_minute=3 / 60, burst=3),
+            mail_throttle=limits.throttle("mail", ThrottleRule(per_minute=3 / 60, burst=3)),
             mailer=mailer_for(settings),
             recordings=recordings,
             cluster=cluster,
+            failover=failover,
         )
         if cluster is not None:
             from mosaic.signaling.routing import ClusterSignaling
@@ -176,6 +199,12 @@ class Services:
 
         self._housekeeping = asyncio.create_task(loop())
 
+    async def drain(self) -> None:
+        """SIGTERM in cluster mode: hand this worker's meetings to the live workers before
+        the sockets close (see `mosaic.signaling.failover`); nothing to do on one process."""
+        if self.failover is not None:
+            await self.failover.drain()
+
     async def close(self) -> None:
         if self._housekeeping is not None:
             self._housekeeping.cancel()
@@ -184,11 +213,19 @@ class Services:
         if self.mailer is not None:
             await self.mailer.drain()
         await self.rooms.close_all()
+        if self.failover is not None:
+            await self.failover.stop()
         if self.signaling is not None:
             await self.signaling.close()
         if self.cluster is not None:
             await self.cluster.close()
         await self.db.close()
+
+
+def _cluster_limits(cluster: Cluster) -> Limits:
+    from mosaic.cluster.throttle import RedisLimits
+
+    return RedisLimits(cluster.link)
 
 
 async def _join_cluster(settings: Settings, rooms: Rooms) -> Cluster:
@@ -219,3 +256,12 @@ async def _join_cluster(settings: Settings, rooms: Rooms) -> Cluster:
         }
 
     return await Cluster.open(settings.redis_url or "", announce, load)
+
+
+async def _keep_live_state(cluster: Cluster, rooms: Rooms) -> Failover:
+    """Journal the rooms' live state in Redis, and re-assert it when Redis returns."""
+    from mosaic.signaling.failover import Failover
+
+    failover = Failover(cluster, rooms)
+    await failover.start()
+    return failover

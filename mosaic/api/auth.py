@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-import time
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Request, Response
@@ -138,7 +137,7 @@ async def signup(body: SignUp, request: Request, svc: ServicesDep) -> SignUpAcce
     Throttled per client address (an IPv6 /64 counts as one), before any work; a weak
     password is refused (422 ``weak_password``) before the address is even looked at."""
     address = source_key(request.client.host if request.client else "?")
-    wait = svc.signup_throttle.retry_after("addr:" + address, time.monotonic())
+    wait = await svc.signup_throttle.retry_after("addr:" + address)
     if wait > 0:
         raise HTTPException(
             429, detail="too many sign-ups", headers={"Retry-After": str(round(wait) + 1)}
@@ -181,14 +180,14 @@ async def login(body: LogIn, request: Request, response: Response, svc: Services
         reservation = await svc.login_throttle.acquire("addr:" + address)
     except Refused as refused:
         raise _too_many(refused) from None
-    with reservation:
+    async with reservation:
         try:
             async with svc.login_gate.turn("account:" + body.email, rank=reservation.rank) as turn:
                 found = await svc.users.credentials(body.email)
                 stored_hash = found[1] if found else None
                 if await verify_secret(stored_hash, body.password) and found is not None:
-                    turn.succeeded()
-                elif turn.failed() and found is not None:
+                    await turn.succeeded()
+                elif await turn.failed() and found is not None:
                     log.warning(
                         "sign-in guessing on account %s: %d wrong passwords lately",
                         found[0].id,
@@ -198,7 +197,7 @@ async def login(body: LogIn, request: Request, response: Response, svc: Services
             raise _too_many(refused) from None
         if not turn.ok or found is None:
             raise HTTPException(401, detail="wrong e-mail address or password")
-        reservation.succeeded(forgive=True)
+        await reservation.succeeded(forgive=True)
     account, stored_hash = found
     if needs_rehash(stored_hash):
         await svc.users.set_password_hash(account.id, await hash_secret(body.password))

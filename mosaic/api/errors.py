@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mosaic import error_pages
+from mosaic.cluster.link import ClusterUnavailable
 
 _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 MAX_ERRORS = 10
@@ -145,6 +146,17 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> Response
     return await http_exception_handler(request, exc)
 
 
+async def _unavailable(request: Request, exc: ClusterUnavailable) -> JSONResponse:
+    """Redis away in cluster mode: what needs it (the cluster-wide limits on sign-in and
+    sign-up, placement) answers 503, and the client may try again in a moment."""
+    return JSONResponse(
+        status_code=503,
+        content={"detail": "the service is unavailable; try again in a moment"},
+        headers={"Retry-After": "2"},
+    )
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(ClusterUnavailable, _unavailable)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]

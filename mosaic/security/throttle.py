@@ -22,6 +22,12 @@ it. An attempt that ends in any other way (an exception, a cancelled task, a cli
 stays counted.
 
 Memory stays bounded whatever keys an attacker invents.
+
+**One process or a cluster, one rule.** The classes here keep their counts in this process's
+memory. In cluster mode (``--redis-url``) every worker must count the same attempts, or an
+attacker who spreads guesses over workers gets a budget per worker: `mosaic.cluster.throttle`
+keeps the same counts in Redis, with the same rules, behind the same (async) interface, and
+`Limits` is what makes either kind (`Limits` here, `RedisLimits` there).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Protocol
 
 
 def source_key(address: str) -> str:
@@ -87,8 +94,9 @@ class _Entry:
 class Reservation:
     """One attempt of a source, counted as a failure until `succeeded` says otherwise.
 
-    Use it as a context manager: leaving it unresolved (an exception, a cancelled task)
-    confirms the failure, so a guesser cannot escape the count by hanging up mid-check.
+    Use it as an async context manager: leaving it unresolved (an exception, a cancelled
+    task) confirms the failure, so a guesser cannot escape the count by hanging up mid-check.
+    Works with any throttle of the `Throttle` interface (in memory or in Redis).
     """
 
     __slots__ = ("_open", "_throttle", "key", "rank")
@@ -101,28 +109,30 @@ class Reservation:
         self.rank = rank
         self._open = True
 
-    def succeeded(self, *, forgive: bool = False) -> None:
+    async def succeeded(self, *, forgive: bool = False) -> None:
         """The check passed: the reservation is released (and, with ``forgive``, one
         earlier failure is forgiven too)."""
         if self._open:
             self._open = False
-            self._throttle.release(self.key, forgive=forgive)
+            await self._throttle.release(self.key, forgive=forgive)
 
-    def failed(self) -> None:
+    async def failed(self) -> None:
         if self._open:
             self._open = False
-            self._throttle.confirm_failure(self.key, time.monotonic())
+            await self._throttle.confirm_failure(self.key)
 
-    def __enter__(self) -> Reservation:
+    async def __aenter__(self) -> Reservation:
         return self
 
-    def __exit__(
+    async def __aexit__(
         self,
         kind: type[BaseException] | None,
         error: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.failed()
+        # Shielded: a cancelled attempt must still be counted (in Redis that is one more
+        # command, which the cancellation would otherwise interrupt).
+        await asyncio.shield(self.failed())
 
 
 class Throttle:
@@ -134,6 +144,10 @@ class Throttle:
     waits (a little while, see `acquire`) for them to resolve instead of being verified
     alongside them; so at most ``free_failures`` wrong guesses are ever verified before the
     first wait, however many arrive at once.
+
+    Every method is async because the cluster's throttle (`mosaic.cluster.throttle`) asks
+    Redis; this one never awaits between a check and its count, so it stays atomic. ``now``
+    defaults to ``clock()``; tests pass their own.
     """
 
     def __init__(
@@ -147,6 +161,7 @@ class Throttle:
         forget_failures_after_s: float = 3600.0,
         max_keys: int = 100_000,
         max_waiting_per_key: int = 64,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._rate = per_minute / 60.0
         self._burst = float(burst)
@@ -156,6 +171,7 @@ class Throttle:
         self._forget_after = forget_failures_after_s
         self._max_keys = max_keys
         self._max_waiting = max_waiting_per_key
+        self._clock = clock
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
 
     def _entry(self, key: str, now: float) -> _Entry:
@@ -186,15 +202,16 @@ class Throttle:
             wait = self._backoff(entry.failures + entry.pending)
             if wait > 0:
                 return wait, True
-        entry.tokens = min(self._burst, entry.tokens + (now - entry.updated) * self._rate)
+        entry.tokens = min(self._burst, entry.tokens + max(0.0, now - entry.updated) * self._rate)
         entry.updated = now
         if entry.tokens < 1.0:
             return (1.0 - entry.tokens) / self._rate, False
         return 0.0, False
 
-    def reserve(self, key: str, now: float) -> float:
+    async def reserve(self, key: str, now: float | None = None) -> float:
         """Take one attempt for ``key`` and count it as a failure until `release`: 0.0 if
         taken, else the seconds to wait (nothing is taken then)."""
+        now = self._clock() if now is None else now
         entry = self._entry(key, now)
         wait, _ = self._verdict(entry, now)
         if wait > 0:
@@ -213,35 +230,37 @@ class Throttle:
         """
         deadline = time.monotonic() + patience_s
         while True:
-            now = time.monotonic()
+            now = self._clock()
             entry = self._entry(key, now)
             wait, busy = self._verdict(entry, now)
             if wait <= 0:
                 entry.tokens -= 1.0
                 entry.pending += 1
                 return Reservation(self, key, rank=entry.failures + entry.pending - 1)
-            if not busy or now >= deadline or entry.waiting >= self._max_waiting:
+            left = deadline - time.monotonic()
+            if not busy or left <= 0 or entry.waiting >= self._max_waiting:
                 raise Refused(wait)
             if entry.changed is None:
                 entry.changed = asyncio.Event()
             changed = entry.changed
             entry.waiting += 1
             try:
-                async with asyncio.timeout(deadline - now):
+                async with asyncio.timeout(left):
                     await changed.wait()
             except TimeoutError:
                 pass
             finally:
                 entry.waiting -= 1
 
-    def confirm_failure(self, key: str, now: float) -> None:
+    async def confirm_failure(self, key: str, now: float | None = None) -> None:
         """A reserved attempt failed: it becomes a failure, and the back-off applies."""
+        now = self._clock() if now is None else now
         entry = self._entry(key, now)
         entry.pending = max(0, entry.pending - 1)
         self._record_failure(entry, now)
         entry.wake()
 
-    def release(self, key: str, *, forgive: bool = False) -> None:
+    async def release(self, key: str, *, forgive: bool = False) -> None:
         """A reserved attempt succeeded."""
         entry = self._entries.get(key)
         if entry is None:
@@ -260,9 +279,10 @@ class Throttle:
 
     # For limits with no costly check behind them (a pace, e.g. sign-ups per address).
 
-    def retry_after(self, key: str, now: float) -> float:
+    async def retry_after(self, key: str, now: float | None = None) -> float:
         """Take one attempt for ``key`` (nothing reserved): 0.0 if allowed now, else the
         seconds to wait."""
+        now = self._clock() if now is None else now
         entry = self._entry(key, now)
         wait, _ = self._verdict(entry, now)
         if wait > 0:
@@ -270,11 +290,12 @@ class Throttle:
         entry.tokens -= 1.0
         return 0.0
 
-    def failed(self, key: str, now: float) -> None:
+    async def failed(self, key: str, now: float | None = None) -> None:
         """Record a failed attempt that was not reserved."""
+        now = self._clock() if now is None else now
         self._record_failure(self._entry(key, now), now)
 
-    def succeeded(self, key: str) -> None:
+    async def succeeded(self, key: str) -> None:
         """A success forgives one failure, not all: an attacker cannot wash a guessing spree
         clean by interleaving sign-ins to an account of their own."""
         entry = self._entries.get(key)
@@ -285,20 +306,81 @@ class Throttle:
         return len(self._entries)
 
 
-def guessing_throttle(per_minute: float, free_failures: int) -> Throttle:
+@dataclass(frozen=True, slots=True)
+class ThrottleRule:
+    """The parameters of a `Throttle` (what `Limits.throttle` is given)."""
+
+    per_minute: float
+    burst: int
+    free_failures: int = 3
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 300.0
+    forget_failures_after_s: float = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class GateRule:
+    """The parameters of a `Gate` (what `Limits.gate` is given)."""
+
+    concurrent: int
+    free_failures: int
+    window_s: float = 600.0
+    delay_step_s: float = 0.25
+    max_delay_s: float = 2.0
+    alert_every_s: float = 300.0
+    max_waiting: int = 1000
+
+
+class Limits:
+    """Makes the throttles and gates of one process, in its memory (no ``--redis-url``).
+
+    ``name`` says which limit it is (``join``, ``login``, ...): the cluster's kind
+    (`mosaic.cluster.throttle.RedisLimits`) keeps each one's counts under its own Redis keys.
+    """
+
+    def throttle(self, name: str, rule: ThrottleRule) -> Throttle:
+        return Throttle(
+            per_minute=rule.per_minute,
+            burst=rule.burst,
+            free_failures=rule.free_failures,
+            backoff_base_s=rule.backoff_base_s,
+            backoff_max_s=rule.backoff_max_s,
+            forget_failures_after_s=rule.forget_failures_after_s,
+        )
+
+    def gate(self, name: str, rule: GateRule) -> Gate:
+        return Gate(
+            concurrent=rule.concurrent,
+            free_failures=rule.free_failures,
+            window_s=rule.window_s,
+            delay_step_s=rule.delay_step_s,
+            max_delay_s=rule.max_delay_s,
+            alert_every_s=rule.alert_every_s,
+            max_waiting=rule.max_waiting,
+        )
+
+
+def guessing_rule(per_minute: float, free_failures: int) -> ThrottleRule:
     """The per-source limit on guessing a secret: meeting passcodes at the door
     (`mosaic.signaling.door.join_throttles`) and passwords at sign-in
     (`mosaic.services.Services.login_throttle`), one rule for both so that neither is the
     cheaper way in. The pace is generous (a whole class may come from one school address);
     failures are what cost: ``free_failures`` free mistakes, then each one doubles the wait, up
     to 15 minutes, so war-dialing crawls."""
-    return Throttle(
+    return ThrottleRule(
         per_minute=per_minute,
         burst=max(1, int(per_minute / 2)),
         free_failures=free_failures,
         backoff_base_s=1.0,
         backoff_max_s=900.0,
     )
+
+
+def guessing_throttle(
+    per_minute: float, free_failures: int, limits: Limits | None = None, name: str = "guess"
+) -> Throttle:
+    """A `Throttle` with `guessing_rule`, from ``limits`` (this process's memory by default)."""
+    return (limits or Limits()).throttle(name, guessing_rule(per_minute, free_failures))
 
 
 # -- per target: never refused, slowed when wrong --------------------------------------------
@@ -319,34 +401,38 @@ class Turn:
     Say `succeeded()` or `failed()` once the check is done; `failed()` returns True when
     the target's people should be told now that someone is guessing (at most once per
     ``alert_every_s``). Leaving the context after `failed()` serves the target's delay
-    while still holding the slot.
+    while still holding the slot. The gate's kind (memory or Redis) does the counting; this
+    class is the one rule for holding and serving.
     """
 
-    __slots__ = ("_gate", "_rank", "_resolved", "_target", "delay", "ok", "recent_failures")
+    __slots__ = ("_gate", "_resolved", "_state", "delay", "key", "ok", "rank", "recent_failures")
 
-    def __init__(self, gate: Gate, target: _Target, rank: int) -> None:
+    def __init__(self, gate: GateBackend, key: str, rank: int, state: object = None) -> None:
         self._gate = gate
-        self._target = target
-        self._rank = rank
+        self.key = key
+        self.rank = rank
+        self._state = state  # the backend's own (the in-memory target)
         self.delay = 0.0
         self.ok = False
         self.recent_failures = 0
         self._resolved = False
 
-    def succeeded(self) -> None:
+    async def succeeded(self) -> None:
         if not self._resolved:
             self._resolved = True
             self.ok = True
-            self._target.level = max(0.0, self._target.level - 1.0)
+            await self._gate.turn_succeeded(self)
 
-    def failed(self) -> bool:
+    async def failed(self) -> bool:
         if self._resolved:
             return False
         self._resolved = True
-        return self._gate._failed(self)
+        delay, recent, alert = await self._gate.turn_failed(self)
+        self.delay, self.recent_failures = delay, recent
+        return alert
 
     async def __aenter__(self) -> Turn:
-        await self._gate._take_slot(self._target, self._rank)
+        await self._gate.take_slot(self)
         return self
 
     async def __aexit__(
@@ -358,15 +444,24 @@ class Turn:
         delayed = self.delay > 0 and kind is None
         # A clean source's wrong answer is delayed too (the same timing for everyone) but
         # does not hold the slot: that first try is how rightful people arrive.
-        held = delayed and self._rank > 0
+        held = delayed and self.rank > 0
         if not held:
-            self._gate._give_slot(self._target)
+            await asyncio.shield(self._gate.give_slot(self))
         try:
             if delayed:
                 await asyncio.sleep(self.delay)
         finally:
             if held:
-                self._gate._give_slot(self._target)
+                await asyncio.shield(self._gate.give_slot(self))
+
+
+class GateBackend(Protocol):
+    """Where a `Gate` keeps its counts and slots (this process, or Redis)."""
+
+    async def take_slot(self, turn: Turn) -> None: ...
+    async def give_slot(self, turn: Turn) -> None: ...
+    async def turn_succeeded(self, turn: Turn) -> None: ...
+    async def turn_failed(self, turn: Turn) -> tuple[float, int, bool]: ...
 
 
 class Gate:
@@ -425,29 +520,34 @@ class Gate:
                 self._targets.popitem(last=False)
         else:
             self._targets.move_to_end(key)
+        self._leak(target, now)
+        return target
+
+    def _leak(self, target: _Target, now: float) -> None:
         target.level = max(0.0, target.level - (now - target.updated) * self._leak_per_s)
         target.updated = now
-        return target
 
     def turn(self, key: str, rank: int = 0) -> Turn:
         """A verification turn on ``key`` for a source of ``rank``; use ``async with``."""
         target = self._target(key, self._clock())
         target.level += 1.0  # reserved: a failure until it succeeds
-        return Turn(self, target, rank)
+        return Turn(self, key, rank, target)
 
-    def recent_failures(self, key: str) -> int:
+    async def recent_failures(self, key: str) -> int:
         target = self._targets.get(key)
         return 0 if target is None else int(self._target(key, self._clock()).level)
 
-    def under_attack(self, key: str) -> bool:
-        return self.recent_failures(key) > self._free
+    async def under_attack(self, key: str) -> bool:
+        return await self.recent_failures(key) > self._free
 
-    async def _take_slot(self, target: _Target, rank: int) -> None:
+    async def take_slot(self, turn: Turn) -> None:
+        target = turn._state
+        assert isinstance(target, _Target)
         if target.active < self._concurrent and not target.waiters:
             target.active += 1
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(target.waiters, (rank, next(self._order), future))
+        heapq.heappush(target.waiters, (turn.rank, next(self._order), future))
         if len(target.waiters) > self._max_waiting:
             worst = max(target.waiters)
             target.waiters.remove(worst)
@@ -457,13 +557,18 @@ class Gate:
             await future
         except asyncio.CancelledError:
             if future.done() and not future.cancelled():
-                self._give_slot(target)  # handed to us as we were cancelled: pass it on
+                self._pass_slot(target)  # handed to us as we were cancelled: pass it on
             else:
                 target.waiters = [w for w in target.waiters if w[2] is not future]
                 heapq.heapify(target.waiters)
             raise
 
-    def _give_slot(self, target: _Target) -> None:
+    async def give_slot(self, turn: Turn) -> None:
+        target = turn._state
+        assert isinstance(target, _Target)
+        self._pass_slot(target)
+
+    def _pass_slot(self, target: _Target) -> None:
         while target.waiters:
             _, _, future = heapq.heappop(target.waiters)
             if not future.done():
@@ -471,25 +576,26 @@ class Gate:
                 return
         target.active -= 1
 
-    def _failed(self, turn: Turn) -> bool:
-        target = self._target_of(turn)
-        excess = target.level - self._free
-        turn.recent_failures = int(target.level)
-        if excess <= 0:
-            return False
-        turn.delay = min(self._max_delay, self._delay_step * excess)
+    async def turn_succeeded(self, turn: Turn) -> None:
+        target = turn._state
+        assert isinstance(target, _Target)
+        self._leak(target, self._clock())
+        target.level = max(0.0, target.level - 1.0)
+
+    async def turn_failed(self, turn: Turn) -> tuple[float, int, bool]:
+        target = turn._state
+        assert isinstance(target, _Target)
         now = self._clock()
+        self._leak(target, now)
+        excess = target.level - self._free
+        recent = int(target.level)
+        if excess <= 0:
+            return 0.0, recent, False
+        delay = min(self._max_delay, self._delay_step * excess)
         if now - target.alerted_at >= self._alert_every:
             target.alerted_at = now
-            return True
-        return False
-
-    def _target_of(self, turn: Turn) -> _Target:
-        target = turn._target
-        now = self._clock()
-        target.level = max(0.0, target.level - (now - target.updated) * self._leak_per_s)
-        target.updated = now
-        return target
+            return delay, recent, True
+        return delay, recent, False
 
     def __len__(self) -> int:
         return len(self._targets)

@@ -14,11 +14,14 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import NoReturn
 
+from mosaic.cluster.link import ClusterUnavailable
 from mosaic.domain.access import Refusal, Visitor
 from mosaic.domain.ids import normalize_meeting_id
 from mosaic.security.hashing import verify_secret
 from mosaic.security.throttle import (
     Gate,
+    GateRule,
+    Limits,
     Refused,
     Reservation,
     Throttle,
@@ -48,8 +51,11 @@ REFUSALS = {
 }
 
 
-def join_throttles(per_minute: float, free_failures: int = 5) -> tuple[Throttle, Gate]:
-    """(per client address or IPv6 /64, per meeting).
+def join_throttles(
+    per_minute: float, free_failures: int = 5, limits: Limits | None = None
+) -> tuple[Throttle, Gate]:
+    """(per client address or IPv6 /64, per meeting), from ``limits``: this process's memory,
+    or Redis in a cluster, where every worker counts the same attempts.
 
     The pace limit is generous, because a whole class may join from one school address; it is
     failures that cost. An address gets 5 free mistakes, then each one doubles its wait, up to
@@ -59,13 +65,17 @@ def join_throttles(per_minute: float, free_failures: int = 5) -> tuple[Throttle,
     guessing address serves holding one of the 8 slots: a botnet guesses at most 4 passcodes
     a second (the passcode has 40 bits), while the right one is checked first, at once.
     """
-    per_address = guessing_throttle(per_minute, free_failures)
-    per_meeting = Gate(
-        concurrent=8,
-        free_failures=max(50, free_failures * 10),
-        window_s=600.0,
-        delay_step_s=0.1,
-        max_delay_s=2.0,
+    limits = limits or Limits()
+    per_address = guessing_throttle(per_minute, free_failures, limits, "join")
+    per_meeting = limits.gate(
+        "join-meeting",
+        GateRule(
+            concurrent=8,
+            free_failures=max(50, free_failures * 10),
+            window_s=600.0,
+            delay_step_s=0.1,
+            max_delay_s=2.0,
+        ),
     )
     return per_address, per_meeting
 
@@ -88,13 +98,23 @@ class Door:
 
     async def _open(self, request: Join, visitor: Visitor, address: str) -> Room:
         """Check a join request; return the room to enter or raise `ProtocolError`."""
-        with await self._reserve(address, request.id) as reservation:
-            meeting_id = normalize_meeting_id(request.meeting) or request.meeting[:40]
-            record = await self.meetings.get(meeting_id)
-            is_host = record is not None and visitor.user_id == record.host_user_id
-            if not is_host:
-                await self._check_passcode(record, meeting_id, request, reservation)
-            reservation.succeeded()
+        try:
+            async with await self._reserve(address, request.id) as reservation:
+                meeting_id = normalize_meeting_id(request.meeting) or request.meeting[:40]
+                record = await self.meetings.get(meeting_id)
+                is_host = record is not None and visitor.user_id == record.host_user_id
+                if not is_host:
+                    await self._check_passcode(record, meeting_id, request, reservation)
+                await reservation.succeeded()
+        except ClusterUnavailable:
+            # The cluster's limits live in Redis: without them no guess is let through
+            # unchecked, and the client may ask again in a moment.
+            raise ProtocolError(
+                ErrorCode.UNAVAILABLE,
+                "the service is unavailable; try again in a moment",
+                request.id,
+                reason="unavailable",
+            ) from None
         assert record is not None
         room, refusal = await self.admission(record, visitor)
         if room is None:
@@ -119,6 +139,7 @@ class Door:
         """
         if record.ended and record.access.is_host(visitor):
             record = await self.meetings.update(record.id, ended=False) or record
+        journaled = await self.rooms.journaled(record.id)
         live = self.rooms.get(record.id)
         if live is not None and not live.meeting.ended:
             live.apply_stored(record)
@@ -138,7 +159,7 @@ class Door:
         if refusal is not None:
             return None, refusal
         # No await from here to the caller's entering: the room cannot empty and close between.
-        room = self.rooms.open(record)
+        room = self.rooms.open(record, journaled)
         if known and device is not None:
             room.meeting.known_devices.add(device)
         return room, None
@@ -184,8 +205,14 @@ class Door:
             self._refuse(claim, Refusal.ENDED, request_id)
         if live is not None and claim.participant_id in live.members:
             return live, claim, returning
-        if live is not None and claim.participant_id in live.departed:
-            if live.departed[claim.participant_id] == "removed":
+        # Who left for good, as this room knows it, or as the meeting's previous home
+        # journaled it (that worker died or handed the meeting over).
+        if live is not None:
+            departed = live.departed
+        else:
+            departed = ((await self.rooms.journaled(claim.meeting_id)) or {}).get("departed", {})
+        if claim.participant_id in departed:
+            if departed[claim.participant_id] == "removed":
                 self._refuse(claim, Refusal.REMOVED, request_id)
             raise ProtocolError(ErrorCode.NOT_FOUND, "nothing to resume", request_id, reason="left")
         record = await self.meetings.get(claim.meeting_id)
@@ -229,8 +256,8 @@ class Door:
                 "meeting:" + meeting_id, rank=reservation.rank
             ) as turn:
                 if await self._passcode_ok(record, request.passcode):
-                    turn.succeeded()
-                elif turn.failed() and record is not None:
+                    await turn.succeeded()
+                elif await turn.failed() and record is not None:
                     self._alert_hosts(meeting_id, turn.recent_failures)
         except Refused as refused:
             raise ProtocolError(
