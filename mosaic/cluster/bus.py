@@ -83,17 +83,18 @@ class Bus:
             await self.stop()
             raise ClusterUnavailable(f"could not subscribe to {self.channel}") from None
 
-    async def send(self, worker_id: str, message: dict[str, Any]) -> None:
+    async def send(self, worker_id: str, message: dict[str, Any]) -> int:
         """Publish one message to a worker's channel. ``message["kind"]`` says what it is;
         ``from`` (this worker) is added. Raises `ClusterUnavailable` when Redis is down.
-        Returns whether anyone heard it is not said: a dead worker's messages are lost, and
-        the registry is what says who is alive."""
+        Returns how many subscriptions heard it (0: the worker is not subscribed now, and
+        the message is lost; the registry says whether it is alive)."""
         if "kind" not in message:
             raise ValueError("a bus message needs a kind")
         message.setdefault("from", self.worker_id)
         data = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
-        await self._link.call(self._link.redis.publish(keys.bus(worker_id), data))
+        heard = await self._link.call(self._link.redis.publish(keys.bus(worker_id), data))
         self.sent += 1
+        return int(heard)
 
     async def stop(self) -> None:
         if self._reader is not None:

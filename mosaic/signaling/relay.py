@@ -16,9 +16,10 @@ account, its signed device cookie's pseudonym, its address) travels with ``open`
 believes it, as it believes anything on the bus (Redis is inside the trust boundary:
 docs/operations.md). Binary frames travel base64-encoded (``"binary": true``).
 
-Each side watches the other (every `WATCH_S`, `Registry.is_alive`): L closes the clients of a
-dead home with 1012 so that they resume at once (the resume is placed again, on a live
-worker), and H treats the clients of a dead landing worker as dropped (their places kept).
+Each side watches the other (every `WATCH_S`; `Deaths`: its bus subscription gone, or its
+heartbeat long missing): L closes the clients of a dead home with 1012 so that they resume at
+once (the resume is placed again, on a live worker), and H treats the clients of a dead
+landing worker as dropped (their places kept).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
+from mosaic.cluster import keys
 from mosaic.cluster.link import ClusterUnavailable
 from mosaic.cluster.node import Cluster
 from mosaic.domain.access import Visitor
@@ -45,7 +47,7 @@ from mosaic.tasks import TaskSet
 log = logging.getLogger(__name__)
 
 # How often each side asks whether the worker at the other end is alive.
-WATCH_S = 1.0
+WATCH_S = 0.5
 # "Service restart" (RFC 6455 7.4.1): the client reconnects and resumes at once.
 CLOSE_MOVING = 1012
 # Client frames waiting for the home's session (far beyond a paced client's).
@@ -101,6 +103,8 @@ class BusSocket:
         # Frames lost while Redis was away: the client's view is stale, so once Redis is
         # back it is sent to resume (a fresh state), see `_hang_up_when_back`.
         self._stale: asyncio.Task[None] | None = None
+        # The meeting its session is in, if any (set by `RemoteSessions`).
+        self.meeting_of: Callable[[], str | None] = lambda: None
 
     @property
     def connected(self) -> bool:
@@ -134,21 +138,30 @@ class BusSocket:
         if not self._open:
             raise ConnectionError("the relayed client is gone")
         try:
-            await self._cluster.bus.send(
+            heard = await self._cluster.bus.send(
                 self.landing, {"kind": "out", "conn": self.conn, "frame": text}
             )
         except ClusterUnavailable:
-            if self._stale is None:
-                self._stale = asyncio.create_task(self._hang_up_when_back())
+            heard = 0
+        if not heard and self._stale is None:
+            # Lost (Redis away, or back but the landing worker not yet subscribed again):
+            # the client's view is stale from here on.
+            self._stale = asyncio.create_task(self._hang_up_when_back())
 
     async def _hang_up_when_back(self) -> None:
+        """Until the landing worker hears it (its subscription, too, comes back after Redis),
+        and not before the meeting has a home again (Redis may have come back empty: the
+        client's resume must find this home, not claim a second one)."""
         while self._open:
             await asyncio.sleep(0.5)
             with contextlib.suppress(ClusterUnavailable):
-                await self._send_hangup(CLOSE_MOVING, "moving")
-                self._open = False
-                self.gone(CLOSE_ABNORMAL)
-                return
+                meeting = self.meeting_of()
+                if meeting is not None and await self._cluster.placement.home_of(meeting) is None:
+                    continue
+                if await self._send_hangup(CLOSE_MOVING, "moving"):
+                    self._open = False
+                    self.gone(CLOSE_ABNORMAL)
+                    return
 
     async def close(self, code: int, reason: str) -> None:
         if not self._open:
@@ -158,8 +171,8 @@ class BusSocket:
         with contextlib.suppress(ClusterUnavailable):
             await self._send_hangup(code, reason)
 
-    async def _send_hangup(self, code: int, reason: str) -> None:
-        await self._cluster.bus.send(
+    async def _send_hangup(self, code: int, reason: str) -> int:
+        return await self._cluster.bus.send(
             self.landing, {"kind": "hangup", "conn": self.conn, "code": code, "reason": reason}
         )
 
@@ -195,6 +208,7 @@ class RemoteSessions:
             str(message.get("address") or "?"),
             join_deadline_s=self._join_deadline_s,
         )
+        socket.meeting_of = lambda: session.room.id if session.room is not None else None
         self._tasks.spawn(self._serve(session, socket))
 
     async def _serve(self, session: Session, socket: BusSocket) -> None:
@@ -241,6 +255,7 @@ class _Leg:
         self.hung_up = False
         self._outgoing: asyncio.Queue[str | tuple[int, str]] = asyncio.Queue(MAX_OUTGOING_FRAMES)
         self.writer: asyncio.Task[None] | None = None
+        self._closing: asyncio.Task[None] | None = None
 
     def out(self, frame: str) -> None:
         if self.hung_up:
@@ -258,7 +273,7 @@ class _Leg:
             self._outgoing.put_nowait((code, reason))
         if self._outgoing.full():
             # No room for the close itself: close now, dropping what was queued.
-            asyncio.get_running_loop().create_task(self.socket.close(code, reason))
+            self._closing = asyncio.create_task(self.socket.close(code, reason))
 
     async def write(self) -> None:
         while True:
@@ -326,7 +341,7 @@ class Relays:
         leg.writer = asyncio.create_task(leg.write())
         bus = self._cluster.bus
         try:
-            await bus.send(
+            opened = await bus.send(
                 home,
                 {
                     "kind": "open",
@@ -336,6 +351,8 @@ class Relays:
                     **frame_fields(first),
                 },
             )
+            if not opened:  # the home is not subscribed this moment (dying, or Redis back)
+                raise ClusterUnavailable(f"{home} did not hear")
             while not leg.hung_up:
                 try:
                     frame = await socket.receive()
@@ -347,11 +364,15 @@ class Relays:
                             )
                     return
                 try:
-                    await bus.send(home, {"kind": "frame", "conn": conn, **frame_fields(frame)})
+                    heard = await bus.send(
+                        home, {"kind": "frame", "conn": conn, **frame_fields(frame)}
+                    )
                 except ClusterUnavailable:
-                    # Redis is away: the request cannot reach the meeting now. Media flows
-                    # on (it goes straight to the home); the client hears why its request
-                    # went unanswered.
+                    heard = 0
+                if not heard:
+                    # Redis is away (or the home not subscribed again yet): the request
+                    # cannot reach the meeting now. Media flows on (it goes straight to the
+                    # home); the client hears why its request went unanswered.
                     leg.out(unavailable_frame(parse_id(frame)))
         except ClusterUnavailable:
             leg.out(unavailable_frame(parse_id(first)))
@@ -365,19 +386,59 @@ class Relays:
             await socket.close(1000, "bye")
 
 
+class Deaths:
+    """Tells a dead worker from one that only looks dead for a moment.
+
+    A process that dies loses its bus subscription at once (kill -9 included): no
+    subscription on `SUBSCRIPTION_MISSES` checks in a row is death, seen within a second.
+    A worker whose heartbeat hash is missing while its subscription is there is hung, or
+    Redis came back empty a moment ago and its next heartbeat is on its way: that takes
+    `HEARTBEAT_MISSES` checks (longer than the registry's 5 s), so that a Redis restart never
+    sends a live meeting's clients away (their resume could then claim a second home)."""
+
+    SUBSCRIPTION_MISSES = 2
+    HEARTBEAT_MISSES = 12
+
+    def __init__(self, cluster: Cluster) -> None:
+        self._cluster = cluster
+        self._misses: dict[str, tuple[int, int]] = {}
+
+    async def dead(self, worker_id: str) -> bool:
+        """Raises `ClusterUnavailable`; then nothing is learnt."""
+        redis = self._cluster.link.redis
+        pipe = redis.pipeline(transaction=False)
+        pipe.exists(keys.worker(worker_id))
+        pipe.pubsub_numsub(keys.bus(worker_id))
+        exists, numsub = await self._cluster.link.call(pipe.execute())
+        subscribed = sum(int(count) for _, count in numsub) > 0
+        unsubscribed, unannounced = self._misses.get(worker_id, (0, 0))
+        unsubscribed = 0 if subscribed else unsubscribed + 1
+        unannounced = 0 if exists else unannounced + 1
+        self._misses[worker_id] = (unsubscribed, unannounced)
+        return unsubscribed >= self.SUBSCRIPTION_MISSES or unannounced >= self.HEARTBEAT_MISSES
+
+    def forget(self, keep: set[str]) -> None:
+        for worker_id in set(self._misses) - keep:
+            del self._misses[worker_id]
+
+
 async def watch(cluster: Cluster, relays: Relays, remotes: RemoteSessions) -> None:
     """Every `WATCH_S`: a dead home's relayed clients are sent to resume elsewhere, a dead
     landing worker's clients are dropped on their home (places kept). A Redis that does not
-    answer says nothing about anyone's death: then nothing is done."""
+    answer says nothing about anyone's death: then nothing is done (and a Redis just come
+    back empty is no death either: `Deaths`)."""
+    deaths = Deaths(cluster)
     while True:
         await asyncio.sleep(WATCH_S)
         try:
-            for home in relays.homes():
-                if not await cluster.registry.is_alive(home):
+            homes, landings = relays.homes(), remotes.landings()
+            deaths.forget(homes | landings)
+            for home in homes:
+                if await deaths.dead(home):
                     log.warning("home worker %s is gone: its relayed clients move", home)
                     relays.home_died(home)
-            for landing in remotes.landings():
-                if not await cluster.registry.is_alive(landing):
+            for landing in landings:
+                if await deaths.dead(landing):
                     log.warning("worker %s is gone: its clients here dropped", landing)
                     remotes.landing_died(landing)
         except ClusterUnavailable:
