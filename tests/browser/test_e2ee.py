@@ -190,3 +190,45 @@ async def test_a_host_opening_a_keyless_encrypted_meeting_makes_the_key(
     assert re.search(r"#pwd=[^&]+&k=[A-Za-z0-9_-]{43}$", invite), invite
     await wait_until(lambda: host.evaluate("() => window.mosaicRoom.e2ee.safetyCode"), timeout=10)
     await expect(host.locator("#safety-code")).to_have_text(re.compile(r"^\d{5} \d{5}$"))
+
+
+async def test_screen_share_and_private_chat_stay_whole_when_encrypted(
+    server, new_page: PageFactory
+) -> None:
+    account = await signup(server.url, name="Presenter")
+    meeting = await account.create_meeting(waiting_room=False, e2ee=True)
+    link = with_key(meeting["join_url"], link_key())
+    presenter = await new_page()
+    await presenter.add_init_script(NO_CAMERA)
+    await presenter.context.add_cookies(
+        [{"name": k, "value": v, "url": server.url} for k, v in account.cookies.items()]
+    )
+    await enter(presenter, link, "Presenter")
+    viewer = await new_page()
+    await viewer.add_init_script(NO_CAMERA)
+    await enter(viewer, link, "Viewer")
+    await wait_until(lambda: same_codes([presenter, viewer]), timeout=10)
+    await presenter.click("#share")
+    screen = viewer.locator("#featured .tile.screen")
+    await expect(screen).to_be_visible()
+    await wait_until(
+        lambda: viewer.evaluate(
+            "() => document.querySelector('#featured .tile.screen video').videoWidth"
+        ),
+        timeout=30,
+    )
+    presenter_id = await presenter.evaluate("() => window.mosaicRoom.selfId")
+    viewer_id = await viewer.evaluate("() => window.mosaicRoom.selfId")
+    await wait_until(
+        lambda: viewer.evaluate(f"() => window.mosaicRoom.e2ee.decoded['{presenter_id}'] > 0"),
+        timeout=5,
+    )
+    # Private chat, encrypted too, reaches its one reader.
+    await presenter.click("#chat")
+    await presenter.select_option("#chat-to", viewer_id)
+    await presenter.fill("#chat-text", "only for you")
+    await presenter.press("#chat-text", "Enter")
+    await viewer.click("#chat")
+    await expect(viewer.locator("#chat-log .chat-message.private .chat-text")).to_have_text(
+        ["only for you"]
+    )

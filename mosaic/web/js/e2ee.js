@@ -128,6 +128,10 @@ export class E2ee {
     }
   }
 
+  sayHelloAgain() {
+    if (this.publicKey) this.signaling.request("e2ee.hello", { public_key: this.publicKey }).catch(() => {});
+  }
+
   current() {
     return this.secrets.length ? this.secrets[this.secrets.length - 1] : null;
   }

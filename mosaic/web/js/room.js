@@ -174,6 +174,8 @@ export class Room {
     this.toast(t("connection.back"));
     this.chat.restore(result.chat);
     this.render();
+    // A restarted server lost our public key: say it again, so that keys reach us.
+    if (this.e2ee) this.e2ee.sayHelloAgain();
     // The server restarted and lost our media: it starts afresh, on both connections.
     if (result.restored && this.media) this.restartMedia().catch((error) => console.error("media restart failed", error));
   }
