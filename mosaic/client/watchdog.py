@@ -1,10 +1,12 @@
 """When a client gives a media connection up and asks for a new one.
 
 A connection that fails (ICE or DTLS), or is still not connected some seconds after it was
-negotiated (seen under load: ICE done, the DTLS handshake never finishing), will not mend
-itself: the server cannot restart ICE in place, so the client starts the connection afresh
-on both sides. The wait doubles with each replacement in a row, so a network that lets
-nothing through is not hammered.
+negotiated, will not mend itself (the handshake that never finished under load, ICE done and
+DTLS "connecting", was the server's ICE agent taking itself for controlled: fixed in
+`mosaic.rtc.aiortc_bridge.MediaTransport`; this stays as the last resort): the server cannot
+restart ICE in place, so the client starts the connection afresh on both sides. The wait
+doubles with each replacement in a row, so a network that lets nothing through is not
+hammered.
 
 A connection can also die while ICE stays up: the server's end stops sending (its DTLS task
 ended) yet keeps answering connectivity checks, so the connection still reads "connected" and
@@ -12,7 +14,10 @@ the tiles freeze. So a connected connection that should carry packets but receiv
 RTP, no RTCP) for `SILENCE_S` is given up too. A healthy server always sends something while
 a track is live: forwarded RTP, and about once a second a sender report per subscribe slot that
 has carried media and receiver reports to a publisher. The web client (web/js/media.js)
-follows the same rules.
+follows the same rules, but for one: a browser shows no DTLS datagrams, so only this client
+gives a handshake that is still hearing from the peer at the deadline (slow, on an overloaded
+machine, not stuck) `EXTENSION_S` more before replacing it; and only this client prints the
+handshake's datagrams (`mosaic.rtc.handshake_log`) when it gives up.
 """
 
 from __future__ import annotations
@@ -34,6 +39,10 @@ MAX_CONNECT_TIMEOUT_S = 60.0
 SILENCE_S = 5.0
 MAX_SILENCE_S = 60.0
 POLL_S = 1.0
+# A connection whose DTLS handshake heard from the peer within the last EXTENSION_S is given
+# EXTENSION_S more, once, before it is replaced.
+EXTENSION_S = 3.0
+MAX_EXTENSIONS = 1
 
 
 class Silence:
@@ -97,9 +106,22 @@ class Watchdog:
             elif pc.connectionState == "connected":
                 self._in_a_row = 0
 
+        extensions = 0
+
         def overdue() -> None:
+            nonlocal extensions
             if pc.connectionState not in ("connected", "closed"):
                 handshake = handshake_log(pc)
+                if (
+                    handshake is not None
+                    and extensions < MAX_EXTENSIONS
+                    and handshake.heard_within(EXTENSION_S)
+                ):
+                    # The DTLS handshake is under way, slowly (seen on an overloaded machine:
+                    # ICE alone took 7 s): replacing it would start again from nothing.
+                    extensions += 1
+                    asyncio.get_running_loop().call_later(EXTENSION_S, overdue)
+                    return
                 if handshake is not None and handshake.entries:
                     # What DTLS sent and heard: the server logs its side when it closes.
                     log.warning("giving up a connection: %s", handshake.dump())

@@ -113,6 +113,15 @@ class HandshakeLog:
         self.noted += 1
         self.entries.append((time.monotonic() - self.started, direction, len(data), summary(data)))
 
+    def heard_within(self, seconds: float, now: float | None = None) -> bool:
+        """Whether a DTLS datagram reached us in the last ``seconds``: a handshake that is
+        still moving (slowly, on a loaded machine), not a stuck one."""
+        now = time.monotonic() if now is None else now
+        return any(
+            direction == "in" and now - (self.started + t) <= seconds
+            for t, direction, _, _ in reversed(self.entries)
+        )
+
     def event(self, what: str) -> None:
         """A state change worth seeing among the datagrams (ICE completed, DTLS started)."""
         if len(self.events) < MAX_ENTRIES:

@@ -105,7 +105,7 @@ async def test_a_handshake_given_up_leaves_its_flights_in_the_log(
     with caplog.at_level(logging.WARNING, logger="mosaic.client.watchdog"):
         async with ann, bob:
             await ann.publish(video=PatternVideoTrack())
-            await bob.wait_until(lambda: bob.media.watchdogs["subscribe"].replaced, timeout=10)
+            await bob.wait_until(lambda: bob.media.watchdogs["subscribe"].replaced, timeout=15)
     text = caplog.text
     assert "giving up a connection: DTLS handshake client" in text
     assert "ICE completed" in text and "DTLS connecting as client" in text
