@@ -156,8 +156,14 @@ export class E2ee {
   // -- roster ------------------------------------------------------------------------------
 
   // After the room applied a roster event: ratchet for newcomers, hand them the key, re-key
-  // after a departure.
-  async roster({ joined, left }) {
+  // after a departure. One event at a time: two admissions in a row are two ratchets.
+  roster(event) {
+    // A failed event (logged by the room) does not stop the ones after it.
+    this.rosterQueue = (this.rosterQueue || Promise.resolve()).catch(() => {}).then(() => this.applyRoster(event));
+    return this.rosterQueue;
+  }
+
+  async applyRoster({ joined, left }) {
     const arrived = joined.filter((p) => p.id !== this.selfId);
     if (arrived.length && this.current()) {
       let { epoch, secret } = this.current();
@@ -304,7 +310,7 @@ export class E2ee {
   judgeKey() {
     const ok = Object.values(this.decoded).reduce((a, b) => a + b, 0);
     const failed = Object.values(this.failed).reduce((a, b) => a + b, 0);
-    if (ok > 0 || this.selfMade || failed === 0) {
+    if (ok > 0 || this.selfMade || failed === 0 || !this.current()) {
       this.failingSince = null;
       return;
     }
