@@ -42,7 +42,7 @@ class RecordingOut(BaseModel):
 
 
 async def _out(svc: Services, record: RecordingRecord) -> RecordingOut:
-    running = _running(svc, record)
+    running = await _running(svc, record)
     size = record.size_bytes
     if record.stopped_at is None and not running:
         # The server stopped during it: its files (written to survive that) are what it is.
@@ -101,7 +101,7 @@ async def download_recording(
     Stored, not compressed: the media is compressed already."""
     meeting = await meeting_for(svc, who, AccountAction.DOWNLOAD_RECORDING, meeting_id)
     record = await _recording_of(svc, meeting, recording_id)
-    if _running(svc, record):
+    if await _running(svc, record):
         raise HTTPException(409, detail="the recording is still running")
     archive = await asyncio.to_thread(_zip, svc.recordings.directory_of(record))
     return FileResponse(
@@ -126,18 +126,23 @@ async def delete_recording(
     """Delete a recording: its files first, then its row (a failure leaves it listed)."""
     meeting = await meeting_for(svc, who, AccountAction.DELETE_RECORDING, meeting_id)
     record = await _recording_of(svc, meeting, recording_id)
-    if _running(svc, record):
+    if await _running(svc, record):
         raise HTTPException(409, detail="stop the recording first")
     await svc.recordings.remove_files(record)
     await svc.recordings.store.delete(record.id)
     return Response(status_code=204)
 
 
-def _running(svc: Services, record: RecordingRecord) -> bool:
+async def _running(svc: Services, record: RecordingRecord) -> bool:
     """Whether a live room's recorder writes it now (one the server died during has no
-    stop time either, and its files, written to survive that, are served)."""
+    stop time either, and its files, written to survive that, are served). In cluster mode
+    an unstopped one of a meeting live on another worker is taken as running there."""
     room = svc.rooms.get(record.meeting_id)
-    return room is not None and room.recording_id == record.id
+    if room is not None:
+        return room.recording_id == record.id
+    if record.stopped_at is None and svc.signaling is not None:
+        return await svc.signaling.live_elsewhere(record.meeting_id)
+    return False
 
 
 def _zip(directory: Path) -> str:

@@ -176,6 +176,15 @@ class ClusterSignaling:
         except ClusterUnavailable:
             log.warning("could not tell meeting %s's home of a change (no Redis)", meeting_id)
 
+    async def live_elsewhere(self, meeting_id: str) -> bool:
+        """Whether the meeting is live on another worker now (unknown without Redis: then
+        it is taken as live, the careful answer for what would touch its files)."""
+        try:
+            home = await self.cluster.placement.home_of(meeting_id)
+        except ClusterUnavailable:
+            return True
+        return home is not None and home != self.cluster.worker_id
+
     async def _meeting_changed(self, message: dict[str, Any]) -> None:
         meeting_id = str(message.get("meeting"))
         room = self._rooms.get(meeting_id)

@@ -186,3 +186,33 @@ async def chat_reaches(sender: Participant, receiver: Participant, text: str) ->
             assert asyncio.get_running_loop().time() < deadline
             await asyncio.sleep(0.2)
     await receiver.wait_until(lambda: text in {m.get("text") for m in receiver.chat}, timeout=15)
+
+
+async def test_a_recording_running_on_the_home_is_not_deleted_through_another_worker(
+    one_machine: list[Node], redis_server: RedisServer
+) -> None:
+    """The worker that is not the home sees no recorder of its own: it must not take the
+    running recording for one a dead server left, and delete its files under the recorder."""
+    host = await signup(one_machine[0].url)
+    created = await host.create_meeting(waiting_room=False)
+    meeting_id = parse_join_url(created["join_url"])[1]
+    ann = await join(
+        one_machine[0].link(created["join_url"]),
+        name="Ann",
+        cookies=host.cookies,
+        local_addresses=LOOPBACK,
+    )
+    async with ann:
+        assert await ann.request("recording.start") == {"recording": True}
+        home = await home_of(redis_server, meeting_id)
+        elsewhere = next(node for node in one_machine if node.worker != home)
+        rest = httpx.AsyncClient(
+            base_url=elsewhere.url, cookies=host.cookies, headers={"Origin": elsewhere.url}
+        )
+        async with rest:
+            [listed] = (await rest.get(f"/api/meetings/{meeting_id}/recordings")).json()
+            assert listed["recording"] is True
+            path = f"/api/meetings/{meeting_id}/recordings/{listed['id']}"
+            assert (await rest.delete(path, headers=host.csrf)).status_code == 409
+            assert (await rest.get(path)).status_code == 409
+    await host.client.aclose()
