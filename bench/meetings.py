@@ -13,6 +13,7 @@ from mosaic.bots.base import Bot, MediaMode
 from mosaic.bots.janus_api import create_room
 from mosaic.bots.janus_bot import JanusBot
 from mosaic.bots.mosaic_bot import MosaicBot
+from mosaic.client.e2ee import link_fragment, new_link_secret
 
 
 @dataclass
@@ -21,8 +22,10 @@ class MosaicMeeting:
     cookies: dict[str, str]  # the host's session: bots join as the host's user
 
 
-async def open_meeting(base_url: str) -> MosaicMeeting:
-    """Sign a host up and create a meeting without passcode or waiting room.
+async def open_meeting(base_url: str, *, e2ee: bool = False) -> MosaicMeeting:
+    """Sign a host up and create a meeting without passcode or waiting room; ``e2ee``: end-to-
+    end encrypted, its link carrying the key (the bots then encrypt every frame they send,
+    and the server forwards what it cannot read: its cost should not change).
 
     Bots carry the host's session cookie: the join-flood defence (12 unknown guests within
     10 s switch the waiting room on) is right for a meeting and wrong for a benchmark."""
@@ -41,13 +44,16 @@ async def open_meeting(base_url: str) -> MosaicMeeting:
             "/api/meetings",
             json={
                 "topic": "bench",
-                "settings": {"waiting_room": False, "passcode_required": False},
+                "settings": {"waiting_room": False, "passcode_required": False, "e2ee": e2ee},
             },
             # Cookie-authenticated writes come from our pages: as a browser, name the origin.
             headers={"X-CSRF-Token": cookies.get("mosaic_csrf", ""), "Origin": base_url},
         )
         response.raise_for_status()
-        return MosaicMeeting(response.json()["join_url"], cookies)
+        join_url = response.json()["join_url"]
+        if e2ee:
+            join_url += ("&" if "#" in join_url else "#") + link_fragment(new_link_secret())
+        return MosaicMeeting(join_url, cookies)
 
 
 def mosaic_bots(

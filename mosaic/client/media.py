@@ -29,10 +29,15 @@ from aiortc import (
     RTCSessionDescription,
 )
 
+from mosaic.client.e2ee_keys import E2eeKeys
 from mosaic.client.signaling import Event, SignalingClient
 from mosaic.client.taps import ReceivedPackets, count_arrivals, tap_receiver
 from mosaic.client.watchdog import Watchdog
-from mosaic.rtc.aiortc_bridge import PeerConnection
+from mosaic.rtc.aiortc_bridge import (
+    PeerConnection,
+    transform_received_frames,
+    transform_sent_frames,
+)
 from mosaic.tasks import TaskSet
 
 log = logging.getLogger(__name__)
@@ -99,6 +104,11 @@ class ClientMedia:
         )
         self._track_listeners: list[Callable[[str, MediaStreamTrack], Any]] = []
         self._sender_listeners: list[Callable[[str, RTCRtpSender], Any]] = []
+        # An end-to-end encrypted meeting (set by `Participant` once it knows): each frame is
+        # encrypted before packetization and decrypted after reassembly, with these keys
+        # (None: none yet, so nothing is sent and nothing received is decoded).
+        self.e2ee_required = False
+        self.e2ee: E2eeKeys | None = None
         signaling.on("offer", self._on_offer)
         signaling.on("slots", self._on_slots)
 
@@ -140,6 +150,8 @@ class ClientMedia:
             self.published[source] = track
             transceiver = self.publisher.addTransceiver(track, direction="sendonly")
             self._source_of[transceiver] = source
+            if self.e2ee_required:
+                transform_sent_frames(transceiver.sender, self._seal)
             for listener in self._sender_listeners:
                 listener(source, transceiver.sender)
 
@@ -266,8 +278,25 @@ class ClientMedia:
             return
         self.tracks[mid] = transceiver.receiver.track
         self.received[mid] = tap_receiver(transceiver.receiver, decode=self.decode)
+        if self.decode:
+            transform_received_frames(
+                transceiver.receiver, lambda kind, frame: self._open(mid, kind, frame)
+            )
         for listener in self._track_listeners:
             listener(mid, transceiver.receiver.track)
+
+    def _seal(self, kind: str, frame: bytes) -> bytes | None:
+        """Our frame encrypted, or None (not sent) while we hold no key."""
+        return self.e2ee.encrypt(kind, frame) if self.e2ee is not None else None
+
+    def _open(self, mid: str, kind: str, frame: bytes) -> bytes | None:
+        """A received frame as the decoder gets it: in clear, or dropped."""
+        if not self.e2ee_required:
+            return frame
+        if self.e2ee is None:
+            return None
+        slot = self.slots.get(mid)
+        return self.e2ee.decrypt(kind, frame, slot["participant"] if slot else None)
 
     def _on_slots(self, event: Event) -> None:
         self._slot_events += 1

@@ -11,6 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from aiortc import MediaStreamTrack
 
+from mosaic.client.e2ee import E2eeError, link_secret_of
+from mosaic.client.e2ee_keys import E2eeKeys
 from mosaic.client.media import ROSTER_FLAG, ClientMedia
 from mosaic.client.signaling import Event, SignalingClient
 
@@ -37,6 +39,7 @@ class Participant:
         *,
         decode: bool = True,
         local_addresses: list[str] | None = None,
+        link_secret: bytes | None = None,
     ) -> None:
         self.signaling = signaling
         self.meeting_id = meeting_id
@@ -59,6 +62,12 @@ class Participant:
         self.chat: list[Event] = []
         self._chat_ids: set[str] = set()
         self._leaving = False
+        # End-to-end encryption (docs/e2ee.md): the link's secret (the ``#k=`` of the invite
+        # link), and our keys once we are in an encrypted meeting.
+        self.link_secret = link_secret
+        self.e2ee: E2eeKeys | None = None
+        self._e2ee_task: asyncio.Future[None] | None = None
+        signaling.on("e2ee.key", self._on_e2ee_key)
         signaling.on("roster", self._on_roster)
         signaling.on("chat", self._on_chat)
         signaling.on("admitted", self._on_entered)
@@ -91,6 +100,8 @@ class Participant:
             self.waiting = result.get("waiting", [])
             if "breakouts" in result:
                 self.breakouts = result["breakouts"]
+            if self.meeting.get("settings", {}).get("e2ee"):
+                self._enter_encrypted()
             for message in result.get("chat", []):
                 self._on_chat(message)
 
@@ -100,7 +111,49 @@ class Participant:
             if key in self._chat_ids:
                 return
             self._chat_ids.add(key)
-        self.chat.append({k: v for k, v in message.items() if k != "type"})
+        entry = {k: v for k, v in message.items() if k != "type"}
+        if self.media.e2ee_required:
+            # Ciphertext: its text, or None if none of our keys opens it.
+            text = self.e2ee.decrypt_chat(entry["text"], entry["from"]) if self.e2ee else None
+            entry["ciphertext"], entry["text"] = entry["text"], text
+        self.chat.append(entry)
+
+    # -- end-to-end encryption -------------------------------------------------------------
+
+    def _enter_encrypted(self) -> None:
+        """In an encrypted meeting: media is encrypted or not sent, decrypted or dropped.
+        Without the link's secret we say nothing and decrypt nothing (the web client shows
+        its "the link you used has no key" screen)."""
+        self.media.e2ee_required = True
+        if self.e2ee is not None or self.link_secret is None or self.id is None:
+            return
+        self.e2ee = E2eeKeys(
+            self.signaling, self.link_secret, self.id, lambda: list(self.participants.values())
+        )
+        self.media.e2ee = self.e2ee
+        self.signaling.on("roster", self._e2ee_roster)
+        self._e2ee_task = asyncio.ensure_future(self.e2ee.start())
+
+    def _e2ee_roster(self, event: Event) -> Any:
+        return self.e2ee.roster(event) if self.e2ee is not None else None
+
+    def _on_e2ee_key(self, event: Event) -> None:
+        if self.e2ee is not None:
+            self.e2ee.received(event)
+
+    @property
+    def safety_code(self) -> str | None:
+        """The code everyone in the meeting compares aloud (None: not encrypted, no key)."""
+        return self.e2ee.safety_code() if self.e2ee is not None else None
+
+    async def send_chat(self, text: str, to: str | None = None) -> None:
+        """A chat message, encrypted end to end in an encrypted meeting."""
+        if self.media.e2ee_required:
+            if self.e2ee is None:
+                raise E2eeError("this meeting is end-to-end encrypted: the link has no key")
+            await self.e2ee.wait_keyed()
+            text = self.e2ee.encrypt_chat(text)
+        await self.request("chat", text=text, to=to)
 
     def _on_roster(self, event: Event) -> None:
         for person in event["joined"] + event["updated"]:
@@ -261,6 +314,8 @@ class Participant:
 
     async def leave(self) -> None:
         self._leaving = True
+        if self.e2ee is not None:
+            self.e2ee.close()
         if not self.signaling.closed.is_set():
             # Leaving a connection that is already gone needs no answer.
             with contextlib.suppress(Exception):
@@ -292,17 +347,27 @@ async def join(
     local_addresses: list[str] | None = None,
     reconnect: bool = True,
     headers: dict[str, str] | None = None,
+    e2ee_key: bytes | None = None,
 ) -> Participant:
     """Join a meeting by its link, as a browser would. Raises `SignalingError` if refused.
 
     ``decode=False`` counts received media without decoding it (bots); ``local_addresses``
     limits the ICE candidates this participant's connections gather (tests use ["127.0.0.1"]);
     ``reconnect=False`` leaves a dropped connection dropped (see
-    `Participant.connection_state`); ``headers`` go with every WebSocket handshake."""
+    `Participant.connection_state`); ``headers`` go with every WebSocket handshake.
+    ``e2ee_key``: an end-to-end encrypted meeting's secret, if not in the link (``#k=``); it
+    never leaves this client (docs/e2ee.md)."""
     url, meeting_id, link_passcode = parse_join_url(join_url)
+    link_secret = e2ee_key or link_secret_of(urlsplit(join_url).fragment)
     signaling = SignalingClient(url, cookies=cookies, reconnect=reconnect, headers=headers)
     await signaling.connect()
-    participant = Participant(signaling, meeting_id, decode=decode, local_addresses=local_addresses)
+    participant = Participant(
+        signaling,
+        meeting_id,
+        decode=decode,
+        local_addresses=local_addresses,
+        link_secret=link_secret,
+    )
     try:
         result = await signaling.request(
             "join",
