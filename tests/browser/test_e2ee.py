@@ -232,3 +232,29 @@ async def test_screen_share_and_private_chat_stay_whole_when_encrypted(
     await expect(viewer.locator("#chat-log .chat-message.private .chat-text")).to_have_text(
         ["only for you"]
     )
+
+
+async def test_a_host_turns_encryption_on_for_an_existing_meeting_from_the_list(
+    server, new_page: PageFactory
+) -> None:
+    account = await signup(server.url, name="Host")
+    meeting = await account.create_meeting()
+    page = await new_page()
+    await page.context.add_cookies(
+        [{"name": k, "value": v, "url": server.url} for k, v in account.cookies.items()]
+    )
+    await page.goto(server.url)
+    toggle = page.locator(f'[data-e2ee-toggle="{meeting["id"]}"]')
+    await expect(toggle).to_have_attribute("aria-pressed", "false")
+    await toggle.click()
+    await expect(page.locator("#created")).to_be_visible()
+    link = await page.locator("#created-link").get_attribute("href")
+    assert link and re.search(r"#k=[A-Za-z0-9_-]{43}$", link), link
+    await expect(toggle).to_have_attribute("aria-pressed", "true")
+    changed = (await account.client.get(f"/api/meetings/{meeting['id']}")).json()
+    assert changed["settings"]["e2ee"] is True
+    # The meeting list's Start link carries the key this browser made.
+    start = await page.locator(f'[data-meeting-id="{meeting["id"]}"] a.primary').get_attribute(
+        "href"
+    )
+    assert start == link
