@@ -109,3 +109,23 @@ async def test_an_admin_can_require_end_to_end_encryption(make_server) -> None: 
         with pytest.raises(SignalingError) as error:
             await boss.request("settings", settings={"e2ee": False})
         assert error.value.code == "forbidden"
+
+
+async def test_encryption_is_not_switched_on_under_a_running_recording(server, host) -> None:  # type: ignore[no-untyped-def]
+    """A recording of the clear part and then of nothing: refused over REST (409) and
+    signaling (reason ``recording``) until the recording stops; then recording is refused."""
+    meeting = await host.create_meeting(waiting_room=False)
+    path = f"/api/meetings/{meeting['id']}"
+    async with await join(meeting["join_url"], name="Host", cookies=host.cookies) as boss:
+        assert await boss.request("recording.start") == {"recording": True}
+        patched = await host.patch(path, {"settings": {"e2ee": True}})
+        assert patched.status_code == 409, patched.text
+        with pytest.raises(SignalingError) as refused:
+            await boss.request("settings", settings={"e2ee": True})
+        assert (refused.value.code, refused.value.reason) == ("forbidden", "recording")
+        await boss.request("recording.stop")
+        assert (await host.patch(path, {"settings": {"e2ee": True}})).status_code == 200
+        await boss.wait_until(lambda: boss.meeting["settings"]["e2ee"] is True)
+        with pytest.raises(SignalingError) as no_recording:
+            await boss.request("recording.start")
+        assert no_recording.value.reason == "e2ee"
