@@ -29,10 +29,10 @@ from mosaic.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
-# How long a room's live state outlives its last write. Resume tokens live 5 minutes, so a
-# place nobody claimed within that is worth nothing; a quiet meeting (no hand, no chat for
-# hours) is kept alive by its home's periodic rewrite (`Recovery.every_s` ticks do not write;
-# the room's changes do), hence a generous margin.
+# How long a room's live state outlives its last write: long after its people's resume
+# tokens (5 minutes) are worth anything, so that only a meeting quiet for that long (no hand,
+# no chat, nobody leaving for 12 hours) comes back after a failover without it (its people
+# still come back with their roles: the tokens say those).
 TTL_S = 12 * 3600
 # Messages kept per room (the room keeps as many in memory: `live_state.CHAT_KEPT`).
 CHAT_KEPT = 500
@@ -156,12 +156,9 @@ class RedisJournals:
     def __init__(self, link: RedisLink) -> None:
         self._link = link
         self._tasks = TaskSet(on_error=_failed)
-        self._journals: dict[str, RedisJournal] = {}
 
     def open(self, meeting_id: str) -> RedisJournal:
-        journal = RedisJournal(self._link, meeting_id, self._tasks)
-        self._journals[meeting_id] = journal
-        return journal
+        return RedisJournal(self._link, meeting_id, self._tasks)
 
     async def load(self, meeting_id: str) -> dict[str, Any] | None:
         """The room's live state as its previous home left it, or None (nothing kept).
@@ -203,9 +200,13 @@ class Recovery:
         link: RedisLink,
         on_return: Callable[[], Awaitable[None]],
         every_s: float = 0.5,
+        on_answer: Callable[[], None] | None = None,
     ) -> None:
         self._link = link
         self._on_return = on_return
+        # Called on every tick Redis answered (a journal whose write failed in a blip too
+        # short to be seen here is rewritten then).
+        self._on_answer = on_answer
         self.every_s = every_s
         self._task: asyncio.Task[None] | None = None
         self._run_id: bytes | str | None = None
@@ -243,6 +244,8 @@ class Recovery:
             if run_id is None:
                 self._away = True
                 continue
+            if self._on_answer is not None:
+                self._on_answer()
             if self._away or run_id != self._run_id:
                 self._run_id, self._returned_at = run_id, time.monotonic()
                 self._away = False

@@ -37,7 +37,7 @@ class Failover:
         self.cluster = cluster
         self.rooms = rooms
         self.journals = RedisJournals(cluster.link)
-        self.recovery = Recovery(cluster.link, self.reassert)
+        self.recovery = Recovery(cluster.link, self.reassert, on_answer=self.rewrite_stale)
         self.draining = False
 
     async def start(self) -> None:
@@ -59,6 +59,12 @@ class Failover:
             else:
                 room.journal.rewrite(room.live_state())
         await self.journals.wait()
+
+    def rewrite_stale(self) -> None:
+        """Rooms whose journal missed a write (Redis was briefly away) write it whole."""
+        for room in self.rooms.all():
+            if getattr(room.journal, "stale", False):
+                room.journal.rewrite(room.live_state())
 
     async def drain(self, timeout_s: float = 5.0) -> None:
         """Hand every meeting of this worker to the live ones, then close its sockets with
