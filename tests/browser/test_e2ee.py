@@ -15,6 +15,7 @@ from typing import Any
 
 from playwright.async_api import Page, expect
 
+from tests.browser.accessibility import RUN, axe_source, describe, unacceptable
 from tests.browser.conftest import PageFactory
 from tests.browser.meeting import decoding_from, enter
 from tests.helpers.api import signup
@@ -51,6 +52,13 @@ async def chat(page: Page, text: str) -> None:
         await page.click("#chat")
     await page.fill("#chat-text", text)
     await page.press("#chat-text", "Enter")
+
+
+async def axe_clean(page: Page, state: str) -> None:
+    """No serious axe violation in what the page shows now (the lock, the code, the screens)."""
+    await page.evaluate(axe_source())
+    bad = unacceptable(await page.evaluate(RUN))
+    assert not bad, describe(state, bad)
 
 
 async def same_codes(pages: list[Page]) -> str | None:
@@ -105,6 +113,7 @@ async def test_two_chromium_pages_meet_encrypted_and_a_keyless_link_gets_the_no_
     await carl.click("#join")
     await expect(carl.locator("#ended")).to_have_attribute("data-reason", "nokey", timeout=15000)
     await expect(carl.locator("#ended-title")).to_contain_text("end-to-end encrypted")
+    await axe_clean(carl, "no-key screen")
     # Someone leaving changes the code (a fresh key for those who stay).
     await ben.click("#leave")
     await wait_until(
@@ -232,6 +241,7 @@ async def test_screen_share_and_private_chat_stay_whole_when_encrypted(
     await expect(viewer.locator("#chat-log .chat-message.private .chat-text")).to_have_text(
         ["only for you"]
     )
+    await axe_clean(viewer, "encrypted room with a screen and private chat")
 
 
 async def test_a_host_turns_encryption_on_for_an_existing_meeting_from_the_list(
