@@ -212,7 +212,7 @@ class Room:
         frame = {"id": secrets.token_hex(8), **frame}
         self.to_participants(participants, frame)
         # An encrypted meeting's chat is relayed, never kept, not even as ciphertext.
-        if getattr(self.meeting.settings, "e2ee", False):
+        if self.meeting.settings.e2ee:
             return
         kept = {**frame, "audience": [p.id for p in participants]}
         self.chat.append(kept)

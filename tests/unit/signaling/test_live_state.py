@@ -84,3 +84,14 @@ async def test_a_newcomer_is_given_no_chat_from_before_it_came(tmp_path: Path) -
         await stage.send(host, "chat", text="before you came")
         late = await stage.guest("Late")
         assert "chat" not in stage.room.entry_result(late)
+
+
+async def test_an_encrypted_meetings_chat_is_relayed_never_journaled(tmp_path: Path) -> None:
+    """Not even as ciphertext: a journal in Redis would be a history of it."""
+    async with staged_room(tmp_path, waiting_room=False, e2ee=True) as stage:
+        host = stage.host()
+        bob = await stage.guest("Bob")
+        await stage.send(host, "chat", text="e2ee:" + "A" * 40)
+        assert len(stage.inbox(bob).of("chat")) == 1
+        assert stage.room.live_state()["chat"] == []
+        assert "chat" not in stage.room.entry_result(bob)
