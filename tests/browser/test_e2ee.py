@@ -268,3 +268,41 @@ async def test_a_host_turns_encryption_on_for_an_existing_meeting_from_the_list(
         "href"
     )
     assert start == link
+
+
+async def test_breakout_rooms_work_in_an_encrypted_meeting(server, new_page: PageFactory) -> None:
+    account = await signup(server.url, name="Teacher")
+    meeting = await account.create_meeting(topic="Class", waiting_room=False, e2ee=True)
+    link = with_key(meeting["join_url"], link_key())
+    host = await new_page()
+    await host.add_init_script(NO_CAMERA)
+    await host.context.add_cookies(
+        [{"name": k, "value": v, "url": server.url} for k, v in account.cookies.items()]
+    )
+    await enter(host, link, "Teacher")
+    ada, ben = await new_page(), await new_page()
+    await enter(ada, link, "Ada")
+    await enter(ben, link, "Ben")
+    ids = {}
+    for name, page in (("Ada", ada), ("Ben", ben)):
+        ids[name] = await page.evaluate("() => window.mosaicRoom.selfId")
+    await host.click("#breakouts")
+    await host.fill("#bo-count", "1")
+    await host.click("#bo-create")
+    for name in ("Ada", "Ben"):
+        await host.select_option(f'.bo-person[data-participant-id="{ids[name]}"] .bo-assign', "b1")
+    await host.click("#bo-open")
+    for page in (ada, ben):
+        await expect(page.locator("#breakout-bar")).to_be_visible()
+    # In their room they see and hear each other, decrypted; the room's chat is encrypted too.
+    for page, other in ((ada, "Ben"), (ben, "Ada")):
+        await wait_until(lambda page=page: decoding_from(page, 1), timeout=30)
+        await wait_until(
+            lambda page=page, other=other: page.evaluate(
+                f"() => window.mosaicRoom.e2ee.decoded['{ids[other]}'] > 0"
+            ),
+            timeout=5,
+        )
+    await chat(ada, "room one only")
+    await expect(ben.locator("#chat-log .chat-text")).to_have_text(["room one only"])
+    await expect(host.locator("#chat-log .chat-text")).to_have_count(0)
