@@ -119,12 +119,20 @@ class MosaicProcess(ServerProcess):
     name = "mosaic"
 
     def __init__(
-        self, data_dir: Path, media_address: str = "127.0.0.1", *, uvloop: bool = False
+        self,
+        data_dir: Path,
+        media_address: str = "127.0.0.1",
+        *,
+        uvloop: bool = False,
+        extra_args: tuple[str, ...] = (),
+        port: int | None = None,
     ) -> None:
         super().__init__()
         self.media_address = media_address
         self.uvloop = uvloop
-        self.port = free_port()
+        # More flags (the cluster benchmark: --redis-url, --workers).
+        self.extra_args = extra_args
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = data_dir
 
@@ -141,6 +149,7 @@ class MosaicProcess(ServerProcess):
             "--join-free-failures", "1000000",
             "--websockets-per-address", "1000000",
             "--log-level", "warning",
+            *self.extra_args,
         ]  # fmt: skip
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self._spawn(command, "Mosaic is running at", timeout, env)
