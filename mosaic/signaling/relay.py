@@ -47,7 +47,7 @@ from mosaic.tasks import TaskSet
 log = logging.getLogger(__name__)
 
 # How often each side asks whether the worker at the other end is alive.
-WATCH_S = 0.5
+WATCH_S = 0.25
 # "Service restart" (RFC 6455 7.4.1): the client reconnects and resumes at once.
 CLOSE_MOVING = 1012
 # Client frames waiting for the home's session (far beyond a paced client's).
@@ -312,6 +312,11 @@ class Relays:
         if leg is not None and leg.home == message.get("from"):
             leg.hang_up(int(message.get("code") or 1000), str(message.get("reason") or ""))
 
+    async def _subscribed(self, worker_id: str) -> bool:
+        link = self._cluster.link
+        numsub = await link.call(link.redis.pubsub_numsub(keys.bus(worker_id)))
+        return sum(int(count) for _, count in numsub) > 0
+
     def homes(self) -> set[str]:
         return {leg.home for leg in self._legs.values()}
 
@@ -367,6 +372,11 @@ class Relays:
                     heard = await bus.send(
                         home, {"kind": "frame", "conn": conn, **frame_fields(frame)}
                     )
+                    if not heard and not await self._subscribed(home):
+                        # The home died since the last watch: resume elsewhere now, rather
+                        # than wait for the watch (the client is asking for something).
+                        leg.hang_up(CLOSE_MOVING, "moving")
+                        continue
                 except ClusterUnavailable:
                     heard = 0
                 if not heard:
@@ -397,7 +407,7 @@ class Deaths:
     sends a live meeting's clients away (their resume could then claim a second home)."""
 
     SUBSCRIPTION_MISSES = 2
-    HEARTBEAT_MISSES = 12
+    HEARTBEAT_MISSES = 24  # 6 s
 
     def __init__(self, cluster: Cluster) -> None:
         self._cluster = cluster
