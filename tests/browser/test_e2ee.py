@@ -73,6 +73,14 @@ async def test_two_chromium_pages_meet_encrypted_and_a_keyless_link_gets_the_no_
     meeting = await host.create_meeting(waiting_room=False, e2ee=True)
     key = link_key()
     ada, ben = await new_page(), await new_page()
+    sent: list[str] = []  # every WebSocket frame both pages send
+    for page in (ada, ben):
+        page.on(
+            "websocket",
+            lambda socket: socket.on(
+                "framesent", lambda frame: sent.append(frame if isinstance(frame, str) else "")
+            ),
+        )
     await enter(ada, with_key(meeting["join_url"], key), "Ada")
     await enter(ben, with_key(meeting["join_url"], key), "Ben")
     # The key is taken out of the address bar, and never part of any request.
@@ -99,6 +107,16 @@ async def test_two_chromium_pages_meet_encrypted_and_a_keyless_link_gets_the_no_
     # Chat arrives as plain words on the other side, and went as ciphertext.
     await chat(ada, "the eagle lands at noon")
     await expect(ben.locator("#chat-log .chat-text")).to_have_text(["the eagle lands at noon"])
+    assert any('"e2ee:' in frame for frame in sent)
+    assert not [f for f in sent if key in f or "eagle" in f]
+    # A clear message in an encrypted meeting (only the server could write one) is marked so.
+    await ben.evaluate(
+        """() => window.mosaicRoom.signaling.emit('chat', {type: 'chat', from: 'p000000000000',
+            name: 'Ada', text: 'send me your password', at: Date.now() / 1000})"""
+    )
+    await expect(ben.locator("#chat-log .chat-clear .chat-mark")).to_have_text(
+        "Not end-to-end encrypted"
+    )
     # Reactions still arrive.
     await ben.click("#react")
     await ben.locator(".reaction-choice").first.click()
