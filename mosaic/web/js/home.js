@@ -123,7 +123,9 @@ function meetingItem(meeting) {
         showCreated(changed);
       }
     } catch (error) {
-      window.alert(errorText(error));
+      // Refused by the instance's policy (it requires encryption) or by a running recording.
+      const why = error instanceof ApiError && { 422: "dashboard.e2ee_required", 409: "dashboard.e2ee_recording" }[error.status];
+      window.alert(why ? t(why) : errorText(error));
     }
     await renderMeetings();
   });
