@@ -227,7 +227,7 @@ async def _still_answers(participant: Participant) -> None:
 
 
 FUZZ = settings(
-    max_examples=60,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -260,7 +260,7 @@ def test_every_publish_offer_is_answered_and_the_session_goes_on(
     meeting.run(_still_answers(meeting.mallory))
 
 
-@settings(FUZZ, max_examples=30)
+@settings(FUZZ, max_examples=20)
 @given(sdp=descriptions([ANSWER]))
 def test_every_subscribe_answer_is_answered_and_the_session_goes_on(
     meeting: Meeting, sdp: str
