@@ -150,6 +150,8 @@ async def test_a_wrong_key_decodes_nothing_and_says_so(server, new_page: PageFac
     await wait_until(lambda: e2ee_state(ada), timeout=10)
     await enter(eve, with_key(meeting["join_url"], link_key()), "Eve")
     # Eve was handed the meeting's key masked with the link's: with hers it opens to garbage.
+    # Ada sees a mark on Eve's tile (her frames never open), not a black tile without a word.
+    await expect(ada.locator("#stage .tile .e2ee-fail-mark")).to_have_count(1, timeout=10000)
     await expect(eve.locator("#ended")).to_have_attribute("data-reason", "wrongkey", timeout=20000)
     await expect(eve.locator("#ended-title")).to_contain_text("end-to-end encrypted")
 
