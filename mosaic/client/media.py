@@ -285,6 +285,16 @@ class ClientMedia:
         for listener in self._track_listeners:
             listener(mid, transceiver.receiver.track)
 
+    def encrypt_senders(self) -> None:
+        """The meeting became end-to-end encrypted while we publish: from the next frame on,
+        each is encrypted, or not sent while we hold no key (never one more in clear)."""
+        if self.e2ee_required:
+            return
+        self.e2ee_required = True
+        if self.publisher is not None:
+            for transceiver in self.publisher.getTransceivers():
+                transform_sent_frames(transceiver.sender, self._seal)
+
     def _seal(self, kind: str, frame: bytes) -> bytes | None:
         """Our frame encrypted, or None (not sent) while we hold no key."""
         return self.e2ee.encrypt(kind, frame) if self.e2ee is not None else None

@@ -260,6 +260,10 @@ class Participant:
 
     def _on_meeting(self, event: Event) -> None:
         self.meeting.update({k: v for k, v in event.items() if k != "type"})
+        if self.meeting.get("settings", {}).get("e2ee") and not self.media.e2ee_required:
+            # Switched on during the meeting: encrypt what we already send, from now on.
+            self.media.encrypt_senders()
+            self._enter_encrypted()
 
     def _on_waiting(self, event: Event) -> None:
         self.waiting = event["participants"]

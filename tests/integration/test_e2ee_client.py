@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 
+from aiortc import RTCRtpReceiver
 from aiortc.rtp import RtpPacket
 
 from mosaic.bots.mosaic_bot import MosaicBot
@@ -143,6 +144,14 @@ def frames_of(packets: list[RtpPacket]) -> list[bytes]:
     return frames
 
 
+def camera_receiver(viewer: Participant, sender: Participant) -> RTCRtpReceiver:
+    """The viewer's receiver of the sender's camera (for a test's tap on it)."""
+    mid = viewer.media.slot_of(sender.id or "")
+    pc = viewer.media.subscriber
+    assert mid is not None and pc is not None
+    return next(t.receiver for t in pc.getTransceivers() if t.mid == mid)
+
+
 def opens_with(frames: list[bytes], secrets: list[bytes], sender: str) -> int:
     """How many frames any of these secrets opens (each ratcheted up to 8 joins ahead)."""
     keys = []
@@ -173,13 +182,10 @@ async def test_a_removed_participants_keys_open_nothing_sent_after_the_removal(
         assert await frames_from(bob, ann) == 320
         mid = bob.media.slot_of(ann.id or "")
         assert mid is not None
-        receiver = next(
-            t.receiver
-            for t in (bob.media.subscriber.getTransceivers() if bob.media.subscriber else [])
-            if t.mid == mid
-        )
         seen: list[RtpPacket] = []
-        tap_rtp(receiver, seen.append)  # the test's tap: what Eve would have been sent too
+        tap_rtp(
+            camera_receiver(bob, ann), seen.append
+        )  # the test's tap: what Eve would have been sent too
         await asyncio.sleep(1.0)
         before = frames_of(seen)
         assert eve.e2ee is not None
@@ -221,3 +227,28 @@ async def test_a_bot_replaying_a_clip_publishes_it_encrypted(server, host) -> No
             assert ann.e2ee is not None and ann.e2ee.decrypted.get(bot.participant.id or "", 0)
         finally:
             await bot.stop()
+
+
+async def test_encryption_switched_on_during_the_meeting_covers_what_is_already_sent(
+    server, host
+) -> None:  # type: ignore[no-untyped-def]
+    meeting = await host.create_meeting(waiting_room=False)
+    link = keyed_link(meeting, new_link_secret())  # everyone came with the keyed link
+    ann = await join(link, name="Ann", cookies=host.cookies, local_addresses=LOOPBACK)
+    bob = await join(link, name="Bob", local_addresses=LOOPBACK)
+    async with ann, bob:
+        await ann.publish(video=PatternVideoTrack(320, 180, fps=10))
+        assert await frames_from(bob, ann) == 320
+        assert ann.e2ee is None
+        await ann.request("settings", settings={"e2ee": True})
+        await keyed_alike(ann, bob)
+        seen: list[RtpPacket] = []
+        tap_rtp(camera_receiver(bob, ann), seen.append)
+        await asyncio.sleep(0.5)  # frames sent before the switch pass
+        seen.clear()
+        await asyncio.sleep(1.5)
+        frames = frames_of(seen)
+        assert len(frames) >= 5
+        assert all(frame_trailer("video", frame) for frame in frames)  # not one in clear
+        assert bob.e2ee is not None and bob.e2ee.decrypted.get(ann.id or "", 0) > 3
+        assert await frames_from(bob, ann) == 320
