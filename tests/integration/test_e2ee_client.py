@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 
+import pytest
 from aiortc import RTCRtpReceiver
 from aiortc.rtp import RtpPacket
 
@@ -15,6 +16,7 @@ from mosaic.bots.mosaic_bot import MosaicBot
 from mosaic.client import Participant, join
 from mosaic.client.e2ee import (
     MARK,
+    E2eeError,
     SenderKey,
     decrypt_frame,
     frame_trailer,
@@ -252,3 +254,13 @@ async def test_encryption_switched_on_during_the_meeting_covers_what_is_already_
         assert all(frame_trailer("video", frame) for frame in frames)  # not one in clear
         assert bob.e2ee is not None and bob.e2ee.decrypted.get(ann.id or "", 0) > 3
         assert await frames_from(bob, ann) == 320
+
+
+async def test_without_the_links_key_a_client_says_and_decrypts_nothing(server, host) -> None:  # type: ignore[no-untyped-def]
+    meeting = await host.create_meeting(e2ee=True, waiting_room=False)
+    bare = await join(str(meeting["join_url"]), name="Bare", local_addresses=LOOPBACK)
+    async with bare:
+        assert bare.media.e2ee_required and bare.e2ee is None and bare.safety_code is None
+        with pytest.raises(E2eeError):
+            await bare.send_chat("in clear, were it sent")
+        assert bare.media._open("1", "video", b"\x10" * 40) is None  # nothing reaches a decoder
