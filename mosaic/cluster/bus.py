@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any]], Awaitable[None] | None]
 
 # How often a reader that lost Redis tries to subscribe again.
-RETRY_S = 0.5
+RETRY_S = 0.2
 
 
 def _handler_failed(error: BaseException) -> None:

@@ -723,6 +723,8 @@ def _log_handshake(
     state changes, until the handshake ends (then the hooks are removed)."""
     ice = dtls.transport
     receive = connection.data_received
+    # What to put back: a wrapper installed before ours (`divert_datagrams`, bots), or nothing.
+    wrapped = connection.__dict__.get("data_received")
 
     def data_received(data: bytes, component: int) -> None:
         if data and 19 < data[0] < 64:  # RFC 7983: DTLS
@@ -735,8 +737,11 @@ def _log_handshake(
     def dtls_state() -> None:
         log_.event(f"DTLS {dtls.state} as {dtls._role}")
         if dtls.state != "connecting":
-            if connection.__dict__.get("data_received") is data_received:
-                del connection.data_received  # unless wrapped since (`divert_datagrams`)
+            if connection.__dict__.get("data_received") is data_received:  # else wrapped since
+                if wrapped is None:
+                    del connection.data_received
+                else:
+                    connection.data_received = wrapped  # type: ignore[method-assign]
             _stop_logging_sends(ice)
             dtls.remove_listener("statechange", dtls_state)
             ice.remove_listener("statechange", ice_state)

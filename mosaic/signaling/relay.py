@@ -312,11 +312,6 @@ class Relays:
         if leg is not None and leg.home == message.get("from"):
             leg.hang_up(int(message.get("code") or 1000), str(message.get("reason") or ""))
 
-    async def _subscribed(self, worker_id: str) -> bool:
-        link = self._cluster.link
-        numsub = await link.call(link.redis.pubsub_numsub(keys.bus(worker_id)))
-        return sum(int(count) for _, count in numsub) > 0
-
     def homes(self) -> set[str]:
         return {leg.home for leg in self._legs.values()}
 
@@ -372,7 +367,7 @@ class Relays:
                     heard = await bus.send(
                         home, {"kind": "frame", "conn": conn, **frame_fields(frame)}
                     )
-                    if not heard and not await self._subscribed(home):
+                    if not heard and await presence(self._cluster, home) == (True, False):
                         # The home died since the last watch: resume elsewhere now, rather
                         # than wait for the watch (the client is asking for something).
                         leg.hang_up(CLOSE_MOVING, "moving")
@@ -396,17 +391,28 @@ class Relays:
             await socket.close(1000, "bye")
 
 
+async def presence(cluster: Cluster, worker_id: str) -> tuple[bool, bool]:
+    """(announced: its heartbeat hash exists, subscribed: its bus subscription is there)."""
+    pipe = cluster.link.redis.pipeline(transaction=False)
+    pipe.exists(keys.worker(worker_id))
+    pipe.pubsub_numsub(keys.bus(worker_id))
+    exists, numsub = await cluster.link.call(pipe.execute())
+    return bool(exists), sum(int(count) for _, count in numsub) > 0
+
+
 class Deaths:
     """Tells a dead worker from one that only looks dead for a moment.
 
-    A process that dies loses its bus subscription at once (kill -9 included): no
-    subscription on `SUBSCRIPTION_MISSES` checks in a row is death, seen within a second.
-    A worker whose heartbeat hash is missing while its subscription is there is hung, or
-    Redis came back empty a moment ago and its next heartbeat is on its way: that takes
-    `HEARTBEAT_MISSES` checks (longer than the registry's 5 s), so that a Redis restart never
-    sends a live meeting's clients away (their resume could then claim a second home)."""
+    A process that dies loses its bus subscription at once (kill -9 included) while its
+    announcement (heartbeat hash) lasts a few seconds more: announced but not subscribed on
+    `SUBSCRIPTION_MISSES` checks in a row is death, seen within a second. Redis come back
+    empty looks different: neither announced nor subscribed, until the worker's bus subscribes
+    again (`Bus` retries every 0.2 s) and its heartbeat announces it (within 2 s); that is no
+    death, so that a Redis restart never sends a live meeting's clients away (their resume
+    could then claim a second home). Not announced for `HEARTBEAT_MISSES` checks in a row (a
+    hung worker, whose announcement expired) is death too."""
 
-    SUBSCRIPTION_MISSES = 2
+    SUBSCRIPTION_MISSES = 3
     HEARTBEAT_MISSES = 24  # 6 s
 
     def __init__(self, cluster: Cluster) -> None:
@@ -415,15 +421,10 @@ class Deaths:
 
     async def dead(self, worker_id: str) -> bool:
         """Raises `ClusterUnavailable`; then nothing is learnt."""
-        redis = self._cluster.link.redis
-        pipe = redis.pipeline(transaction=False)
-        pipe.exists(keys.worker(worker_id))
-        pipe.pubsub_numsub(keys.bus(worker_id))
-        exists, numsub = await self._cluster.link.call(pipe.execute())
-        subscribed = sum(int(count) for _, count in numsub) > 0
+        announced, subscribed = await presence(self._cluster, worker_id)
         unsubscribed, unannounced = self._misses.get(worker_id, (0, 0))
-        unsubscribed = 0 if subscribed else unsubscribed + 1
-        unannounced = 0 if exists else unannounced + 1
+        unsubscribed = unsubscribed + 1 if announced and not subscribed else 0
+        unannounced = 0 if announced else unannounced + 1
         self._misses[worker_id] = (unsubscribed, unannounced)
         return unsubscribed >= self.SUBSCRIPTION_MISSES or unannounced >= self.HEARTBEAT_MISSES
 
