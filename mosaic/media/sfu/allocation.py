@@ -164,10 +164,26 @@ def budget_of(peer: SubscribePeer, cap_bps: float | None = None) -> float:
     if peer.estimator.last_decrease == -math.inf:
         budget = float(MAX_BPS)
     else:
-        budget = float(peer.estimated_bps)
+        budget = float(peer.estimated_bps) + unmeasured_bps(peer, peer.clock())
     if cap_bps is not None:
         budget = min(budget, max(cap_bps, MIN_CAP_BPS))
     return budget
+
+
+def unmeasured_bps(peer: SubscribePeer, now: float) -> float:
+    """What the viewer is sent outside its transport-wide feedback: Firefox numbers only
+    its video (it reports every numbered audio packet lost), so its estimate is a rate
+    measured on the video alone, the link's capacity less the audio; the audio, which the
+    budget spends first, goes back on top. Without it a Firefox viewer squeezed to
+    200 kbit/s had its quarter layer priced against the link less the audio twice, and was
+    paused instead of moved down."""
+    if not peer.transport_cc:
+        return 0.0
+    return sum(
+        down.track.streams[0].meter.rate(now)
+        for down in peer.slots
+        if not down.numbered and down.track is not None and down.track.streams
+    )
 
 
 def _priority(down: DownTrack, dominant: str | None) -> tuple[int, int]:

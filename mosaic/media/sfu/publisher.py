@@ -24,6 +24,7 @@ from mosaic.media.sfu.negotiation import (
 from mosaic.media.sfu.seam import Transport
 from mosaic.media.sfu.statistics import UplinkEstimate
 from mosaic.media.sfu.up import UpStream, UpTrack
+from mosaic.media.sfu.uplink_limit import SAMPLE_S, UplinkLimit
 from mosaic.media.wire.rtcp import (
     Nack,
     Pli,
@@ -102,6 +103,9 @@ class PublishPeer:
         self.repairs: dict[int, UpStream] = {}  # RTX SSRC -> the stream it repairs
         self._rtx_waiting: dict[str, int] = {}  # rid -> RTX SSRC seen before its stream
         self.uplink = UplinkEstimate()
+        self.limit = UplinkLimit(self.uplink.minimum)
+        self._limit_sampled = 0.0
+        self.limit_cuts = 0
         self.malformed = 0
         self.repaired = 0
         self.started = False
@@ -172,6 +176,7 @@ class PublishPeer:
             track = UpTrack(
                 self.participant_id, sources[mid], section, self.feedback, self.known_ids
             )
+            track.limit = self.limit
             self.tracks[mid] = track
             for ssrc in section.ssrcs:
                 self.streams[ssrc] = track.stream(ssrc, None)
@@ -306,6 +311,24 @@ class PublishPeer:
                 due = stream.nack.due(now)
                 if due:
                     self.feedback.send_nack(stream.ssrc, due)
+        if now - self._limit_sampled >= SAMPLE_S:
+            self._limit_sampled = now
+            self._sample_uplink(now)
+
+    def _sample_uplink(self, now: float) -> None:
+        """Feed the held limit (`uplink_limit`) its video counters; when it was just cut,
+        tell the browser at once (REMB), not at the next report a second later."""
+        expected = received = octets = 0
+        for stream in self.streams.values():
+            if stream.track.kind == "video":
+                stats = stream.stats
+                expected += stats.expected
+                received += stats.received
+                octets += stats.bytes_received
+        if self.limit.sample(expected, received, octets, now):
+            self.limit_cuts += 1
+            self.uplink.bitrate = self.limit.cap_bps
+            self._send_remb(self.limit.apply(self.uplink.bitrate, now))
 
     def send_reports(self, now: float) -> None:
         """Receiver reports for every stream, and REMB (about once a second)."""
@@ -319,12 +342,28 @@ class PublishPeer:
                 blocks.append(block)
                 if stream.track.kind == "video":
                     worst_loss = max(worst_loss, loss)
-        bitrate = self.uplink.on_loss(worst_loss)
-        ssrcs = [s for s, stream in self.streams.items() if stream.track.kind == "video"]
+        if self.limit.holding:
+            # The held limit is the estimate: the loss in this report is mostly the overflow
+            # it already answered, and counting it again sank a 700 kbit/s uplink's REMB to
+            # 160 kbit/s, below the middle layer.
+            self.uplink.bitrate = self.limit.cap_bps
+        else:
+            self.uplink.on_loss(worst_loss)
+        bitrate = self.limit.apply(self.uplink.bitrate, now)
         packets = [ReceiverReport(self.rtcp_ssrc, blocks)]
-        if ssrcs:
-            packets.append(Remb(self.rtcp_ssrc, int(bitrate), ssrcs))  # type: ignore[arg-type]
+        remb = self._remb(bitrate)
+        if remb is not None:
+            packets.append(remb)
         self.transport.send_rtcp(compound(*packets))  # type: ignore[arg-type]
+
+    def _remb(self, bitrate: float) -> Remb | None:
+        ssrcs = [s for s, stream in self.streams.items() if stream.track.kind == "video"]
+        return Remb(self.rtcp_ssrc, int(bitrate), ssrcs) if ssrcs else None
+
+    def _send_remb(self, bitrate: float) -> None:
+        remb = self._remb(bitrate)
+        if remb is not None:
+            self.transport.send_rtcp(remb.serialize())
 
     async def add_remote_candidate(self, candidate: str | None) -> None:
         await self.transport.add_remote_candidate(candidate)

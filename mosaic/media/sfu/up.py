@@ -23,6 +23,7 @@ from mosaic.media.sfu.packet_cache import NackTracker, PacketCache
 from mosaic.media.sfu.seam import Sink, Uplink
 from mosaic.media.sfu.simulcast import BitrateMeter, Layer, LayerHealth
 from mosaic.media.sfu.statistics import ReceptionStats
+from mosaic.media.sfu.uplink_limit import UplinkLimit
 from mosaic.media.wire.codecs import is_keyframe, vp8_picture_size
 from mosaic.media.wire.rtp import (
     ExtensionIds,
@@ -304,6 +305,8 @@ class UpTrack:
         self.forwarding = True  # off while the source is muted or not allowed
         self.last_keyframe_request = -1e9
         self.keyframe_owed: int | None = None  # the SSRC of a request not yet sent
+        # The publisher's held uplink limit (set by its connection; see `layers`).
+        self.limit: UplinkLimit | None = None
 
     def parse(self, data: bytes) -> RtpHeader | None:
         """A cached packet's header, for a resend."""
@@ -374,9 +377,23 @@ class UpTrack:
         live = [s for s in self.streams if s.flowing(now)] or [
             s for s in self.streams if s.live(now)
         ]
-        # A layer that arrives broken (see `simulcast.LayerHealth`) is left out when one
-        # below it arrives clean: its viewers move to that, as from a layer gone.
-        if any(s.health.broken for s in live):
+        limit = self.limit
+        if limit is not None and limit.holding and len(live) > 1:
+            # The publisher's uplink overflowed and its browser was told to send less (see
+            # `uplink_limit`): the layers above the limit are about to stop, and their
+            # viewers move now rather than freeze through the browser's reaction. The loss
+            # every layer showed was that overflow, so the limit, not the loss, says which
+            # layers stay (if loss goes on, the limit falls further).
+            kept, total = [], 0.0
+            for stream in live:
+                total += stream.meter.rate(now)
+                if kept and not limit.layer_fits(total):
+                    break
+                kept.append(stream)
+            live = kept
+        elif any(s.health.broken for s in live):
+            # A layer that arrives broken (see `simulcast.LayerHealth`) is left out when one
+            # below it arrives clean: its viewers move to that, as from a layer gone.
             clean_below = False
             kept = []
             for stream in live:
