@@ -157,6 +157,8 @@ async def test_remb_and_receiver_reports_feed_the_estimate_when_there_is_no_feed
     [(loss, rtt)] = estimator.reports
     assert loss == pytest.approx(26 / 256) and rtt == pytest.approx(0.05, abs=0.01)
     assert subscriber.peer.estimated_bps == estimator.target_bps
+    # The round trip also goes to the connection's quality (router `_conditions`).
+    assert subscriber.peer.rtt_s == pytest.approx(0.05, abs=0.01)
 
 
 async def test_malformed_feedback_is_dropped_without_touching_the_estimate() -> None:
