@@ -21,6 +21,8 @@ from typing import Any
 import aioice.ice
 import pytest
 
+from mosaic.bots.mosaic_bot import MosaicBot
+from mosaic.bots.swarm import start_all, stop_all, wait_for_media
 from mosaic.client import Participant, join
 from mosaic.client.synthetic import PatternVideoTrack
 from mosaic.rtc.aiortc_bridge import ice_connection
@@ -111,3 +113,22 @@ async def test_a_handshake_given_up_leaves_its_flights_in_the_log(
     assert "ICE completed" in text and "DTLS connecting as client" in text
     assert text.count("out    169B ClientHello#0") >= 3
     assert "in     7" in text and "ServerHello#0, Certificate#1" in text
+
+
+async def test_bots_still_count_their_media_once_the_handshake_log_lets_go(
+    server: MosaicServer, host: Account
+) -> None:
+    """A bot counts media with a hook on its connection (`divert_datagrams`) set before the
+    handshake; the handshake log wraps it and must put it back when the handshake ends (it
+    once removed it, and the forwarding benchmark's bots counted nothing)."""
+    created = await host.create_meeting(waiting_room=False)
+    bots = [
+        MosaicBot(created["join_url"], name, cookies=host.cookies, local_addresses=LOOPBACK)
+        for name in ("bot0", "bot1")
+    ]
+    started = await start_all(bots)
+    try:
+        assert len(started) == 2
+        assert await wait_for_media(started, minimum=20, timeout=20)
+    finally:
+        await stop_all(bots)
