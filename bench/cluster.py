@@ -332,6 +332,7 @@ def _summary(samples: list[float], trials: int) -> dict[str, Any]:
         "p50_ms": rounded(_ms(percentile(samples, 0.5)), 1),
         "p95_ms": rounded(_ms(percentile(samples, 0.95)), 1),
         "max_ms": rounded(_ms(max(samples, default=None)), 1),
+        "samples_ms": [round(x * 1000, 1) for x in samples],
     }
 
 
