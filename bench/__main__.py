@@ -4,6 +4,8 @@
     python -m bench                     # the full plan, about 10 minutes on 2 cores
     python -m bench --quick             # a few seconds of each: does the harness work?
     python -m bench --only forwarding   # some benchmarks only (forwarding, join, signaling)
+    python -m bench --only cluster      # 1 vs 2 workers, the cost of Redis, failover
+    python -m bench --only instructions # instructions per forwarded packet (callgrind, ~3 min)
     python -m bench --out DIR           # write the JSON elsewhere
 
 Run as root, it moves itself into a network namespace of its own first (see
@@ -24,7 +26,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import adaptation, environment, forwarding, join_latency, report, signaling
+from bench import (
+    adaptation,
+    cluster,
+    environment,
+    forwarding,
+    instructions,
+    join_latency,
+    report,
+    signaling,
+)
 from bench.plan import FULL, QUICK, Plan
 from mosaic.bots.clips import audio_clip, video_clip
 
@@ -33,6 +44,8 @@ BENCHES = {
     "join": join_latency.run,
     "signaling": signaling.run,
     "adaptation": adaptation.run,
+    "cluster": cluster.run,
+    "instructions": instructions.run,
 }
 
 

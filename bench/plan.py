@@ -24,7 +24,16 @@ class Plan:
     storm_concurrency: int = 32
     # Adaptation: squeeze-and-restore trials of a Chromium viewer's downlink.
     adaptation_trials: int = 10
-    benches: tuple[str, ...] = field(default=("forwarding", "join", "signaling", "adaptation"))
+    # Cluster (bench.cluster): 4-person meetings per load step, the measured window, pings for
+    # the round trip, kill -9 trials, and which parts run.
+    cluster_meetings: tuple[int, ...] = (1, 2, 4, 6, 8)
+    cluster_window_s: float = 8.0
+    cluster_pings: int = 50
+    failover_trials: int = 10
+    cluster_parts: tuple[str, ...] = ("scaling", "cost", "failover")
+    benches: tuple[str, ...] = field(
+        default=("forwarding", "join", "signaling", "adaptation", "cluster", "instructions")
+    )
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -44,6 +53,10 @@ QUICK = Plan(
     observers=3,
     storm_concurrency=8,
     adaptation_trials=1,
+    cluster_meetings=(1,),
+    cluster_window_s=1.5,
+    cluster_pings=5,
+    failover_trials=1,
     # Adaptation needs two Chromium pages and tens of seconds even for one trial: the quick
     # plan (the test suite's smoke run) leaves it out; `--quick --only adaptation` runs it.
     benches=("forwarding", "join", "signaling"),

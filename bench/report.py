@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.instructions import lines as instructions_lines
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -188,6 +190,7 @@ def text(results: dict[str, Any]) -> str:
         ("join", join_lines),
         ("signaling", signaling_lines),
         ("adaptation", adaptation_lines),
+        ("instructions", instructions_lines),
     ):
         if key in results:
             lines += ["", *render(results[key])]

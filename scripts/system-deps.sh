@@ -17,6 +17,8 @@ need ip /usr/sbin/ip iproute2
 need turnserver /usr/bin/turnserver coturn
 need janus /usr/bin/janus janus
 need unshare /usr/bin/unshare util-linux
+# valgrind: `python -m bench --only instructions` counts instructions per forwarded packet with callgrind.
+need valgrind /usr/bin/valgrind valgrind
 # Redis: the cluster's live state and bus (tests start their own redis-server on a free port).
 need redis-server /usr/bin/redis-server redis-server
 # npm installs axe-core, the accessibility engine of the browser tests (tests/browser/axe).

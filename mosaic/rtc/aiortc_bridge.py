@@ -85,6 +85,7 @@ from mosaic.media.wire.candidates import parse_candidate
 from mosaic.media.wire.rtp import is_rtcp
 from mosaic.rtc.demux import MEDIA_MIN_SIZE, Kind, datagram_kind, dropped
 from mosaic.rtc.handshake_log import HandshakeLog
+from mosaic.rtc.srtp_out import SrtpSender
 
 log = logging.getLogger(__name__)
 
@@ -355,9 +356,9 @@ class MediaTransport:
         self.dtls.on_rtcp = self._rtcp  # type: ignore[method-assign]
         self.dtls.on("statechange", self._dtls_state)
         # Set once connected (`_open_send_path`): one call per packet, nothing looked up.
-        self._deliver: Callable[[bytes], None] | None = None
-        self._protect: Callable[[bytes], bytes] = bytes
-        self._protect_rtcp: Callable[[bytes], bytes] = bytes
+        self._deliver: Callable[[bytes | memoryview], None] | None = None
+        self._protect: Callable[[bytes | bytearray], bytes | memoryview] = bytes
+        self._protect_rtcp: Callable[[bytes | bytearray], bytes | memoryview] = bytes
         # The DTLS datagrams of the handshake, printed if it never ends (see `close`).
         self.handshake = HandshakeLog(label="server")
 
@@ -518,8 +519,10 @@ class MediaTransport:
     def connected(self) -> bool:
         return self.state == "connected"
 
-    def send_rtp(self, packet: bytes) -> None:
-        """Encrypt (SRTP) and send one RTP packet now; dropped if not connected."""
+    def send_rtp(self, packet: bytes | bytearray) -> None:
+        """Encrypt (SRTP) and send one RTP packet now; dropped if not connected. ``packet``
+        may be a template the caller stamps again afterwards: it is copied once, into the
+        SRTP buffer, and sent before this returns."""
         deliver = self._deliver
         if deliver is not None:
             deliver(self._protect(packet))
@@ -537,20 +540,23 @@ class MediaTransport:
         pair = self.ice._connection._nominated.get(1)
         if pair is None:
             return
-        self._protect = self.dtls._tx_srtp.protect
-        self._protect_rtcp = self.dtls._tx_srtp.protect_rtcp
+        # libsrtp on a buffer of our own: one copy per packet (`mosaic.rtc.srtp_out`). What
+        # it returns is a view, valid until the next packet: sent at once below.
+        sender = SrtpSender(self.dtls._tx_srtp, srtp_context(self.dtls._tx_srtp))
+        self._protect, self._protect_rtcp = sender.protect, sender.protect_rtcp
         protocol, remote = pair.protocol, pair.remote_addr
         if isinstance(protocol, aioice.ice.StunProtocol):
             sendto = protocol.transport.sendto
 
-            def deliver(datagram: bytes) -> None:
+            def deliver(datagram: bytes | memoryview) -> None:
                 sendto(datagram, remote)
 
         else:
 
-            def deliver(datagram: bytes) -> None:
-                # A TURN relay wraps each datagram in its own framing, asynchronously.
-                task = asyncio.ensure_future(protocol.send_data(datagram, remote))
+            def deliver(datagram: bytes | memoryview) -> None:
+                # A TURN relay wraps each datagram in its own framing, asynchronously: keep
+                # a copy (the view is the sender's buffer, reused by the next packet).
+                task = asyncio.ensure_future(protocol.send_data(bytes(datagram), remote))
                 task.add_done_callback(_ignore_result)
 
         self._deliver = deliver
@@ -592,6 +598,12 @@ class MediaTransport:
         connection._check_list.clear()
         self.dtls.remove_all_listeners()
         self.dtls.on_rtp = self.dtls.on_rtcp = _ignore  # type: ignore[method-assign]
+
+
+def srtp_context(session: pylibsrtp.Session) -> Any:
+    """A pylibsrtp session's libsrtp context (its ``srtp_t``), for `mosaic.rtc.srtp_out`,
+    which calls libsrtp on it directly (pinned: pylibsrtp==1.0.0)."""
+    return session._srtp[0]
 
 
 async def _bind(

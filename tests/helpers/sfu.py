@@ -82,8 +82,8 @@ class Downlink:
         self.started = started
         self.sent: list[bytes] = []
 
-    def send_rtp(self, packet: bytes) -> None:
-        self.sent.append(packet)
+    def send_rtp(self, packet: bytes | bytearray) -> None:
+        self.sent.append(bytes(packet))  # a template is stamped again for the next receiver
 
     def send_template(self, template: bytearray, now: float) -> None:
         self.sent.append(bytes(template))
@@ -128,9 +128,9 @@ class FakeTransport:
         self.connected = True
         self.on_state("connected")
 
-    def send_rtp(self, packet: bytes) -> None:
+    def send_rtp(self, packet: bytes | bytearray) -> None:
         if self.connected:
-            self.sent_rtp.append(packet)
+            self.sent_rtp.append(bytes(packet))  # as the bridge, which copies it into SRTP
 
     def send_rtcp(self, packet: bytes) -> None:
         if self.connected:
@@ -346,7 +346,8 @@ class RelaySender:
         self.pipe = pipe
         self.receiver: RelayReceiver | None = None
 
-    def send_rtp(self, packet: bytes) -> None:
+    def send_rtp(self, packet: bytes | bytearray) -> None:
+        packet = bytes(packet)  # a template, stamped again for the next receiver
         number = int.from_bytes(packet[2:4], "big")
         if number in self.pipe.drop:
             self.pipe.drop.discard(number)

@@ -66,7 +66,7 @@ class DownTrack:
         if self.numbered:
             self.connection.send_template(template, now)
         else:
-            self.connection.send_rtp(bytes(template))
+            self.connection.send_rtp(template)  # copied once, into SRTP (see `seam.Downlink`)
         self.packets_sent += 1
         self.octets_sent += header.payload_end - header.payload_offset
 

@@ -40,13 +40,15 @@ class Uplink(Protocol):
 class Downlink(Protocol):
     """Where a down track's packets go, seen from the track."""
 
-    def send_rtp(self, packet: bytes) -> None: ...
+    def send_rtp(self, packet: bytes | bytearray) -> None:
+        """Send ``packet`` now. It may be a template the caller stamps again right after:
+        copy it if it is kept (the bridge copies it once, into its SRTP buffer)."""
 
     def send_template(self, template: bytearray, now: float) -> None:
         """Send a stamped template (see `wire.rtp.RtpWriter`) of a down track whose receiver
         reads transport-wide sequence numbers (`DownTrack.numbered`): the connection first
-        writes its own number into it (hence the template, not a copy), then sends a copy;
-        the template is stamped again for the next one."""
+        writes its own number into it (hence the template, not a copy), then sends it as
+        `send_rtp` does; the template is stamped again for the next one."""
 
     @property
     def connected(self) -> bool: ...
@@ -141,7 +143,9 @@ class Transport(Protocol):
     @property
     def connected(self) -> bool: ...
 
-    def send_rtp(self, packet: bytes) -> None: ...
+    def send_rtp(self, packet: bytes | bytearray) -> None:
+        """Encrypt and send now; ``packet`` may be reused by the caller once this returns."""
+
     def send_rtcp(self, packet: bytes) -> None: ...
     async def close(self) -> None: ...
 

@@ -148,16 +148,16 @@ class SubscribePeer:
         loss_based = self.loss_estimate.bitrate
         return max(loss_based, self.remb) if self.remb is not None else loss_based
 
-    def send_rtp(self, packet: bytes) -> None:
+    def send_rtp(self, packet: bytes | bytearray) -> None:
         self.transport.send_rtp(packet)
 
     def send_template(self, template: bytearray, now: float) -> None:
         """The forwarding path of a slot whose receiver reads transport-wide numbers: number
-        a stamped template, remember it, send a copy. No allocation kept, no logging, no
-        await."""
+        a stamped template, remember it, send it (the transport copies it once, into SRTP,
+        before it returns). No allocation kept, no logging, no await."""
         if template[0] == _WITH_EXTENSION and template[_ELEMENT_AT] == _TRANSPORT_CC_ELEMENT:
             self.history.number(template, now)
-        self.transport.send_rtp(bytes(template))
+        self.transport.send_rtp(template)
 
     @property
     def connected(self) -> bool:
