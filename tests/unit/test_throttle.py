@@ -268,3 +268,31 @@ async def test_a_gate_caps_the_checks_in_progress_on_one_target(make_gate: MakeG
 
     await asyncio.gather(*(attempt() for _ in range(40)))
     assert peak == 3
+
+
+async def test_an_attempt_whose_worker_died_counts_as_a_failure_and_frees_its_slot(
+    redis_server: Any,
+) -> None:
+    """Cluster only: a worker killed mid-check never resolves its reservation nor gives back
+    its gate slot. The reservation's lease runs out and it counts as failed (as a hung-up
+    attempt does in memory); the slot's lease runs out and the next check gets it."""
+    link = RedisLink(redis_server.url)
+    try:
+        throttle = RedisThrottle(
+            link, "dead", ThrottleRule(per_minute=6000, burst=100, free_failures=1), lease_s=5
+        )
+        assert await throttle.reserve("k", 0.0) == 0.0  # its worker dies here
+        assert await throttle.reserve("k", 1.0) > 0  # in flight: waits for it
+        assert await throttle.reserve("k", 6.0) > 0  # lease out: a failure, back-off begins
+        assert await throttle.retry_after("k", 8.0) == 0.0  # served (1 s), then allowed
+
+        gate = RedisGate(link, "dead-gate", GateRule(concurrent=1, free_failures=5),
+                         hold_lease_s=0.3)  # fmt: skip
+        dead = gate.turn("meeting")
+        await dead.__aenter__()  # holds the only slot, and its worker dies
+        async with asyncio.timeout(3):
+            async with gate.turn("meeting") as turn:
+                await turn.succeeded()
+        assert turn.ok
+    finally:
+        await link.close()
