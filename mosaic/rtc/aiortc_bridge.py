@@ -53,6 +53,7 @@ import contextlib
 import logging
 import random
 import socket
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -570,11 +571,12 @@ class MediaTransport:
         full garbage collection, megabytes each. Cut, they go when the last reference does.
 
         A transport closed while its DTLS handshake was still running leaves its handshake
-        log in the server's log: the client gave up on it (see `mosaic.client.watchdog`)."""
+        log in the server's log: the client gave up on it (see `mosaic.client.watchdog`). At
+        most one such log a minute (`_HandshakeDumps`): anyone may open and drop connections."""
         if self._task is not None and self.dtls.state in ("new", "connecting"):
             connection = self.ice._connection
             self.handshake.event(f"closing: ICE {self.ice.state}, {_ice_details(connection)}")
-            log.warning("closed before DTLS connected: %s", self.handshake.dump())
+            _handshake_dumps.log(self.handshake)
         _stop_logging_sends(self.ice)
         self._set_state("closed")
         protocols = list(self.ice._connection._protocols)
@@ -636,6 +638,30 @@ def _note_ice(log_: HandshakeLog, connection: aioice.Connection, state: str) -> 
     pair = connection._nominated.get(1)
     route = f" on {pair.local_addr} -> {pair.remote_addr}" if pair is not None else ""
     log_.event(f"ICE {state}{route}")
+
+
+class _HandshakeDumps:
+    """Prints a handshake log that never ended, at most once per `INTERVAL_S` for the process:
+    a log of many lines per dropped connection would let anyone who opens and drops
+    connections fill the server's log. The ones not printed are counted, and said next time."""
+
+    INTERVAL_S = 60.0
+
+    def __init__(self) -> None:
+        self.last: float | None = None
+        self.unprinted = 0
+
+    def log(self, handshake: HandshakeLog) -> None:
+        now = time.monotonic()
+        if self.last is not None and now - self.last < self.INTERVAL_S:
+            self.unprinted += 1
+            return
+        self.last, unprinted, self.unprinted = now, self.unprinted, 0
+        more = f" ({unprinted} more since the last one, not printed)" if unprinted else ""
+        log.warning("closed before DTLS connected%s: %s", more, handshake.dump())
+
+
+_handshake_dumps = _HandshakeDumps()
 
 
 def _ice_details(connection: aioice.Connection) -> str:

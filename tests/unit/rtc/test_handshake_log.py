@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 
+import pytest
 from aiortc import RTCCertificate
 from aiortc.rtcdtlstransport import SRTP_PROFILES
 from hypothesis import given
 from hypothesis import strategies as st
 from OpenSSL import SSL
 
+from mosaic.rtc import aiortc_bridge
 from mosaic.rtc.handshake_log import MAX_ENTRIES, HandshakeLog, records, summary
 
 
@@ -66,3 +69,22 @@ def test_the_log_keeps_the_last_datagrams_only_and_says_how_many_it_forgot() -> 
     assert "the first 5 forgotten" in text
     assert text.count("ClientHello#0") == MAX_ENTRIES
     assert "DTLS starts as client" in text
+
+
+def test_the_server_prints_at_most_one_handshake_log_a_minute(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Anyone can open connections and drop them before DTLS connects: each would print a
+    log of many lines. One a minute is printed, the others counted and said next time."""
+    dumps = aiortc_bridge._HandshakeDumps()
+    handshake = HandshakeLog(label="server")
+    handshake.note("in", _flight(_endpoint(True)))
+    with caplog.at_level(logging.WARNING, logger="mosaic.rtc.aiortc_bridge"):
+        for _ in range(50):
+            dumps.log(handshake)
+        assert caplog.text.count("closed before DTLS connected") == 1
+        assert dumps.last is not None
+        dumps.last -= dumps.INTERVAL_S
+        dumps.log(handshake)
+    assert caplog.text.count("closed before DTLS connected") == 2
+    assert "(49 more since the last one, not printed)" in caplog.text
