@@ -84,9 +84,11 @@ async def audio_flows(viewer: Participant, speaker: Participant, seconds: float)
 async def test_a_squeezed_viewer_keeps_the_audio_and_its_video_pauses_then_resumes(
     tmp_path: Path,
 ) -> None:
-    """aiortc sends no transport-wide feedback and, through a queue, no loss: its REMB is
-    its only word on congestion, and it must be told from the REMB it also lowers on a
-    clean link when the machine is loaded (tests/security/test_media_garbage.py)."""
+    """aiortc sends no transport-wide feedback: its REMB (which falls as a queue grows) and
+    its receiver reports' loss (once the queue overflows) are all it says, and the REMB must
+    be told from the one it also lowers on a clean link when the machine is loaded
+    (tests/security/test_media_garbage.py). Here both signals come (the REMB rule alone is
+    proven by tests/unit/media/sfu/test_estimator.py)."""
     with netns.private_network(f"mosaic-n4-{os.getpid()}"), NetLab() as network:
         async with ann_publishing_to_bob(tmp_path, NoisyVideoTrack(320, 180, fps=15)) as meeting:
             ann, bob = meeting.ann, meeting.bob
