@@ -19,6 +19,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from aiortc import (
+    InvalidStateError,
     MediaStreamTrack,
     RTCBundlePolicy,
     RTCConfiguration,
@@ -30,7 +31,7 @@ from aiortc import (
 )
 
 from mosaic.client.e2ee_keys import E2eeKeys
-from mosaic.client.signaling import Event, SignalingClient
+from mosaic.client.signaling import Event, SignalingClient, SignalingError
 from mosaic.client.taps import ReceivedPackets, count_arrivals, tap_receiver
 from mosaic.client.watchdog import Watchdog
 from mosaic.rtc.aiortc_bridge import (
@@ -213,6 +214,19 @@ class ClientMedia:
         return self._answer_offer(event, self._slot_events)
 
     async def _answer_offer(self, event: Event, slot_events: int) -> None:
+        """Answer in the background. An offer whose answer cannot be sent (we left, or the
+        socket dropped meanwhile) or whose connection was closed meanwhile is let go, as it
+        always was, but said in the log, not left to fail as a task nobody awaits."""
+        try:
+            await self._answer(event, slot_events)
+        except SignalingError as error:
+            if error.code not in ("closed", "reconnecting"):
+                raise
+            log.info("offer left unanswered: %s", error)
+        except _ClosedMeanwhile:
+            log.info("offer left unanswered: its connection was closed meanwhile")
+
+    async def _answer(self, event: Event, slot_events: int) -> None:
         if ice_ufrag(event["sdp"]) in self._abandoned:
             return  # sent by a transport we gave up, before the server heard so
         async with self._lock:
@@ -221,11 +235,16 @@ class ClientMedia:
             if self.subscriber is None:
                 self.subscriber = self._connection()
             pc = self.subscriber
-            await pc.setRemoteDescription(RTCSessionDescription(event["sdp"], "offer"))
-            _arrivals(pc)  # counted from the start, not from the watchdog's first look
-            for transceiver in pc.getTransceivers():
-                self._adopt(transceiver)
-            await pc.setLocalDescription(await pc.createAnswer())
+            try:
+                await pc.setRemoteDescription(RTCSessionDescription(event["sdp"], "offer"))
+                _arrivals(pc)  # counted from the start, not from the watchdog's first look
+                for transceiver in pc.getTransceivers():
+                    self._adopt(transceiver)
+                await pc.setLocalDescription(await pc.createAnswer())
+            except InvalidStateError:
+                if pc.signalingState != "closed":
+                    raise
+                raise _ClosedMeanwhile from None  # we left, or gave this connection up
             await self.signaling.request("answer", sdp=pc.localDescription.sdp)
             self.offers += 1
             if event.get("slots") and slot_events == self._slot_events:
@@ -378,6 +397,10 @@ class ClientMedia:
             if pc is not None:
                 with contextlib.suppress(Exception):
                     await pc.close()
+
+
+class _ClosedMeanwhile(Exception):
+    """The connection an offer was for was closed while the offer was being answered."""
 
 
 def _arrivals(pc: RTCPeerConnection) -> int:

@@ -15,6 +15,7 @@ the largest there is.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from typing import Any
 
@@ -132,3 +133,40 @@ async def test_bots_still_count_their_media_once_the_handshake_log_lets_go(
         assert await wait_for_media(started, minimum=20, timeout=20)
     finally:
         await stop_all(bots)
+
+
+async def test_leaving_while_an_offer_is_being_answered_leaves_no_failed_task(
+    server: MosaicServer, host: Account
+) -> None:
+    """A participant who leaves (or whose socket drops) while answering an offer cannot send
+    the answer: that is the end of that offer, not an error for asyncio to report as a task
+    that failed unseen (seen by the dozen when bots left a join storm)."""
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _, context: reported.append(context))
+    try:
+        created = await host.create_meeting(waiting_room=False)
+        ann = await join(
+            created["join_url"], name="Ann", cookies=host.cookies, local_addresses=LOOPBACK
+        )
+        bob = await join(created["join_url"], name="Bob", local_addresses=LOOPBACK)
+        answering = asyncio.Event()
+        request = bob.signaling.request
+
+        async def held(kind: str, **fields: Any) -> dict[str, Any]:
+            if kind == "answer":
+                answering.set()
+                await asyncio.sleep(1.0)
+            return await request(kind, **fields)
+
+        bob.signaling.request = held  # type: ignore[method-assign]
+        async with ann:
+            await ann.publish(video=PatternVideoTrack())
+            await asyncio.wait_for(answering.wait(), 15)
+            await bob.leave()
+            await asyncio.sleep(1.5)
+            gc.collect()  # a failed task nobody awaited is reported when it is collected
+            await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(None)
+    assert not [c for c in reported if "_answer_offer" in repr(c.get("future"))], reported
