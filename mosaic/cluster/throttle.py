@@ -373,7 +373,7 @@ class RedisGate(Gate):
         first = True
         try:
             while True:
-                args = (turn._state, turn.rank, "1" if first else "0", self._concurrent,
+                args = (turn.backend_state, turn.rank, "1" if first else "0", self._concurrent,
                         self._max_waiting, repr(self._hold), repr(self._wait_lease))  # fmt: skip
                 taken = int((await self._run("take", turn.key, *args))[0])
                 first = False
@@ -383,11 +383,11 @@ class RedisGate(Gate):
                     raise Refused(self._max_delay)
                 await asyncio.sleep(POLL_S)
         except asyncio.CancelledError:
-            await asyncio.shield(self._run("leave", turn.key, turn._state))
+            await asyncio.shield(self._run("leave", turn.key, turn.backend_state))
             raise
 
     async def give_slot(self, turn: Turn) -> None:
-        await self._run("give", turn.key, turn._state)
+        await self._run("give", turn.key, turn.backend_state)
 
     async def turn_succeeded(self, turn: Turn) -> None:
         await self._run("succeeded", turn.key)

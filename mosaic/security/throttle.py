@@ -405,13 +405,22 @@ class Turn:
     class is the one rule for holding and serving.
     """
 
-    __slots__ = ("_gate", "_resolved", "_state", "delay", "key", "ok", "rank", "recent_failures")
+    __slots__ = (
+        "_gate",
+        "_resolved",
+        "backend_state",
+        "delay",
+        "key",
+        "ok",
+        "rank",
+        "recent_failures",
+    )
 
     def __init__(self, gate: GateBackend, key: str, rank: int, state: object = None) -> None:
         self._gate = gate
         self.key = key
         self.rank = rank
-        self._state = state  # the backend's own (the in-memory target)
+        self.backend_state = state  # the backend's own (the in-memory target)
         self.delay = 0.0
         self.ok = False
         self.recent_failures = 0
@@ -541,7 +550,7 @@ class Gate:
         return await self.recent_failures(key) > self._free
 
     async def take_slot(self, turn: Turn) -> None:
-        target = turn._state
+        target = turn.backend_state
         assert isinstance(target, _Target)
         if target.active < self._concurrent and not target.waiters:
             target.active += 1
@@ -564,7 +573,7 @@ class Gate:
             raise
 
     async def give_slot(self, turn: Turn) -> None:
-        target = turn._state
+        target = turn.backend_state
         assert isinstance(target, _Target)
         self._pass_slot(target)
 
@@ -577,13 +586,13 @@ class Gate:
         target.active -= 1
 
     async def turn_succeeded(self, turn: Turn) -> None:
-        target = turn._state
+        target = turn.backend_state
         assert isinstance(target, _Target)
         self._leak(target, self._clock())
         target.level = max(0.0, target.level - 1.0)
 
     async def turn_failed(self, turn: Turn) -> tuple[float, int, bool]:
-        target = turn._state
+        target = turn.backend_state
         assert isinstance(target, _Target)
         now = self._clock()
         self._leak(target, now)
