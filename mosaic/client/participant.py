@@ -148,12 +148,17 @@ class Participant:
 
     async def send_chat(self, text: str, to: str | None = None) -> None:
         """A chat message, encrypted end to end in an encrypted meeting."""
-        if self.media.e2ee_required:
-            if self.e2ee is None:
-                raise E2eeError("this meeting is end-to-end encrypted: the link has no key")
-            await self.e2ee.wait_keyed()
-            text = self.e2ee.encrypt_chat(text)
-        await self.request("chat", text=text, to=to)
+        await self.request("chat", text=await self._chat_wire(text), to=to)
+
+    async def _chat_wire(self, text: str) -> str:
+        """What goes to the server for ``text``: itself, or in an encrypted meeting its
+        ciphertext (chat and the word to the breakout rooms alike)."""
+        if not self.media.e2ee_required:
+            return text
+        if self.e2ee is None:
+            raise E2eeError("this meeting is end-to-end encrypted: the link has no key")
+        await self.e2ee.wait_keyed()
+        return self.e2ee.encrypt_chat(text)
 
     def _on_roster(self, event: Event) -> None:
         for person in event["joined"] + event["updated"]:
@@ -213,8 +218,9 @@ class Participant:
         await self.request("breakouts.extend", minutes=minutes)
 
     async def broadcast(self, text: str) -> None:
-        """A message to every room (arrives as a ``broadcast`` event)."""
-        await self.request("breakouts.broadcast", text=text)
+        """A message to every room (arrives as a ``broadcast`` event; in an encrypted
+        meeting as ciphertext, which `decrypt_chat` of the client's keys opens)."""
+        await self.request("breakouts.broadcast", text=await self._chat_wire(text))
 
     async def move_to(self, room_id: str | None) -> None:
         """Go to a room (None: back to main): a host's visit, a participant's choice."""

@@ -134,6 +134,7 @@ async def extend(room: Room, member: Member, msg: p.BreakoutsExtend) -> Result:
 async def broadcast(room: Room, member: Member, msg: p.BreakoutsBroadcast) -> Result:
     sender = member.participant
     audience = room.meeting.broadcast_audience(sender)
+    room.meeting.check_chat_text(msg.text)  # an encrypted meeting's word to the rooms too
     frame = {
         "type": "broadcast",
         "from": sender.id,

@@ -371,7 +371,7 @@ class BreakoutsExtend(Request):
 
 class BreakoutsBroadcast(Request):
     type: Literal["breakouts.broadcast"]
-    text: ChatText
+    text: ChatOrCiphertext  # ciphertext, as chat, in an encrypted meeting
 
 
 class BreakoutsMove(Request):

@@ -299,6 +299,13 @@ async def test_breakout_rooms_work_in_an_encrypted_meeting(server, new_page: Pag
     await host.context.add_cookies(
         [{"name": k, "value": v, "url": server.url} for k, v in account.cookies.items()]
     )
+    sent: list[str] = []  # every WebSocket frame the host's page sends
+    host.on(
+        "websocket",
+        lambda socket: socket.on(
+            "framesent", lambda frame: sent.append(frame if isinstance(frame, str) else "")
+        ),
+    )
     await enter(host, link, "Teacher")
     ada, ben = await new_page(), await new_page()
     await enter(ada, link, "Ada")
@@ -326,3 +333,12 @@ async def test_breakout_rooms_work_in_an_encrypted_meeting(server, new_page: Pag
     await chat(ada, "room one only")
     await expect(ben.locator("#chat-log .chat-text")).to_have_text(["room one only"])
     await expect(host.locator("#chat-log .chat-text")).to_have_count(0)
+    # The host's word to every room goes as ciphertext and is read decrypted in the room.
+    await host.fill("#bo-broadcast-text", "Five more minutes of reading")
+    await host.click("#bo-broadcast-form button[type=submit]")
+    for page in (ada, ben):
+        await expect(page.locator(".toast.broadcast")).to_contain_text(
+            "Five more minutes of reading"
+        )
+    broadcasts = [frame for frame in sent if "breakouts.broadcast" in frame]
+    assert broadcasts and all("e2ee:" in f and "reading" not in f for f in broadcasts)

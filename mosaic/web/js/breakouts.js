@@ -108,11 +108,17 @@ export class Breakouts {
     if (!quiet) this.room.render();
   }
 
-  broadcastReceived(event) {
+  async broadcastReceived(event) {
     const sender = this.room.participants.get(event.from);
     const name = event.name || (sender ? sender.name : event.from || "");
+    // In an encrypted meeting the word to the rooms is chat ciphertext, opened here.
+    let text = event.text;
+    if (this.room.e2ee) {
+      const opened = text.startsWith("e2ee:") ? await this.room.e2ee.decryptChat(text, event.from) : null;
+      text = opened === null ? t("e2ee.chat_unreadable") : opened;
+    }
     // A broadcast stays until read (a host's word to every room): a sticky toast, also said.
-    const toast = this.room.toast(t("breakouts.broadcast_from", { name, text: event.text }), { sticky: true });
+    const toast = this.room.toast(t("breakouts.broadcast_from", { name, text }), { sticky: true });
     toast.classList.add("broadcast");
     setTimeout(() => toast.remove(), 15000);
   }
@@ -179,7 +185,8 @@ export class Breakouts {
       const text = $("bo-broadcast-text").value.trim();
       if (!text) return;
       try {
-        await this.room.request("breakouts.broadcast", { text });
+        const wire = this.room.e2ee ? await this.room.e2ee.encryptChat(text) : text;
+        await this.room.request("breakouts.broadcast", { text: wire });
         $("bo-broadcast-text").value = "";
         announce(t("breakouts.broadcast_sent"));
       } catch {

@@ -7,7 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from mosaic.signaling.live_state import NoJournal
+from mosaic.signaling.protocol import ProtocolError
 from tests.helpers.signaling import staged_room
 
 CIPHERTEXT = "e2ee:" + "A" * 60
@@ -45,3 +48,21 @@ async def test_plain_chat_is_kept_as_the_host_asked(tmp_path: Path) -> None:
         await stage.settle()
         assert len(stage.room.chat) == 1 and len(journal.chats) == 1
         assert len(await stage.audit.chat_messages(stage.meeting.id)) == 1
+
+
+async def test_an_encrypted_meetings_word_to_the_breakout_rooms_is_ciphertext_only(
+    tmp_path: Path,
+) -> None:
+    """A host's broadcast to the rooms is chat too: in clear it is refused (the server would
+    read it), as ciphertext it reaches everyone as it was sent."""
+    async with staged_room(tmp_path, waiting_room=False, e2ee=True) as stage:
+        host = stage.host()
+        guest = await stage.guest("Guest")
+        await stage.send(host, "breakouts.create", rooms=[{"name": "Red"}], mode="balanced")
+        await stage.send(host, "breakouts.open", minutes=10, allow_return=True)
+        with pytest.raises(ProtocolError) as refused:
+            await stage.send(host, "breakouts.broadcast", text="Five minutes left")
+        assert refused.value.code == "forbidden"
+        await stage.send(host, "breakouts.broadcast", text=CIPHERTEXT)
+        await stage.settle()
+        assert [b["text"] for b in stage.inbox(guest).of("broadcast")] == [CIPHERTEXT]
