@@ -6,6 +6,7 @@
     python -m bench --only forwarding   # some benchmarks only (forwarding, join, signaling)
     python -m bench --only cluster      # 1 vs 2 workers, the cost of Redis, failover
     python -m bench --only instructions # instructions per forwarded packet (callgrind, ~3 min)
+    python -m bench --only e2ee         # the server's cost of end-to-end encryption
     python -m bench --out DIR           # write the JSON elsewhere
 
 Run as root, it moves itself into a network namespace of its own first (see
@@ -29,6 +30,7 @@ from typing import Any
 from bench import (
     adaptation,
     cluster,
+    e2ee,
     environment,
     forwarding,
     instructions,
@@ -46,6 +48,7 @@ BENCHES = {
     "adaptation": adaptation.run,
     "cluster": cluster.run,
     "instructions": instructions.run,
+    "e2ee": e2ee.run,
 }
 
 

@@ -40,15 +40,15 @@ def _kinds(bots: list[Bot]) -> dict[str, int]:
 
 
 async def _bots_for(server: ServerProcess, name: str, count: int, env: Environment) -> list[Bot]:
-    if name == "mosaic":
-        meeting = await open_meeting(server.url)  # type: ignore[attr-defined]
+    if name.startswith("mosaic"):  # "mosaic-e2ee": the same bots, end-to-end encrypted
+        meeting = await open_meeting(server.url, e2ee=name == "mosaic-e2ee")  # type: ignore[attr-defined]
         return mosaic_bots(meeting, count, env.media_address)
     room = await janus_room(server.url, publishers=count + 2)  # type: ignore[attr-defined]
     return janus_bots(server.url, room, count, env.media_address)  # type: ignore[attr-defined]
 
 
 def _start_server(name: str, env: Environment, data_dir: Path) -> ServerProcess:
-    if name == "mosaic":
+    if name.startswith("mosaic"):
         return MosaicProcess(data_dir, env.media_address).start()
     assert env.janus_interface is not None
     return JanusProcess(env.janus_interface).start()

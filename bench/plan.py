@@ -31,8 +31,10 @@ class Plan:
     cluster_pings: int = 50
     failover_trials: int = 10
     cluster_parts: tuple[str, ...] = ("scaling", "cost", "failover")
+    # End-to-end encryption's server cost (bench.e2ee): meeting sizes, plain and encrypted.
+    e2ee_sizes: tuple[int, ...] = (4, 8)
     benches: tuple[str, ...] = field(
-        default=("forwarding", "join", "signaling", "adaptation", "cluster", "instructions")
+        default=("forwarding", "join", "signaling", "adaptation", "cluster", "instructions", "e2ee")
     )
 
     def as_dict(self) -> dict[str, object]:
@@ -57,6 +59,7 @@ QUICK = Plan(
     cluster_window_s=1.5,
     cluster_pings=5,
     failover_trials=1,
+    e2ee_sizes=(2,),
     # Adaptation needs two Chromium pages and tens of seconds even for one trial: the quick
     # plan (the test suite's smoke run) leaves it out; `--quick --only adaptation` runs it.
     benches=("forwarding", "join", "signaling"),

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.e2ee import lines as e2ee_lines
 from bench.instructions import lines as instructions_lines
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -191,6 +192,7 @@ def text(results: dict[str, Any]) -> str:
         ("signaling", signaling_lines),
         ("adaptation", adaptation_lines),
         ("instructions", instructions_lines),
+        ("e2ee", e2ee_lines),
     ):
         if key in results:
             lines += ["", *render(results[key])]
