@@ -30,7 +30,6 @@ from mosaic.signaling.session import Pace, Session
 from mosaic.signaling.socket_cap import CLOSE_JOIN_DEADLINE
 from mosaic.signaling.sockets import SignalingSocket, SocketClosed
 from mosaic.store.meetings import Meetings
-from mosaic.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +88,6 @@ class ClusterSignaling:
         self._join_deadline_s = join_deadline_s
         self.relays = Relays(cluster)
         self.remotes = RemoteSessions(cluster, door, join_deadline_s)
-        self._tasks = TaskSet()
         self._watcher: asyncio.Task[None] | None = None
 
     def start(self) -> None:
