@@ -35,6 +35,7 @@ import httpx
 import redis.asyncio as aioredis
 
 from bench.environment import Environment
+from bench.join_latency import first_frame_after_join
 from bench.plan import Plan
 from bench.procstat import cpu_times
 from bench.servers import MosaicProcess, free_port
@@ -288,25 +289,11 @@ async def scaling(plan: Plan, env: Environment, redis: RedisProcess) -> dict[str
 async def _first_frame(
     url: str, cookies: dict[str, str], env: Environment, name: str
 ) -> float | None:
-    viewer = MosaicBot(
-        url,
-        name,
-        cookies=cookies,
-        mode=MediaMode.NONE,
-        decode=True,
-        local_addresses=[env.media_address],
-    )
-    started = time.monotonic()
+    """A viewer's join -> first frame; None for a join that failed (the machine was busy)."""
     try:
-        await viewer.start()
-        await asyncio.wait_for(viewer.first_frame.wait(), 15)
-        assert viewer.first_frame_at is not None
-        return viewer.first_frame_at - started
-    except (TimeoutError, Exception):
+        return await first_frame_after_join(url, cookies, env, name)
+    except Exception:
         return None
-    finally:
-        with contextlib.suppress(Exception):
-            await viewer.stop()
 
 
 async def _round_trips(url: str, cookies: dict[str, str], env: Environment, n: int) -> list[float]:

@@ -65,10 +65,18 @@ PAGE_PROBE = """
 
 
 async def python_trial(meeting: MosaicMeeting, env: Environment, index: int) -> float | None:
+    return await first_frame_after_join(meeting.join_url, meeting.cookies, env, f"viewer{index}")
+
+
+async def first_frame_after_join(
+    url: str, cookies: dict[str, str], env: Environment, name: str
+) -> float | None:
+    """Seconds from a Python viewer's start (join, negotiation) to its first decoded frame;
+    None if none came within 15 s."""
     viewer = MosaicBot(
-        meeting.join_url,
-        f"viewer{index}",
-        cookies=meeting.cookies,
+        url,
+        name,
+        cookies=cookies,
         mode=MediaMode.NONE,
         decode=True,
         local_addresses=[env.media_address],
