@@ -27,6 +27,7 @@ both: tests/unit/test_throttle.py). What differs is what only a cluster has:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import secrets
 import time
@@ -334,16 +335,7 @@ class RedisGate(Gate):
         wait_lease_s: float = 2.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(
-            concurrent=rule.concurrent,
-            free_failures=rule.free_failures,
-            window_s=rule.window_s,
-            delay_step_s=rule.delay_step_s,
-            max_delay_s=rule.max_delay_s,
-            alert_every_s=rule.alert_every_s,
-            max_waiting=rule.max_waiting,
-            clock=clock,
-        )
+        super().__init__(**dataclasses.asdict(rule), clock=clock)
         self._link = link
         self._name = name
         self._hold = hold_lease_s

@@ -33,6 +33,7 @@ keeps the same counts in Redis, with the same rules, behind the same (async) int
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import heapq
 import ipaddress
 import itertools
@@ -349,15 +350,7 @@ class Limits:
         )
 
     def gate(self, name: str, rule: GateRule) -> Gate:
-        return Gate(
-            concurrent=rule.concurrent,
-            free_failures=rule.free_failures,
-            window_s=rule.window_s,
-            delay_step_s=rule.delay_step_s,
-            max_delay_s=rule.max_delay_s,
-            alert_every_s=rule.alert_every_s,
-            max_waiting=rule.max_waiting,
-        )
+        return Gate(**dataclasses.asdict(rule))
 
 
 def guessing_rule(per_minute: float, free_failures: int) -> ThrottleRule:
