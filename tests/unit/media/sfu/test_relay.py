@@ -1,0 +1,102 @@
+"""The relay between workers on real UDP sockets (two routers in this process, loopback
+between them): publisher -> router A -> relay -> router B -> subscriber, a keyframe request
+from B's subscriber back to A's publisher, loss on the relay path repaired by NACK from A's
+cache, and the same over SRTP."""
+
+from __future__ import annotations
+
+import asyncio
+
+from mosaic.domain.roster import Source
+from mosaic.media.sfu.relay import RelayedTrack
+from mosaic.media.wire.rtcp import Nack, Pli
+from tests.helpers.relay import RelayedMeeting, relayed_meeting, sequence_numbers, until
+from tests.helpers.sfu import pli
+
+
+async def _flowing(m: RelayedMeeting) -> object:
+    """Ann's keyframe crosses the relay and Sam, on B, subscribes and receives it."""
+    m.ann.video("f", keyframe=True)
+    stream = m.relayed_track.streams[0]
+    await until(lambda: stream.keyframe_seq >= 0)
+    sam = await m.b.subscribe("sam")
+    assert m.b.frames.of("sam", "offer")[-1]["slots"]["0"] == {
+        "participant": "ann",
+        "source": "camera",
+    }
+    await until(lambda: len(sam.sent_rtp) == 1)  # started from B's cached keyframe
+    return sam
+
+
+async def test_packets_and_a_keyframe_request_cross_the_relay() -> None:
+    m = await relayed_meeting()
+    try:
+        sam = await _flowing(m)
+        for _ in range(5):
+            m.ann.video("f")
+        await until(lambda: len(sam.sent_rtp) == 6)  # type: ignore[attr-defined]
+        assert m.out.sent == 6 and m.into.received == 6
+        # The description the cluster carries names what B needs and nothing else.
+        assert RelayedTrack.from_json(m.relayed.to_json()) == m.relayed
+        assert m.b.router.tracks[("ann", Source.CAMERA)] is m.relayed_track
+
+        # Sam lost its picture: the request crosses back to Ann's browser.
+        m.a.clock.advance(1.0)
+        ann_transport = m.a.transports.made[0]
+        before = len([p for p in ann_transport.rtcp() if isinstance(p, Pli)])
+        requests = m.into.keyframe_requests_sent
+        [slot] = m.b.router.subscribers["sam"].peer.slots
+        sam.on_rtcp(pli(slot.ssrc))  # type: ignore[attr-defined]
+        await until(lambda: len([p for p in ann_transport.rtcp() if isinstance(p, Pli)]) > before)
+        new = [p for p in ann_transport.rtcp() if isinstance(p, Pli)][before:]
+        assert [p.media_ssrc for p in new] == [m.full.ssrc]
+        assert m.into.keyframe_requests_sent == requests + 1
+    finally:
+        m.close()
+
+
+async def test_five_percent_loss_on_the_relay_is_repaired_from_the_senders_cache() -> None:
+    m = await relayed_meeting(loss=0.05)
+    try:
+        sam = await _flowing(m)
+        assert m.wire is not None
+        first = sequence_numbers(sam)[0]  # type: ignore[arg-type]
+        count = 300
+        for _ in range(count):
+            m.ann.video("f")
+            m.a.clock.advance(1 / 30)
+            m.into.tick(m.a.clock())
+            await asyncio.sleep(0.001)
+
+        def complete() -> bool:
+            m.a.clock.advance(0.05)
+            m.into.tick(m.a.clock())
+            return len(set(sequence_numbers(sam))) == count + 1  # type: ignore[arg-type]
+
+        await until(complete, timeout=5.0)
+        received = set(sequence_numbers(sam))  # type: ignore[arg-type]
+        assert received == {(first + i) & 0xFFFF for i in range(count + 1)}  # no hole left
+        assert m.wire.dropped >= 10  # the wire did lose packets (5 % of ~330 each way)
+        assert m.into.nacks_sent > 0 and m.out.retransmitted > 0
+        # Answered from A's cache: Ann's browser was never asked to resend anything.
+        ann_transport = m.a.transports.made[0]
+        assert not [p for p in ann_transport.rtcp() if isinstance(p, Nack)]
+    finally:
+        m.close()
+
+
+async def test_an_encrypted_relay_carries_media_and_feedback() -> None:
+    m = await relayed_meeting(secure=True)
+    try:
+        sam = await _flowing(m)
+        m.ann.video("f")
+        await until(lambda: len(sam.sent_rtp) == 2)  # type: ignore[attr-defined]
+        assert m.into.refused == 0 and m.out.refused == 0
+        m.a.clock.advance(1.0)
+        ann_transport = m.a.transports.made[0]
+        before = len([p for p in ann_transport.rtcp() if isinstance(p, Pli)])
+        [slot] = m.b.router.subscribers["sam"].peer.slots
+        sam.on_rtcp(pli(slot.ssrc))  # type: ignore[attr-defined]
+        await until(lambda: len([p for p in ann_transport.rtcp() if isinstance(p, Pli)]) > before)
+    finally:
+        m.close()
