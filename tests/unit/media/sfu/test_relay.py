@@ -55,6 +55,32 @@ async def test_packets_and_a_keyframe_request_cross_the_relay() -> None:
         m.close()
 
 
+async def test_one_relay_stream_serves_every_viewer_there_and_stops_when_told() -> None:
+    m = await relayed_meeting()
+    try:
+        sam = await _flowing(m)
+        sid = await m.b.subscribe("sid")
+        m.ann.video("f", keyframe=True)
+        await until(lambda: len(sid.sent_rtp) >= 1)
+        sent = m.out.sent
+        for _ in range(10):
+            m.ann.video("f")
+        await until(lambda: len(sid.sent_rtp) >= 11 and len(sam.sent_rtp) >= 12)  # type: ignore[attr-defined]
+        assert m.out.sent == sent + 10  # once per packet for the worker, not per viewer
+
+        # No one on B watches Ann any more (the cluster says so): nothing crosses for her.
+        m.out.stop(m.relayed)
+        for _ in range(5):
+            m.ann.video("f")
+        await asyncio.sleep(0.05)
+        assert m.out.sent == sent + 10 and m.full.downs == []
+        m.into.forget(m.relayed_track)
+        m.b.router.remove_track(m.relayed_track)
+        assert ("ann", Source.CAMERA) not in m.b.router.tracks
+    finally:
+        m.close()
+
+
 async def test_five_percent_loss_on_the_relay_is_repaired_from_the_senders_cache() -> None:
     m = await relayed_meeting(loss=0.05)
     try:
