@@ -1,17 +1,27 @@
-"""The relay between workers on real UDP sockets (two routers in this process, loopback
-between them): publisher -> router A -> relay -> router B -> subscriber, a keyframe request
-from B's subscriber back to A's publisher, loss on the relay path repaired by NACK from A's
-cache, and the same over SRTP."""
+"""The relay between workers on real UDP sockets (loopback): publisher -> router A -> relay
+-> router B -> subscriber, a keyframe request from B's subscriber back to A's publisher, loss
+on the relay path repaired by NACK from A's cache, and the same over SRTP. Most tests run both
+routers in this process; the last runs router B in a process of its own."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
+import time
+from pathlib import Path
 
 from mosaic.domain.roster import Source
-from mosaic.media.sfu.relay import RelayedTrack
+from mosaic.media.sfu.relay import RelayedTrack, RelayLink
 from mosaic.media.wire.rtcp import Nack, Pli
-from tests.helpers.relay import RelayedMeeting, relayed_meeting, sequence_numbers, until
-from tests.helpers.sfu import pli
+from tests.helpers.relay import (
+    LossyWire,
+    RelayedMeeting,
+    relayed_meeting,
+    sequence_numbers,
+    until,
+)
+from tests.helpers.sfu import Meeting, pli
 
 
 async def _flowing(m: RelayedMeeting) -> object:
@@ -126,3 +136,67 @@ async def test_an_encrypted_relay_carries_media_and_feedback() -> None:
         await until(lambda: len([p for p in ann_transport.rtcp() if isinstance(p, Pli)]) > before)
     finally:
         m.close()
+
+
+async def test_between_two_processes_with_loss_and_a_keyframe_request() -> None:
+    """Router B in a process of its own (tests/helpers/relay_worker.py): packets cross, 5 %
+    loss each way is repaired from A's cache, and B's viewer's keyframe request reaches Ann."""
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.helpers.relay_worker",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        cwd=Path(__file__).parents[4],
+    )
+    assert worker.stdin is not None and worker.stdout is not None
+    stdin, stdout = worker.stdin, worker.stdout
+
+    async def ask(message: dict[str, object]) -> dict[str, object]:
+        stdin.write(json.dumps(message).encode() + b"\n")
+        await stdin.drain()
+        return json.loads(await asyncio.wait_for(stdout.readline(), 10))  # type: ignore[no-any-return]
+
+    a = Meeting()
+    out = RelayLink(a.clock)
+    wire = LossyWire(0.05)
+    try:
+        b_address = json.loads(await asyncio.wait_for(stdout.readline(), 30))["address"]
+        a_sends_to, b_sends_to = await wire.open(await out.open(ticking=False), tuple(b_address))
+        out.connect(a_sends_to)
+        ann = await a.publish("ann")
+        ann.all_layers(keyframe=True)
+        camera = a.router.tracks[("ann", Source.CAMERA)]
+        relayed = out.send(camera, [camera.streams[2]], a.clock())
+        stdin.write(json.dumps({"peer": b_sends_to, "track": relayed.to_json()}).encode() + b"\n")
+        await stdin.drain()
+        ready = asyncio.ensure_future(stdout.readline())
+        while not ready.done():  # keyframes until one crosses the lossy wire
+            ann.video("f", keyframe=True)
+            await asyncio.wait({ready}, timeout=0.1)
+        assert json.loads(ready.result()) == {"ready": True}
+
+        count = 200
+        for _ in range(count):
+            ann.video("f")
+            await asyncio.sleep(0.002)
+        deadline = time.monotonic() + 5
+        while True:
+            stats = await ask({"stats": True})
+            if stats["distinct"] == count + 1 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.05)
+        assert stats["distinct"] == count + 1, stats  # every packet, the lost ones repaired
+        assert wire.dropped >= 5 and out.retransmitted > 0
+        ann_transport = a.transports.made[0]
+        assert not [p for p in ann_transport.rtcp() if isinstance(p, Nack)]
+
+        a.clock.advance(1.0)
+        before = len([p for p in ann_transport.rtcp() if isinstance(p, Pli)])
+        assert await ask({"pli": True}) == {"pli": True}
+        await until(lambda: len([p for p in ann_transport.rtcp() if isinstance(p, Pli)]) > before)
+    finally:
+        out.close()
+        wire.close()
+        stdin.close()
+        await asyncio.wait_for(worker.wait(), 10)
