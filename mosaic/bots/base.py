@@ -13,9 +13,11 @@ from urllib.parse import urlsplit
 
 from aiortc import MediaStreamTrack
 
+from mosaic.bots.clips import layer_clips
 from mosaic.bots.counting import PacketTally, by_kind
 from mosaic.bots.modes import MediaMode
 from mosaic.bots.tracks import ReplayAudioTrack, ReplayVideoTrack
+from mosaic.client.simulcast import Simulcast
 from mosaic.tasks import TaskSet
 
 __all__ = [
@@ -31,17 +33,30 @@ __all__ = [
 
 @dataclass
 class Tracks:
+    """What a bot publishes. ``video`` is the camera (its largest layer when ``layers``
+    sends it in simulcast, as the web client does: see `mosaic.bots.clips.LAYERS`)."""
+
     audio: ReplayAudioTrack | None = None
     video: ReplayVideoTrack | None = None
+    layers: Simulcast | None = None
 
     @classmethod
-    def for_mode(cls, mode: MediaMode) -> Tracks:
+    def for_mode(cls, mode: MediaMode, *, simulcast: bool = False) -> Tracks:
         if mode is MediaMode.NONE:
             return cls()
-        return cls(
-            audio=ReplayAudioTrack(),
-            video=ReplayVideoTrack() if mode is MediaMode.VIDEO else None,
-        )
+        if mode is not MediaMode.VIDEO:
+            return cls(audio=ReplayAudioTrack())
+        if not simulcast:
+            return cls(audio=ReplayAudioTrack(), video=ReplayVideoTrack())
+        layers = Simulcast({rid: ReplayVideoTrack(clip) for rid, clip in layer_clips().items()})
+        _, top = layers.top
+        assert isinstance(top, ReplayVideoTrack)
+        return cls(audio=ReplayAudioTrack(), video=top, layers=layers)
+
+    @property
+    def camera(self) -> ReplayVideoTrack | Simulcast | None:
+        """What goes out as the camera: the layers, or the one track."""
+        return self.layers if self.layers is not None else self.video
 
     def as_dict(self) -> dict[str, MediaStreamTrack]:
         return {k: t for k, t in (("audio", self.audio), ("video", self.video)) if t}
@@ -49,6 +64,8 @@ class Tracks:
     def stop(self) -> None:
         for track in self.as_dict().values():
             track.stop()
+        if self.layers is not None:
+            self.layers.stop()
 
 
 @dataclass
@@ -108,7 +125,8 @@ class BaseBot:
     counts, how its background tasks fail, how it decodes when asked to, what it reports.
 
     ``url`` is the server's (a meeting link, Janus's API): on this machine's loopback the bot
-    gathers ICE candidates on 127.0.0.1 (see `loopback_addresses`) unless told otherwise."""
+    gathers ICE candidates on 127.0.0.1 (see `loopback_addresses`) unless told otherwise.
+    ``simulcast``: the camera in the web client's three layers (`Tracks.for_mode`)."""
 
     def __init__(
         self,
@@ -118,12 +136,13 @@ class BaseBot:
         mode: MediaMode = MediaMode.VIDEO,
         decode: bool = False,
         local_addresses: list[str] | None = None,
+        simulcast: bool = False,
     ) -> None:
         self.name = name
         self.mode = mode
         self.decode = decode
         self.local_addresses = local_addresses or loopback_addresses(url)
-        self.tracks = Tracks.for_mode(mode)
+        self.tracks = Tracks.for_mode(mode, simulcast=simulcast)
         self.tally = PacketTally()
         self.error: str | None = None
         self.join_s: float | None = None  # join request -> joined (and publishing)

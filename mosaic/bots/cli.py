@@ -2,6 +2,7 @@
 
     mosaic bots --url http://127.0.0.1:8080/m/abcd-efgh-ijkl --count 8 --duration 60
     mosaic bots --janus http://127.0.0.1:8088/janus --room 1234 --count 8 --create-room
+    mosaic bots --url ... --count 200 --simulcast --cameras-on 20 --view-page 49
 
 Each bot publishes the replayed clips (see `mosaic.bots.clips`), subscribes to everyone, and
 counts what it receives; at the end a JSON summary goes to stdout (``--json`` for only that).
@@ -63,6 +64,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="publish nothing (still receive)",
     )  # fmt: skip
     parser.set_defaults(mode=MediaMode.VIDEO)
+    parser.add_argument(
+        "--simulcast",
+        action="store_true",
+        help="publish the camera in the web client's three layers (640x360, 320x180,"
+        " 160x90), so that the server's layer choice is exercised (Mosaic only)",
+    )
+    parser.add_argument(
+        "--cameras-on",
+        type=int,
+        metavar="K",
+        help="only the first K bots publish video; the others publish audio only",
+    )
+    parser.add_argument(
+        "--view-page",
+        type=int,
+        default=0,
+        metavar="TILES",
+        help="view a page of TILES (1-49) cameras at thumbnail size, as the web client's"
+        " gallery does (Mosaic only; default: every camera at full size)",
+    )
     parser.add_argument("--decode", action="store_true", help="decode received video")
     parser.add_argument(
         "--local-address",
@@ -74,6 +95,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print only the JSON summary")
 
 
+def mode_of(args: argparse.Namespace, index: int) -> MediaMode:
+    """What bot ``index`` publishes: ``--cameras-on K`` leaves the camera to the first K."""
+    if args.mode is MediaMode.VIDEO and args.cameras_on is not None and index >= args.cameras_on:
+        return MediaMode.AUDIO_ONLY
+    return MediaMode(args.mode)
+
+
 def make_bots(args: argparse.Namespace) -> list[Bot]:
     if args.janus:
         from mosaic.bots.janus_bot import JanusBot
@@ -83,7 +111,7 @@ def make_bots(args: argparse.Namespace) -> list[Bot]:
                 args.janus,
                 args.room,
                 f"{args.name}{i}",
-                mode=args.mode,
+                mode=mode_of(args, i),
                 decode=args.decode,
                 local_addresses=args.local_address,
             )
@@ -98,9 +126,11 @@ def make_bots(args: argparse.Namespace) -> list[Bot]:
             f"{args.name}{i}",
             passcode=args.passcode,
             cookies=cookies or None,
-            mode=args.mode,
+            mode=mode_of(args, i),
             decode=args.decode,
             local_addresses=args.local_address,
+            simulcast=args.simulcast,
+            view_tiles=args.view_page,
         )
         for i in range(args.count)
     ]
@@ -119,13 +149,25 @@ async def _start(bots: list[Bot], interval: float) -> list[Bot]:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    from mosaic.bots.clips import audio_clip, video_clip
+    from mosaic.bots.clips import audio_clip, layer_clips, video_clip
+    from mosaic.bots.mosaic_bot import MAX_PAGE_TILES
     from mosaic.bots.swarm import stop_all, summary
 
     if args.janus and args.room is None:
         raise SystemExit("--janus needs --room")
+    if args.janus and (args.simulcast or args.view_page):
+        raise SystemExit("--simulcast and --view-page are for Mosaic meetings (--url)")
+    if not 0 <= args.view_page <= MAX_PAGE_TILES:
+        raise SystemExit(f"--view-page takes 1 to {MAX_PAGE_TILES} tiles")
+    if args.cameras_on is not None and args.cameras_on < 0:
+        raise SystemExit("--cameras-on takes 0 or more")
     if args.mode is not MediaMode.NONE:
-        video_clip(), audio_clip()  # encode once, before anyone joins
+        # Encode once, before anyone joins.
+        if args.simulcast:
+            layer_clips()
+        else:
+            video_clip()
+        audio_clip()
     if args.janus and args.create_room:
         from mosaic.bots.janus_api import create_room
 

@@ -11,6 +11,10 @@ gives the answer to a keyframe request: jump back to the start (see `tracks`). T
 a scrolling blocky texture with a noisy "face" window, so the encoder has real work to do and
 frame sizes vary as a camera's do (keyframe ~10 KB, deltas 0.4-4 KB).
 
+Simulcast (``mosaic bots --simulcast``): the same pictures also at 320x180 and 160x90 (the
+web client's half and quarter layers, ~250 and ~90 kbit/s), each layer its own clip with its
+one keyframe, encoded once per process as the full-size clip is (`layer_clips`).
+
 Audio: Opus, 20 ms frames, 48 kHz mono, speech-like: talk spurts of 0.8-3 s separated by
 0.4-2 s pauses (the on/off pattern of conversational speech), each spurt a voiced harmonic
 sound modulated at a syllable rate of ~4 Hz. Each packet carries the level of the PCM it was
@@ -36,6 +40,8 @@ AUDIO_FRAME_SAMPLES = 960  # 20 ms
 AUDIO_SECONDS = 12.0
 AUDIO_BITRATE = 32_000
 SILENCE_DBOV = 127
+# The web client's simulcast layers (mosaic/web/js/media.js): rid, size, bitrate.
+LAYERS = (("q", 160, 90, 90_000), ("h", 320, 180, 250_000), ("f", WIDTH, HEIGHT, VIDEO_BITRATE))
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,23 +68,25 @@ class Clip:
         return sum(len(f.data) for f in self.frames) * 8 / self.seconds
 
 
-def _vp8_encoder() -> av.CodecContext:
+def _vp8_encoder(
+    width: int = WIDTH, height: int = HEIGHT, bitrate: int = VIDEO_BITRATE
+) -> av.CodecContext:
     """libvpx with the settings aiortc uses for a camera (CBR, realtime, no lookahead)."""
     codec = av.CodecContext.create("libvpx", "w")
-    codec.width, codec.height = WIDTH, HEIGHT
-    codec.bit_rate = VIDEO_BITRATE
+    codec.width, codec.height = width, height
+    codec.bit_rate = bitrate
     codec.pix_fmt = "yuv420p"
     codec.framerate = fractions.Fraction(FPS, 1)
     codec.time_base = fractions.Fraction(1, FPS)
     codec.gop_size = 1_000_000  # no periodic keyframes: the loop's start is the only one
     codec.qmin, codec.qmax = 2, 56
     codec.options = {
-        "bufsize": str(VIDEO_BITRATE),
+        "bufsize": str(bitrate),
         "cpu-used": "-6",
         "deadline": "realtime",
         "lag-in-frames": "0",
-        "minrate": str(VIDEO_BITRATE),
-        "maxrate": str(VIDEO_BITRATE),
+        "minrate": str(bitrate),
+        "maxrate": str(bitrate),
         "noise-sensitivity": "4",
         "overshoot-pct": "15",
         "partitions": "0",
@@ -107,10 +115,22 @@ def _pictures(count: int, seed: int) -> list[bytes]:
     return pictures
 
 
+def video_clip(
+    seconds: float = VIDEO_SECONDS,
+    seed: int = 1,
+    width: int = WIDTH,
+    height: int = HEIGHT,
+    bitrate: int = VIDEO_BITRATE,
+) -> Clip:
+    """The process's video clip at one size (encoded on first use, then shared by every
+    bot): the full-size pictures, scaled down for a smaller layer."""
+    return _video_clip(seconds, seed, width, height, bitrate)
+
+
 @cache
-def video_clip(seconds: float = VIDEO_SECONDS, seed: int = 1) -> Clip:
-    """The process's video clip (encoded on first use, then shared by every bot)."""
-    codec = _vp8_encoder()
+def _video_clip(seconds: float, seed: int, width: int, height: int, bitrate: int) -> Clip:
+    """`video_clip`, cached under one key however it was called."""
+    codec = _vp8_encoder(width, height, bitrate)
     chroma = bytes([128]) * ((WIDTH // 2) * (HEIGHT // 2))
     frames = []
     for index, luma in enumerate(_pictures(round(seconds * FPS), seed)):
@@ -118,6 +138,8 @@ def video_clip(seconds: float = VIDEO_SECONDS, seed: int = 1) -> Clip:
         picture.planes[0].update(luma)
         picture.planes[1].update(chroma)
         picture.planes[2].update(chroma)
+        if (width, height) != (WIDTH, HEIGHT):
+            picture = picture.reformat(width=width, height=height)
         picture.pts = index
         picture.time_base = fractions.Fraction(1, FPS)
         frames.extend(EncodedFrame(bytes(p), p.is_keyframe) for p in codec.encode(picture))
@@ -125,6 +147,14 @@ def video_clip(seconds: float = VIDEO_SECONDS, seed: int = 1) -> Clip:
     if not frames or not frames[0].keyframe:
         raise RuntimeError("the VP8 clip does not start with a keyframe")
     return Clip(tuple(frames), 1 / FPS)
+
+
+def layer_clips(seconds: float = VIDEO_SECONDS, seed: int = 1) -> dict[str, Clip]:
+    """The simulcast layers' clips, rid -> clip, smallest first (each encoded once)."""
+    return {
+        rid: video_clip(seconds, seed, width, height, bitrate)
+        for rid, width, height, bitrate in LAYERS
+    }
 
 
 def talk_pattern(seconds: float, rng: random.Random) -> list[tuple[float, float]]:

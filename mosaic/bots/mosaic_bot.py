@@ -16,8 +16,12 @@ from mosaic.bots.tracks import bind_sender
 from mosaic.client import Participant, join
 from mosaic.rtc.aiortc_bridge import ice_connection
 
-# What a bot says it shows of each other participant: every camera at the clip's size.
+# What a bot says it shows of each other participant: every camera at the clip's size...
 VIEW_SIZE = (640, 360)
+# ... or, viewing a page of tiles as the web client's gallery does (``view_tiles``), at most
+# this many at thumbnail size, which the SFU fills from a simulcast camera's quarter layer.
+MAX_PAGE_TILES = 49
+THUMBNAIL_SIZE = (160, 90)
 VIEW_DEBOUNCE_S = 0.2
 
 
@@ -32,8 +36,23 @@ class MosaicBot(BaseBot):
         mode: MediaMode = MediaMode.VIDEO,
         decode: bool = False,
         local_addresses: list[str] | None = None,
+        simulcast: bool = False,
+        view_tiles: int = 0,
     ) -> None:
-        super().__init__(join_url, name, mode=mode, decode=decode, local_addresses=local_addresses)
+        """``simulcast``: publish the camera in three layers; ``view_tiles``: view a page of
+        that many tiles (at most `MAX_PAGE_TILES`) at thumbnail size, 0: every camera at full
+        size."""
+        super().__init__(
+            join_url,
+            name,
+            mode=mode,
+            decode=decode,
+            local_addresses=local_addresses,
+            simulcast=simulcast,
+        )
+        if not 0 <= view_tiles <= MAX_PAGE_TILES:
+            raise ValueError(f"a page holds 1 to {MAX_PAGE_TILES} tiles")
+        self.view_tiles = view_tiles
         self.join_url = join_url
         self.passcode = passcode
         self.cookies = cookies
@@ -58,15 +77,13 @@ class MosaicBot(BaseBot):
             await participant.wait_admitted()
         tracks = self.tracks
         if tracks.audio or tracks.video:
-            by_source = {"microphone": tracks.audio, "camera": tracks.video}
+            # Each sender replays its own track (a simulcast layer's sender too).
             participant.media.on_sender(
                 lambda source, sender: (
-                    bind_sender(sender, by_source[source])
-                    if by_source.get(source) is not None
-                    else None
+                    bind_sender(sender, sender.track) if sender.track is not None else None
                 )
             )
-            await participant.publish(audio=tracks.audio, video=tracks.video)
+            await participant.publish(audio=tracks.audio, video=tracks.camera)
         self.join_s = time.monotonic() - started
         self._schedule_view()
 
@@ -97,17 +114,24 @@ class MosaicBot(BaseBot):
             self._spawn(self._send_view())
 
     async def _send_view(self) -> None:
-        """Ask for every other camera: the server sends a few by default, a gallery shows all."""
+        """Ask for every other camera: the server sends a few by default, a gallery shows all.
+        With ``view_tiles``, a page of that many at thumbnail size, as the web client's gallery
+        asks (cameras that are on first, then in roster order)."""
         await asyncio.sleep(VIEW_DEBOUNCE_S)
         self._view_due = False
         participant = self.participant
         if participant is None or participant.state != "joined":
             return
+        others = [pid for pid in participant.participants if pid != participant.id]
         width, height = VIEW_SIZE
+        if self.view_tiles:
+            width, height = THUMBNAIL_SIZE
+            people = participant.participants
+            others.sort(key=lambda pid: not people[pid].get("video"))
+            others = others[: self.view_tiles]
         videos = [
             {"participant": pid, "source": "camera", "width": width, "height": height}
-            for pid in participant.participants
-            if pid != participant.id
+            for pid in others
         ]
         with contextlib.suppress(Exception):
             await participant.view(videos)

@@ -32,10 +32,12 @@ from aiortc import (
 
 from mosaic.client.e2ee_keys import E2eeKeys
 from mosaic.client.signaling import Event, SignalingClient, SignalingError
+from mosaic.client.simulcast import RID_EXTENSION_ID, Simulcast, simulcast_offer
 from mosaic.client.taps import ReceivedPackets, count_arrivals, tap_receiver
 from mosaic.client.watchdog import Watchdog
 from mosaic.rtc.aiortc_bridge import (
     PeerConnection,
+    send_simulcast,
     transform_received_frames,
     transform_sent_frames,
 )
@@ -86,7 +88,7 @@ class ClientMedia:
         self.publisher: RTCPeerConnection | None = None
         self.subscriber: RTCPeerConnection | None = None
         self.sources: dict[str, str] = {}
-        self.published: dict[str, MediaStreamTrack] = {}  # source -> our track
+        self.published: dict[str, MediaStreamTrack | Simulcast] = {}  # source -> our track
         self.slots: dict[str, Slot | None] = {}
         self._slot_events = 0  # ``slots`` events heard so far
         self.tracks: dict[str, MediaStreamTrack] = {}  # subscribe mid -> remote track
@@ -103,6 +105,14 @@ class ClientMedia:
         self._source_of: weakref.WeakKeyDictionary[RTCRtpTransceiver, str] = (
             weakref.WeakKeyDictionary()
         )
+        # The rids of each publish transceiver that sends a `Simulcast` (its offer says them).
+        self._rids_of: weakref.WeakKeyDictionary[RTCRtpTransceiver, list[str]] = (
+            weakref.WeakKeyDictionary()
+        )
+        # Every sender that sends (a simulcast layer's has no transceiver), and those whose
+        # frames are encrypted already (never twice).
+        self._senders: weakref.WeakSet[RTCRtpSender] = weakref.WeakSet()
+        self._sealed: weakref.WeakSet[RTCRtpSender] = weakref.WeakSet()
         self._track_listeners: list[Callable[[str, MediaStreamTrack], Any]] = []
         self._sender_listeners: list[Callable[[str, RTCRtpSender], Any]] = []
         # An end-to-end encrypted meeting (set by `Participant` once it knows): each frame is
@@ -130,8 +140,9 @@ class ClientMedia:
 
     # -- publishing ----------------------------------------------------------------------------
 
-    async def publish(self, tracks: dict[str, MediaStreamTrack]) -> None:
-        """Send these tracks, keyed by source ("microphone", "camera", "screen")."""
+    async def publish(self, tracks: dict[str, MediaStreamTrack | Simulcast]) -> None:
+        """Send these tracks, keyed by source ("microphone", "camera", "screen"); a
+        `Simulcast` camera is sent in its layers."""
         fresh = self.publisher is None
         if self.publisher is None:
             self.publisher = self._connection()
@@ -145,16 +156,39 @@ class ClientMedia:
     def _connection(self) -> RTCPeerConnection:
         return PeerConnection(self.configuration, host_addresses=self.local_addresses)
 
-    def _send(self, tracks: dict[str, MediaStreamTrack]) -> None:
+    def _send(self, tracks: dict[str, MediaStreamTrack | Simulcast]) -> None:
         assert self.publisher is not None
         for source, track in tracks.items():
             self.published[source] = track
+            if isinstance(track, Simulcast):
+                self._send_layers(source, track)
+                continue
             transceiver = self.publisher.addTransceiver(track, direction="sendonly")
             self._source_of[transceiver] = source
-            if self.e2ee_required:
-                transform_sent_frames(transceiver.sender, self._seal)
-            for listener in self._sender_listeners:
-                listener(source, transceiver.sender)
+            self._prepare_sender(source, transceiver.sender)
+
+    def _send_layers(self, source: str, camera: Simulcast) -> None:
+        """One transceiver for the largest layer, the others on senders of their own (see
+        `mosaic.client.simulcast`); each sender prepared as a single track's is."""
+        assert self.publisher is not None
+        rid, track = camera.top
+        transceiver = self.publisher.addTransceiver(track, direction="sendonly")
+        self._source_of[transceiver] = source
+        self._rids_of[transceiver] = list(camera.layers)
+        send_simulcast(
+            transceiver.sender,
+            rid,
+            camera.others,
+            RID_EXTENSION_ID,
+            lambda sender: self._prepare_sender(source, sender),
+        )
+
+    def _prepare_sender(self, source: str, sender: RTCRtpSender) -> None:
+        self._senders.add(sender)
+        if self.e2ee_required:
+            self._seal_sender(sender)
+        for listener in self._sender_listeners:
+            listener(source, sender)
 
     async def _replace_publisher(
         self, pc: RTCPeerConnection, why: str, *, even_closed: bool = False
@@ -195,14 +229,16 @@ class ClientMedia:
         assert self.publisher is not None
         await self.publisher.setLocalDescription(await self.publisher.createOffer())
         sources = {}
+        rids_of = {}
         for transceiver in self.publisher.getTransceivers():
             source = self._source_of.get(transceiver)
             if transceiver.mid is not None and source:
                 sources[transceiver.mid] = source
+                if transceiver in self._rids_of:
+                    rids_of[transceiver.mid] = self._rids_of[transceiver]
         self.sources = sources
-        reply = await self.signaling.request(
-            "publish", sdp=self.publisher.localDescription.sdp, sources=sources
-        )
+        offer = simulcast_offer(self.publisher.localDescription.sdp, rids_of)
+        reply = await self.signaling.request("publish", sdp=offer, sources=sources)
         await self.publisher.setRemoteDescription(RTCSessionDescription(reply["sdp"], "answer"))
 
     # -- receiving -----------------------------------------------------------------------------
@@ -312,7 +348,15 @@ class ClientMedia:
         self.e2ee_required = True
         if self.publisher is not None:
             for transceiver in self.publisher.getTransceivers():
-                transform_sent_frames(transceiver.sender, self._seal)
+                self._seal_sender(transceiver.sender)
+        for sender in list(self._senders):
+            self._seal_sender(sender)
+
+    def _seal_sender(self, sender: RTCRtpSender) -> None:
+        """Encrypt each frame ``sender`` sends from now on (once, whoever asks first)."""
+        if sender not in self._sealed:
+            self._sealed.add(sender)
+            transform_sent_frames(sender, self._seal)
 
     def _seal(self, kind: str, frame: bytes) -> bytes | None:
         """Our frame encrypted, or None (not sent) while we hold no key."""

@@ -15,6 +15,7 @@ from mosaic.client.e2ee import E2eeError, link_secret_of
 from mosaic.client.e2ee_keys import E2eeKeys
 from mosaic.client.media import ROSTER_FLAG, ClientMedia
 from mosaic.client.signaling import Event, SignalingClient
+from mosaic.client.simulcast import Simulcast
 
 
 def parse_join_url(join_url: str) -> tuple[str, str, str | None]:
@@ -286,10 +287,11 @@ class Participant:
         self,
         *,
         audio: MediaStreamTrack | None = None,
-        video: MediaStreamTrack | None = None,
+        video: MediaStreamTrack | Simulcast | None = None,
         screen: MediaStreamTrack | None = None,
     ) -> None:
-        """Send tracks to the meeting (a real device's, or `mosaic.client.synthetic`'s)."""
+        """Send tracks to the meeting (a real device's, or `mosaic.client.synthetic`'s); a
+        `Simulcast` camera in its layers, as the web client sends its camera."""
         tracks = {"microphone": audio, "camera": video, "screen": screen}
         await self.media.publish({source: t for source, t in tracks.items() if t is not None})
 

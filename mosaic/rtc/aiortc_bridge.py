@@ -40,7 +40,10 @@ process-wide:
   `_next_encoded_frame` (bots replay pre-encoded packets);
 - end-to-end encryption: `transform_sent_frames` wraps `_next_encoded_frame` and packetizes
   again with `Vp8Encoder._packetize`; `transform_received_frames` wraps the `put` of
-  `RTCRtpReceiver.__decoder_queue` (the frames on their way to the decoder thread).
+  `RTCRtpReceiver.__decoder_queue` (the frames on their way to the decoder thread);
+- simulcast (bots): `send_simulcast` wraps one sender's `send` and `stop`, starts a sender of
+  its own per extra layer on the same transport, and gives each sender a header-extension
+  map (`RTCRtpSender.__rtp_header_extensions_map`) that writes its layer's rid.
 
 These names are pinned to the versions below;
 `tests/unit/rtc/test_aiortc_bridge.py` fails loudly if an upgrade moves any of them.
@@ -65,6 +68,7 @@ import aiortc
 import pylibsrtp
 from aioice.candidate import Candidate, candidate_foundation, candidate_priority
 from aiortc import (
+    MediaStreamTrack,
     RTCCertificate,
     RTCConfiguration,
     RTCDtlsTransport,
@@ -79,7 +83,8 @@ from aiortc import (
 from aiortc.codecs.vpx import Vp8Encoder, VpxPayloadDescriptor, vp8_depayload
 from aiortc.rtcdtlstransport import RTCDtlsFingerprint, RTCDtlsParameters
 from aiortc.rtcicetransport import RTCIceParameters, candidate_from_aioice, candidate_to_aioice
-from aiortc.rtp import RtpPacket
+from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpSendParameters
+from aiortc.rtp import HeaderExtensions, HeaderExtensionsMap, RtpPacket
 from aiortc.sdp import candidate_to_sdp
 
 from mosaic.media.wire.candidates import parse_candidate
@@ -907,6 +912,84 @@ def set_audio_level(sender: RTCRtpSender, level: Callable[[], int]) -> None:
     sender._next_encoded_frame = next_frame  # type: ignore[method-assign]
 
 
+# RFC 8852: the header extension that names a simulcast layer.
+SDES_RID = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id"
+
+
+class _RidExtensions(HeaderExtensionsMap):
+    """A sender's header-extension map that writes one rid into every packet it serializes
+    (aiortc's sender never sets ``rtp_stream_id``)."""
+
+    def __init__(self, rid: str) -> None:
+        super().__init__()
+        self.rid = rid
+
+    def set(self, values: HeaderExtensions) -> tuple[int, bytes]:
+        values.rtp_stream_id = self.rid
+        return super().set(values)
+
+
+def _with_rid(parameters: RTCRtpSendParameters, extension_id: int) -> RTCRtpSendParameters:
+    """The negotiated parameters plus the rid extension, without RTX: a layer's repair would
+    need the repaired-rid extension (aiortc's RTX copies the media packet's extensions, rid
+    included, which would make the RTX SSRC pass for the layer), so a layer retransmits
+    under its own SSRC, which an SFU takes as the late packet it is."""
+    extensions = [e for e in parameters.headerExtensions if e.uri != SDES_RID]
+    extensions.append(RTCRtpHeaderExtensionParameters(id=extension_id, uri=SDES_RID))
+    return RTCRtpSendParameters(
+        codecs=[c for c in parameters.codecs if c.mimeType.lower() != "video/rtx"],
+        headerExtensions=extensions,
+        muxId=parameters.muxId,
+        rtcp=parameters.rtcp,
+    )
+
+
+def send_simulcast(
+    sender: RTCRtpSender,
+    rid: str,
+    layers: dict[str, MediaStreamTrack],
+    extension_id: int,
+    prepare: Callable[[RTCRtpSender], None] | None = None,
+) -> None:
+    """Make ``sender`` (a transceiver's, sending its own track as layer ``rid``) send the
+    other ``layers`` (rid -> track) too, in the same m-section, as a browser's simulcast
+    does (RFC 8853): each layer its own SSRC and its rid in the header extension
+    ``extension_id`` (which the offer must declare, with the rids: see
+    `mosaic.client.simulcast`). aiortc sends one stream per sender, so each extra layer gets
+    an `RTCRtpSender` of its own on the same transport, started when the transceiver's is
+    (the answer's parameters) and stopped with it; the transport routes each SSRC's RTCP
+    (keyframe requests, NACKs) to its own sender. ``prepare(sender)`` is called for every
+    layer's sender before it sends (a bot hooks keyframe requests there)."""
+    original_send, original_stop = sender.send, sender.stop
+    extra: list[RTCRtpSender] = []
+
+    async def send(parameters: RTCRtpSendParameters) -> None:
+        if extra or sender._RTCRtpSender__started:  # type: ignore[attr-defined]
+            return await original_send(parameters)
+        layered = _with_rid(parameters, extension_id)
+        sender._RTCRtpSender__rtp_header_extensions_map = _RidExtensions(rid)  # type: ignore[attr-defined]
+        if prepare is not None:
+            prepare(sender)
+        await original_send(layered)
+        for layer_rid, track in layers.items():
+            layer = RTCRtpSender(track, sender.transport)
+            layer._RTCRtpSender__rtp_header_extensions_map = _RidExtensions(layer_rid)  # type: ignore[attr-defined]
+            if prepare is not None:
+                prepare(layer)
+            extra.append(layer)
+            await layer.send(layered)
+        return None
+
+    async def stop() -> None:
+        for layer in extra:
+            with contextlib.suppress(Exception):
+                await layer.stop()
+        await original_stop()
+
+    sender.send = send  # type: ignore[method-assign]
+    sender.stop = stop  # type: ignore[method-assign]
+
+
 FrameTransform = Callable[[str, bytes], bytes | None]
 
 
@@ -981,6 +1064,7 @@ __all__ = [
     "new_certificate",
     "on_arrival",
     "on_keyframe_request",
+    "send_simulcast",
     "set_audio_level",
     "tap_rtp",
     "transform_received_frames",

@@ -38,3 +38,21 @@ def test_bench_passes_its_arguments_through_and_serve_is_unchanged(monkeypatch) 
     assert seen == [["--quick", "--only", "join"]]
     serve = build_parser().parse_args(["serve", "--port", "9999"])
     assert serve.command == "serve" and serve.port == 9999
+
+
+def test_bots_can_send_simulcast_with_only_k_cameras_on_and_view_a_page() -> None:
+    from mosaic.bots.cli import mode_of
+
+    args = build_parser().parse_args(
+        ["bots", "--url", "http://h/m/x", "--count", "5", "--simulcast", "--cameras-on", "2",
+         "--view-page", "49"]
+    )  # fmt: skip
+    assert args.simulcast and args.view_page == 49
+    assert [mode_of(args, i) for i in range(5)] == [MediaMode.VIDEO] * 2 + [
+        MediaMode.AUDIO_ONLY
+    ] * 3
+    plain = build_parser().parse_args(["bots", "--url", "http://h/m/x", "--count", "3"])
+    assert not plain.simulcast and plain.view_page == 0
+    assert [mode_of(plain, i) for i in range(3)] == [MediaMode.VIDEO] * 3
+    silent = build_parser().parse_args(["bots", "--url", "h", "--no-media", "--cameras-on", "1"])
+    assert mode_of(silent, 0) is MediaMode.NONE

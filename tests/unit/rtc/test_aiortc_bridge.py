@@ -163,3 +163,23 @@ def test_a_server_transport_is_controlling_until_started() -> None:
     must not be answered as if we were controlled (see tests/integration/test_dtls_handshake)."""
     transport = aiortc_bridge.MediaTransport(aiortc_bridge.new_certificate())
     assert transport.ice._connection.ice_controlling
+
+
+async def test_the_simulcast_hook_points_exist() -> None:
+    """What `send_simulcast` stands in for: the sender's started flag and its header-extension
+    map (replaced before ``send`` configures it), which serializes every packet's extensions
+    through ``set`` (where the rid goes in)."""
+    sender = RTCRtpSender(
+        AudioStreamTrack(),
+        RTCDtlsTransport(RTCIceTransport(RTCIceGatherer()), [aiortc_bridge.new_certificate()]),
+    )
+    assert sender._RTCRtpSender__started is False
+    extensions = sender._RTCRtpSender__rtp_header_extensions_map
+    assert isinstance(extensions, aiortc.rtp.HeaderExtensionsMap)
+    assert "self.__rtp_header_extensions_map.configure(parameters)" in inspect.getsource(
+        RTCRtpSender.send
+    )
+    assert "packet.serialize(self.__rtp_header_extensions_map)" in inspect.getsource(
+        RTCRtpSender._run_rtp
+    )
+    assert "rtp_stream_id" in inspect.getsource(aiortc.rtp.HeaderExtensionsMap.set)
