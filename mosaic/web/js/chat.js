@@ -1,7 +1,7 @@
 // Chat: to everyone or privately to one person. Messages are text, never HTML. In an end-to-end
 // encrypted meeting, what goes to the server is "e2ee:" ciphertext (e2ee.js), private chat too;
 // a message in clear there is marked as such (the server could have written it).
-import { t } from "./i18n.js";
+import { language, t } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -117,11 +117,20 @@ export class ChatPanel {
   render() {
     const room = this.room;
     const select = $("chat-to");
-    const current = select.value;
     const options = [["", t("chat.everyone")]];
     for (const person of room.participants.values()) {
       if (person.id !== room.selfId) options.push([person.id, person.name]);
     }
+    // At 1,000 people the list is a thousand options: rebuilt only when someone came, went
+    // or was renamed (or the language changed), not on every roster event.
+    const key = `${language()}\u0000${options.map(([value, label]) => `${value}\u0001${label}`).join("\u0002")}`;
+    if (key !== this.optionsKey) this.fillRecipients(select, options, key);
+    this.renderClosed();
+  }
+
+  fillRecipients(select, options, key) {
+    const current = select.value;
+    this.optionsKey = key;
     select.replaceChildren(
       ...options.map(([value, label]) => {
         const option = document.createElement("option");
@@ -131,6 +140,10 @@ export class ChatPanel {
       }),
     );
     select.value = options.some(([value]) => value === current) ? current : "";
+  }
+
+  renderClosed() {
+    const room = this.room;
     const allowed = room.isHost() || room.meeting.settings.participants_may_chat;
     $("chat-closed").hidden = allowed;
   }

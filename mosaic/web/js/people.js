@@ -1,6 +1,7 @@
 // The participants panel: who is here, who waits, whose hand is up, and (for hosts) what to
 // do about each of them.
-import { t } from "./i18n.js";
+import { language, t } from "./i18n.js";
+import { VirtualList } from "./roster-list.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -18,6 +19,26 @@ export class PeoplePanel {
     this.room = room;
     $("admit-all").addEventListener("click", () => room.request("admit", { all: true }));
     $("mute-all").addEventListener("click", () => room.request("mute_all"));
+    // A row is rebuilt only when what it shows changed: the person (a new object per roster
+    // update of theirs), or what we may do to them (our role, our pin).
+    this.roster = new VirtualList($("people-list"), $("side-panel"), {
+      render: (person) => this.personRow(person),
+      version: (person) => {
+        const me = room.participants.get(room.selfId) || room.self || {};
+        const pinned = room.stage ? room.stage.pinned === person.id : false;
+        const lit = (room.meeting.spotlight || []).includes(person.id);
+        return [person, me.role, pinned, lit, room.selfId, language()];
+      },
+      label: (person) => person.name,
+    });
+    // A crowd in the waiting room (a thousand arriving for a town hall) is a long list too.
+    this.waitingRows = new VirtualList($("waiting-list"), $("side-panel"), {
+      render: (waiting) => this.waitingRow(waiting),
+      version: (waiting) => [waiting.id, waiting.name, language()],
+      label: (waiting) => waiting.name,
+    });
+    const search = $("people-search");
+    search.addEventListener("input", () => this.roster.filter(search.value));
   }
 
   render() {
@@ -28,21 +49,11 @@ export class PeoplePanel {
     const focusInPanel = !panel.hidden && panel.contains(document.activeElement);
     const people = [...room.participants.values()];
     $("people-count").textContent = String(people.length);
-    // The roster changes while a host has someone's menu open: it stays open (and focused).
-    const list = $("people-list");
-    const open = list.querySelector(".person-menu[open]");
-    const openFor = open ? open.closest(".person").dataset.participantId : null;
-    const hadFocus = open !== null && open.contains(document.activeElement);
-    list.replaceChildren(...people.map((p) => this.personRow(p)));
-    const reopened = openFor && list.querySelector(`.person[data-participant-id="${CSS.escape(openFor)}"] .person-menu`);
-    if (reopened) {
-      reopened.open = true;
-      if (hadFocus) reopened.querySelector("summary").focus();
-    }
+    this.roster.update(people);
     const canManage = room.isHost();
     $("host-people-actions").hidden = !canManage;
     $("waiting-section").hidden = !canManage || room.waiting.length === 0;
-    $("waiting-list").replaceChildren(...room.waiting.map((w) => this.waitingRow(w)));
+    this.waitingRows.update(room.waiting);
     const badge = $("waiting-badge");
     badge.hidden = !canManage || room.waiting.length === 0;
     badge.textContent = String(room.waiting.length);
@@ -51,6 +62,8 @@ export class PeoplePanel {
       "aria-label",
       badge.hidden ? t("controls.people") : t("controls.people_waiting", { count: room.waiting.length }),
     );
+    // Raised hands, in the order they went up: few even at 1,000 people, so all of them are
+    // listed (above the long list, where a host finds them without scrolling).
     const hands = people.filter((p) => p.hand).sort((a, b) => a.hand - b.hand);
     $("hands-section").hidden = hands.length === 0;
     $("hands-list").replaceChildren(

@@ -296,6 +296,10 @@ export class Stage {
       for (const tile of tiles) tile.style.width = `${grid.tileWidth}px`;
     }
     this.visible = [...featuredTiles, ...tiles];
+    // Only the tiles on screen are kept: at 1,000 people, paging through would otherwise leave
+    // a detached tile (and its <video>) per person ever shown. A tile shown again is rebuilt.
+    const onScreen = new Set(this.visible);
+    for (const [key, tile] of this.tiles) if (!onScreen.has(tile)) this.tiles.delete(key);
     this.renderSpeaker();
     this.reportView();
   }
