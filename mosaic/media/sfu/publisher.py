@@ -329,6 +329,11 @@ class PublishPeer:
             self.limit_cuts += 1
             self.uplink.bitrate = self.limit.cap_bps
             self._send_remb(self.limit.apply(self.uplink.bitrate, now))
+            # Its viewers are moved to its lowest layer (see `UpTrack.layers`), which the
+            # browser restarts first: ask for that layer's keyframe now, not a tick later.
+            for track in self.tracks.values():
+                if track.kind == "video" and len(track.streams) > 1:
+                    track.streams[0].request_keyframe(now)
 
     def send_reports(self, now: float) -> None:
         """Receiver reports for every stream, and REMB (about once a second)."""

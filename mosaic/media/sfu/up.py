@@ -378,7 +378,13 @@ class UpTrack:
             s for s in self.streams if s.live(now)
         ]
         limit = self.limit
-        if limit is not None and limit.holding and len(live) > 1:
+        lowest = self.streams[0] if self.streams else None
+        if limit is not None and limit.settling(now) and lowest is not None and lowest.live(now):
+            # The publisher's uplink overflowed and its browser was just told to send less
+            # (see `uplink_limit`): it restarts its lowest layer first, with a keyframe, even
+            # when that layer is the one silent for a moment, so its viewers wait for that.
+            live = [lowest]
+        elif limit is not None and limit.holding and len(live) > 1:
             # The publisher's uplink overflowed and its browser was told to send less (see
             # `uplink_limit`): the layers above the limit are about to stop, and their
             # viewers move now rather than freeze through the browser's reaction. The loss

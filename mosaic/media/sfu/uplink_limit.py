@@ -16,7 +16,9 @@ twice that after each relapse (up to `MAX_HOLD_S`), because a limit creeping up 
 browser resume a layer its uplink cannot carry (an experiment that capped without holding
 still froze viewers for 2-3 s). After the hold the loss-based estimate grows again from the
 limit, a few percent a second. While it holds, `layer_fits` tells which layers the browser is
-about to stop, so that their viewers move before they freeze.
+about to stop, so that their viewers move before they freeze; for `SETTLE_S` after a cut
+(`settling`) only the lowest layer counts, the one Chromium restarts first, and the limit is
+not cut again meanwhile.
 
 Pure and clocked by its caller: counters in, a decision out; no I/O.
 """
@@ -33,7 +35,15 @@ LIMIT_SHARE = 0.85
 HOLD_S = 4.0
 MAX_HOLD_S = 16.0
 RELAPSE_S = 10.0  # a congestion this soon after a hold ended doubles the next hold
-RECUT_S = 1.0  # a held limit is cut again at most this often
+# Chromium answers a deep REMB cut by sending no video at all for 0.5-0.75 s, then restarts
+# its quarter layer first (with a keyframe) and the others a second or more later: a viewer
+# moved to the middle layer at the cut waited a second for a keyframe that did not come.
+SETTLE_S = 1.5
+# A held limit is cut again at most this often: not while the browser is still answering the
+# last cut, when what arrives (nothing for a moment) says nothing of what the link carries
+# and the shaper's queue still drops what was sent before (a recut at 1 s sank the limit to
+# the minimum and broke the quarter layer too).
+RECUT_S = SETTLE_S
 
 
 class UplinkLimit:
@@ -101,6 +111,11 @@ class UplinkLimit:
             self.cap_bps = math.inf
             self._released_at = now
         return min(estimate_bps, self.cap_bps)
+
+    def settling(self, now: float) -> bool:
+        """Whether the browser is still answering the last cut (see `SETTLE_S`): only its
+        lowest layer is worth waiting for meanwhile."""
+        return self.holding and now - self._cut_at < SETTLE_S
 
     def layer_fits(self, cumulative_bps: float) -> bool:
         """Whether a layer whose rate, with those below it, is ``cumulative_bps`` fits the

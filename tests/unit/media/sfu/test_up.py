@@ -5,6 +5,7 @@ from __future__ import annotations
 from mosaic.domain.roster import Source
 from mosaic.media.sfu.negotiation import PublishedSection
 from mosaic.media.sfu.up import KEYFRAME_WANTED_S, UpStream, UpTrack
+from mosaic.media.sfu.uplink_limit import SETTLE_S, UplinkLimit
 from mosaic.media.wire.rtp import ExtensionIds, RtpHeader, build_rtp, parse_rtp
 from tests.helpers.packets import vp8_keyframe_header
 from tests.helpers.sfu import Sink, Uplink
@@ -79,3 +80,32 @@ def test_an_up_stream_needs_nothing_of_its_receivers_but_the_seam() -> None:
     track.close()
     assert ready.detached and connecting.detached
     assert stream.downs == [] and stream.pending == []
+
+
+def test_just_after_an_uplink_cut_viewers_wait_for_the_lowest_layer_even_while_silent() -> None:
+    """Chromium answers a deep REMB cut by sending no video for a moment, then restarts its
+    quarter layer first (with a keyframe) and the middle one a second or more later: during
+    that time only the quarter layer is offered, even while it is the one still silent and
+    the others still arrive (what was queued before the cut). Before, viewers were moved to
+    the middle layer and froze a second longer waiting for its keyframe."""
+    publisher = Uplink()
+    section = PublishedSection("0", "video", "VP8", 96, 90000, None, ["q", "h", "f"])
+    track = UpTrack("ann", Source.CAMERA, section, publisher)
+    streams = [track.stream(ssrc, rid) for ssrc, rid in ((1, "q"), (2, "h"), (3, "f"))]
+    track.limit = UplinkLimit(150_000)
+    now = 10.0
+    for stream in streams:
+        stream.last_packet = now
+    streams[0].last_packet = now - 0.6  # the quarter layer paused by the browser
+    assert [s.rid for s, _ in track.layers(now)] == ["h", "f"]
+    # 2 Mbit/s sent, 40 % lost over the last half second: the limit is cut.
+    cut = False
+    for step, lost in enumerate((0, 0, 100, 200)):
+        cut = cut or track.limit.sample(250 * step, 250 * step - lost, 0, now - 0.75 + 0.25 * step)
+    assert cut and track.limit.settling(now)
+    assert [s.rid for s, _ in track.layers(now)] == ["q"]
+    # Once the browser has answered, the layers flowing under the limit count again.
+    later = now + SETTLE_S + 0.01
+    for stream in streams:
+        stream.last_packet = stream.resumed_at = later
+    assert track.limit.holding and len(track.layers(later)) > 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import math
 
-from mosaic.media.sfu.uplink_limit import HOLD_S, LIMIT_SHARE, UplinkLimit
+from mosaic.media.sfu.uplink_limit import HOLD_S, LIMIT_SHARE, SETTLE_S, UplinkLimit
 
 
 class Uplink:
@@ -90,3 +90,19 @@ def test_the_limit_never_goes_below_the_minimum() -> None:
     uplink.run(limit, 5.0, 80, 0.8)  # 128 kbit/s arrive
     assert limit.cap_bps == 150_000
     assert math.isinf(UplinkLimit(150_000).cap_bps)
+
+
+def test_while_the_browser_answers_a_cut_only_its_lowest_layer_counts_and_no_recut() -> None:
+    """Chromium answers a deep cut with no video for 0.5-0.75 s, then its quarter layer first:
+    viewers moved to a middle layer waited a second more for a keyframe that did not come, and
+    a recut a second later read that silence (and the drops of the shaper's queue, still full of
+    what was sent before) as the link's rate and sank the limit to the minimum."""
+    limit, uplink = UplinkLimit(150_000), Uplink()
+    uplink.run(limit, 3.0, 250, 0.0)
+    cuts = uplink.run(limit, 0.5, 250, 0.4)
+    assert len(cuts) == 1 and limit.settling(uplink.now)
+    cap = limit.cap_bps
+    # Nearly silent, and what comes is still lost: not a measure of the link.
+    assert uplink.run(limit, SETTLE_S - (uplink.now - cuts[0]) - 0.05, 100, 0.5) == []
+    assert limit.cap_bps == cap and limit.settling(uplink.now)
+    assert not limit.settling(cuts[0] + SETTLE_S + 0.01) and limit.holding
