@@ -8,10 +8,7 @@ ciphertext. Firefox ESR joins the same kind of meeting in tests/browser/test_fir
 from __future__ import annotations
 
 import asyncio
-import base64
 import re
-import secrets
-from typing import Any
 
 from playwright.async_api import Page, expect
 
@@ -19,32 +16,10 @@ from tests.browser.accessibility import RUN, axe_source, describe, unacceptable
 from tests.browser.conftest import PageFactory
 from tests.browser.meeting import decoding_from, enter
 from tests.helpers.api import signup
+from tests.helpers.e2ee_pages import e2ee_state, link_key, with_key
 from tests.helpers.waiting import wait_until
 
 NO_CAMERA = "localStorage.setItem('mosaic.camOn', 'false')"
-
-
-def link_key() -> str:
-    """A meeting secret as the host's browser makes it: 32 random bytes, base64url."""
-    return base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
-
-
-def with_key(join_url: str, key: str) -> str:
-    return f"{join_url}{'&' if '#' in join_url else '#'}k={key}"
-
-
-async def e2ee_state(page: Page) -> dict[str, Any]:
-    """What the page's end-to-end encryption holds: epoch, safety code, frames decrypted."""
-    return await page.evaluate(  # type: ignore[no-any-return]
-        """() => {
-            const e = window.mosaicRoom && window.mosaicRoom.e2ee;
-            if (!e) return null;
-            const now = e.current();
-            return {epoch: now ? now.epoch : null, code: e.safetyCode,
-                    decoded: e.decoded, failed: e.failed,
-                    transform: e.useScriptTransform ? 'script' : 'streams'};
-        }"""
-    )
 
 
 async def chat(page: Page, text: str) -> None:

@@ -32,6 +32,7 @@ from tests.helpers.firefox_lab import (
     firefox_decodes,
     firefox_enters,
 )
+from tests.helpers.firefox_media import id_of, python_decodes, python_hears
 from tests.helpers.server import MosaicServer
 from tests.helpers.waiting import wait_until
 
@@ -46,28 +47,6 @@ async def chromium(inside: str) -> AsyncIterator[Any]:
         )
         yield browser
         await browser.close()
-
-
-async def python_decodes(viewer: Participant, sender_id: str) -> int:
-    """Decode a few frames of someone's camera at the Python participant; their width."""
-    await viewer.wait_until(lambda: viewer.track_of(sender_id) is not None, timeout=20)
-    track = viewer.track_of(sender_id)
-    assert track is not None
-    width = 0
-    for _ in range(3):
-        width = (await asyncio.wait_for(track.recv(), 10)).width
-    return width
-
-
-async def python_hears(viewer: Participant, sender_id: str) -> None:
-    await viewer.wait_until(lambda: viewer.media.slot_of(sender_id, "microphone") is not None)
-    mid = viewer.media.slot_of(sender_id, "microphone")
-    assert mid is not None
-    await viewer.wait_until(lambda: viewer.media.received[mid].packets > 20, timeout=15)
-
-
-def id_of(viewer: Participant, name: str) -> str:
-    return next(p["id"] for p in viewer.participants.values() if p["name"] == name)
 
 
 async def test_firefox_chromium_and_python_see_and_hear_each_other(

@@ -21,9 +21,8 @@ from mosaic.bots.chromium import CHROMIUM, CHROMIUM_ARGS
 from mosaic.client import join
 from mosaic.client.synthetic import PatternVideoTrack, ToneAudioTrack
 from tests.browser.meeting import decoding_from, enter
-from tests.browser.test_e2ee import e2ee_state, link_key, with_key
-from tests.browser.test_firefox import id_of, python_decodes, python_hears
 from tests.helpers.api import signup
+from tests.helpers.e2ee_pages import e2ee_state, link_key, with_key
 from tests.helpers.firefox import Firefox
 from tests.helpers.firefox_lab import (
     FIREFOX_LAB,
@@ -31,6 +30,7 @@ from tests.helpers.firefox_lab import (
     firefox_decodes,
     firefox_enters,
 )
+from tests.helpers.firefox_media import id_of, python_decodes, python_hears
 from tests.helpers.server import MosaicServer
 from tests.helpers.waiting import wait_until
 

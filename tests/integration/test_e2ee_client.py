@@ -20,30 +20,14 @@ from mosaic.client.e2ee import (
     SenderKey,
     decrypt_frame,
     frame_trailer,
-    link_fragment,
     new_link_secret,
     ratchet,
 )
 from mosaic.client.synthetic import PatternVideoTrack, ToneAudioTrack
 from mosaic.media.wire.codecs import vp8_descriptor_size
 from mosaic.rtc.aiortc_bridge import tap_rtp
+from tests.helpers.e2ee_clients import keyed_alike, keyed_link
 from tests.helpers.participants import LOOPBACK, frames_from
-
-
-def keyed_link(meeting: dict[str, object], secret: bytes) -> str:
-    """The invite link with the meeting's secret in its fragment, as the host's client makes it."""
-    url = str(meeting["join_url"])
-    return url + ("&" if "#" in url else "#") + link_fragment(secret)
-
-
-async def keyed_alike(*people: Participant) -> None:
-    """Wait until everyone holds the same current epoch and secret."""
-
-    def alike() -> bool:
-        currents = [p.e2ee.current() if p.e2ee else None for p in people]
-        return currents[0] is not None and all(c == currents[0] for c in currents)
-
-    await people[0].wait_until(alike, timeout=15)
 
 
 async def samples_from(listener: Participant, speaker: Participant) -> int:

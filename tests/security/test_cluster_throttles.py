@@ -19,10 +19,10 @@ import pytest
 from mosaic.client import join
 from mosaic.domain.ids import new_meeting_id
 from tests.helpers.api import signup
+from tests.helpers.floods import guest_joins
+from tests.helpers.guessing import FREE_FAILURES, join_from, login_from
 from tests.helpers.redis import RedisServer
 from tests.helpers.server import MosaicServer
-from tests.security.test_floods import guest_joins
-from tests.security.test_guessing import FREE_FAILURES, join_from, login_from
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ from __future__ import annotations
 from mosaic.bots.mosaic_bot import THUMBNAIL_SIZE, MosaicBot
 from mosaic.client import join
 from mosaic.client.e2ee import new_link_secret
+from tests.helpers.e2ee_clients import keyed_alike, keyed_link
 from tests.helpers.participants import LOOPBACK
-from tests.integration.test_bots_simulcast import decodes_at, tile
-from tests.integration.test_e2ee_client import keyed_alike, keyed_link
+from tests.helpers.simulcast import decodes_at, tile
 
 
 async def test_every_simulcast_layer_is_encrypted(server, host) -> None:  # type: ignore[no-untyped-def]
