@@ -237,14 +237,7 @@ class RedisThrottle(Throttle):
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(
-            per_minute=rule.per_minute,
-            burst=rule.burst,
-            free_failures=rule.free_failures,
-            backoff_base_s=rule.backoff_base_s,
-            backoff_max_s=rule.backoff_max_s,
-            forget_failures_after_s=rule.forget_failures_after_s,
-            max_waiting_per_key=max_waiting_per_key,
-            clock=clock,
+            **dataclasses.asdict(rule), max_waiting_per_key=max_waiting_per_key, clock=clock
         )
         self._link = link
         self._name = name

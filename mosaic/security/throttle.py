@@ -340,14 +340,7 @@ class Limits:
     """
 
     def throttle(self, name: str, rule: ThrottleRule) -> Throttle:
-        return Throttle(
-            per_minute=rule.per_minute,
-            burst=rule.burst,
-            free_failures=rule.free_failures,
-            backoff_base_s=rule.backoff_base_s,
-            backoff_max_s=rule.backoff_max_s,
-            forget_failures_after_s=rule.forget_failures_after_s,
-        )
+        return Throttle(**dataclasses.asdict(rule))
 
     def gate(self, name: str, rule: GateRule) -> Gate:
         return Gate(**dataclasses.asdict(rule))
