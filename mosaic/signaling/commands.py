@@ -179,6 +179,7 @@ async def e2ee_hello(room: Room, member: Member, msg: p.E2eeHello) -> Result:
 @handles(p.E2eeKey)
 async def e2ee_key(room: Room, member: Member, msg: p.E2eeKey) -> Result:
     recipient = room.meeting.e2ee_key_recipient(member.participant, msg.to)
+    room.flush_roster_now()  # the sender's public key (its hello) reaches them first
     room.to_member(
         recipient.id, {"type": "e2ee.key", "from": member.id, "epoch": msg.epoch, "blob": msg.blob}
     )

@@ -573,8 +573,22 @@ class Room:
             delay = roster_flush_interval(len(self.members))
             self._flush_handle = asyncio.get_running_loop().call_later(delay, self._flush)
 
+    def flush_roster_now(self) -> None:
+        """Send the batched roster changes now: a frame that depends on them (a wrapped key
+        its recipient opens with the sender's public key, published by a hello still in the
+        batch) must not overtake them. The waiting list keeps its own pace."""
+        self._send_roster_changes()
+
     def _flush(self) -> None:
         self._flush_handle = None
+        self._send_roster_changes()
+        if self._waiting_changed:
+            self._waiting_changed = False
+            self.to_permitted(
+                Action.SEE_WAITING_ROOM, {"type": "waiting", "participants": self.waiting_list()}
+            )
+
+    def _send_roster_changes(self) -> None:
         changes, self._roster_changes = self._roster_changes, {}
         if changes:
             roster = self.meeting.roster
@@ -588,11 +602,6 @@ class Room:
                 else:
                     updated.append(participant.public())
             self.to_admitted({"type": "roster", "joined": joined, "updated": updated, "left": left})
-        if self._waiting_changed:
-            self._waiting_changed = False
-            self.to_permitted(
-                Action.SEE_WAITING_ROOM, {"type": "waiting", "participants": self.waiting_list()}
-            )
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
