@@ -37,6 +37,33 @@ def _workers(text: str) -> int:
     return count
 
 
+class _Refused(argparse.ArgumentTypeError, ValueError):
+    """A value refused with a message of its own: argparse prints it as it is (not "invalid
+    int value"), and the environment's path sees the ValueError every bad setting raises."""
+
+
+def _capacity(text: str) -> int:
+    """Media participants per worker: a whole number, at least 1 (0 would place nobody)."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise _Refused(f"not a number of participants: {text!r}") from None
+    if count < 1:
+        raise _Refused(f"must be at least 1 participant, not {count}")
+    return count
+
+
+# Media participants a worker takes before a meeting spreads to another worker. From the
+# measured cost (docs/capacity.md, "Cores, workers, machines"): 30 us of server CPU per
+# forwarded packet and ~400 packets/s forwarded to a participant of the fleet's meeting mix
+# make 1.2 % of a core each, so 50 participants fill the 60 % of a core a worker may use at
+# peak. A participant of a large meeting (49 thumbnails at ~15 packets/s of which ~20 cameras
+# on, six voices at 50) receives ~600 packets/s at the large meetings' marginal 10-17 us: 50
+# of them are 30-50 % of a core, inside the same budget. The fleet is sized at 50 per core:
+# a meeting spreading past it is what keeps every worker at its budget.
+DEFAULT_WORKER_CAPACITY = 50
+
+
 def _windows(text: str) -> list[tuple[float, int]]:
     """``10:12,60:40`` → [(10.0, 12), (60.0, 40)]."""
     windows = []
@@ -206,6 +233,16 @@ class Settings:
             "help": "worker processes sharing the HTTP port, or auto (one per core); more than"
             " one needs --redis-url",
             "parse": _workers,
+        },
+    )
+    worker_capacity: int = field(
+        default=DEFAULT_WORKER_CAPACITY,
+        metadata={
+            "help": "media participants a worker takes before a meeting spreads its media to"
+            " another worker (a soft limit: when all are full the least loaded takes more);"
+            f" only meaningful with --redis-url (default {DEFAULT_WORKER_CAPACITY}, from the"
+            " measured per-core capacity: docs/capacity.md)",
+            "parse": _capacity,
         },
     )
     log_level: str = field(default="info", metadata={"help": "debug, info, warning or error"})

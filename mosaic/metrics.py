@@ -146,6 +146,11 @@ class ClusterCollector(Collector):
             "packets_per_second": ("RTP packets the worker forwards per second", "pps"),
             "participants": ("admitted participants in its meetings", "participants"),
             "meetings": ("meetings the worker is home of", "meetings"),
+            "media_participants": (
+                "participants whose media the worker terminates (--worker-capacity)",
+                "media_participants",
+            ),
+            "slices": ("meetings homed elsewhere whose media spread to it", "slices"),
         }
         for name, (help_text, attribute) in figures.items():
             family = GaugeMetricFamily(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mosaic.config import Settings
 from mosaic.domain.settings import InstancePolicy
@@ -246,16 +247,42 @@ async def _join_cluster(settings: Settings, rooms: Rooms) -> Cluster:
             "udp": settings.udp_ports or "",
         }
 
+    cluster: Cluster | None = None  # read by `load` from the second heartbeat on
+
     def load() -> dict[str, float]:
         live = rooms.all()
+        slices = list(cluster.slice_routers()) if cluster is not None else []
         return {
             "cpu": round(cpu.percent(), 1),
             "pps": round(packets.rate(), 1),
             "participants": sum(len(room.meeting.roster.admitted()) for room in live),
             "meetings": len(live),
+            "media_participants": media_participants_here(rooms, slices),
+            "slices": len(slices),
         }
 
-    return await Cluster.open(settings.redis_url or "", announce, load)
+    cluster = await Cluster.open(
+        settings.redis_url or "", announce, load, worker_capacity=settings.worker_capacity
+    )
+    return cluster
+
+
+def media_participants_here(rooms: Rooms, slice_routers: Iterable[Any] = ()) -> int:
+    """Participants whose media connections this worker terminates, every meeting: what a
+    worker's capacity (--worker-capacity) is weighed against. Counted from the routers
+    themselves (who has a publish or subscribe connection here), so a participant whose
+    media went to another worker's slice is not counted here, and one of a remote slice is.
+    A room's media is a `Router` (one process), or a `SpannedMedia` whose home slice is its
+    ``local`` router."""
+    seen: set[tuple[int, str]] = set()
+    routers = [getattr(room.media, "local", room.media) for room in rooms.all()]
+    for router in [*routers, *slice_routers]:
+        for participant_id in (
+            *getattr(router, "publishers", ()),
+            *getattr(router, "subscribers", ()),
+        ):
+            seen.add((id(router), participant_id))
+    return len(seen)
 
 
 async def _keep_live_state(cluster: Cluster, rooms: Rooms) -> Failover:

@@ -10,12 +10,13 @@ import contextlib
 import os
 import secrets
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from mosaic.cluster.bus import Bus
 from mosaic.cluster.link import RedisLink
-from mosaic.cluster.placement import Placement
+from mosaic.cluster.placement import MediaPlacement, Placement
 from mosaic.cluster.registry import Registry
 
 
@@ -32,6 +33,12 @@ class Cluster:
     placement: Placement
     bus: Bus | None
     worker_id: str
+    # Which worker terminates each new media participant of a meeting homed here (a meeting
+    # spreads its media past --worker-capacity): `mosaic.signaling.span` asks it.
+    media_placement: MediaPlacement
+    # The routers of the slices this worker runs for meetings homed elsewhere (set by
+    # `mosaic.signaling.slices`): their participants count in this worker's media load.
+    slice_routers: Callable[[], Iterable[Any]] = lambda: ()
 
     @classmethod
     async def open(
@@ -40,6 +47,7 @@ class Cluster:
         announce: Callable[[], dict[str, str]],
         load: Callable[[], dict[str, float]],
         worker_id: str | None = None,
+        worker_capacity: int = 50,  # Settings' default (mosaic.config: cluster imports no config)
     ) -> Cluster:
         """Connect, subscribe to this worker's bus channel, then announce it (in that
         order: from its first heartbeat on, the registry sees it alive). Raises
@@ -56,7 +64,14 @@ class Cluster:
             await bus.stop()
             await link.close()
             raise
-        return cls(link, registry, Placement(link, registry), bus, worker_id)
+        return cls(
+            link,
+            registry,
+            Placement(link, registry),
+            bus,
+            worker_id,
+            MediaPlacement(registry, worker_capacity),
+        )
 
     async def close(self) -> None:
         """Leave the cluster cleanly: no more heartbeats, the hash deleted, unsubscribed."""

@@ -9,6 +9,7 @@ claim read — so exactly one choice lands, and every other claim reads it back 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 
 from mosaic.cluster import keys
@@ -157,3 +158,98 @@ class Placement:
             if (home.decode() if isinstance(home, bytes) else str(home)) != self.worker_id:
                 lost.add(meeting_id)
         return lost
+
+
+class MediaPlacement:
+    """Which worker terminates a participant's media (its publish and subscribe connections):
+    the meeting's home while the home holds fewer than ``capacity`` media participants, else
+    the least-loaded live worker under capacity, and when every worker is full the least
+    loaded anyway (capacity is a soft threshold: a meeting never refuses media for it).
+
+    Called on the home, at a participant's first media operation (`SpannedMedia`). The
+    figures are the heartbeats' ``media_participants``, which lag by up to a heartbeat; so
+    each choice made here is *reserved* against the beat it read, and counted on top of that
+    worker's figure until its heartbeats have caught up (two beats later). Without that a
+    join storm — hundreds of choices between two heartbeats — would all read the same
+    figures and land on one worker.
+    """
+
+    def __init__(self, registry: Registry, capacity: int, fresh_s: float = 0.25) -> None:
+        """``fresh_s``: a read of the registry younger than this is reused (a storm of
+        choices costs Redis one read per ``fresh_s``, not one per participant; the
+        reservations keep the choices apart meanwhile)."""
+        if capacity < 1:
+            raise ValueError("a worker's capacity is at least 1 participant")
+        self._registry = registry
+        self.capacity = capacity
+        self._fresh_s = fresh_s
+        self._read: tuple[float, list[WorkerLoad]] | None = None
+        # worker id -> the beat read when each of its reservations was made
+        self._reserved: dict[str, list[int]] = {}
+
+    @property
+    def worker_id(self) -> str:
+        return self._registry.worker_id
+
+    async def _live(self) -> list[WorkerLoad]:
+        now = time.monotonic()
+        if self._read is not None and now - self._read[0] < self._fresh_s:
+            return self._read[1]
+        live = await self._registry.live()
+        self._read = (now, live)
+        return live
+
+    def _pending(self, worker_id: str, beat: int) -> int:
+        """Reservations on that worker its heartbeat may not count yet (and forget the rest):
+        one made when beat N was read is in beat N + 2's figures at the latest."""
+        kept = [read for read in self._reserved.get(worker_id, ()) if beat <= read + 1]
+        if kept:
+            self._reserved[worker_id] = kept
+        else:
+            self._reserved.pop(worker_id, None)
+        return len(kept)
+
+    def load(self, worker: WorkerLoad) -> int:
+        """Media participants on that worker, its reservations here included."""
+        return worker.media_participants + self._pending(worker.id, worker.beat)
+
+    async def choose(self, meeting_id: str, home_media_count: int) -> str:
+        """The worker for one more media participant of ``meeting_id`` (this worker is its
+        home; ``home_media_count``: that meeting's media participants already here). Never
+        raises: with Redis away the media stays on the home."""
+        home = self.worker_id
+        try:
+            live = await self._live()
+        except ClusterUnavailable:
+            return home
+        ids = {worker.id for worker in live}
+        for gone in set(self._reserved) - ids - {home}:
+            del self._reserved[gone]  # dead or left: its reservations mean nothing now
+        loads = {worker.id: self.load(worker) for worker in live}
+        mine = next((w for w in live if w.id == home), None)
+        home_load = max(
+            home_media_count,
+            loads[home] if mine is not None else self._pending(home, self._registry.beats),
+        )
+        if home_load < self.capacity and (mine is None or not mine.draining):
+            chosen, beat = home, mine.beat if mine is not None else self._registry.beats
+        else:
+            loads[home] = home_load
+
+            def key(worker: WorkerLoad) -> tuple[int, bool, float, str]:
+                # The home wins ties: media on the home needs no relay stream.
+                return (loads[worker.id], worker.id != home, worker.cpu, worker.id)
+
+            open_ = [w for w in live if not w.draining and loads[w.id] < self.capacity]
+            candidates = open_ or [w for w in live if not w.draining] or live
+            best = min(candidates, key=key, default=None)
+            if best is None:
+                return home
+            chosen, beat = best.id, best.beat
+            if chosen != home:
+                log.debug(
+                    "meeting %s: media of a participant placed on %s (home %s holds %d)",
+                    meeting_id, chosen, home, home_load,
+                )  # fmt: skip
+        self._reserved.setdefault(chosen, []).append(beat)
+        return chosen

@@ -52,6 +52,14 @@ class WorkerLoad:
     meetings: int
     draining: bool
     started: float
+    # Participants whose media (publish and subscribe connections) this worker terminates,
+    # of every meeting: what `MediaPlacement` weighs against --worker-capacity.
+    media_participants: int = 0
+    # Slices it runs of meetings whose home is another worker.
+    slices: int = 0
+    # Counts this worker's heartbeats: a media placement made when beat N was read shows in
+    # the figures of beat N + 1 or N + 2 (`MediaPlacement` counts its reservations until then).
+    beat: int = 0
 
     @classmethod
     def parse(cls, worker_id: str, fields: dict[bytes, bytes]) -> WorkerLoad:
@@ -75,6 +83,9 @@ class WorkerLoad:
             meetings=int(number("meetings")),
             draining=text("draining") == "1",
             started=number("started"),
+            media_participants=int(number("media_participants")),
+            slices=int(number("slices")),
+            beat=int(number("beat")),
         )
 
 
@@ -129,6 +140,7 @@ class Registry:
         self.dead_after_s = dead_after_s
         self.started = time.time()
         self.draining = False
+        self.beats = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._forget = link.redis.register_script(_FORGET)
@@ -162,12 +174,14 @@ class Registry:
 
     async def beat(self) -> None:
         """Write this worker's hash with a fresh expiry, and list it among the workers."""
+        self.beats += 1
         fields = {
             **self._announce(),
             **{name: f"{value:g}" for name, value in self._load().items()},
             "draining": "1" if self.draining else "0",
             "started": f"{self.started:.3f}",
             "pid": str(os.getpid()),
+            "beat": str(self.beats),
         }
         name = keys.worker(self.worker_id)
         pipe = self._link.redis.pipeline(transaction=True)

@@ -34,14 +34,19 @@ def render_status(workers: list[dict[str, Any]], as_json: bool = False) -> str:
         return json.dumps({"workers": workers}, indent=2)
     if not workers:
         return "no live worker"
-    header = ("WORKER", "CPU%", "PKT/S", "PARTICIPANTS", "MEETINGS", "UP", "HTTP", "MEDIA", "UDP")
+    # MEDIA-PARTICIPANTS: whose media this worker terminates (weighed against
+    # --worker-capacity); SLICES: meetings homed elsewhere whose media spread here.
+    header = ("WORKER", "CPU%", "PKT/S", "PARTICIPANTS", "MEETINGS", "MEDIA-PARTICIPANTS",
+              "SLICES", "UP", "HTTP", "MEDIA", "UDP")  # fmt: skip
     rows = [header]
     now = time.time()
     for worker in workers:
         up = int(now - worker["started"]) if worker["started"] else 0
         name = worker["id"] + (" (draining)" if worker["draining"] else "")
         rows.append((name, f"{worker['cpu']:.1f}", f"{worker['pps']:.0f}",
-                     str(worker["participants"]), str(worker["meetings"]), f"{up}s",
+                     str(worker["participants"]), str(worker["meetings"]),
+                     str(worker.get("media_participants", 0)), str(worker.get("slices", 0)),
+                     f"{up}s",
                      worker["http"], worker["media"], worker["udp"] or "any"))  # fmt: skip
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))

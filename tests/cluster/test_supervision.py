@@ -62,11 +62,13 @@ def test_a_heartbeat_is_read_back_as_figures() -> None:
     load = WorkerLoad.parse(
         "h-1-ab",
         {b"http": b"http://h:8080", b"cpu": b"37.5", b"pps": b"1200", b"participants": b"8",
-         b"meetings": b"2", b"draining": b"1", b"started": b"100", b"udp": b"", b"bad": b"x"},
+         b"meetings": b"2", b"draining": b"1", b"started": b"100", b"udp": b"", b"bad": b"x",
+         b"media_participants": b"6", b"slices": b"3", b"beat": b"41"},
     )  # fmt: skip
     assert (load.cpu, load.pps, load.participants, load.meetings, load.draining) == (
         37.5, 1200.0, 8, 2, True,
     )  # fmt: skip
+    assert (load.media_participants, load.slices, load.beat) == (6, 3, 41)
     assert WorkerLoad.parse("w", {b"cpu": b"not a number"}).cpu == 0.0
 
 
@@ -74,12 +76,15 @@ def test_status_lists_workers_with_their_load_and_meetings() -> None:
     worker = {
         "id": "h-1-ab", "http": "http://h:8080", "media": "10.0.0.5", "udp": "50000-50049",
         "cpu": 37.5, "pps": 1200.0, "participants": 8, "meetings": 2, "draining": True,
-        "started": time.time() - 60, "meeting_ids": ["m-1", "m-2"],
+        "started": time.time() - 60, "meeting_ids": ["m-1", "m-2"], "media_participants": 5,
+        "slices": 1,
     }  # fmt: skip
     text = render_status([worker])
     header, row, meetings = text.splitlines()
-    assert header.split()[:5] == ["WORKER", "CPU%", "PKT/S", "PARTICIPANTS", "MEETINGS"]
-    assert row.split()[:7] == ["h-1-ab", "(draining)", "37.5", "1200", "8", "2", "60s"]
+    assert header.split()[:7] == [
+        "WORKER", "CPU%", "PKT/S", "PARTICIPANTS", "MEETINGS", "MEDIA-PARTICIPANTS", "SLICES",
+    ]  # fmt: skip
+    assert row.split()[:9] == ["h-1-ab", "(draining)", "37.5", "1200", "8", "2", "5", "1", "60s"]
     assert meetings == "h-1-ab: m-1 m-2"
     assert json.loads(render_status([worker], as_json=True))["workers"][0]["meeting_ids"] == [
         "m-1", "m-2",

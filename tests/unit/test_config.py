@@ -48,3 +48,22 @@ def test_a_bad_value_is_refused() -> None:
         settings(MOSAIC_REQUIRE_PASSCODE="maybe")
     with pytest.raises(SystemExit):
         settings("--port", "eighty")
+
+
+def test_worker_capacity_from_flag_or_environment() -> None:
+    from mosaic.config import DEFAULT_WORKER_CAPACITY
+
+    assert settings().worker_capacity == DEFAULT_WORKER_CAPACITY
+    assert settings("--worker-capacity", "2").worker_capacity == 2
+    assert settings(MOSAIC_WORKER_CAPACITY="7").worker_capacity == 7
+
+
+def test_a_worker_capacity_under_one_is_refused_with_a_clear_message(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for bad in ("0", "-3", "many"):
+        with pytest.raises(SystemExit):
+            settings("--worker-capacity", bad)
+        assert "--worker-capacity" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="at least 1"):
+        settings(MOSAIC_WORKER_CAPACITY="0")
