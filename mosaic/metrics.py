@@ -70,7 +70,7 @@ class NodeCollector(Collector):
         participants.add_metric(["admitted"], admitted)
         participants.add_metric(["waiting"], waiting)
         yield participants
-        totals = media_totals(self.services.rooms)
+        totals = media_totals(self.services.rooms, self.services.cluster)
         yield GaugeMetricFamily(
             "mosaic_published_streams",
             "incoming RTP streams (a simulcast camera counts once per layer)",
@@ -83,6 +83,22 @@ class NodeCollector(Collector):
         )
         for name, help_text in MEDIA_COUNTERS.items():
             yield CounterMetricFamily(f"mosaic_{name}", help_text, value=totals.get(name, 0))
+        # A meeting spread over workers (cluster mode): one relay stream per layer per track
+        # per peer worker; "in" falls when no viewer here watches a track any more.
+        relay = GaugeMetricFamily(
+            "mosaic_relay_streams",
+            "RTP streams relayed between workers now (a simulcast camera once per layer)",
+            labels=["direction"],
+        )
+        relay.add_metric(["in"], totals.get("relayed_in", 0))
+        relay.add_metric(["out"], totals.get("relayed_out", 0))
+        yield relay
+        relayed = CounterMetricFamily(
+            "mosaic_relay_packets", "RTP packets relayed between workers", labels=["direction"]
+        )
+        relayed.add_metric(["in"], totals.get("packets_in", 0))
+        relayed.add_metric(["out"], totals.get("packets_out", 0))
+        yield relayed
         failures = CounterMetricFamily(
             "mosaic_join_failures", "refused join attempts by reason", labels=["reason"]
         )
@@ -104,11 +120,14 @@ class NodeCollector(Collector):
         )
 
 
-def media_totals(rooms: Rooms) -> dict[str, int]:
-    """The media counters of every room, live and closed, summed (packets forwarded...)."""
+def media_totals(rooms: Rooms, cluster: Cluster | None = None) -> dict[str, int]:
+    """The media counters of every room, live and closed, summed (packets forwarded...); in
+    cluster mode also those of the slices this worker runs for meetings homed elsewhere."""
     totals = dict(rooms.closed_media_totals)
-    for room in rooms.all():
-        stats = getattr(room.media, "stats", None)
+    sources = [getattr(room.media, "stats", None) for room in rooms.all()]
+    if cluster is not None:
+        sources.append(cluster.slice_stats)
+    for stats in sources:
         if stats is not None:
             for name, value in stats().items():
                 totals[name] = totals.get(name, 0) + value

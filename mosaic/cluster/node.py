@@ -39,6 +39,9 @@ class Cluster:
     # The routers of the slices this worker runs for meetings homed elsewhere (set by
     # `mosaic.signaling.slices`): their participants count in this worker's media load.
     slice_routers: Callable[[], Iterable[Any]] = lambda: ()
+    # Their media counters summed (routers' and relay meshes': `relayed_in`, `relayed_out`...),
+    # added to this worker's /metrics (set by `mosaic.signaling.slices`).
+    slice_stats: Callable[[], dict[str, int]] = dict
 
     @classmethod
     async def open(
