@@ -12,6 +12,8 @@ publishes on router A; Sue watches her on A (same worker), Sam on B (across the 
   with only Sue (same worker) and once with only Sam (across the relay: A's relay down track,
   its `sendto`, B's `recvfrom`, parse and up stream, B's down track); their difference is what
   the relay costs per relayed packet, on both workers together.
+- **The mesh** (`measure_mesh`): the same across-relay path set up by two `RelayMesh`es, as
+  a spanned meeting does: the same figures, since the mesh is not on the packet path.
 
     .venv/bin/python -m bench.relay [--packets N]
 """
@@ -25,6 +27,8 @@ import time
 from typing import Any
 
 from bench.stats import percentile, rounded
+from mosaic.domain.roster import Source
+from tests.helpers.mesh import Slices
 from tests.helpers.relay import RelayedMeeting, relayed_meeting, until
 from tests.helpers.sfu import FakeTransport
 
@@ -130,11 +134,71 @@ async def measure(packets: int = 2000, secure: bool = False) -> dict[str, Any]:
     }
 
 
+async def measure_mesh(packets: int = 2000, secure: bool = False) -> dict[str, Any]:
+    """The same path built by two `RelayMesh`es (tests/helpers/mesh.py) instead of by hand:
+    Sam on slice B shows Ann, published on slice A. The mesh opens, starts and stops relay
+    streams; it is not on the packet path, so its figures are the plain relay's."""
+    s = await Slices.open(["a", "b"], secure=secure)
+    try:
+        s.place({"ann": "a", "sam": "b"})
+        ann = await s["a"].publish("ann")
+        ann.all_layers(keyframe=True)  # its layers are known from their first packets
+        sam = await s["b"].subscribe("sam")
+        s["b"].router.view("sam", [("ann", Source.CAMERA, 1280, 720)])
+        await until(lambda: ("ann", Source.CAMERA) in s["b"].router.tracks)
+        s.tick()
+        await s["b"].answer("sam")
+
+        def seen() -> bool:
+            ann.all_layers(keyframe=True)
+            s.tick()
+            return any(h.payload_type == 96 for h in sam.headers())
+
+        await until(seen)
+        [down] = s["b"].router.subscribers["sam"].peer.slots_of("video")
+        rid = down.source.rid or "f"  # type: ignore[union-attr]
+        sent = s.meshes["a"].stats()["packets_out"]
+        arrivals: list[float] = []
+        _timed(sam, arrivals)
+        delays = []
+        for _ in range(packets // 4):
+            s.clock.advance(1 / 30)
+            count = len(arrivals)
+            start = time.perf_counter()
+            ann.video(rid)
+            await until(lambda count=count: len(arrivals) > count)  # type: ignore[misc]
+            delays.append(arrivals[count] - start)
+        start_count = len(sam.sent_rtp)
+        started = time.process_time()
+        for _ in range(packets // BURST):
+            s.clock.advance(BURST / 1000)
+            target = len(sam.sent_rtp) + BURST
+            for _ in range(BURST):
+                ann.video(rid)
+            await until(lambda target=target: len(sam.sent_rtp) >= target)  # type: ignore[misc]
+        cpu = (time.process_time() - started) / (len(sam.sent_rtp) - start_count)
+        relayed = s.meshes["a"].stats()["packets_out"] - sent
+    finally:
+        await s.close()
+    us = 1e6
+    return {
+        "secure": secure,
+        "packets": packets,
+        "latency_across_mesh_us": {
+            "p50": rounded(percentile(delays, 0.5) * us, 1),  # type: ignore[operator]
+            "p95": rounded(percentile(delays, 0.95) * us, 1),  # type: ignore[operator]
+        },
+        "cpu_per_packet_across_mesh_us": rounded(cpu * us, 2),
+        "relay_packets_per_delivered": rounded(relayed / (packets // 4 + packets), 3),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.relay", description=__doc__)
     parser.add_argument("--packets", type=int, default=4000)
     args = parser.parse_args()
     results = [asyncio.run(measure(args.packets, secure)) for secure in (False, True)]
+    results += [asyncio.run(measure_mesh(args.packets, secure)) for secure in (False, True)]
     print(json.dumps(results, indent=2))
 
 

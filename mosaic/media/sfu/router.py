@@ -79,6 +79,21 @@ def _no_condition(participant_id: str, quality: str, uplink_unstable: bool) -> N
     """Until the signaling layer listens (see `Router.on_condition`)."""
 
 
+# A track was added, removed or began or stopped forwarding (`Router.tracks` says which), and
+# a viewer's view changed (None: it said nothing yet; []: it shows nothing, or left): what the
+# relay mesh (`mesh.RelayMesh`) follows, by events, never by scanning every viewer's tiles.
+TrackListener = Callable[[UpTrack], None]
+ViewListener = Callable[[str, list[WantedVideo] | None], None]
+
+
+def _no_track(track: UpTrack) -> None:
+    """Until a mesh listens (see `Router.on_track`)."""
+
+
+def _no_view(participant_id: str, videos: list[WantedVideo] | None) -> None:
+    """Until a mesh listens (see `Router.on_view`)."""
+
+
 @dataclass
 class _Subscriber:
     peer: SubscribePeer
@@ -132,6 +147,8 @@ class Router:
         self._closed_totals: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         # Each participant's connection as last told (`on_condition`), and how it is judged.
         self.on_condition: ConditionListener = _no_condition
+        self.on_track: TrackListener = _no_track
+        self.on_view: ViewListener = _no_view
         self.conditions: dict[str, tuple[str, bool]] = {}
         self._quality: dict[str, Debounced] = {}
         self._uplinks: dict[str, UplinkWatch] = {}
@@ -207,6 +224,7 @@ class Router:
             subscriber.view = videos[:MAX_VIDEO_SLOTS]
             subscriber.cap_bps = max_kbps * 1000.0 if max_kbps is not None else None
             self._allocate(subscriber, self.clock())
+            self.on_view(participant_id, subscriber.view)
 
     def admit(self, participant_id: str) -> None:
         """An admitted participant receives media from now on."""
@@ -225,6 +243,7 @@ class Router:
         self._allocate(subscriber, self.clock())
         # A newcomer learns who is speaking now, not only at the next change.
         self._tell_speakers(participant_id, dominant=True)
+        self.on_view(participant_id, None)
 
     def resumed(self, participant_id: str) -> None:
         """The participant's signaling came back: an offer sent meanwhile may be lost."""
@@ -244,6 +263,7 @@ class Router:
             renewed.view = subscriber.view
             renewed.cap_bps = subscriber.cap_bps
             self._allocate(renewed, self.clock())
+            self.on_view(participant_id, renewed.view)
 
     def sources_changed(self, participant: Any) -> None:
         """Someone turned a source on or off, or the rules changed: re-check forwarding."""
@@ -256,6 +276,7 @@ class Router:
                     changed = True
                     if not forwarding and track.kind == "audio":
                         self.speakers.remove(pid)
+                    self.on_track(track)
         if changed:
             self._allocate_all()
 
@@ -293,6 +314,8 @@ class Router:
         self.conditions.pop(participant_id, None)
         self._quality.pop(participant_id, None)
         self._uplinks.pop(participant_id, None)
+        if subscriber is not None:
+            self.on_view(participant_id, [])
         if publisher is not None:
             await publisher.close()
         if subscriber is not None:
@@ -323,6 +346,7 @@ class Router:
         track.on_audio_level = self._audio_level
         self.tracks[key] = track
         self._dirty = True
+        self.on_track(track)
 
     def remove_track(self, track: UpTrack) -> None:
         """The track's origin is gone: no slot shows it after the next allocation (its owner
@@ -330,6 +354,7 @@ class Router:
         key = (track.participant_id, track.source)
         if self.tracks.get(key) is track:
             del self.tracks[key]
+            self.on_track(track)
         self._dirty = True
 
     def _audio_level(self, track: UpTrack, level: int, now: float) -> None:
