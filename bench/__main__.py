@@ -7,6 +7,7 @@
     python -m bench --only cluster      # 1 vs 2 workers, the cost of Redis, failover
     python -m bench --only instructions # instructions per forwarded packet (callgrind, ~3 min)
     python -m bench --only e2ee         # the server's cost of end-to-end encryption
+    python -m bench --only large        # the largest meeting at >= 24 fps per viewed tile
     python -m bench --out DIR           # write the JSON elsewhere
 
 Run as root, it moves itself into a network namespace of its own first (see
@@ -35,6 +36,7 @@ from bench import (
     forwarding,
     instructions,
     join_latency,
+    large,
     report,
     signaling,
 )
@@ -49,6 +51,7 @@ BENCHES = {
     "cluster": cluster.run,
     "instructions": instructions.run,
     "e2ee": e2ee.run,
+    "large": large.run,
 }
 
 

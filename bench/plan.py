@@ -33,9 +33,20 @@ class Plan:
     cluster_parts: tuple[str, ...] = ("scaling", "cost", "failover")
     # End-to-end encryption's server cost (bench.e2ee): meeting sizes, plain and encrypted.
     e2ee_sizes: tuple[int, ...] = (4, 8)
+    # The largest meeting at >= 24 fps per viewed tile (bench.large): (people, cameras on)
+    # per step, grown until the target fails; speakers (microphone on); warm-up and window.
+    large_steps: tuple[tuple[int, int], ...] = (
+        (16, 4), (24, 6), (32, 8), (40, 10), (48, 12), (64, 16), (80, 20), (96, 24), (128, 32),
+    )  # fmt: skip
+    large_speakers: int = 3
+    large_warmup_s: float = 3.0
+    large_window_s: float = 10.0
     benches: tuple[str, ...] = field(
-        default=("forwarding", "join", "signaling", "adaptation", "cluster", "instructions", "e2ee")
-    )
+        default=(
+            "forwarding", "join", "signaling", "adaptation", "cluster", "instructions", "e2ee",
+            "large",
+        )
+    )  # fmt: skip
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -60,6 +71,9 @@ QUICK = Plan(
     cluster_pings=5,
     failover_trials=1,
     e2ee_sizes=(2,),
+    large_steps=((6, 2),),
+    large_warmup_s=1.0,
+    large_window_s=3.0,
     # Adaptation needs two Chromium pages and tens of seconds even for one trial: the quick
     # plan (the test suite's smoke run) leaves it out; `--quick --only adaptation` runs it.
     benches=("forwarding", "join", "signaling"),

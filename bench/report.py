@@ -9,6 +9,7 @@ from typing import Any
 
 from bench.e2ee import lines as e2ee_lines
 from bench.instructions import lines as instructions_lines
+from bench.large import lines as large_lines
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -193,6 +194,7 @@ def text(results: dict[str, Any]) -> str:
         ("adaptation", adaptation_lines),
         ("instructions", instructions_lines),
         ("e2ee", e2ee_lines),
+        ("large", large_lines),
     ):
         if key in results:
             lines += ["", *render(results[key])]

@@ -34,6 +34,10 @@ class PacketTally:
     octets: int = 0
     by_payload_type: dict[int, int] = field(default_factory=dict)
     first_at: float | None = None  # time.monotonic() of the first packet
+    # Packets with the marker bit, by (payload type, SSRC): for video, the last packet of
+    # each frame (RFC 7741 §4.1), so frames received per stream, i.e. per tile shown
+    # (`bench.large` reads a tile's frame rate from it).
+    frames: dict[tuple[int, int], int] = field(default_factory=dict)
 
     def count(self, size: int, payload_type: int) -> None:
         self.packets += 1
@@ -51,7 +55,11 @@ def count_at_socket(connection: aioice.Connection, tally: PacketTally | None = N
     def take(data: bytes) -> bool:
         # RFC 7983 §7: 128..191 is RTP or RTCP; RFC 5761 §4 tells RTCP apart.
         if len(data) >= MEDIA_MIN_SIZE and 127 < data[0] < 192 and not is_rtcp(data):
-            tally.count(len(data), data[1] & 0x7F)
+            payload_type = data[1] & 0x7F
+            tally.count(len(data), payload_type)
+            if data[1] & 0x80:
+                key = (payload_type, int.from_bytes(data[8:12]))
+                tally.frames[key] = tally.frames.get(key, 0) + 1
             return True
         return False
 

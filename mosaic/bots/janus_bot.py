@@ -5,6 +5,12 @@ Like a Mosaic participant it has two peer connections: one publishes (the bot of
 Janus offers, the bot answers with ``start``; a later publisher is added with ``subscribe``
 and Janus offers again). The media are the same replayed clips with the same sender hooks, and
 received packets are counted at the socket the same way.
+
+A large meeting's load (`bench.large`) as Mosaic's bots make it: ``simulcast`` publishes the
+camera in the same three layers with the same rid-based offer (`mosaic.client.simulcast`;
+Janus is told the rids go smallest first, ``rid_order: lmh``), and ``thumbnails`` subscribes
+to every camera's smallest layer (``substream: 0``), as a page of thumbnail tiles in
+Mosaic makes the SFU choose it.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ from mosaic.bots.base import BaseBot, BotReport, MediaMode
 from mosaic.bots.counting import codec_names, count_at_socket
 from mosaic.bots.janus_api import Event, JanusHandle, JanusSession, plugin_data
 from mosaic.bots.tracks import bind_sender
-from mosaic.rtc.aiortc_bridge import PeerConnection, ice_connection
+from mosaic.client.simulcast import RID_EXTENSION_ID, simulcast_offer
+from mosaic.rtc.aiortc_bridge import PeerConnection, ice_connection, send_simulcast
 
 
 class JanusBot(BaseBot):
@@ -33,8 +40,18 @@ class JanusBot(BaseBot):
         mode: MediaMode = MediaMode.VIDEO,
         decode: bool = False,
         local_addresses: list[str] | None = None,
+        simulcast: bool = False,
+        thumbnails: bool = False,
     ) -> None:
-        super().__init__(janus_url, name, mode=mode, decode=decode, local_addresses=local_addresses)
+        super().__init__(
+            janus_url,
+            name,
+            mode=mode,
+            decode=decode,
+            local_addresses=local_addresses,
+            simulcast=simulcast,
+        )
+        self.thumbnails = thumbnails
         self.janus_url = janus_url
         self.room = room
         self.feed_id: int | None = None
@@ -67,14 +84,34 @@ class JanusBot(BaseBot):
     async def _publish(self, handle: JanusHandle) -> None:
         pc = PeerConnection(host_addresses=self.local_addresses)
         self.publisher_pc = pc
-        for track in self.tracks.as_dict().values():
+        layers = self.tracks.layers
+        layered = None
+        for kind, track in self.tracks.as_dict().items():
             transceiver = pc.addTransceiver(track, direction="sendonly")
-            bind_sender(transceiver.sender, track)
+            if kind == "video" and layers is not None:
+                # Every layer's sender replays its own track (the top one included).
+                rid, _ = layers.top
+                send_simulcast(
+                    transceiver.sender,
+                    rid,
+                    layers.others,
+                    RID_EXTENSION_ID,
+                    lambda sender: bind_sender(sender, sender.track) if sender.track else None,
+                )
+                layered = transceiver
+            else:
+                bind_sender(transceiver.sender, track)
         await pc.setLocalDescription(await pc.createOffer())
+        sdp = pc.localDescription.sdp
+        jsep = {"type": "offer", "sdp": sdp}
+        if layers is not None and layered is not None and layered.mid is not None:
+            jsep["sdp"] = simulcast_offer(sdp, {layered.mid: list(layers.layers)})
+            jsep["rid_order"] = "lmh"  # smallest first, as the web client lists them
         event = await handle.message(
-            {"request": "configure", "audio": True, "video": self.tracks.video is not None},
-            jsep={"type": "offer", "sdp": pc.localDescription.sdp},
-        )
+            {"request": "configure", "audio": self.tracks.audio is not None,
+             "video": self.tracks.video is not None},
+            jsep=jsep,
+        )  # fmt: skip
         await pc.setRemoteDescription(RTCSessionDescription(event["jsep"]["sdp"], "answer"))
         await handle.trickle_done()
 
@@ -101,7 +138,9 @@ class JanusBot(BaseBot):
             if not new:
                 return
             self._subscribed.update(new)
-            streams = [{"feed": feed} for feed in new]
+            # A page of thumbnails: every camera's smallest simulcast layer.
+            layer = {"substream": 0} if self.thumbnails else {}
+            streams = [{"feed": feed, **layer} for feed in new]
             assert self.session is not None
             if self._subscriber is None:
                 self._subscriber = await self.session.attach()

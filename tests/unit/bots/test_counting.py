@@ -40,3 +40,14 @@ def test_payload_types_are_named_from_the_sdp() -> None:
     assert names == {111: "opus", 96: "VP8", 97: "rtx"}
     tally = PacketTally(packets=6, by_payload_type={111: 1, 96: 3, 97: 1, 13: 1})
     assert by_kind(tally, names) == {"audio": 1, "video": 3, "repair": 1, "other": 1}
+
+
+def test_frames_are_counted_per_stream_by_their_marker_bit() -> None:
+    """The last packet of a video frame carries the marker: a tile's frame rate is read from
+    the marked packets of its SSRC (`bench.large`)."""
+    connection = FakeConnection()
+    tally = count_at_socket(connection)  # type: ignore[arg-type]
+    other_ssrc = struct.pack("!BBHII", 0x80, 96 | 0x80, 1, 2, 9) + bytes(100)
+    for packet in (rtp(96), rtp(96 | 0x80), rtp(96), rtp(96 | 0x80), other_ssrc):
+        connection.data_received(packet, 1)
+    assert tally.frames == {(96, 3): 2, (96, 9): 1}
