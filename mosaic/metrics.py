@@ -84,20 +84,21 @@ class NodeCollector(Collector):
         for name, help_text in MEDIA_COUNTERS.items():
             yield CounterMetricFamily(f"mosaic_{name}", help_text, value=totals.get(name, 0))
         # A meeting spread over workers (cluster mode): one relay stream per layer per track
-        # per peer worker; "in" falls when no viewer here watches a track any more.
+        # per peer worker; "in" falls when no viewer here watches a track any more. The
+        # meshes' own counters (`RelayMesh.stats`), prefixed relay_ in the media totals.
         relay = GaugeMetricFamily(
             "mosaic_relay_streams",
             "RTP streams relayed between workers now (a simulcast camera once per layer)",
             labels=["direction"],
         )
-        relay.add_metric(["in"], totals.get("relayed_in", 0))
-        relay.add_metric(["out"], totals.get("relayed_out", 0))
+        relay.add_metric(["in"], totals.get("relay_relayed_in", 0))
+        relay.add_metric(["out"], totals.get("relay_relayed_out", 0))
         yield relay
         relayed = CounterMetricFamily(
             "mosaic_relay_packets", "RTP packets relayed between workers", labels=["direction"]
         )
-        relayed.add_metric(["in"], totals.get("packets_in", 0))
-        relayed.add_metric(["out"], totals.get("packets_out", 0))
+        relayed.add_metric(["in"], totals.get("relay_packets_in", 0))
+        relayed.add_metric(["out"], totals.get("relay_packets_out", 0))
         yield relayed
         failures = CounterMetricFamily(
             "mosaic_join_failures", "refused join attempts by reason", labels=["reason"]
