@@ -50,25 +50,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mosaic.domain.roster import Source
 from mosaic.media.sfu.allocation import DEFAULT_VIEW_COUNT, WantedVideo
-from mosaic.media.sfu.relay import KEY_SIZE, RelayedStream, RelayedTrack, RelayLink
+from mosaic.media.sfu.relay import (
+    KEY_SIZE,
+    RelayedTrack,
+    RelayLink,
+    parse_relayed_track,
+)
 from mosaic.media.sfu.router import Router
 from mosaic.media.sfu.up import UpTrack
+from mosaic.media.sfu.wants import SOURCES, Key, PeerWants, ViewerWants
 
 log = logging.getLogger(__name__)
 
 Post = Callable[[str, dict[str, Any]], None]
-Key = tuple[str, Source]
 
 # How often the mesh looks again at the video tracks it relays: a simulcast publisher's
 # layers are learned from their first packets, after the track was announced.
 CHECK_S = 0.25
-MAX_NAME = 200
-MAX_WANTED = 10_000
-MAX_LAYERS = 3
-CODECS = {"audio": ("opus", 48000), "video": ("vp8", 90000)}
-SOURCES = {source.value: source for source in Source}
 
 
 @dataclass(frozen=True)
@@ -81,22 +80,14 @@ class MeshPeer:
 
 
 @dataclass
-class _Wants:
-    """What a peer's viewers show of the videos published here."""
-
-    all: bool = False
-    default: bool = False
-    tracks: frozenset[Key] = frozenset()
-
-
-@dataclass
 class _Peer:
     info: MeshPeer
     link: RelayLink
     key: bytes | None = None  # this side's SRTP key (sent in hello)
+    peer_key: bytes | None = None  # the peer's, as its hello gave it
     port: int | None = None  # the peer's relay port, once its hello came
     opened: bool = False
-    wants: _Wants = field(default_factory=_Wants)
+    wants: PeerWants = field(default_factory=PeerWants)
     # Sending side: what is relayed to this peer, by track key.
     out: dict[Key, tuple[UpTrack, RelayedTrack]] = field(default_factory=dict)
     # Receiving side: what this peer relays here, by track key, with its first SSRC.
@@ -129,14 +120,8 @@ class RelayMesh:
         self.clock = clock
         self._ticking = ticking
         self._peers: dict[str, _Peer] = {}
-        self._placement: dict[str, str] = {}
-        # Receiving side: each local viewer's remote wants, and how many viewers want each
-        # track (by participant, then source); viewers that said nothing yet.
-        self._views: dict[str, frozenset[Key] | None] = {}
-        self._counts: dict[str, dict[Source, int]] = {}
-        self._defaults = 0
-        self._want_all = False
-        self._dirty_wants: set[str] = set()
+        # Receiving side: what the viewers here show of the videos published elsewhere.
+        self._wants = ViewerWants(worker_id)
         self._flush_scheduled = False
         # Local video tracks waiting for their first layer before they can be relayed.
         self._unstreamed: set[UpTrack] = set()
@@ -166,20 +151,13 @@ class RelayMesh:
     def set_placement(self, media_worker: dict[str, str]) -> None:
         """Each participant's media worker: which peer to ask for the videos viewers here
         show, and which peer may relay whose tracks."""
-        old, self._placement = self._placement, dict(media_worker)
-        for pid in self._counts:
-            before, after = old.get(pid), self._placement.get(pid)
-            if before != after:
-                self._dirty_wants.update(w for w in (before, after) if w is not None)
-        if self._dirty_wants:
-            self._schedule_flush()
+        self._wants.place(media_worker)
+        self._schedule_flush()
 
     def want_all_video(self, on: bool) -> None:
         """The home while recording: every video of the meeting comes here."""
-        if on != self._want_all:
-            self._want_all = on
-            self._dirty_wants.update(self._peers)
-            self._schedule_flush()
+        self._wants.want_all(on)
+        self._schedule_flush()
 
     def receive(self, from_worker: str, message: dict[str, Any]) -> None:
         """A peer's post. Never raises: a bad message is dropped and counted."""
@@ -268,7 +246,6 @@ class RelayMesh:
         )
         peer = _Peer(info, link)
         self._peers[info.worker_id] = peer
-        self._dirty_wants.add(info.worker_id)
         self._spawn(self._open(peer))
 
     async def _open(self, peer: _Peer) -> None:
@@ -283,7 +260,7 @@ class RelayMesh:
         peer.opened = True
         self._hello_to(peer, reply=False)
         self._reconcile_peer(peer)
-        self._schedule_flush()
+        self._post_wants(peer)
 
     def _hello_to(self, peer: _Peer, *, reply: bool) -> None:
         address = peer.link.address
@@ -294,7 +271,6 @@ class RelayMesh:
 
     def _drop_peer(self, worker_id: str) -> None:
         peer = self._peers.pop(worker_id)
-        self._dirty_wants.discard(worker_id)
         self._forget_incoming(peer)
         peer.out.clear()
         peer.link.close()  # its relay down tracks let go of the up streams here
@@ -320,14 +296,16 @@ class RelayMesh:
 
     def _track_event(self, track: UpTrack) -> None:
         """The router added or removed a track, or it began or stopped forwarding."""
+        if isinstance(track.uplink, RelayLink):
+            return  # relayed here by a peer: never relayed on
         key = (track.participant_id, track.source)
         for peer in list(self._peers.values()):
-            self._reconcile(peer, key)
-        if track.kind == "video" and any(p.wants.default for p in self._peers.values()):
-            # The first few cameras (what a viewer that said nothing gets) may have changed.
-            for peer in list(self._peers.values()):
-                if peer.wants.default:
-                    self._reconcile_peer(peer)
+            if track.kind == "video" and peer.wants.default:
+                # The first few cameras (what a viewer that said nothing gets) may have
+                # changed, the ones relayed to that peer with them.
+                self._reconcile_peer(peer)
+            else:
+                self._reconcile(peer, key)
 
     def _default_videos(self) -> set[Key]:
         """The first few local videos, as `allocation.wanted_videos` gives a viewer that has
@@ -367,9 +345,11 @@ class RelayMesh:
         peer.out[key] = (track, relayed)
         self._send(peer, {"type": "track", "track": relayed.to_json()})
 
-    def _stop_relaying(self, peer: _Peer, key: Key) -> None:
+    def _stop_relaying(self, peer: _Peer, key: Key, *, tell: bool = True) -> None:
         track, relayed = peer.out.pop(key)
         peer.link.stop(relayed)
+        if not tell:
+            return
         self._send(
             peer,
             {
@@ -396,42 +376,13 @@ class RelayMesh:
 
     def _view_event(self, viewer: str, videos: list[WantedVideo] | None) -> None:
         """A viewer here showed other tiles (None: it said nothing yet; []: it left)."""
-        new = None if videos is None else frozenset((pid, source) for pid, source, _, _ in videos)
-        old = self._views.get(viewer, frozenset())
-        if videos is not None and not videos:
-            self._views.pop(viewer, None)
-        else:
-            self._views[viewer] = new
-        if (old is None) != (new is None):
-            self._defaults += 1 if new is None else -1
-            self._dirty_wants.update(self._peers)  # the default flag may have changed
-        old_keys = old or frozenset()
-        new_keys = new or frozenset()
-        for pid, source in new_keys - old_keys:
-            sources = self._counts.setdefault(pid, {})
-            sources[source] = sources.get(source, 0) + 1
-            if sources[source] == 1:
-                self._want_changed(pid)
-        for pid, source in old_keys - new_keys:
-            sources = self._counts.get(pid, {})
-            count = sources.get(source, 0) - 1
-            if count > 0:
-                sources[source] = count
-                continue
-            sources.pop(source, None)
-            if not sources:
-                self._counts.pop(pid, None)
-            self._want_changed(pid)
-        if self._dirty_wants:
-            self._schedule_flush()
-
-    def _want_changed(self, pid: str) -> None:
-        worker = self._placement.get(pid)
-        if worker is not None and worker != self.worker_id:
-            self._dirty_wants.add(worker)
+        self._wants.view(viewer, videos)
+        self._schedule_flush()
 
     def _schedule_flush(self) -> None:
         if self._flush_scheduled or self._closed:
+            return
+        if not (self._wants.dirty or self._wants.dirty_all):
             return
         try:
             loop = asyncio.get_running_loop()
@@ -445,32 +396,24 @@ class RelayMesh:
         """Post each peer whose share of the wants changed its whole want set (one message
         for all the view changes of one event-loop turn)."""
         self._flush_scheduled = False
-        dirty, self._dirty_wants = self._dirty_wants, set()
-        for worker_id in dirty:
-            peer = self._peers.get(worker_id)
-            if peer is None or not peer.opened or self._closed:
-                continue
-            tracks = sorted(
-                [pid, source.value]
-                for pid, sources in self._counts.items()
-                if self._placement.get(pid) == worker_id
-                for source in sources
-            )
-            message = {
-                "type": "want",
-                "all": self._want_all,
-                "default": self._defaults > 0,
-                "tracks": tracks,
-            }
-            if message != peer.posted_wants:
-                peer.posted_wants = message
-                self._send(peer, message)
+        if self._closed:
+            return
+        for worker_id in self._wants.take(set(self._peers)):
+            self._post_wants(self._peers[worker_id])
+
+    def _post_wants(self, peer: _Peer) -> None:
+        if not peer.opened:
+            return  # posted once its link is open (`_open`)
+        message = self._wants.message(peer.info.worker_id)
+        if message != peer.posted_wants:
+            peer.posted_wants = message
+            self._send(peer, message)
 
     # -- messages from a peer --------------------------------------------------------------------
 
     def _hello(self, peer: _Peer, message: dict[str, Any]) -> bool:
         port, key, reply = message.get("port"), message.get("key"), message.get("reply")
-        if not _is_int(port) or not 0 < port < 65536 or not isinstance(reply, bool):
+        if not _is_port(port) or not isinstance(reply, bool):
             return False
         secret: bytes | None = None
         if peer.info.secure:
@@ -487,25 +430,25 @@ class RelayMesh:
             # there starts afresh on the new socket.
             self._forget_incoming(peer)
             for key_out in list(peer.out):
-                self._stop_relaying(peer, key_out)
+                self._stop_relaying(peer, key_out, tell=False)  # its new socket knew none
             peer.posted_wants = None
-            self._dirty_wants.add(peer.info.worker_id)
         peer.port = port
         peer.link.connect((peer.info.host, port))
-        if secret is not None:
+        if secret is not None and secret != peer.peer_key:
+            peer.peer_key = secret
             peer.link.accept_key(secret)
         if not reply and peer.opened:
             self._hello_to(peer, reply=True)
         self._reconcile_peer(peer)
-        self._schedule_flush()
+        self._post_wants(peer)
         return True
 
     def _track(self, peer: _Peer, message: dict[str, Any]) -> bool:
-        relayed = _relayed_track(message.get("track"))
+        relayed = parse_relayed_track(message.get("track"))
         if relayed is None:
             return False
         key = (relayed.participant_id, SOURCES[relayed.source])
-        placed = self._placement.get(relayed.participant_id)
+        placed = self._wants.placement.get(relayed.participant_id)
         if placed is not None and placed != peer.info.worker_id:
             return False  # only the participant's own media worker relays its tracks
         held = peer.into.get(key)
@@ -519,7 +462,7 @@ class RelayMesh:
             if held is None or track is not held[0]
             for stream in track.streams
         }
-        if len(set(ssrcs)) != len(ssrcs) or in_use.intersection(ssrcs):
+        if in_use.intersection(ssrcs):
             return False
         for other in self._peers.values():
             if other is not peer and key in other.into:
@@ -538,9 +481,9 @@ class RelayMesh:
 
     def _stop(self, peer: _Peer, message: dict[str, Any]) -> bool:
         pid, source, ssrc = message.get("participant"), message.get("source"), message.get("ssrc")
-        if not isinstance(pid, str) or not isinstance(source, str) or not _is_int(ssrc):
+        if not isinstance(pid, str) or not isinstance(source, str) or source not in SOURCES:
             return False
-        if source not in SOURCES:
+        if not isinstance(ssrc, int):
             return False
         key = (pid, SOURCES[source])
         held = peer.into.get(key)
@@ -552,33 +495,16 @@ class RelayMesh:
         return True
 
     def _want(self, peer: _Peer, message: dict[str, Any]) -> bool:
-        everything, default, tracks = (
-            message.get("all"),
-            message.get("default"),
-            message.get("tracks"),
-        )
-        if not isinstance(everything, bool) or not isinstance(default, bool):
+        wants = PeerWants.parse(message)
+        if wants is None:
             return False
-        if not isinstance(tracks, list) or len(tracks) > MAX_WANTED:
-            return False
-        keys: set[Key] = set()
-        for entry in tracks:
-            if (
-                not isinstance(entry, list)
-                or len(entry) != 2
-                or not isinstance(entry[0], str)
-                or len(entry[0]) > MAX_NAME
-                or entry[1] not in SOURCES
-            ):
-                return False
-            keys.add((entry[0], SOURCES[entry[1]]))
-        before = peer.wants
-        peer.wants = _Wants(everything, default, frozenset(keys))
-        if everything != before.all or default != before.default:
+        before, peer.wants = peer.wants, wants
+        if wants.all != before.all or wants.default != before.default:
             self._reconcile_peer(peer)
-            return True
-        for key in before.tracks ^ peer.wants.tracks:
-            self._reconcile(peer, key)
+        else:
+            defaults = self._default_videos() if wants.default else set()
+            for key in before.tracks ^ wants.tracks:
+                self._reconcile(peer, key, defaults)
         return True
 
     # -- plumbing ------------------------------------------------------------------------------
@@ -615,42 +541,5 @@ def _ignore_view(participant_id: str, videos: list[WantedVideo] | None) -> None:
     """A closed mesh's router hears of its views no more."""
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _relayed_track(data: object) -> RelayedTrack | None:
-    """A `RelayedTrack` from a peer's message, checked field by field (None if anything is
-    off: a wrong type, an unknown source, a codec the relay does not carry, bad SSRCs)."""
-    if not isinstance(data, dict):
-        return None
-    pid, source, kind = data.get("participant_id"), data.get("source"), data.get("kind")
-    codec, rate, mid, streams = (
-        data.get("codec"),
-        data.get("clock_rate"),
-        data.get("mid"),
-        data.get("streams"),
-    )
-    if not isinstance(pid, str) or not pid or len(pid) > MAX_NAME:
-        return None
-    if source not in SOURCES or kind not in CODECS or (codec, rate) != CODECS[kind]:
-        return None
-    if not isinstance(mid, str) or len(mid) > MAX_NAME:
-        return None
-    if not isinstance(streams, list) or not 0 < len(streams) <= (
-        MAX_LAYERS if kind == "video" else 1
-    ):
-        return None
-    parsed = []
-    for entry in streams:
-        if not isinstance(entry, list) or len(entry) != 3:
-            return None
-        ssrc, rtx, rid = entry
-        if not _is_int(ssrc) or not 0 < ssrc < 2**32:
-            return None
-        if rtx is not None and (not _is_int(rtx) or not 0 < rtx < 2**32 or kind != "video"):
-            return None
-        if rid is not None and (not isinstance(rid, str) or len(rid) > 16):
-            return None
-        parsed.append(RelayedStream(ssrc, rtx, rid))
-    return RelayedTrack(pid, str(source), str(kind), str(codec), int(rate), mid, tuple(parsed))
+def _is_port(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 65536

@@ -55,6 +55,14 @@ KEY_SIZE = 30  # AES-128-CM master key (16) and salt (14), RFC 3711 §8.2
 # (96 and up, with or without the marker bit) never fall there.
 RTCP_TYPES = range(192, 224)
 
+# What a relayed track may be (see `parse_relayed_track`): the codecs the relay's payload
+# types carry, a camera's three simulcast layers at most.
+RELAYED_CODECS = {"audio": ("opus", 48000), "video": ("vp8", 90000)}
+SOURCE_NAMES = frozenset(source.value for source in Source)
+MAX_LAYERS = 3
+MAX_NAME = 200
+MAX_RID = 16
+
 Address = tuple[str, int]
 Clock = Callable[[], float]
 HandOver = Callable[[bytes], Awaitable[None]]
@@ -106,6 +114,49 @@ class RelayedTrack:
                 for s, r, i in data["streams"]
             ),
         )
+
+
+def parse_relayed_track(data: object) -> RelayedTrack | None:
+    """A `RelayedTrack` as another worker described it, checked field by field (None if
+    anything is off: a wrong type, an unknown source, a codec the relay does not carry, an
+    SSRC out of range or given twice). `RelayedTrack.from_json` trusts its input; this does
+    not."""
+    if not isinstance(data, dict):
+        return None
+    pid, source, kind, codec, rate, mid, streams = (
+        data.get(k)
+        for k in ("participant_id", "source", "kind", "codec", "clock_rate", "mid", "streams")
+    )
+    if not isinstance(pid, str) or not pid or len(pid) > MAX_NAME:
+        return None
+    if not isinstance(source, str) or not isinstance(kind, str):
+        return None
+    if source not in SOURCE_NAMES or kind not in RELAYED_CODECS:
+        return None
+    if (codec, rate) != RELAYED_CODECS[kind] or not isinstance(mid, str) or len(mid) > MAX_NAME:
+        return None
+    layers = MAX_LAYERS if kind == "video" else 1
+    if not isinstance(streams, list) or not 0 < len(streams) <= layers:
+        return None
+    parsed = []
+    for entry in streams:
+        if not isinstance(entry, list) or len(entry) != 3:
+            return None
+        ssrc, rtx, rid = entry
+        if not _ssrc(ssrc) or (rtx is not None and (kind != "video" or not _ssrc(rtx))):
+            return None
+        if rid is not None and (not isinstance(rid, str) or len(rid) > MAX_RID):
+            return None
+        parsed.append(RelayedStream(ssrc, rtx, rid))
+    numbers = [s.ssrc for s in parsed] + [s.rtx_ssrc for s in parsed if s.rtx_ssrc is not None]
+    if len(set(numbers)) != len(numbers):
+        return None
+    codec_name, clock_rate = RELAYED_CODECS[kind]
+    return RelayedTrack(pid, str(source), str(kind), codec_name, clock_rate, mid, tuple(parsed))
+
+
+def _ssrc(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**32
 
 
 def new_key() -> bytes:
