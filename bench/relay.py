@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
+import pstats
 import time
 from typing import Any
 
@@ -178,6 +180,19 @@ async def measure_mesh(packets: int = 2000, secure: bool = False) -> dict[str, A
             await until(lambda target=target: len(sam.sent_rtp) >= target)  # type: ignore[misc]
         cpu = (time.process_time() - started) / (len(sam.sent_rtp) - start_count)
         relayed = s.meshes["a"].stats()["packets_out"] - sent
+        # Calls into the mesh while packets flow (a profiled burst): none, it is not on the path.
+        profile = cProfile.Profile()
+        profile.enable()
+        target = len(sam.sent_rtp) + BURST
+        for _ in range(BURST):
+            ann.video(rid)
+        await until(lambda: len(sam.sent_rtp) >= target)
+        profile.disable()
+        mesh_calls = sum(
+            calls
+            for (path, _, _), (calls, *_) in pstats.Stats(profile).stats.items()  # type: ignore[attr-defined]
+            if path.endswith(("sfu/mesh.py", "sfu/wants.py"))
+        )
     finally:
         await s.close()
     us = 1e6
@@ -190,6 +205,7 @@ async def measure_mesh(packets: int = 2000, secure: bool = False) -> dict[str, A
         },
         "cpu_per_packet_across_mesh_us": rounded(cpu * us, 2),
         "relay_packets_per_delivered": rounded(relayed / (packets // 4 + packets), 3),
+        "mesh_calls_per_packet": mesh_calls / BURST,
     }
 
 
