@@ -186,6 +186,11 @@ class MediaPlacement:
         self._read: tuple[float, list[WorkerLoad]] | None = None
         # worker id -> the beat read when each of its reservations was made
         self._reserved: dict[str, list[int]] = {}
+        # This worker's own media participants, every meeting, counted exactly and now (set
+        # by `mosaic.signaling.span`: its placements here, which the caller records as soon
+        # as `choose` returns). Without it the home weighs itself as it weighs the others,
+        # by its heartbeat plus reservations, which may count a participant twice for a beat.
+        self.local_count: Callable[[], int] | None = None
 
     @property
     def worker_id(self) -> str:
@@ -227,10 +232,13 @@ class MediaPlacement:
             del self._reserved[gone]  # dead or left: its reservations mean nothing now
         loads = {worker.id: self.load(worker) for worker in live}
         mine = next((w for w in live if w.id == home), None)
-        home_load = max(
-            home_media_count,
-            loads[home] if mine is not None else self._pending(home, self._registry.beats),
-        )
+        if self.local_count is not None:
+            home_load = max(home_media_count, self.local_count())
+        else:
+            home_load = max(
+                home_media_count,
+                loads[home] if mine is not None else self._pending(home, self._registry.beats),
+            )
         if home_load < self.capacity and (mine is None or not mine.draining):
             chosen, beat = home, mine.beat if mine is not None else self._registry.beats
         else:
@@ -251,5 +259,6 @@ class MediaPlacement:
                     "meeting %s: media of a participant placed on %s (home %s holds %d)",
                     meeting_id, chosen, home, home_load,
                 )  # fmt: skip
-        self._reserved.setdefault(chosen, []).append(beat)
+        if chosen != home or self.local_count is None:
+            self._reserved.setdefault(chosen, []).append(beat)
         return chosen

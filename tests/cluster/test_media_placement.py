@@ -139,3 +139,24 @@ async def test_reservations_give_way_to_the_heartbeats_that_count_them(
     (load,) = [w for w in await a.registry.live() if w.id == "a"]
     assert home.load(load) == 2  # not 4
     assert await home.choose("m1", home_media_count=2) == "b"
+
+
+async def test_the_home_weighs_itself_by_its_exact_count_when_it_has_one(
+    redis_server: RedisServer, workers: list[Worker]
+) -> None:
+    """Joins faster than heartbeats: the home's own placements, counted as they are made,
+    fill it exactly to its capacity (a heartbeat plus reservations could count one twice)."""
+    workers += [
+        await _worker(redis_server.url, "home", capacity=3),
+        await _worker(redis_server.url, "other"),
+    ]
+    here = [0]
+    home = workers[0].media
+    home.local_count = lambda: here[0]
+    chosen = []
+    for _ in range(4):
+        worker = await home.choose("m1", home_media_count=here[0])
+        here[0] += worker == "home"
+        await workers[0].registry.beat()  # a heartbeat between every join, counting no one
+        chosen.append(worker)
+    assert chosen == ["home", "home", "home", "other"]
