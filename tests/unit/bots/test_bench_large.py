@@ -84,4 +84,4 @@ def test_the_largest_step_at_target_whose_miss_and_the_ratios_where_both_deliver
         )
     )
     assert "mosaic-2-workers: skipped: spanning not in this build" in table
-    assert "mosaic: largest at target 24 people (6 cameras); failed at 32" in table
+    assert "mosaic: largest at target 24 people (6 cameras); failed at 32 (server)" in table
