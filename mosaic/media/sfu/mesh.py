@@ -58,7 +58,7 @@ from mosaic.media.sfu.relay import (
     parse_relayed_track,
 )
 from mosaic.media.sfu.router import Router
-from mosaic.media.sfu.up import UpTrack
+from mosaic.media.sfu.up import LAYER_BACK_AFTER, UpTrack
 from mosaic.media.sfu.wants import SOURCES, Key, PeerWants, ViewerWants
 
 log = logging.getLogger(__name__)
@@ -201,6 +201,8 @@ class RelayMesh:
             "packets_out": sum(link.sent for link in links),
             "packets_in": sum(link.received for link in links),
             "retransmitted": sum(link.retransmitted for link in links),
+            "nacks_sent": sum(link.nacks_sent for link in links),
+            "keyframe_requests_sent": sum(link.keyframe_requests_sent for link in links),
             "strangers": sum(link.strangers for link in links),
             "refused": sum(link.refused for link in links),
             "dropped": self.dropped,
@@ -475,6 +477,15 @@ class RelayMesh:
             peer.link.forget(held[0])
             self.router.remove_track(held[0])
         track = peer.link.receive(relayed)
+        if track.kind == "video":
+            # Its sender starts it now (at the publisher's next keyframe, already asked for):
+            # counted live from now, so the viewers here want it at the next allocation and
+            # that first keyframe starts them. Counted from its first packet, they would
+            # want it only after that keyframe, and wait for the next: two round trips.
+            now = self.clock()
+            for stream in track.streams:
+                stream.last_packet = now
+                stream.resumed_at = now - LAYER_BACK_AFTER
         peer.into[key] = (track, relayed.streams[0].ssrc)
         self.router.add_track(track)
         return True

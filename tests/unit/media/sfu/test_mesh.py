@@ -122,7 +122,9 @@ async def test_a_page_flip_stops_what_no_one_there_shows_and_starts_the_new_page
         # clock moved: no retry, no tick), so the flip costs one keyframe round trip.
         bob_transport = s["a"].transports.made[1]
         assert [p for p in bob_transport.rtcp() if isinstance(p, Pli)]
-        s.tick()
+        requests = s.meshes["b"].stats()["keyframe_requests_sent"]
+        s.tick()  # B gives Sam's slot to Bob: its down track asks, and the PLI crosses back
+        assert s.meshes["b"].stats()["keyframe_requests_sent"] == requests + 1
         await s["b"].answer("sam")
         before = len(sam.sent_rtp)
         for _ in range(5):
@@ -130,12 +132,9 @@ async def test_a_page_flip_stops_what_no_one_there_shows_and_starts_the_new_page
         await asyncio.sleep(0.05)
         assert s.meshes["a"].stats()["packets_out"] == link_sent  # nothing of Ann crossed
 
-        def bob_seen() -> bool:
-            bob.all_layers(keyframe=True)  # Bob's browser answers the request
-            s.tick()
-            return len(sam.sent_rtp) > before
-
-        await until(bob_seen)
+        # Bob's browser answers with one keyframe: it starts the relay on A and Sam on B.
+        bob.all_layers(keyframe=True)
+        await until(lambda: len(sam.sent_rtp) > before)
         [slot] = s["b"].router.subscribers["sam"].peer.slots_of("video")
         assert slot.track is s["b"].router.tracks[("bob", Source.CAMERA)]
         assert {h.ssrc for h in sam.headers()[before:]} == {slot.ssrc}
