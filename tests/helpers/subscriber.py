@@ -39,8 +39,10 @@ class Subscriber:
         self.transport.connect()
         return down
 
-    def packet(self, keyframe: bool = False) -> None:
-        payload = vp8_keyframe_header(640, 360) if keyframe else bytes([0x11]) + bytes(30)
+    def packet(self, keyframe: bool = False, size: int = 31) -> None:
+        """One packet of the camera; ``size`` bytes of payload after the descriptor for an
+        interframe (a full one is about 1,000)."""
+        payload = vp8_keyframe_header(640, 360) if keyframe else bytes([0x11]) + bytes(size - 1)
         data = build_rtp(
             payload_type=96,
             sequence_number=self.sequence,

@@ -151,12 +151,21 @@ class DownTrack:
             feed.request_keyframe(now)
 
     def retransmission(self, out_seq: int, now: float) -> bytes | None:
-        """An RTX packet (RFC 4588) repairing ``out_seq``, from the feed's cache."""
+        """An RTX packet (RFC 4588) repairing ``out_seq``, from the feed's cache; None for a
+        packet of a stream this slot no longer forwards.
+
+        After a switch (a squeezed viewer moved down a layer, or paused) the receiver still
+        asks for the old layer's packets that its full link dropped; they would only show
+        pictures that the new layer's keyframe replaces, and resending them on that link
+        took the repair budget the new keyframe's lost packets needed: a Firefox viewer
+        squeezed to 200 kbit/s waited seconds for its quarter layer's first picture."""
         origin = self.rewriter.locate(out_seq)
         if origin is None or self.rtx_payload_type is None or origin.tag is None:
             return None
         feed: Feed | None = origin.tag()  # None once that stream's publisher is gone
-        found = feed.resend(origin.sequence_number, now) if feed is not None else None
+        if feed is None or feed is not self.source:
+            return None
+        found = feed.resend(origin.sequence_number, now)
         if found is None:
             return None
         template, header = found

@@ -413,6 +413,8 @@ class Router:
             probe_when_full=now - peer.estimator.last_decrease >= PROBE_WHEN_FULL_AFTER_S,
         )
         before, subscriber.allocation = subscriber.allocation.paused, result
+        if result.paused - before:
+            subscriber.prober.paused(now)
         if peer.transport_cc and peer.estimator.last_decrease > -float("inf"):
             # Repairs get what the layers leave of the budget, and some share of it anyway
             # (a receiver with transport-wide feedback: one with only REMB and loss reports

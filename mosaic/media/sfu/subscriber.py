@@ -59,8 +59,13 @@ from mosaic.media.wire.twcc import TransportFeedback
 
 log = logging.getLogger(__name__)
 MAX_RETRANSMISSIONS_PER_NACK = 32
-# A limited repair rate may be saved up for this long (one NACK's burst).
+# A limited repair rate may be saved up for this long (one NACK's burst), and for at least
+# this many bytes: a few full packets, the losses of one picture. Below it a squeezed viewer
+# got one repair per NACK round and its picture stayed undecodable for seconds (Firefox, which
+# asks again and again but sends no PLI, showed nothing for 2.5 s after three lost packets of
+# its quarter layer at 200 kbit/s); the rate stays what the budget leaves.
 REPAIR_BURST_S = 0.25
+REPAIR_BURST_MIN_BYTES = 3_600
 # What a REMB is compared with: the rate sent on the streams it covers over about this long
 # (aiortc measures what it receives over one second).
 SENT_WINDOW_S = 1.0
@@ -366,7 +371,7 @@ class SubscribePeer:
         if limited:
             self._repair_credit = min(
                 self._repair_credit + max(now - self._repair_at, 0.0) * self.repair_bps / 8,
-                self.repair_bps * REPAIR_BURST_S / 8,
+                max(self.repair_bps * REPAIR_BURST_S / 8, REPAIR_BURST_MIN_BYTES),
             )
             self._repair_at = now
         for out_seq in nack.lost[:MAX_RETRANSMISSIONS_PER_NACK]:

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from mosaic.domain.roster import Source
 from mosaic.media.sfu.allocation import PAUSE_AFTER_S
-from mosaic.media.sfu.probe import MAX_TOTAL_SHARE, MIN_INTERVAL_S, PROBE_S, RESULT_LAG_S, Prober
+from mosaic.media.sfu.probe import (
+    MAX_TOTAL_SHARE,
+    MIN_INTERVAL_S,
+    PROBE_S,
+    QUIET_AFTER_PAUSE_S,
+    RESULT_LAG_S,
+    Prober,
+)
 from mosaic.media.sfu.quality import WORSE_AFTER_S
 from mosaic.media.sfu.simulcast import UP_HOLD_S
 from mosaic.media.wire.rtp import build_rtp
@@ -205,3 +212,23 @@ def test_a_paused_viewer_s_probe_makes_it_receive_the_whole_rate_its_resume_need
     prober = Prober()
     prober.consider(500_000, 100_000, 10.0, goal_bps=900_000, sent_bps=40_000)
     assert abs(prober.rate_bps + 40_000 - MAX_TOTAL_SHARE * 100_000) < 1
+
+
+async def test_a_video_just_paused_is_not_probed_before_its_link_had_a_rest() -> None:
+    # Its link has only just failed to carry the lowest layer, and the audio is all the
+    # viewer still gets: a probe there fills the queue the audio needs (a Firefox viewer at
+    # 64 kbit/s lost its speaker for 220-340 ms at a probe 3 s after the pause). The first
+    # probe waits `QUIET_AFTER_PAUSE_S`, then comes.
+    meeting, ann = await watching(max_kbps=None)
+    subscriber = meeting.router.subscribers["sam"]
+    estimator = subscriber.peer.estimator
+    while not paused_events(meeting):  # heavy loss, report after report: the link shrinks
+        estimator.on_receiver_report(0.9, None, meeting.clock.now)
+        run(meeting, ann, 0.5)
+    assert subscriber.prober.packets == 0  # none while it stepped down, so none failed
+    paused_at = meeting.clock.now
+    run(meeting, ann, QUIET_AFTER_PAUSE_S - 0.5)
+    assert subscriber.prober.packets == 0
+    run(meeting, ann, 1.5)
+    assert subscriber.prober.packets > 0
+    assert meeting.clock.now - paused_at < QUIET_AFTER_PAUSE_S + 1.5

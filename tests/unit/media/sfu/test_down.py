@@ -75,3 +75,28 @@ def test_a_down_track_needs_nothing_of_its_feed_but_the_seam() -> None:
     assert feed.keyframe_requests == 2
     down.detach()
     assert feed.downs == []
+
+
+def test_after_a_switch_the_old_layer_s_lost_packets_are_not_resent() -> None:
+    """A viewer squeezed onto the quarter layer still asks for the packets of the half
+    layer that its full link dropped: they would only show pictures that the new keyframe
+    replaces, so none is resent (on that link they took the repair budget that the new
+    layer's lost packets needed); the new layer's are."""
+    connection = Downlink()
+    down = DownTrack(connection, "video", "0", 5678, 5679, 96, 97)
+    track = UpTrack("p1", Source.CAMERA, VP8, Uplink())
+    half, quarter = track.stream(1234, "h"), track.stream(4321, "q")
+    down.assign(track)
+    down.start(half, 0.0)
+    for number in range(100, 105):
+        data = packet(number)
+        half.receive(data, track.parse(data), number / 30)  # type: ignore[arg-type]
+    old = struct.unpack_from("!H", connection.sent[2], 2)[0]
+    assert down.retransmission(old, 4.0) is not None  # still its layer: repaired
+    down.start(quarter, 4.0)
+    for number in range(300, 305):
+        data = struct.pack("!BBHII", 0x80, 96, number, number * 3000, 4321) + b"\x10\x02"
+        quarter.receive(data, track.parse(data), 4 + number / 1000)  # type: ignore[arg-type]
+    new = struct.unpack_from("!H", connection.sent[-2], 2)[0]
+    assert down.retransmission(old, 4.5) is None
+    assert down.retransmission(new, 4.5) is not None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from mosaic.media.sfu.negotiation import RTX_PT, VP8_PT
+from mosaic.media.sfu.subscriber import REPAIR_BURST_MIN_BYTES
 from mosaic.media.sfu.up import UpStream
 from mosaic.media.wire.rtcp import Fir, ReceiverReport, Remb, ReportBlock, SenderReport
 from mosaic.media.wire.sdp import SdpError, parse_sdp
@@ -140,17 +141,37 @@ async def test_closing_lets_go_of_every_feed() -> None:
 
 async def test_repairs_stay_within_what_a_squeezed_viewer_s_budget_leaves() -> None:
     # A link full of the layers it is sent loses packets because it is full: resending all
-    # of them fills it more. With 2 kbit/s left for repairs (62 bytes a quarter second),
-    # a NACK for four packets gets only what that pays for.
+    # of them fills it more. With 2 kbit/s left for repairs, a NACK for ten full packets gets
+    # one burst's worth (`REPAIR_BURST_MIN_BYTES`), and the same NACK again at once nothing.
     subscriber = Subscriber()
     down = await subscriber.connect()
     subscriber.packet(keyframe=True)
-    for _ in range(6):
-        subscriber.packet()
+    for _ in range(12):
+        subscriber.packet(size=1000)
     sent = subscriber.transport.headers()
     subscriber.peer.repair_bps = 2_000.0
-    lost = [header.sequence_number for header in sent[1:5]]
+    lost = [header.sequence_number for header in sent[1:11]]
     subscriber.transport.on_rtcp(nack(down.ssrc, lost))
     peer = subscriber.peer
-    assert 1 <= peer.retransmissions < 4
-    assert peer.retransmissions + peer.unrepairable == 4
+    assert 1 <= peer.retransmissions <= REPAIR_BURST_MIN_BYTES // 1000 + 1
+    assert peer.retransmissions + peer.unrepairable == 10
+    repaired = peer.retransmissions
+    subscriber.clock.advance(0.1)  # 25 bytes of budget later
+    subscriber.transport.on_rtcp(nack(down.ssrc, lost))
+    assert peer.retransmissions == repaired
+
+
+async def test_a_squeezed_viewer_gets_one_picture_s_lost_packets_back_at_once() -> None:
+    # A 200 kbit/s link with 15 kbit/s left for repairs (470 bytes a quarter second): the
+    # three lost packets of the picture everything after it depends on are resent in answer
+    # to one NACK, not one per NACK round (Firefox asks again every 100 ms or so and sends no
+    # PLI: its quarter layer stayed undecodable for 2.5 s at one repair a round).
+    subscriber = Subscriber()
+    down = await subscriber.connect()
+    subscriber.packet(keyframe=True)
+    for _ in range(4):
+        subscriber.packet(size=1000)
+    sent = subscriber.transport.headers()
+    subscriber.peer.repair_bps = 15_000.0
+    subscriber.transport.on_rtcp(nack(down.ssrc, [header.sequence_number for header in sent[1:4]]))
+    assert (subscriber.peer.retransmissions, subscriber.peer.unrepairable) == (3, 0)
