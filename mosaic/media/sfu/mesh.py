@@ -60,6 +60,7 @@ from mosaic.media.sfu.relay import (
 from mosaic.media.sfu.router import Router
 from mosaic.media.sfu.up import LAYER_BACK_AFTER, UpTrack
 from mosaic.media.sfu.wants import SOURCES, Key, PeerWants, ViewerWants
+from mosaic.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,7 @@ class RelayMesh:
         self._flush_scheduled = False
         # Local video tracks waiting for their first layer before they can be relayed.
         self._unstreamed: set[UpTrack] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet(on_error=_open_failed)
         self._ticker: asyncio.Task[None] | None = None
         self._closed = False
         self.dropped = 0  # messages refused (malformed, from a stranger, naming no stream)
@@ -222,8 +223,7 @@ class RelayMesh:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
             self._ticker = None
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel()
         for worker_id in list(self._peers):
             self._drop_peer(worker_id)
         # A bound method left on the router would keep this mesh (and its links) alive.
@@ -527,9 +527,7 @@ class RelayMesh:
             log.exception("relay mesh: cannot post to %s", peer.info.worker_id)
 
     def _spawn(self, coroutine: Any) -> None:
-        task = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(coroutine)
 
     def _start(self) -> None:
         if self._ticker is None and self._ticking and not self._closed:
@@ -542,6 +540,11 @@ class RelayMesh:
                 self._check_layers()
             except Exception:
                 log.exception("relay mesh check failed")
+
+
+def _open_failed(error: BaseException) -> None:
+    # A module function, not a method: the mesh's task set must not hold the mesh.
+    log.error("relay link failed to open", exc_info=error)
 
 
 def _ignore_track(track: UpTrack) -> None:
