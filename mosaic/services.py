@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from mosaic.cluster.node import Cluster
     from mosaic.signaling.failover import Failover
     from mosaic.signaling.routing import ClusterSignaling
+    from mosaic.signaling.span import Spanning
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,9 @@ class Services:
     # Cluster mode: routes signaling connections to their meeting's home worker (relaying
     # them over the bus) and serves those relayed here (mosaic.signaling.routing).
     signaling: ClusterSignaling | None = None
+    # Cluster mode: meetings whose media spans workers, the home's side and this worker's
+    # slices of meetings homed elsewhere (mosaic.signaling.span); None on one process.
+    spanning: Spanning | None = None
     _housekeeping: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @classmethod
@@ -97,6 +101,9 @@ class Services:
             settings.public_ips,
             parse_port_range(settings.udp_ports) if settings.udp_ports else None,
         )
+        # One process: each meeting's media is one Router, as always. A cluster with the
+        # default media plane: a meeting's media may span workers (`signaling.span`).
+        spans = media_factory is None and bool(settings.redis_url)
         if media_factory is None:
             media_factory = router_factory()
         db = Database(settings.db_url)
@@ -184,6 +191,8 @@ class Services:
                 cluster, services.door, meetings, rooms, settings.join_deadline_s
             )
             services.signaling.start()
+            if spans:
+                services.spanning = _span_media(cluster, rooms, settings)
         return services
 
     def start_housekeeping(self, every_s: float = 3600.0) -> None:
@@ -218,6 +227,8 @@ class Services:
             await self.failover.stop()
         if self.signaling is not None:
             await self.signaling.close()
+        if self.spanning is not None:
+            await self.spanning.close()
         if self.cluster is not None:
             await self.cluster.close()
         await self.db.close()
@@ -283,6 +294,20 @@ def media_participants_here(rooms: Rooms, slice_routers: Iterable[Any] = ()) -> 
         ):
             seen.add((id(router), participant_id))
     return len(seen)
+
+
+def _span_media(cluster: Cluster, rooms: Rooms, settings: Settings) -> Spanning:
+    """Each meeting homed here spreads its media over workers (`MediaPlacement`, past
+    --worker-capacity); this worker runs slices of meetings homed elsewhere; the relay mesh
+    binds this worker's first media address."""
+    from mosaic.signaling.slices import relay_mesh_factory
+    from mosaic.signaling.span import Spanning, disconnect_in
+
+    host = settings.media_addresses[0] if settings.media_addresses else "127.0.0.1"
+    spanning = Spanning(cluster, disconnect_in(rooms), mesh_factory=relay_mesh_factory(host))
+    spanning.start()
+    rooms.make_media_with(spanning.factory)
+    return spanning
 
 
 async def _keep_live_state(cluster: Cluster, rooms: Rooms) -> Failover:

@@ -42,10 +42,40 @@ class RecordingUnavailable(Exception):
 def media_recorder(
     router: Any, meeting_id: str, directory: Path, names: Callable[[str], str]
 ) -> RecorderLike:
-    """The SFU's recorder, on the meeting's own router (only a `Router` can be recorded)."""
+    """The SFU's recorder, on the meeting's own router (only a `Router` can be recorded).
+    A meeting spread over workers (`mosaic.signaling.span.SpannedMedia`) is recorded on its
+    home's router, to which every video is relayed while the recording runs."""
+    spanned = router if hasattr(router, "want_all_video") else None
+    if spanned is not None:
+        router = spanned.local
     if not isinstance(router, Router):
         raise RecordingUnavailable("this meeting's media plane cannot be recorded")
-    return Recorder(router, meeting_id, directory, names)
+    recorder = Recorder(router, meeting_id, directory, names)
+    if spanned is None:
+        return recorder
+    return _AllVideo(recorder, spanned.want_all_video)
+
+
+class _AllVideo:
+    """A recorder of a spanned meeting: every video relayed to the home while it runs."""
+
+    def __init__(self, recorder: RecorderLike, want_all_video: Callable[[bool], None]) -> None:
+        self._recorder = recorder
+        self._want = want_all_video
+
+    async def start(self) -> None:
+        self._want(True)
+        try:
+            await self._recorder.start()
+        except BaseException:
+            self._want(False)
+            raise
+
+    async def stop(self) -> Path:
+        try:
+            return await self._recorder.stop()
+        finally:
+            self._want(False)
 
 
 @dataclass

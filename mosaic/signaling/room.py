@@ -56,7 +56,9 @@ class MediaRoom(Protocol):
     ) -> None: ...
     def admit(self, participant_id: str) -> None: ...
     def sources_changed(self, participant: Participant) -> None: ...
-    def resumed(self, participant_id: str) -> None: ...
+    # Its signaling came back; True when its media is gone and the client must start it
+    # afresh (a spanned meeting's media worker died: `mosaic.signaling.span`).
+    def resumed(self, participant_id: str) -> bool | None: ...
     # Who is in which breakout room changed: re-check who receives whom.
     def scope_changed(self) -> None: ...
     async def restart(self, participant_id: str, pc: str) -> None: ...
@@ -412,8 +414,11 @@ class Room:
         await old_outbox.close(flush_timeout=0)
         await old_disconnect(CLOSE_REPLACED, "replaced by a newer connection")
         self.audit("resume", subject=member.participant.name)
+        restored = False
         if self.media is not None and member.participant.admitted:
-            self.media.resumed(member.id)
+            restored = bool(self.media.resumed(member.id))
+        if restored:  # its media died with its worker (cluster): the client starts it afresh
+            return {**self.entry_result(member), "restored": True}
         return self.entry_result(member)
 
     def admit_member(self, member: Member) -> None:

@@ -21,6 +21,10 @@ def _background_failed(error: BaseException) -> None:
     log.error("closing a room or recording an event failed", exc_info=error)
 
 
+# Media figures that say what is now (streams, relay peers), not counters: never summed
+# into the totals of closed rooms.
+GAUGES = ("published_streams", "forwarded_streams", "peers", "relayed_in", "relayed_out")
+
 # Makes a meeting's media plane, given the meeting and a way to send a participant a frame.
 MediaFactory = Callable[[LiveMeeting, Callable[[str, dict[str, Any]], None]], MediaRoom]
 
@@ -39,12 +43,17 @@ class Rooms:
         (`mosaic.signaling.failover`)."""
         self._services = replace(self._services, journals=journals)
 
+    def make_media_with(self, factory: MediaFactory) -> None:
+        """Cluster mode: rooms opened from now on get this media plane (a meeting's media
+        may span workers: `mosaic.signaling.span`)."""
+        self._media_factory = factory
+
     def _keep_totals(self, room: Room) -> None:
         stats = getattr(room.media, "stats", None)
         if stats is None:
             return
         for name, value in stats().items():
-            if name not in ("published_streams", "forwarded_streams"):
+            if name not in GAUGES:
                 self.closed_media_totals[name] = self.closed_media_totals.get(name, 0) + value
 
     def get(self, meeting_id: str) -> Room | None:
