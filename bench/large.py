@@ -42,6 +42,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import redis.asyncio as aioredis
+
 from bench.cluster import RedisProcess
 from bench.environment import Environment
 from bench.meetings import janus_room, open_meeting
@@ -54,6 +56,8 @@ from mosaic.bots.counting import PacketTally, by_kind, codec_names
 from mosaic.bots.janus_bot import JanusBot
 from mosaic.bots.mosaic_bot import MAX_PAGE_TILES, MosaicBot
 from mosaic.bots.swarm import start_all, stop_all, wait_for_media
+from mosaic.cluster import keys as cluster_keys
+from mosaic.cluster.registry import WorkerLoad
 
 TARGET_FPS = 24.0
 SENT_FPS_FLOOR = 28.0  # publishers sending less: the load generator could not keep up
@@ -153,6 +157,8 @@ class Snapshot:
     bots_user_s: float
     bots_system_s: float
     machine_busy_s: float
+    server_waiting_s: float  # runnable but not running (on a run queue), every thread
+    bots_waiting_s: float
     machine_total_s: float
     packets: int
     payload_types: list[dict[int, int]]  # per bot: RTP packets by payload type
@@ -177,7 +183,22 @@ def _sent(bot: Bot) -> int:
     return int(getattr(smallest, "sent", 0))
 
 
-def snapshot(server_times: Callable[[], tuple[float, float]], bots: list[Bot]) -> Snapshot:
+def waiting(pid: int) -> float:
+    """Seconds the threads of ``pid`` and of its descendants spent runnable but waiting for a
+    core (/proc/<pid>/task/<tid>/schedstat, second field): a server that waits much while
+    using little CPU was starved by the machine, not saturated."""
+    total = 0
+    for current in _descendants(pid):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/schedstat") as stat:
+                    total += int(stat.read().split()[1])
+    return total / 1e9
+
+
+def snapshot(
+    server_times: Callable[[], tuple[float, float]], bots: list[Bot], server_pid: int
+) -> Snapshot:
     user, system = server_times()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     busy, total = _machine()
@@ -188,6 +209,8 @@ def snapshot(server_times: Callable[[], tuple[float, float]], bots: list[Bot]) -
         bots_user_s=usage.ru_utime,
         bots_system_s=usage.ru_stime,
         machine_busy_s=busy,
+        server_waiting_s=waiting(server_pid),
+        bots_waiting_s=waiting(os.getpid()),
         machine_total_s=total,
         packets=sum(b.received() for b in bots),
         payload_types=[dict(b.tally.by_payload_type) for b in bots],  # type: ignore[attr-defined]
@@ -295,7 +318,25 @@ def step_figures(
             (b.machine_busy_s - a.machine_busy_s) / machine_total if machine_total else None, 3
         ),
         "load_average": round(os.getloadavg()[0], 2),
+        # Seconds per second spent waiting for a core: the server's (all its threads
+        # together) and the bots'. Starved, not saturated, when it is large.
+        "server_runqueue_wait_per_s": round((b.server_waiting_s - a.server_waiting_s) / seconds, 3),
+        "bots_runqueue_wait_per_s": round((b.bots_waiting_s - a.bots_waiting_s) / seconds, 3),
     }
+
+
+async def media_per_worker(redis_url: str) -> list[int]:
+    """Participants whose media each live worker terminates, from their last heartbeats (the
+    registry's ``media_participants``): both non-zero, and the meeting spans the workers."""
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        ids = sorted(m.decode() for m in await client.smembers(cluster_keys.WORKERS))
+        loads = [await client.hgetall(cluster_keys.worker(i)) for i in ids]
+    finally:
+        await client.aclose()
+    return [
+        WorkerLoad.parse(i, fields).media_participants for i, fields in zip(ids, loads, strict=True)
+    ]
 
 
 def restarted(bots: list[Bot]) -> dict[str, dict[str, int]]:
@@ -397,7 +438,7 @@ async def serving(server: str, people: int, env: Environment, data_dir: Path) ->
             now = sample(pid)
             return now.user_s, now.system_s
 
-        yield process, room, times
+        yield process, room, times, redis
     finally:
         if process is not None:
             process.stop()
@@ -419,7 +460,8 @@ async def measure(
         "tiles_per_viewer": expected_tiles(Role(camera=False, speaker=False), cameras),
     }
     with tempfile.TemporaryDirectory(prefix="bench-large-") as data_dir:
-        async with serving(server, people, env, Path(data_dir)) as (process, room, times):
+        async with serving(server, people, env, Path(data_dir)) as served:
+            process, room, times, redis = served
             url = getattr(process, "url", "")
 
             def remake(index: int) -> Bot:
@@ -435,11 +477,13 @@ async def measure(
                     started, minimum=50, timeout=plan.media_timeout_s + people * 0.2
                 )
                 await asyncio.sleep(plan.large_warmup_s)
-                first = snapshot(times, bots)
+                first = snapshot(times, bots, process.pid)
                 await asyncio.sleep(plan.large_window_s)
-                last = snapshot(times, bots)
+                last = snapshot(times, bots, process.pid)
                 silent = [b.name for b in bots if b.received() == 0]
                 restarts = restarted(bots)
+                if redis is not None:  # where the meeting's media is: did it span?
+                    result["media_per_worker"] = await media_per_worker(redis.url)
                 errors = {b.name: b.error for b in bots if b.error}
                 rss = process.sample().rss_bytes if server != "mosaic-2-workers" else None
             finally:
@@ -527,7 +571,8 @@ def _summary(step: dict[str, Any]) -> str:
     return (
         f"fps/viewer p50 {step['fps_mean_p50']} p5 {step['fps_mean_p5']}"
         f" (worst tile p5 {step['fps_worst_tile_p5']}), sent p5 {step['sent_fps_p5']},"
-        f" server {step['server_cpu_per_s']} CPU-s/s, bots {step['bots_cpu_per_s']},"
+        f" server {step['server_cpu_per_s']} CPU-s/s (waited"
+        f" {step['server_runqueue_wait_per_s']} s/s for a core), bots {step['bots_cpu_per_s']},"
         f" {step['packets_per_s']:.0f} pkt/s, at target: {step['at_target']}"
     )
 
@@ -595,7 +640,7 @@ def lines(section: dict[str, Any]) -> list[str]:
     for server, why in section.get("skipped", {}).items():
         found.append(f"  {server}: skipped: {why}")
     header = (
-        "  server            people cams  fps p50/p5  worst p5  sent p5  server CPU u+s"
+        "  server            people cams  fps p50/p5  worst p5  sent p5  server CPU u+s (wait)"
         "   pkt/s  us/pkt  bots CPU  ok"
     )
     found.append(header)
@@ -607,6 +652,7 @@ def lines(section: dict[str, Any]) -> list[str]:
             f"  {r['server']:<17} {r['people']:>6} {r['cameras']:>4}"
             f"  {r['fps_mean_p50']}/{r['fps_mean_p5']}  {r['fps_worst_tile_p5']}"
             f"  {r['sent_fps_p5']}  {r['server_user_per_s']}+{r['server_system_per_s']}"
+            f" ({r.get('server_runqueue_wait_per_s')})"
             f"  {r['packets_per_s']:.0f}  {r['us_per_packet']}  {r['bots_cpu_per_s']}"
             f"{' (saturated)' if r['bots_saturated'] else ''}  {'yes' if r['at_target'] else 'NO'}"
         )
