@@ -33,9 +33,12 @@ MAX_INTERVAL_S = 16.0
 # A video just paused (even its lowest layer did not fit) is not probed for this long: its
 # link has only just failed to carry the lowest layer, and the audio is all its viewer still
 # gets; a probe there fills the queue the audio needs (a Firefox viewer at 64 kbit/s lost its
-# speaker for 220-340 ms at each probe 3 s after the pause). A receiver that numbers only its
-# video (Firefox) sends no feedback at all while paused, so probes are its only way back.
-QUIET_AFTER_PAUSE_S = 6.0
+# speaker for 220-340 ms at each probe 3 s after the pause). After it, a failed probe is
+# retried `MIN_INTERVAL_S` later, then backs off: probes that failed on the way down put the
+# first one after the link came back 4-9 s later, and the video was back 9-10 s after the
+# link. A receiver that numbers only its video (Firefox) sends no feedback at all while
+# paused, so probes are its only way back.
+QUIET_AFTER_PAUSE_S = 7.0
 # A probe adds at least this (smaller ones tell an estimator nothing)...
 MIN_PROBE_BPS = 50_000.0
 # ... and brings what the receiver gets to this multiple of the total its next step needs:
@@ -118,8 +121,12 @@ class Prober:
         self._last_tick = now
 
     def paused(self, now: float) -> None:
-        """A video of this viewer was just paused: no probe before `QUIET_AFTER_PAUSE_S`."""
-        self.next_at = max(self.next_at, now + QUIET_AFTER_PAUSE_S)
+        """A video of this viewer was just paused: no probe before `QUIET_AFTER_PAUSE_S`,
+        then a back-off from the shortest interval. The quiet replaces the back-off: probes
+        that failed on the way down (on a link that was falling) say nothing of when it comes
+        back."""
+        self.next_at = now + QUIET_AFTER_PAUSE_S
+        self.interval = MIN_INTERVAL_S / 2  # doubled by a failure: retried MIN_INTERVAL_S later
 
     def _judge(self, budget_bps: float, now: float) -> None:
         """A probe that raised the estimate may be followed soon; one that did not, later."""

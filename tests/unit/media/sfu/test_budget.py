@@ -232,3 +232,17 @@ async def test_a_video_just_paused_is_not_probed_before_its_link_had_a_rest() ->
     run(meeting, ann, 1.5)
     assert subscriber.prober.packets > 0
     assert meeting.clock.now - paused_at < QUIET_AFTER_PAUSE_S + 1.5
+
+
+def test_a_pause_ends_the_back_off_of_probes_that_failed_on_the_way_down() -> None:
+    # Probes that failed while the link fell put the next one 16 s away; once the video is
+    # paused, the next comes after the pause's quiet, and one that fails then (the link not
+    # back yet) is retried soon: the link's recovery is found within seconds.
+    prober = Prober()
+    prober.interval, prober.next_at = 16.0, 40.0
+    prober.paused(10.0)
+    start = 10.0 + QUIET_AFTER_PAUSE_S
+    prober.consider(100_000, 60_000, start, goal_bps=175_000, sent_bps=30_000)
+    assert prober.active
+    prober._judge(60_000, start + 1.0)  # the estimate did not rise: it failed
+    assert prober.next_at == start + 1.0 + MIN_INTERVAL_S
