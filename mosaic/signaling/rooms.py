@@ -23,7 +23,13 @@ def _background_failed(error: BaseException) -> None:
 
 # Media figures that say what is now (streams, relay peers), not counters: never summed
 # into the totals of closed rooms.
-GAUGES = ("published_streams", "forwarded_streams", "peers", "relayed_in", "relayed_out")
+GAUGES = (
+    "published_streams",
+    "forwarded_streams",
+    "relay_peers",
+    "relay_relayed_in",
+    "relay_relayed_out",
+)
 
 # Makes a meeting's media plane, given the meeting and a way to send a participant a frame.
 MediaFactory = Callable[[LiveMeeting, Callable[[str, dict[str, Any]], None]], MediaRoom]

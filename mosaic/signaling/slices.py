@@ -32,6 +32,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
@@ -55,6 +57,9 @@ OPS = ("publish", "answer", "ice_candidate", "view", "admit", "resumed", "restar
 # Bounds far beyond any real message: a slice never holds more than this for anyone.
 MAX_ID = 200
 MAX_SDP = 200_000
+# Mesh messages from a peer not yet named are kept this long, this many at most (all meetings).
+EARLY_S = 5.0
+MAX_EARLY = 2000
 
 
 def _failed(error: BaseException) -> None:
@@ -361,6 +366,7 @@ class Slices:
         home_mesh: Callable[[str, str], Mesh | None] = lambda meeting, sender: None,
         router_factory: Callable[[TableGate, Callable[[str, dict[str, Any]], None]], Router]
         | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``home_of`` reads the meeting's home from the placement (Redis); ``home_mesh``
         finds the mesh of a meeting homed *here* that ``sender`` is a slice of (span_mesh
@@ -374,6 +380,9 @@ class Slices:
         self._router_factory = router_factory or _router
         self.slices: dict[tuple[str, str], Slice] = {}
         self._tasks = TaskSet(on_error=_failed)
+        self._clock = clock
+        # Mesh messages from peers not (yet) named: (arrival, message), oldest first.
+        self.early: deque[tuple[float, SpanMesh]] = deque()
         self.refused = 0
         self.malformed = 0
 
@@ -409,12 +418,11 @@ class Slices:
         """The open slices' routers' and meshes' counters, summed (this worker's /metrics)."""
         totals: dict[str, int] = {}
         for piece in self.slices.values():
-            figures = [piece.router.stats()]
-            if piece.mesh is not None:
-                figures.append(piece.mesh.stats())
-            for stats in figures:
-                for name, value in stats.items():
-                    totals[name] = totals.get(name, 0) + value
+            figures = piece.router.stats()
+            if piece.mesh is not None:  # prefixed as `SpannedMedia.stats` does
+                figures.update({f"relay_{k}": v for k, v in piece.mesh.stats().items()})
+            for name, value in figures.items():
+                totals[name] = totals.get(name, 0) + value
         return totals
 
     # -- handlers (plain functions: the bus runs them in arrival order; never raise) -----------
@@ -449,12 +457,34 @@ class Slices:
                     target = piece.mesh
                     break
         if target is None:
-            self.refused += 1
+            self._keep_early(mesh)
             return
-        try:
-            target.receive(mesh.sender, mesh.mesh)
-        except Exception:  # the mesh drops what it cannot read; this is a last guard
-            log.exception("a relay mesh message failed")
+        _deliver(target, mesh)
+
+    def _keep_early(self, mesh: SpanMesh) -> None:
+        """A mesh message from a worker this worker does not know as a peer of the meeting
+        *yet*: a new slice's peer may speak before the home's word reached this worker (or
+        before this slice's home was confirmed). A mesh assumes nothing it posts is lost, so
+        it is kept (a while, a bounded number) and delivered once the peer is named; what
+        is never named expires and is counted as refused."""
+        now = self._clock()
+        while self.early and (now - self.early[0][0] > EARLY_S or len(self.early) >= MAX_EARLY):
+            self.early.popleft()
+            self.refused += 1
+        self.early.append((now, mesh))
+
+    def _deliver_early(self, piece: Slice) -> None:
+        if not self.early or piece.mesh is None:
+            return
+        now, kept = self._clock(), deque[tuple[float, SpanMesh]]()
+        for arrived, mesh in self.early:
+            if now - arrived > EARLY_S:
+                self.refused += 1
+            elif mesh.meeting == piece.meeting_id and mesh.sender in piece.peers:
+                _deliver(piece.mesh, mesh)
+            else:
+                kept.append((arrived, mesh))
+        self.early = kept
 
     def _on_close(self, message: dict[str, Any]) -> None:
         close = parse(SpanClose, message)
@@ -554,6 +584,7 @@ class Slices:
             piece.peers = dict(gate.peers)
             if piece.mesh is not None:
                 piece.mesh.set_peers(mesh_peers(piece.peers, self.worker_id))
+            self._deliver_early(piece)
         if gate.placement or gate.full:
             placement = self._placement(piece, gate)
             if piece.mesh is not None:
@@ -648,6 +679,13 @@ class Slices:
             self._close(piece)
         await self._tasks.wait(timeout=2.0)
         self._tasks.cancel()
+
+
+def _deliver(target: Mesh, mesh: SpanMesh) -> None:
+    try:
+        target.receive(mesh.sender, mesh.mesh)
+    except Exception:  # the mesh drops what it cannot read; this is a last guard
+        log.exception("a relay mesh message failed")
 
 
 async def _close_slice(piece: Slice) -> None:

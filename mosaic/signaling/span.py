@@ -246,8 +246,8 @@ class SpannedMedia:
         worker's /metrics (`Slices.stats`)."""
         totals = self.router.stats()
         if self.mesh is not None:
-            for name, value in self.mesh.stats().items():
-                totals[name] = totals.get(name, 0) + value
+            for name, value in self.mesh.stats().items():  # relay_relayed_in...: /metrics
+                totals[f"relay_{name}"] = totals.get(f"relay_{name}", 0) + value
         return totals
 
     def media_participants(self) -> int:
@@ -358,6 +358,8 @@ class SpannedMedia:
         async def run() -> Any:
             async with lock:
                 worker = await self._worker_of(participant_id, place)
+                # Admitted since, or new: every slice knows what it may do before it does.
+                self._push_gate([participant_id])
                 if worker == self.worker_id:
                     result = local(self.router)
                     return await result if asyncio.iscoroutine(result) else result
@@ -518,6 +520,8 @@ class Spanning:
         )
         cluster.slice_routers = self.slices.routers
         cluster.slice_stats = self.slices.stats
+        # The home weighs itself by its exact count, not by its last heartbeat.
+        cluster.media_placement.local_count = self.media_participants
         self.refused = 0
         self.malformed = 0
         self._watcher: asyncio.Task[None] | None = None
