@@ -268,7 +268,13 @@ async def _join_cluster(settings: Settings, rooms: Rooms) -> Cluster:
             "pps": round(packets.rate(), 1),
             "participants": sum(len(room.meeting.roster.admitted()) for room in live),
             "meetings": len(live),
-            "media_participants": media_participants_here(rooms, slices),
+            # Spanning's count of its placements (exact the moment a choice is made, the same
+            # figure the home weighs itself by), else the routers' connections.
+            "media_participants": (
+                cluster.media_placement.local_count()
+                if cluster is not None and cluster.media_placement.local_count is not None
+                else media_participants_here(rooms, slices)
+            ),
             "slices": len(slices),
         }
 

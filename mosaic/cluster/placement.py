@@ -167,14 +167,19 @@ class MediaPlacement:
     loaded anyway (capacity is a soft threshold: a meeting never refuses media for it).
 
     Called on the home, at a participant's first media operation (`SpannedMedia`). The
-    figures are the heartbeats' ``media_participants``, which lag by up to a heartbeat; so
-    each choice made here is *reserved* against the beat it read, and counted on top of that
-    worker's figure until its heartbeats have caught up (two beats later). Without that a
-    join storm — hundreds of choices between two heartbeats — would all read the same
-    figures and land on one worker.
+    other workers' figures are their heartbeats' ``media_participants``, up to a heartbeat
+    old; so each choice made here is *reserved*, and counted on top of that worker's figure
+    until a heartbeat read after it (``settle_s`` after it: the participant's first call
+    crosses the bus meanwhile) counts it. Without that a join storm — hundreds of choices
+    between two heartbeats — would all read the same figures and land on one worker; with a
+    reservation kept longer, a participant would count twice and meetings spread needlessly.
+    The heartbeat's time is the other worker's clock: machines a fraction of a second apart
+    keep a reservation a beat longer or drop it a beat early, which a soft limit tolerates.
     """
 
-    def __init__(self, registry: Registry, capacity: int, fresh_s: float = 0.25) -> None:
+    def __init__(
+        self, registry: Registry, capacity: int, fresh_s: float = 0.25, settle_s: float = 0.25
+    ) -> None:
         """``fresh_s``: a read of the registry younger than this is reused (a storm of
         choices costs Redis one read per ``fresh_s``, not one per participant; the
         reservations keep the choices apart meanwhile)."""
@@ -183,9 +188,10 @@ class MediaPlacement:
         self._registry = registry
         self.capacity = capacity
         self._fresh_s = fresh_s
+        self._settle_s = settle_s
         self._read: tuple[float, list[WorkerLoad]] | None = None
-        # worker id -> the beat read when each of its reservations was made
-        self._reserved: dict[str, list[int]] = {}
+        # worker id -> when (wall clock) each of its reservations was made
+        self._reserved: dict[str, list[float]] = {}
         # This worker's own media participants, every meeting, counted exactly and now (set
         # by `mosaic.signaling.span`: its placements here, which the caller records as soon
         # as `choose` returns). Without it the home weighs itself as it weighs the others,
@@ -204,10 +210,12 @@ class MediaPlacement:
         self._read = (now, live)
         return live
 
-    def _pending(self, worker_id: str, beat: int) -> int:
-        """Reservations on that worker its heartbeat may not count yet (and forget the rest):
-        one made when beat N was read is in beat N + 2's figures at the latest."""
-        kept = [read for read in self._reserved.get(worker_id, ()) if beat <= read + 1]
+    def _pending(self, worker_id: str, beat_at: float) -> int:
+        """Reservations on that worker its heartbeat read at ``beat_at`` may not count yet
+        (and forget the others)."""
+        kept = [
+            made for made in self._reserved.get(worker_id, ()) if made + self._settle_s > beat_at
+        ]
         if kept:
             self._reserved[worker_id] = kept
         else:
@@ -216,7 +224,7 @@ class MediaPlacement:
 
     def load(self, worker: WorkerLoad) -> int:
         """Media participants on that worker, its reservations here included."""
-        return worker.media_participants + self._pending(worker.id, worker.beat)
+        return worker.media_participants + self._pending(worker.id, worker.at)
 
     async def choose(self, meeting_id: str, home_media_count: int) -> str:
         """The worker for one more media participant of ``meeting_id`` (this worker is its
@@ -237,10 +245,12 @@ class MediaPlacement:
         else:
             home_load = max(
                 home_media_count,
-                loads[home] if mine is not None else self._pending(home, self._registry.beats),
+                loads[home]
+                if mine is not None
+                else self._pending(home, float(self._registry.last.get("at", 0.0))),
             )
         if home_load < self.capacity and (mine is None or not mine.draining):
-            chosen, beat = home, mine.beat if mine is not None else self._registry.beats
+            chosen = home
         else:
             loads[home] = home_load
 
@@ -253,12 +263,12 @@ class MediaPlacement:
             best = min(candidates, key=key, default=None)
             if best is None:
                 return home
-            chosen, beat = best.id, best.beat
+            chosen = best.id
             if chosen != home:
                 log.debug(
                     "meeting %s: media of a participant placed on %s (home %s holds %d)",
                     meeting_id, chosen, home, home_load,
                 )  # fmt: skip
         if chosen != home or self.local_count is None:
-            self._reserved.setdefault(chosen, []).append(beat)
+            self._reserved.setdefault(chosen, []).append(time.time())
         return chosen

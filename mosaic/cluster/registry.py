@@ -57,9 +57,9 @@ class WorkerLoad:
     media_participants: int = 0
     # Slices it runs of meetings whose home is another worker.
     slices: int = 0
-    # Counts this worker's heartbeats: a media placement made when beat N was read shows in
-    # the figures of beat N + 1 or N + 2 (`MediaPlacement` counts its reservations until then).
-    beat: int = 0
+    # When (wall clock, seconds) the worker read the figures it beat: a media placement made
+    # before then is in them (`MediaPlacement` counts its reservations until then).
+    at: float = 0.0
 
     @classmethod
     def parse(cls, worker_id: str, fields: dict[bytes, bytes]) -> WorkerLoad:
@@ -85,7 +85,7 @@ class WorkerLoad:
             started=number("started"),
             media_participants=int(number("media_participants")),
             slices=int(number("slices")),
-            beat=int(number("beat")),
+            at=number("at"),
         )
 
 
@@ -140,7 +140,6 @@ class Registry:
         self.dead_after_s = dead_after_s
         self.started = time.time()
         self.draining = False
-        self.beats = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._forget = link.redis.register_script(_FORGET)
@@ -174,14 +173,14 @@ class Registry:
 
     async def beat(self) -> None:
         """Write this worker's hash with a fresh expiry, and list it among the workers."""
-        self.beats += 1
+        at = time.time()
         fields = {
             **self._announce(),
             **{name: f"{value:g}" for name, value in self._load().items()},
             "draining": "1" if self.draining else "0",
             "started": f"{self.started:.3f}",
             "pid": str(os.getpid()),
-            "beat": str(self.beats),
+            "at": f"{at:.3f}",
         }
         name = keys.worker(self.worker_id)
         pipe = self._link.redis.pipeline(transaction=True)

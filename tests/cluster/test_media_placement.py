@@ -51,8 +51,10 @@ async def _worker(url: str, worker_id: str, media: int = 0, capacity: int = 2) -
     await bus.subscribe(keys.bus(worker_id))
     await bus.get_message(timeout=1.0)
     await registry.start()
-    # fresh_s=0: every choice reads Redis, so the tests see each heartbeat at once.
-    return Worker(link, registry, bus, MediaPlacement(registry, capacity, fresh_s=0.0), figures)
+    # fresh_s=0: every choice reads Redis, so the tests see each heartbeat at once; settle_s=0:
+    # a heartbeat read after a reservation counts it.
+    placement = MediaPlacement(registry, capacity, fresh_s=0.0, settle_s=0.0)
+    return Worker(link, registry, bus, placement, figures)
 
 
 @pytest.fixture
@@ -132,9 +134,10 @@ async def test_reservations_give_way_to_the_heartbeats_that_count_them(
     home, a = workers[0].media, workers[1]
     assert await home.choose("m1", home_media_count=2) == "a"  # a: 0 + 1 reserved
     assert await home.choose("m1", home_media_count=2) == "a"  # tie with b, a's id first
-    # a's media arrived and its heartbeats (two: the first may have been read before) say 2.
+    (load,) = [w for w in await a.registry.live() if w.id == "a"]
+    assert home.load(load) == 2  # its heartbeat was read before: both reservations count
+    # a's media arrived and its next heartbeat, read after the reservations, says 2.
     a.figures["media_participants"] = 2
-    await a.registry.beat()
     await a.registry.beat()
     (load,) = [w for w in await a.registry.live() if w.id == "a"]
     assert home.load(load) == 2  # not 4

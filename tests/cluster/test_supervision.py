@@ -63,12 +63,12 @@ def test_a_heartbeat_is_read_back_as_figures() -> None:
         "h-1-ab",
         {b"http": b"http://h:8080", b"cpu": b"37.5", b"pps": b"1200", b"participants": b"8",
          b"meetings": b"2", b"draining": b"1", b"started": b"100", b"udp": b"", b"bad": b"x",
-         b"media_participants": b"6", b"slices": b"3", b"beat": b"41"},
+         b"media_participants": b"6", b"slices": b"3", b"at": b"1700000000.5"},
     )  # fmt: skip
     assert (load.cpu, load.pps, load.participants, load.meetings, load.draining) == (
         37.5, 1200.0, 8, 2, True,
     )  # fmt: skip
-    assert (load.media_participants, load.slices, load.beat) == (6, 3, 41)
+    assert (load.media_participants, load.slices, load.at) == (6, 3, 1700000000.5)
     assert WorkerLoad.parse("w", {b"cpu": b"not a number"}).cpu == 0.0
 
 
