@@ -8,6 +8,7 @@ NACKs for what it lost on the way and keyframes when subscribers ask.
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from mosaic.media.sfu.negotiation import (
 from mosaic.media.sfu.seam import Transport
 from mosaic.media.sfu.statistics import UplinkEstimate
 from mosaic.media.sfu.up import UpStream, UpTrack
-from mosaic.media.sfu.uplink_limit import SAMPLE_S, UplinkLimit
+from mosaic.media.sfu.uplink_limit import SAMPLE_EARLY_S, SAMPLE_S, QueueDelay, UplinkLimit
 from mosaic.media.wire.rtcp import (
     Nack,
     Pli,
@@ -50,7 +51,14 @@ SOURCE_KINDS = {
     Source.CAMERA: "video",
     Source.SCREEN: "video",
 }
+log = logging.getLogger(__name__)
 MAX_REPORT_BLOCKS = 31
+# Packets read again for their send time on each uplink sample, the newest of each video
+# layer (see `uplink_limit.QueueDelay`): a few parsed a quarter second, nothing per packet.
+DELAY_PACKETS = 8
+# ... those that arrived in the last 100 ms: a sparse lowest layer's older packets would
+# tell the queue as it was a quarter second before.
+DELAY_RECENT_S = 0.1
 
 
 class Feedback:
@@ -104,6 +112,8 @@ class PublishPeer:
         self._rtx_waiting: dict[str, int] = {}  # rid -> RTX SSRC seen before its stream
         self.uplink = UplinkEstimate()
         self.limit = UplinkLimit(self.uplink.minimum)
+        self.queue = QueueDelay()
+        self._send_times = ExtensionIds()  # abs-send-time alone, once negotiated
         self._limit_sampled = 0.0
         self.limit_cuts = 0
         self.malformed = 0
@@ -140,6 +150,7 @@ class PublishPeer:
         answer, published = answer_publish(offer, local, accept)
         self.ids = merged_extension_ids(answer)
         self.known_ids = ExtensionIds(audio_level=self.ids.audio_level)
+        self._send_times = ExtensionIds(abs_send_time=self.ids.abs_send_time)
         for track in self.tracks.values():
             track.ids = self.known_ids
         self._update_tracks(published, sources)
@@ -311,21 +322,30 @@ class PublishPeer:
                 due = stream.nack.due(now)
                 if due:
                     self.feedback.send_nack(stream.ssrc, due)
-        if now - self._limit_sampled >= SAMPLE_S:
-            self._limit_sampled = now
+        if now - self._limit_sampled >= SAMPLE_S - SAMPLE_EARLY_S:
             self._sample_uplink(now)
+            self._limit_sampled = now
 
     def _sample_uplink(self, now: float) -> None:
-        """Feed the held limit (`uplink_limit`) its video counters; when it was just cut,
-        tell the browser at once (REMB), not at the next report a second later."""
+        """Feed the held limit (`uplink_limit`) its video counters and queue; when it was
+        just cut, tell the browser at once (REMB), not at the next report a second later."""
         expected = received = octets = 0
+        since = max(self._limit_sampled, now - DELAY_RECENT_S)
         for stream in self.streams.values():
             if stream.track.kind == "video":
                 stats = stream.stats
                 expected += stats.expected
                 received += stats.received
                 octets += stats.bytes_received
-        if self.limit.sample(expected, received, octets, now):
+                if self._send_times.abs_send_time:
+                    self._queue_of(stream, since)
+        lowest = sum(
+            track.streams[0].meter.rate(now)
+            for track in self.tracks.values()
+            if track.kind == "video" and track.streams
+        )
+        if self.limit.sample(expected, received, octets, now, self.queue.sample(), lowest):
+            log.info("uplink limit %s: %.0f kbit/s", self.participant_id, self.limit.cap_bps / 1000)
             self.limit_cuts += 1
             self.uplink.bitrate = self.limit.cap_bps
             self._send_remb(self.limit.apply(self.uplink.bitrate, now))
@@ -334,6 +354,24 @@ class PublishPeer:
             for track in self.tracks.values():
                 if track.kind == "video" and len(track.streams) > 1:
                     track.streams[0].request_keyframe(now)
+
+    def _queue_of(self, stream: UpStream, since: float) -> None:
+        """Give `queue` the send and arrival times of the stream's newest packets, those
+        that arrived since the last sample."""
+        cache = stream.cache
+        sequence_number = stream.stats.max_seq
+        for _ in range(DELAY_PACKETS):
+            arrival = cache.arrival(sequence_number)
+            data = cache.get(sequence_number)
+            if arrival is None or data is None or arrival <= since:
+                return
+            try:
+                send_time = parse_rtp(data, self._send_times).abs_send_time
+            except MalformedPacket:
+                return
+            if send_time is not None:
+                self.queue.add(send_time, arrival)
+            sequence_number = (sequence_number - 1) & 0xFFFF
 
     def send_reports(self, now: float) -> None:
         """Receiver reports for every stream, and REMB (about once a second)."""

@@ -31,6 +31,8 @@ class ReceptionStats:
     # the recorder lines a publisher's audio and video up with it (RFC 3550 §6.4.1).
     sr_ntp: int = 0
     sr_rtp: int = 0
+    # Numbers the sender skipped on purpose (see `skip_gap`): not expected, so not lost.
+    skipped: int = 0
 
     def update(self, sequence_number: int, timestamp: int, arrival: float, size: int) -> None:
         """One packet arrived (RFC 3550 A.1 sequence tracking, A.8 interarrival jitter)."""
@@ -51,7 +53,7 @@ class ReceptionStats:
                 self.base_seq = self.max_seq = sequence_number
                 self.cycles = 0
                 self.received = 1
-                self.expected_prior = self.received_prior = 0
+                self.expected_prior = self.received_prior = self.skipped = 0
         transit = arrival * self.clock_rate - timestamp
         if self.last_transit is not None:
             d = abs(transit - self.last_transit)
@@ -65,7 +67,17 @@ class ReceptionStats:
 
     @property
     def expected(self) -> int:
-        return 0 if self.base_seq < 0 else self.extended_max - self.base_seq + 1
+        return 0 if self.base_seq < 0 else self.extended_max - self.base_seq + 1 - self.skipped
+
+    def skip_gap(self, sequence_number: int) -> None:
+        """The packet about to be counted resumes a stream its sender had stopped: the
+        numbers between the last one and it are not expected. Chromium drops what its pacer
+        still held for a simulcast layer it stops, numbers given; counted as lost, that gap
+        read as 50 % loss when the layer came back, and the uplink limit cut again."""
+        if self.base_seq >= 0:
+            gap = ((sequence_number - self.max_seq) & 0xFFFF) - 1
+            if 0 < gap < 0x7FFF:
+                self.skipped += gap
 
     def sender_report(self, ntp_timestamp: int, arrival: float, rtp_timestamp: int = 0) -> None:
         self.last_sr = (ntp_timestamp >> 16) & 0xFFFFFFFF

@@ -127,6 +127,12 @@ class UpStream:
     def receive(self, data: bytes, header: RtpHeader, now: float) -> None:
         """One media packet from the uplink (RTX already unwrapped)."""
         sequence_number = header.sequence_number
+        resumed = now - self.last_packet > LAYER_GONE_AFTER
+        if resumed and self.last_packet and header.payload_end != header.payload_offset:
+            # The browser stopped this layer and starts it again: the numbers it skipped
+            # meanwhile (what its pacer dropped) are not loss. (They are still NACKed: a
+            # packet really lost there is repaired, one never sent is not answered.)
+            self.stats.skip_gap(sequence_number)
         self.stats.update(sequence_number, header.timestamp, now, len(data))
         self.meter.add(len(data), now)
         track = self.track
@@ -141,7 +147,7 @@ class UpStream:
             return
         # Liveness counts media only: a browser keeps probing with padding on a layer it has
         # stopped sending pictures on.
-        if now - self.last_packet > LAYER_GONE_AFTER:
+        if resumed:
             self.resumed_at = now
         self.last_packet = now
         self.cache.store(sequence_number, data, now)
@@ -389,9 +395,11 @@ class UpTrack:
             # `uplink_limit`): the layers above the limit are about to stop, and their
             # viewers move now rather than freeze through the browser's reaction. The loss
             # every layer showed was that overflow, so the limit, not the loss, says which
-            # layers stay (if loss goes on, the limit falls further).
+            # layers stay (if loss goes on, the limit falls further). Only layers that flow
+            # count, the lowest always: a layer the browser stopped measures less and less
+            # and "fits" again, and a viewer sent back to it after the settling froze there.
             kept, total = [], 0.0
-            for stream in live:
+            for stream in [s for s in live if s is lowest or s.flowing(now)]:
                 total += stream.meter.rate(now)
                 if kept and not limit.layer_fits(total):
                     break

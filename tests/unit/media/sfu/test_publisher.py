@@ -14,12 +14,14 @@ from tests.helpers.sfu import (
     CHROMIUM_OFFER,
     CHROMIUM_SOURCES,
     MID_ID,
+    RID_ID,
     Browser,
     FakeClock,
     FakeTransport,
 )
 
 REPAIRED_RID_ID = 11
+ABS_SEND_TIME_ID = 2  # as Chromium's offer numbers it
 
 
 class Publisher:
@@ -163,3 +165,49 @@ async def test_closing_drops_every_track_and_its_receivers() -> None:
     await publisher.peer.close()
     assert publisher.gone == publisher.added
     assert publisher.peer.streams == {} and publisher.transport.closed
+
+
+async def test_a_growing_uplink_queue_cuts_the_remb_before_anything_is_lost() -> None:
+    """Chromium's packets carry their send time (abs-send-time); the connection reads it back
+    from the newest cached packets on its uplink samples. When they start taking longer and
+    longer to arrive (a squeezed uplink's queue filling), the REMB is cut within 0.6 s, while
+    every packet still arrives: before the loss that used to be the first sign, 1.2 s in."""
+    publisher = Publisher()
+    await publisher.negotiate()
+    clock = publisher.clock
+    sequence = dict.fromkeys("qhf", 0)
+
+    def send(rid: str, sent_at: float) -> None:
+        ssrc = 0x3000_0000 + "qhf".index(rid)
+        sequence[rid] += 1
+        send_time = int(sent_at * (1 << 18)) & 0xFFFFFF
+        publisher.transport.on_rtp(
+            build_rtp(
+                payload_type=96,
+                sequence_number=sequence[rid],
+                timestamp=int(sent_at * 90000) & 0xFFFFFFFF,
+                ssrc=ssrc,
+                payload=bytes([0x10, 0x11]) + bytes(900),
+                extensions=[
+                    (MID_ID, b"1"),
+                    (RID_ID, rid.encode()),
+                    (ABS_SEND_TIME_ID, send_time.to_bytes(3, "big")),
+                ],
+            )
+        )
+
+    start = clock()
+    queue = 0.0
+    while clock() - start < 4.0:
+        squeezed = clock() - start >= 3.0
+        queue += 0.01 * 0.7 if squeezed else 0.0  # 1.2 Mbit/s into 0.7: 0.7 s more a second
+        for rid in "qhfff":  # ~500 packets a second, all arriving
+            send(rid, clock() - queue)
+        clock.advance(0.01)
+        if round((clock() - start) * 100) % 5 == 0:
+            publisher.peer.tick(clock())
+        if publisher.peer.limit_cuts:
+            break
+    assert publisher.peer.limit_cuts == 1
+    assert clock() - start <= 3.0 + 0.6  # two samples in a row, the queue growing
+    assert [p for p in publisher.transport.rtcp() if isinstance(p, Remb)]

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from mosaic.domain.roster import Source
 from mosaic.media.sfu.negotiation import PublishedSection
-from mosaic.media.sfu.up import KEYFRAME_WANTED_S, UpStream, UpTrack
+from mosaic.media.sfu.up import (
+    KEYFRAME_WANTED_S,
+    LAYER_BACK_AFTER,
+    LAYER_GONE_AFTER,
+    UpStream,
+    UpTrack,
+)
 from mosaic.media.sfu.uplink_limit import SETTLE_S, UplinkLimit
 from mosaic.media.wire.rtp import ExtensionIds, RtpHeader, build_rtp, parse_rtp
 from tests.helpers.packets import vp8_keyframe_header
@@ -107,5 +113,31 @@ def test_just_after_an_uplink_cut_viewers_wait_for_the_lowest_layer_even_while_s
     # Once the browser has answered, the layers flowing under the limit count again.
     later = now + SETTLE_S + 0.01
     for stream in streams:
-        stream.last_packet = stream.resumed_at = later
+        stream.last_packet = later
+        stream.resumed_at = later - LAYER_BACK_AFTER
     assert track.limit.holding and len(track.layers(later)) > 1
+    # While the browser pauses every layer, those it stopped still count as heard for a
+    # while, their rates decaying under the limit: only the lowest is offered (a viewer sent
+    # back to the full layer at the end of the settling froze there).
+    stopped = later + LAYER_GONE_AFTER + 0.1
+    assert all(s.live(stopped) for s in streams) and track.limit.holding
+    assert [s.rid for s, _ in track.layers(stopped)] == ["q"]
+
+
+def test_numbers_a_browser_skipped_while_a_layer_was_stopped_are_not_loss() -> None:
+    """Chromium drops what its pacer held for a simulcast layer it stops, numbers already
+    given: when the layer comes back, its numbers jump. Counted as lost, that gap read as
+    50 % loss and cut the uplink limit again as soon as the middle layer returned. A gap
+    while the layer flows is loss, as ever."""
+    _, stream, _ = camera()
+    delta = bytes([0x10, 0x11]) + bytes(30)
+    now = 10.0
+    for number in range(1, 21):
+        stream.receive(*packet(number, delta), now)
+        now += 0.04
+    stream.receive(*packet(23, delta), now)  # two lost while it flows
+    assert stream.stats.expected - stream.stats.received == 2
+    now += LAYER_GONE_AFTER + 0.5  # stopped by the browser...
+    stream.receive(*packet(60, delta), now)  # ... and back, 36 numbers on
+    assert stream.stats.expected - stream.stats.received == 2
+    assert stream.resumed_at == now
