@@ -59,8 +59,9 @@ def _capacity(text: str) -> int:
 # make 1.2 % of a core each, so 50 participants fill the 60 % of a core a worker may use at
 # peak. A participant of a large meeting (49 thumbnails at ~15 packets/s of which ~20 cameras
 # on, six voices at 50) receives ~600 packets/s at the large meetings' marginal 10-17 us: 50
-# of them are 30-50 % of a core, inside the same budget. The fleet is sized at 50 per core:
-# a meeting spreading past it is what keeps every worker at its budget.
+# of them are 30-50 % of a core, inside the same budget (with full pages of 49 cameras on,
+# operators set 25: docs/capacity.md). The fleet is sized at 50 per core: a meeting spreading
+# past it is what keeps every worker at its budget.
 DEFAULT_WORKER_CAPACITY = 50
 
 
