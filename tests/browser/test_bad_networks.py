@@ -35,13 +35,6 @@ pytestmark = [*FIREFOX_LAB, pytest.mark.timeout(150)]
 # squeeze, and 2 of 6 runs passed the 200 and 64 kbit/s steps, but Firefox often shows the
 # quarter layer seconds later or at 2 fps (its keyframe and repairs queue behind what was sent
 # before on the full link), and once it was not back on 640x360 within 10 s of the restore.
-# Publisher's uplink at 700 kbit/s: the held uplink limit (sfu/uplink_limit.py) brought the
-# 1280x720 viewer's freeze from 3.5-3.8 s to 1.7-3.1 s (8 runs), most of it Chromium's own
-# answer to the REMB cut: it sends no video at all for 0.5-0.75 s, then only its quarter layer;
-# the 40 kbit/s step, notice and restore pass. 00:55: for 1.5 s after a cut only the lowest
-# layer counts (its keyframe asked for with the REMB) and no recut: 1.30, 1.63, 1.37, 1.30,
-# 1.13, 0.86, 2.95 s (5 of 7 under 1.5 s); what is left is the q keyframe lost in the
-# shaper's queue, still full of the full layer's packets, and the freeze before the cut.
 # Not run by default (each costs ~40 s).
 NOT_YET = pytest.mark.xfail(
     run=False, reason="issue 18's server side does not adapt this fast yet (see the comment)"
@@ -188,7 +181,10 @@ async def test_a_squeezed_firefox_viewer_drops_to_the_quarter_layer_keeps_hearin
     await squeeze_and_restore(meeting, network)
 
 
-@NOT_YET
+# The uplink limit (sfu/uplink_limit.py) sees the queue grow from the publisher's send times
+# and cuts about 0.5 s into the squeeze, before the loss, to room for the quarter layer only:
+# the viewer's longest freeze was 0.20-0.34 s in 5 measured runs and the test passed 10 of 11
+# (once the meeting did not settle on 1280x720 before the squeeze: 2 cores loaded by others).
 async def test_a_publisher_whose_uplink_drops_keeps_its_viewers_watching_without_a_freeze(
     lab_server: MosaicServer, chromium: Any, network: NetLab
 ) -> None:
