@@ -30,12 +30,7 @@ pytestmark = [*FIREFOX_LAB, pytest.mark.timeout(150)]
 
 
 # What the server does not do yet (run with `pytest --runxfail`, each failure prints the whole
-# story). Firefox viewer (23:30, after its budget counted the audio it sends outside its
-# transport-wide feedback): the server moves it to the quarter layer within 0.25 s of the
-# squeeze, and 2 of 6 runs passed the 200 and 64 kbit/s steps, but Firefox often shows the
-# quarter layer seconds later or at 2 fps (its keyframe and repairs queue behind what was sent
-# before on the full link), and once it was not back on 640x360 within 10 s of the restore.
-# Not run by default (each costs ~40 s).
+# story). Not run by default (each costs ~40 s).
 NOT_YET = pytest.mark.xfail(
     run=False, reason="issue 18's server side does not adapt this fast yet (see the comment)"
 )
