@@ -12,6 +12,9 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.test-installed $(AXE)
 	scripts/system-deps.sh
+	@# The optional compiled send path, if gcc came with system-deps after the first install.
+	@! command -v gcc >/dev/null || $(BIN)/python -c 'import mosaic.rtc._fastpath' 2>/dev/null \
+		|| $(BIN)/pip install --quiet --no-deps -e . || true
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
@@ -27,7 +30,7 @@ bench: $(VENV)/.test-installed
 $(VENV)/bin/python:
 	scripts/make-venv.sh $(PYTHON) $(VENV)
 
-$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
+$(VENV)/.installed: pyproject.toml setup.py mosaic/rtc/_fastpath.c | $(VENV)/bin/python
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e .
 	touch $@

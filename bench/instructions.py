@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import shutil
 import sys
@@ -25,14 +26,15 @@ from typing import Any
 
 from bench.environment import Environment
 from bench.plan import Plan
+from mosaic.rtc.fastpath import PURE_ENV
 
 PUBLISHERS = 4
 SHORT, LONG = 150, 300  # steps of 20 ms; the first ~25 wait for a keyframe
 
 
-async def _run(command: list[str]) -> tuple[str, str]:
+async def _run(command: list[str], env: dict[str, str] | None = None) -> tuple[str, str]:
     process = await asyncio.create_subprocess_exec(
-        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env
     )
     out, err = await process.communicate()
     if process.returncode != 0:
@@ -47,14 +49,16 @@ def _replay_command(publishers: int, steps: int, total: int) -> list[str]:
     ]  # fmt: skip
 
 
-async def counted(publishers: int, steps: int, total: int, folder: Path) -> dict[str, Any]:
+async def counted(
+    publishers: int, steps: int, total: int, folder: Path, env: dict[str, str] | None = None
+) -> dict[str, Any]:
     """One replay under callgrind: its JSON line plus ``instructions`` (callgrind's total)."""
     out_file = folder / f"callgrind.{steps}"
     command = [
         "valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}",
         *_replay_command(publishers, steps, total),
     ]  # fmt: skip
-    out, _ = await _run(command)
+    out, _ = await _run(command, env)
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     for line in out_file.read_text().splitlines():
         if line.startswith("totals:"):
@@ -72,6 +76,9 @@ STAGES = {
     "srtp_protect": "SRTP protect (RTP)",
     "srtp_protect_rtcp": "SRTP protect (RTCP)",
     "sock_sendto": "socket.sendto (user side)",
+    # The compiled send path (`mosaic.rtc.fastpath`): stamp, numbering, SRTP protect and
+    # sendto in one call (protect is counted in its own stage as well).
+    "Forwarder_send": "compiled send (stamp, number, protect, sendto)",
 }
 _LINE = re.compile(r"^\s*([\d,]+)\s+\([^)]*\)\s+\S*:(\w+)")
 
@@ -86,11 +93,15 @@ def _stages(annotated: str) -> dict[str, int]:
     return found
 
 
-async def measure(publishers: int = PUBLISHERS, short: int = SHORT, long: int = LONG) -> dict:
-    """The per-packet figures of the replay at ``publishers`` (see the module's text)."""
+async def measure(
+    publishers: int = PUBLISHERS, short: int = SHORT, long: int = LONG, *, pure: bool = False
+) -> dict:
+    """The per-packet figures of the replay at ``publishers`` (see the module's text); on
+    the pure-Python send path when ``pure`` (MOSAIC_PURE_PYTHON=1, `mosaic.rtc.fastpath`)."""
+    env = {**os.environ, PURE_ENV: "1"} if pure else None
     with tempfile.TemporaryDirectory() as folder:
-        first = await counted(publishers, short, long, Path(folder))
-        second = await counted(publishers, long, long, Path(folder))
+        first = await counted(publishers, short, long, Path(folder), env)
+        second = await counted(publishers, long, long, Path(folder), env)
     forwarded = second["forwarded"] - first["forwarded"]
     received = second["received"] - first["received"]
     instructions = second["instructions"] - first["instructions"]
@@ -98,7 +109,7 @@ async def measure(publishers: int = PUBLISHERS, short: int = SHORT, long: int = 
         name: round((second["stages"].get(name, 0) - first["stages"].get(name, 0)) / forwarded)
         for name in STAGES
     }
-    out, _ = await _run(_replay_command(publishers, long, long))
+    out, _ = await _run(_replay_command(publishers, long, long), env)
     native = json.loads(out.strip().splitlines()[-1])
     cpu = native["user_s"] + native["system_s"]
     every_packet = all(r["sink_rtp"] == r["forwarded"] for r in (first, second, native))
@@ -115,6 +126,8 @@ async def measure(publishers: int = PUBLISHERS, short: int = SHORT, long: int = 
         "runs": [first, second],
         "native": native,
         "kernel_share": round(native["system_s"] / cpu, 3) if cpu else None,
+        # Whether the compiled send path forwarded (MOSAIC_PURE_PYTHON=1, or not built: no).
+        "fastpath": bool(native.get("fastpath")),
         "native_us_per_forwarded_packet": round(cpu / native["forwarded"] * 1e6, 2),
     }
 
@@ -124,7 +137,22 @@ async def run(plan: Plan, env: Environment) -> dict[str, Any]:
         return {"skipped": "valgrind is not installed (scripts/system-deps.sh installs it)"}
     if plan.name == "quick":
         return await measure(2, 40, 80)
-    return await measure()
+    result = await measure()
+    if result["fastpath"]:
+        # What the compiled send path buys, in the same run: the pure-Python path's figure.
+        pure = await measure(pure=True)
+        result["pure_python"] = {
+            key: pure[key]
+            for key in (
+                "instructions_per_forwarded_packet",
+                "instructions_per_received_packet",
+                "stages_per_forwarded_packet",
+                "all_delivered",
+                "kernel_share",
+                "native_us_per_forwarded_packet",
+            )
+        }
+    return result
 
 
 def lines(section: dict[str, Any]) -> list[str]:
@@ -133,7 +161,8 @@ def lines(section: dict[str, Any]) -> list[str]:
         return [f"instructions: skipped: {section['skipped']}"]
     return [
         f"Instructions per forwarded packet (callgrind, fixed replay, {section['publishers']}"
-        f" publishers): {section['instructions_per_forwarded_packet']:,}"
+        f" publishers, {'compiled' if section.get('fastpath') else 'pure-Python'} send path):"
+        f" {section['instructions_per_forwarded_packet']:,}"
         f" ({section['instructions_per_received_packet']:,} per packet received);"
         f" every packet delivered: {section['all_delivered']};"
         f" kernel share of CPU (native run): {section['kernel_share']}",
@@ -143,4 +172,11 @@ def lines(section: dict[str, Any]) -> list[str]:
             for name, count in section["stages_per_forwarded_packet"].items()
             if count
         ),
-    ]
+    ] + (
+        [
+            "  pure-Python send path (MOSAIC_PURE_PYTHON=1), same run:"
+            f" {section['pure_python']['instructions_per_forwarded_packet']:,}"
+        ]
+        if "pure_python" in section
+        else []
+    )

@@ -35,6 +35,7 @@ from typing import Any
 import pylibsrtp
 
 from mosaic.media.wire.rtp import build_rtp
+from mosaic.rtc import fastpath
 from mosaic.rtc.aiortc_bridge import srtp_context
 from mosaic.rtc.srtp_out import SrtpSender
 from tests.helpers.packets import vp8_keyframe_header
@@ -73,9 +74,11 @@ class ReplayTransport(FakeTransport):
         policy = pylibsrtp.Policy(
             key=KEY_OUT, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND, srtp_profile=PROFILE
         )
-        session = pylibsrtp.Session(policy)
-        self.sender = SrtpSender(session, srtp_context(session))
+        self.session = pylibsrtp.Session(policy)
+        self.sender = SrtpSender(self.session, srtp_context(self.session))
         self._deliver: Any = None
+        # As `MediaTransport`: the compiled send path unless not built or MOSAIC_PURE_PYTHON=1.
+        self.forwarder = fastpath.new_forwarder()
 
     def connect(self) -> None:
         sendto, remote = self.endpoint.sendto, self.sink
@@ -84,6 +87,10 @@ class ReplayTransport(FakeTransport):
             sendto(datagram, remote)
 
         self._deliver = deliver
+        if self.forwarder is not None and fastpath.arm(
+            self.forwarder, self.session, srtp_context(self.session), self.endpoint, remote
+        ):
+            self._deliver = self.forwarder.deliver
         self._protect = self.sender.protect
         self._protect_rtcp = self.sender.protect_rtcp
         super().connect()
@@ -264,6 +271,10 @@ async def replay(publishers: int, steps: int, total_steps: int) -> dict[str, Any
         "forwarded": sent,
         "sink_rtp": rtp_in,
         "sink_rtcp": rtcp_in,
+        # Whether the compiled send path forwarded (`mosaic.rtc.fastpath`), and how many
+        # datagrams it handed to asyncio (a full socket buffer) rather than sent itself.
+        "fastpath": all(t.forwarder is not None and t.forwarder.armed for t in meeting.made),
+        "handed_over": sum(t.forwarder.handed_over for t in meeting.made if t.forwarder),
         "user_s": round(ended.user - started.user, 4),
         "system_s": round(ended.system - started.system, 4),
         "wall_s": round(wall_s, 4),

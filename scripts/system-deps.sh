@@ -19,6 +19,10 @@ need janus /usr/bin/janus janus
 need unshare /usr/bin/unshare util-linux
 # valgrind: `python -m bench --only instructions` counts instructions per forwarded packet with callgrind.
 need valgrind /usr/bin/valgrind valgrind
+# gcc and Python's headers build the optional compiled send path (mosaic/rtc/_fastpath.c, setup.py);
+# without them the server forwards through the pure-Python path and its tests skip.
+need gcc /usr/bin/gcc gcc
+ls /usr/include/python3*/Python.h >/dev/null 2>&1 || missing="$missing python3-dev"
 # Redis: the cluster's live state and bus (tests start their own redis-server on a free port).
 need redis-server /usr/bin/redis-server redis-server
 # npm installs axe-core, the accessibility engine of the browser tests (tests/browser/axe).

@@ -89,6 +89,7 @@ from aiortc.sdp import candidate_to_sdp
 
 from mosaic.media.wire.candidates import parse_candidate
 from mosaic.media.wire.rtp import is_rtcp
+from mosaic.rtc import fastpath
 from mosaic.rtc.demux import MEDIA_MIN_SIZE, Kind, datagram_kind, dropped
 from mosaic.rtc.handshake_log import HandshakeLog
 from mosaic.rtc.srtp_out import SrtpSender
@@ -365,6 +366,10 @@ class MediaTransport:
         self._deliver: Callable[[bytes | memoryview], None] | None = None
         self._protect: Callable[[bytes | bytearray], bytes | memoryview] = bytes
         self._protect_rtcp: Callable[[bytes | bytearray], bytes | memoryview] = bytes
+        # The compiled send path (`mosaic.rtc.fastpath`), armed at connection; None where the
+        # extension is not built or MOSAIC_PURE_PYTHON=1. Made now, so that the subscribe
+        # connection's slots bind its `send` once.
+        self.forwarder = fastpath.new_forwarder()
         # The DTLS datagrams of the handshake, printed if it never ends (see `close`).
         self.handshake = HandshakeLog(label="server")
 
@@ -519,6 +524,8 @@ class MediaTransport:
             self.state = state
             if state != "connected":
                 self._deliver = None
+                if self.forwarder is not None:
+                    self.forwarder.disarm()
             self.on_state(state)
 
     @property
@@ -551,7 +558,22 @@ class MediaTransport:
         sender = SrtpSender(self.dtls._tx_srtp, srtp_context(self.dtls._tx_srtp))
         self._protect, self._protect_rtcp = sender.protect, sender.protect_rtcp
         protocol, remote = pair.protocol, pair.remote_addr
-        if isinstance(protocol, aioice.ice.StunProtocol):
+        forwarder = self.forwarder
+        if forwarder is not None and isinstance(protocol, aioice.ice.StunProtocol):
+            armed = fastpath.arm(
+                forwarder,
+                self.dtls._tx_srtp,
+                srtp_context(self.dtls._tx_srtp),
+                protocol.transport,
+                remote,
+            )
+        else:
+            armed = False
+        if armed:
+            # Everything this connection sends one way (see `fastpath`): RTCP and
+            # retransmissions, protected here, never overtake what asyncio queued.
+            deliver = forwarder.deliver  # type: ignore[union-attr,assignment]
+        elif isinstance(protocol, aioice.ice.StunProtocol):
             sendto = protocol.transport.sendto
 
             def deliver(datagram: bytes | memoryview) -> None:
@@ -591,6 +613,8 @@ class MediaTransport:
         self.on_rtp = self.on_rtcp = _ignore
         self.on_state = _ignore_state
         self._deliver = None
+        if self.forwarder is not None:
+            self.forwarder.disarm()
         self._protect = self._protect_rtcp = bytes
         if self._task is not None:
             self._task.cancel()

@@ -9,6 +9,7 @@ for keyframes and for the packets a receiver lost, and knows nothing else of it.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from mosaic.media.sfu.seam import Downlink, Feed
@@ -55,6 +56,10 @@ class DownTrack:
         # Whether the receiver reads this slot's transport-wide sequence numbers (its answer
         # kept the extension for this section): then the connection numbers each packet.
         self.numbered = False
+        # The connection's compiled send path, if it has one (`SubscribePeer.compiled_send`):
+        # one call stamps, numbers, protects and sends; False while it is not armed (not
+        # connected, or through a TURN relay), and the pure-Python path below runs.
+        self._forward: Callable[..., bool] | None = getattr(connection, "compiled_send", None)
 
     # -- the forwarding path (seam.Sink) ---------------------------------------------------
 
@@ -62,11 +67,21 @@ class DownTrack:
         mapped = self.rewriter.rewrite(header.sequence_number, header.timestamp, now)
         if mapped is None:
             return
-        stamp(template, self.payload_type, header.marker, mapped[0], mapped[1], self.ssrc)
-        if self.numbered:
-            self.connection.send_template(template, now)
-        else:
-            self.connection.send_rtp(template)  # copied once, into SRTP (see `seam.Downlink`)
+        forward = self._forward
+        if forward is None or not forward(
+            template,
+            self.payload_type | 0x80 if header.marker else self.payload_type,
+            mapped[0],
+            mapped[1],
+            self.ssrc,
+            now,
+            self.numbered,
+        ):
+            stamp(template, self.payload_type, header.marker, mapped[0], mapped[1], self.ssrc)
+            if self.numbered:
+                self.connection.send_template(template, now)
+            else:
+                self.connection.send_rtp(template)  # copied once, into SRTP (`seam.Downlink`)
         self.packets_sent += 1
         self.octets_sent += header.payload_end - header.payload_offset
 

@@ -122,3 +122,31 @@ class SendHistory:
             unwrapped = previous + step
         self._reference = unwrapped
         return unwrapped
+
+
+class SharedSendHistory(SendHistory):
+    """A `SendHistory` that a compiled forwarder (`mosaic.rtc.fastpath`) numbers into as
+    well: its next number lives in a one-item array, so that the forwarder's C code and
+    `number` (retransmissions, still Python) share it; `cells` hands the forwarder the
+    arrays. A subclass, so that the pure-Python path keeps its plain attribute (an array
+    item costs a few hundred instructions more per packet)."""
+
+    __slots__ = ("_cell",)
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+        self._cell = array("q", [0])
+        super().__init__(capacity)
+
+    @property  # type: ignore[override]
+    def next(self) -> int:
+        """The extended number the next packet sent gets (its low 16 bits go out)."""
+        return self._cell[0]
+
+    @next.setter
+    def next(self, value: int) -> None:
+        self._cell[0] = value
+
+    def cells(self) -> tuple[array[float], array[int], array[int], int]:
+        """Send times, sizes, the next-number cell and the capacity, for the forwarder: it
+        holds them for good (an array it holds cannot be resized)."""
+        return self._times, self._sizes, self._cell, self.capacity

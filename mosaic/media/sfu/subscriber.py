@@ -35,7 +35,7 @@ from mosaic.media.sfu.negotiation import (
     transport_cc_mids,
 )
 from mosaic.media.sfu.seam import Transport
-from mosaic.media.sfu.send_history import SendHistory
+from mosaic.media.sfu.send_history import SendHistory, SharedSendHistory
 from mosaic.media.sfu.statistics import UplinkEstimate
 from mosaic.media.wire.rtcp import (
     Fir,
@@ -122,7 +122,19 @@ class SubscribePeer:
         self._repair_at = 0.0
         # Transport-wide congestion control: every packet sent is numbered and remembered;
         # what the receiver reports back feeds the estimate (`estimated_bps`).
-        self.history = SendHistory()
+        # The transport's compiled send path (`mosaic.rtc.fastpath`), if it has one: its
+        # `send` is what each slot calls per packet, numbering into `history` as
+        # `send_template` does; None (a test's fake transport, the extension not built, or
+        # MOSAIC_PURE_PYTHON=1): the slots call `send_template` and `send_rtp`.
+        forwarder = getattr(transport, "forwarder", None)
+        self.compiled_send: Callable[..., bool] | None = None
+        if forwarder is None:
+            self.history = SendHistory()
+        else:
+            self.history = shared = SharedSendHistory()
+            times, sizes, cell, capacity = shared.cells()
+            forwarder.attach_history(times, sizes, cell, capacity, _TRANSPORT_CC_ELEMENT)
+            self.compiled_send = forwarder.send
         self.estimator = DownlinkEstimator()
         self.transport_cc = False  # whether the receiver's answer kept it (on any section)
         self.transport_feedbacks = 0

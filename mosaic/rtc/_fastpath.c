@@ -1,0 +1,519 @@
+/* One call per outgoing RTP packet: stamp, number, protect (libsrtp), sendto.
+ *
+ * The compiled half of `mosaic.rtc.fastpath` (read its text first). A `Forwarder` belongs
+ * to one connection. Once armed (at DTLS connected) it holds: a duplicate of the socket's
+ * file descriptor, the remote address, the libsrtp context and `srtp_protect` of the
+ * session pylibsrtp made (their addresses, as integers, read from pylibsrtp's cffi binding:
+ * no second libsrtp is linked), and asyncio's `transport.sendto` for the cases the kernel
+ * does not take the datagram at once. `send` does for one receiver what the pure-Python
+ * path does in seven calls (stamp, `SendHistory.number`, `SrtpSender.protect`, asyncio's
+ * `sendto`), with the same bytes out; `deliver` sends a datagram already protected.
+ *
+ * Errors as asyncio's datagram transport handles them: when `sendto` fails (EAGAIN on a
+ * full socket buffer, ENOBUFS, anything) the datagram goes to asyncio's `transport.sendto`,
+ * which tries again and queues it (EAGAIN) or reports it to the protocol (other errors),
+ * exactly as before; from then on every datagram goes that way until asyncio's buffer is
+ * empty again (`get_write_buffer_size`), so none overtakes one that is queued.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define BUFFER_SIZE 1500
+#define RTP_TRAILER 16
+#define TRANSPORT_SEQUENCE_OFFSET 17
+#define EXTENSION_ELEMENT_AT 16
+#define WITH_EXTENSION 0x90
+
+typedef int (*protect_fn)(void *context, void *packet, int *length);
+
+typedef struct {
+    PyObject_HEAD
+    int fd;  /* a duplicate, ours to close; -1 while disarmed */
+    struct sockaddr_storage address;
+    socklen_t address_length;
+    void *context;
+    protect_fn protect;
+    PyObject *keep;      /* what owns the libsrtp context (the pylibsrtp session) */
+    PyObject *error;     /* raised on a libsrtp error status (pylibsrtp.Error) */
+    PyObject *sendto;    /* asyncio's transport.sendto */
+    PyObject *remote;    /* its address argument */
+    PyObject *pending;   /* asyncio's transport.get_write_buffer_size */
+    int queued;          /* a datagram went to asyncio: ask it before sending directly */
+    /* The connection's SendHistory (transport-wide numbering), once attached. */
+    int numbering;
+    Py_buffer times, sizes, next;
+    uint64_t mask;
+    unsigned char element;
+    unsigned long long sent, handed_over;
+    unsigned char buffer[BUFFER_SIZE];
+} Forwarder;
+
+static void
+disarm_fields(Forwarder *self)
+{
+    if (self->fd >= 0) {
+        close(self->fd);
+        self->fd = -1;
+    }
+    self->context = NULL;
+    self->protect = NULL;
+    self->queued = 0;
+    Py_CLEAR(self->keep);
+    Py_CLEAR(self->error);
+    Py_CLEAR(self->sendto);
+    Py_CLEAR(self->remote);
+    Py_CLEAR(self->pending);
+}
+
+static int
+Forwarder_init(Forwarder *self, PyObject *args, PyObject *kwds)
+{
+    static char *keywords[] = {NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, ":Forwarder", keywords))
+        return -1;
+    self->fd = -1;
+    return 0;
+}
+
+static PyObject *
+Forwarder_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    Forwarder *self = (Forwarder *)type->tp_alloc(type, 0);
+    if (self != NULL)
+        self->fd = -1;
+    return (PyObject *)self;
+}
+
+static void
+Forwarder_dealloc(Forwarder *self)
+{
+    PyObject_GC_UnTrack(self);
+    disarm_fields(self);
+    if (self->numbering) {
+        PyBuffer_Release(&self->times);
+        PyBuffer_Release(&self->sizes);
+        PyBuffer_Release(&self->next);
+        self->numbering = 0;
+    }
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+Forwarder_traverse(Forwarder *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->keep);
+    Py_VISIT(self->error);
+    Py_VISIT(self->sendto);
+    Py_VISIT(self->remote);
+    Py_VISIT(self->pending);
+    if (self->numbering) {
+        Py_VISIT(self->times.obj);
+        Py_VISIT(self->sizes.obj);
+        Py_VISIT(self->next.obj);
+    }
+    return 0;
+}
+
+static int
+Forwarder_clear(Forwarder *self)
+{
+    disarm_fields(self);
+    return 0;
+}
+
+/* The remote address as a sockaddr of the socket's family: (host, port) for IPv4,
+ * (host, port[, flowinfo, scope_id]) for IPv6. */
+static int
+parse_address(Forwarder *self, int fd, PyObject *remote)
+{
+    int family = 0;
+    socklen_t size = sizeof(family);
+    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &size) < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    const char *host;
+    int port;
+    unsigned int flowinfo = 0, scope_id = 0;
+    if (!PyArg_ParseTuple(remote, "si|II:remote", &host, &port, &flowinfo, &scope_id))
+        return -1;
+    if (port < 0 || port > 65535) {
+        PyErr_SetString(PyExc_ValueError, "port out of range");
+        return -1;
+    }
+    memset(&self->address, 0, sizeof(self->address));
+    if (family == AF_INET) {
+        struct sockaddr_in *in4 = (struct sockaddr_in *)&self->address;
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET, host, &in4->sin_addr) != 1) {
+            PyErr_SetString(PyExc_ValueError, "not an IPv4 address");
+            return -1;
+        }
+        self->address_length = sizeof(*in4);
+    } else if (family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&self->address;
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        in6->sin6_flowinfo = htonl(flowinfo);
+        in6->sin6_scope_id = scope_id;
+        if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1) {
+            PyErr_SetString(PyExc_ValueError, "not an IPv6 address");
+            return -1;
+        }
+        self->address_length = sizeof(*in6);
+    } else {
+        PyErr_SetString(PyExc_ValueError, "not an IP socket");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+Forwarder_arm(Forwarder *self, PyObject *args, PyObject *kwds)
+{
+    static char *keywords[] = {
+        "fd", "remote", "context", "protect", "keep", "error", "sendto", "pending", NULL};
+    int fd;
+    PyObject *remote, *keep, *error, *sendto, *pending;
+    unsigned long long context, protect;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iOKKOOOO:arm", keywords, &fd, &remote,
+                                     &context, &protect, &keep, &error, &sendto, &pending))
+        return NULL;
+    if (context == 0 || protect == 0) {
+        PyErr_SetString(PyExc_ValueError, "a null libsrtp context or function");
+        return NULL;
+    }
+    if (!PyCallable_Check(sendto) || !PyCallable_Check(pending)) {
+        PyErr_SetString(PyExc_TypeError, "sendto and pending must be callable");
+        return NULL;
+    }
+    Forwarder staged;
+    if (parse_address(&staged, fd, remote) < 0)
+        return NULL;
+    int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (copy < 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    disarm_fields(self);
+    memcpy(&self->address, &staged.address, sizeof(staged.address));
+    self->address_length = staged.address_length;
+    self->fd = copy;
+    self->context = (void *)(uintptr_t)context;
+    self->protect = (protect_fn)(uintptr_t)protect;
+    Py_INCREF(keep);
+    self->keep = keep;
+    Py_INCREF(error);
+    self->error = error;
+    Py_INCREF(sendto);
+    self->sendto = sendto;
+    Py_INCREF(remote);
+    self->remote = remote;
+    Py_INCREF(pending);
+    self->pending = pending;
+    self->queued = 0;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Forwarder_disarm(Forwarder *self, PyObject *unused)
+{
+    disarm_fields(self);
+    Py_RETURN_NONE;
+}
+
+static int
+get_cell(PyObject *array, Py_buffer *view, const char *format, Py_ssize_t itemsize,
+         Py_ssize_t count)
+{
+    if (PyObject_GetBuffer(array, view, PyBUF_WRITABLE | PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0)
+        return -1;
+    if (view->format == NULL || strcmp(view->format, format) != 0 || view->itemsize != itemsize
+        || view->len != itemsize * count) {
+        PyBuffer_Release(view);
+        PyErr_Format(PyExc_ValueError, "expected %zd items of '%s'", count, format);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+Forwarder_attach_history(Forwarder *self, PyObject *args)
+{
+    PyObject *times, *sizes, *next;
+    unsigned long long capacity;
+    unsigned char element;
+    if (!PyArg_ParseTuple(args, "OOOKb:attach_history", &times, &sizes, &next, &capacity,
+                          &element))
+        return NULL;
+    if (capacity == 0 || (capacity & (capacity - 1)) != 0 || capacity > (1u << 15)) {
+        PyErr_SetString(PyExc_ValueError, "the capacity is a power of two up to 32768");
+        return NULL;
+    }
+    if (self->numbering) {
+        PyErr_SetString(PyExc_ValueError, "a history is already attached");
+        return NULL;
+    }
+    if (get_cell(times, &self->times, "d", sizeof(double), (Py_ssize_t)capacity) < 0)
+        return NULL;
+    if (get_cell(sizes, &self->sizes, "I", sizeof(unsigned int), (Py_ssize_t)capacity) < 0) {
+        PyBuffer_Release(&self->times);
+        return NULL;
+    }
+    if (get_cell(next, &self->next, "q", sizeof(long long), 1) < 0) {
+        PyBuffer_Release(&self->times);
+        PyBuffer_Release(&self->sizes);
+        return NULL;
+    }
+    self->mask = capacity - 1;
+    self->element = element;
+    self->numbering = 1;
+    Py_RETURN_NONE;
+}
+
+/* A protected datagram out: directly, or through asyncio when it holds a queue or the
+ * kernel refused. 0, or -1 with an exception set. */
+static int
+transmit(Forwarder *self, const void *data, Py_ssize_t length)
+{
+    if (self->queued) {
+        PyObject *size = PyObject_CallNoArgs(self->pending);
+        if (size == NULL)
+            return -1;
+        int empty = PyLong_Check(size) && PyLong_AsLong(size) == 0;
+        Py_DECREF(size);
+        if (empty)
+            self->queued = 0;
+    }
+    if (!self->queued) {
+        ssize_t sent = sendto(self->fd, data, (size_t)length, MSG_DONTWAIT,
+                              (struct sockaddr *)&self->address, self->address_length);
+        if (sent >= 0) {
+            self->sent++;
+            return 0;
+        }
+    }
+    /* asyncio tries again: it queues on EAGAIN, tells the protocol of other errors. It may
+     * keep what it is given, so it gets a copy, not the buffer. */
+    PyObject *datagram = PyBytes_FromStringAndSize((const char *)data, length);
+    if (datagram == NULL)
+        return -1;
+    PyObject *sendto = self->sendto, *remote = self->remote;
+    Py_INCREF(sendto);
+    Py_INCREF(remote);
+    self->queued = 1;
+    self->handed_over++;
+    PyObject *result = PyObject_CallFunctionObjArgs(sendto, datagram, remote, NULL);
+    Py_DECREF(sendto);
+    Py_DECREF(remote);
+    Py_DECREF(datagram);
+    if (result == NULL)
+        return -1;
+    Py_DECREF(result);
+    return 0;
+}
+
+static int
+protect_buffer(Forwarder *self, int *length)
+{
+    int status = self->protect(self->context, self->buffer, length);
+    if (status != 0) {
+        PyErr_Format(self->error, "libsrtp status %d", status);
+        return -1;
+    }
+    return 0;
+}
+
+/* send(template, first, sequence_number, timestamp, ssrc, now, numbered) -> bool
+ *
+ * ``template`` (bytes-like) is copied into the buffer, stamped there (byte 1: payload type
+ * and marker; sequence number, timestamp, SSRC), numbered when ``numbered`` and it carries
+ * the transport-wide element (as `SubscribePeer.send_template`), protected and sent. False,
+ * with nothing done, while disarmed: the caller takes the pure-Python way. */
+static PyObject *
+Forwarder_send(Forwarder *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError, "send takes 7 arguments");
+        return NULL;
+    }
+    if (self->fd < 0)
+        Py_RETURN_FALSE;
+    PyObject *template = args[0];
+    const char *data;
+    Py_ssize_t length;
+    Py_buffer view;
+    int borrowed = 0;
+    if (PyByteArray_CheckExact(template)) {
+        data = PyByteArray_AS_STRING(template);
+        length = PyByteArray_GET_SIZE(template);
+    } else if (PyBytes_CheckExact(template)) {
+        data = PyBytes_AS_STRING(template);
+        length = PyBytes_GET_SIZE(template);
+    } else {
+        if (PyObject_GetBuffer(template, &view, PyBUF_SIMPLE) < 0)
+            return NULL;
+        data = view.buf;
+        length = view.len;
+        borrowed = 1;
+    }
+    unsigned long first = PyLong_AsUnsignedLongMask(args[1]);
+    unsigned long sequence = PyLong_AsUnsignedLongMask(args[2]);
+    unsigned long timestamp = PyLong_AsUnsignedLongMask(args[3]);
+    unsigned long ssrc = PyLong_AsUnsignedLongMask(args[4]);
+    double now = PyFloat_AsDouble(args[5]);
+    int numbered = PyObject_IsTrue(args[6]);
+    if (PyErr_Occurred() || numbered < 0)
+        goto fail;
+    if (length > BUFFER_SIZE - RTP_TRAILER) {
+        PyErr_SetString(PyExc_ValueError, "packet is too long");
+        goto fail;
+    }
+    if (length < 12) {
+        PyErr_SetString(PyExc_ValueError, "shorter than an RTP header");
+        goto fail;
+    }
+    unsigned char *buffer = self->buffer;
+    memcpy(buffer, data, (size_t)length);
+    if (borrowed)
+        PyBuffer_Release(&view);
+    buffer[1] = (unsigned char)first;
+    buffer[2] = (unsigned char)(sequence >> 8);
+    buffer[3] = (unsigned char)sequence;
+    buffer[4] = (unsigned char)(timestamp >> 24);
+    buffer[5] = (unsigned char)(timestamp >> 16);
+    buffer[6] = (unsigned char)(timestamp >> 8);
+    buffer[7] = (unsigned char)timestamp;
+    buffer[8] = (unsigned char)(ssrc >> 24);
+    buffer[9] = (unsigned char)(ssrc >> 16);
+    buffer[10] = (unsigned char)(ssrc >> 8);
+    buffer[11] = (unsigned char)ssrc;
+    if (numbered && self->numbering && length >= TRANSPORT_SEQUENCE_OFFSET + 2
+        && buffer[0] == WITH_EXTENSION && buffer[EXTENSION_ELEMENT_AT] == self->element) {
+        long long *next = (long long *)self->next.buf;
+        long long number = *next;
+        uint64_t slot = (uint64_t)number & self->mask;
+        ((double *)self->times.buf)[slot] = now;
+        ((unsigned int *)self->sizes.buf)[slot] = (unsigned int)length;
+        *next = number + 1;
+        buffer[TRANSPORT_SEQUENCE_OFFSET] = (unsigned char)(number >> 8);
+        buffer[TRANSPORT_SEQUENCE_OFFSET + 1] = (unsigned char)number;
+    }
+    int protected_length = (int)length;
+    if (protect_buffer(self, &protected_length) < 0)
+        return NULL;
+    if (transmit(self, self->buffer, protected_length) < 0)
+        return NULL;
+    Py_RETURN_TRUE;
+fail:
+    if (borrowed)
+        PyBuffer_Release(&view);
+    return NULL;
+}
+
+/* deliver(datagram): one datagram already protected (RTCP, retransmissions) the same way
+ * out, so that it never overtakes, nor is overtaken by, what asyncio queued. */
+static PyObject *
+Forwarder_deliver(Forwarder *self, PyObject *datagram)
+{
+    if (self->fd < 0)
+        Py_RETURN_FALSE;
+    Py_buffer view;
+    if (PyObject_GetBuffer(datagram, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    int failed = transmit(self, view.buf, view.len);
+    PyBuffer_Release(&view);
+    if (failed < 0)
+        return NULL;
+    Py_RETURN_TRUE;
+}
+
+static PyObject *
+Forwarder_get_armed(Forwarder *self, void *closure)
+{
+    return PyBool_FromLong(self->fd >= 0);
+}
+
+static PyObject *
+Forwarder_get_sent(Forwarder *self, void *closure)
+{
+    return PyLong_FromUnsignedLongLong(self->sent);
+}
+
+static PyObject *
+Forwarder_get_handed_over(Forwarder *self, void *closure)
+{
+    return PyLong_FromUnsignedLongLong(self->handed_over);
+}
+
+static PyMethodDef Forwarder_methods[] = {
+    {"arm", (PyCFunction)(void (*)(void))Forwarder_arm, METH_VARARGS | METH_KEYWORDS,
+     "arm(fd, remote, context, protect, keep, error, sendto, pending): start sending."},
+    {"disarm", (PyCFunction)Forwarder_disarm, METH_NOARGS,
+     "Stop sending (close the duplicate descriptor, drop every reference)."},
+    {"attach_history", (PyCFunction)Forwarder_attach_history, METH_VARARGS,
+     "attach_history(times, sizes, next, capacity, element): number as SendHistory does."},
+    {"send", (PyCFunction)(void (*)(void))Forwarder_send, METH_FASTCALL,
+     "send(template, first, sequence_number, timestamp, ssrc, now, numbered) -> bool"},
+    {"deliver", (PyCFunction)Forwarder_deliver, METH_O,
+     "deliver(datagram) -> bool: a protected datagram out."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Forwarder_getset[] = {
+    {"armed", (getter)Forwarder_get_armed, NULL, "Whether send and deliver send.", NULL},
+    {"sent", (getter)Forwarder_get_sent, NULL, "Datagrams the kernel took directly.", NULL},
+    {"handed_over", (getter)Forwarder_get_handed_over, NULL,
+     "Datagrams handed to asyncio's transport (refused, or behind its queue).", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject ForwarderType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "mosaic.rtc._fastpath.Forwarder",
+    .tp_basicsize = sizeof(Forwarder),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "One connection's compiled send path (see mosaic.rtc.fastpath).",
+    .tp_new = Forwarder_new,
+    .tp_init = (initproc)Forwarder_init,
+    .tp_dealloc = (destructor)Forwarder_dealloc,
+    .tp_traverse = (traverseproc)Forwarder_traverse,
+    .tp_clear = (inquiry)Forwarder_clear,
+    .tp_methods = Forwarder_methods,
+    .tp_getset = Forwarder_getset,
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "mosaic.rtc._fastpath",
+    .m_doc = "The compiled send path of mosaic.rtc.fastpath.",
+    .m_size = -1,
+};
+
+PyMODINIT_FUNC
+PyInit__fastpath(void)
+{
+    if (PyType_Ready(&ForwarderType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    Py_INCREF(&ForwarderType);
+    if (PyModule_AddObject(m, "Forwarder", (PyObject *)&ForwarderType) < 0) {
+        Py_DECREF(&ForwarderType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    if (PyModule_AddIntConstant(m, "BUFFER_SIZE", BUFFER_SIZE) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,0 +1,121 @@
+"""The forwarding path's compiled part, optional: one C call per outgoing packet.
+
+Per receiver of a forwarded packet the pure-Python path makes seven calls after the
+sequence rewrite (`wire.rtp.stamp`, `SubscribePeer.send_template`, `SendHistory.number`,
+`MediaTransport.send_rtp`, `SrtpSender.protect`, asyncio's `sendto`, `socket.sendto`).
+`Forwarder.send` (mosaic/rtc/_fastpath.c) does the same work in one: copy the template into
+the connection's own buffer, stamp it, number it, protect it through the libsrtp that
+pylibsrtp loaded (its context and `srtp_protect`, by address, as `srtp_out` calls them), and
+`sendto` on a duplicate of the connection's socket descriptor. The same bytes go out
+(tests/unit/rtc/test_fastpath.py compares both paths' datagrams byte for byte);
+docs/performance.md says what it buys.
+
+Where it is not built (no C compiler or Python headers when installed: setup.py marks the
+extension optional) or ``MOSAIC_PURE_PYTHON=1`` is set, `new_forwarder` gives None and every
+packet takes the pure-Python path; the tests run both ways.
+
+When the kernel does not take a datagram (EAGAIN on a full socket buffer, ENOBUFS, any error)
+the C side hands it to asyncio's ``transport.sendto``, which queues it or reports the error to
+the protocol as it always did, and sends through asyncio until its queue is empty: nothing is
+dropped that the pure path would have kept, and nothing overtakes a queued datagram. Every
+datagram of an armed connection (RTCP and retransmissions too, `Forwarder.deliver`) goes that
+one way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any, Protocol
+
+import pylibsrtp
+from pylibsrtp._binding import ffi, lib
+
+try:
+    from mosaic.rtc import _fastpath
+except ImportError:  # not built: the pure-Python path
+    _fastpath = None  # type: ignore[assignment]
+
+# Set to "1" to forward through the pure-Python path although the extension is built (tests
+# run both paths; a suspected fault in the compiled one can be ruled out in production).
+PURE_ENV = "MOSAIC_PURE_PYTHON"
+# The libsrtp signature `Forwarder` calls; refused if pylibsrtp's binding declares another.
+_PROTECT_TYPE = "srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)"
+
+
+class Forwarder(Protocol):
+    """`_fastpath.Forwarder`, for the type checker."""
+
+    armed: bool
+    sent: int
+    handed_over: int
+
+    def arm(
+        self,
+        fd: int,
+        remote: tuple[Any, ...],
+        context: int,
+        protect: int,
+        keep: object,
+        error: type[Exception],
+        sendto: Any,
+        pending: Any,
+    ) -> None: ...
+    def disarm(self) -> None: ...
+    def attach_history(
+        self, times: Any, sizes: Any, next: Any, capacity: int, element: int
+    ) -> None: ...
+    def send(
+        self,
+        template: bytes | bytearray,
+        first: int,
+        sequence_number: int,
+        timestamp: int,
+        ssrc: int,
+        now: float,
+        numbered: bool,
+    ) -> bool: ...
+    def deliver(self, datagram: bytes | bytearray | memoryview) -> bool: ...
+
+
+def available() -> bool:
+    """Whether connections made now forward through the compiled path."""
+    return _fastpath is not None and os.environ.get(PURE_ENV, "") != "1"
+
+
+def new_forwarder() -> Forwarder | None:
+    """A disarmed forwarder for one connection, or None (the pure-Python path)."""
+    if not available() or str(ffi.typeof(lib.srtp_protect)) != f"<ctype '{_PROTECT_TYPE}'>":
+        return None
+    return _fastpath.Forwarder()  # type: ignore[no-any-return]
+
+
+def arm(
+    forwarder: Forwarder,
+    session: pylibsrtp.Session,
+    context: Any,
+    transport: asyncio.DatagramTransport,
+    remote: tuple[Any, ...],
+) -> bool:
+    """Send through ``forwarder`` from now on: ``session``'s outgoing SRTP (``context``, its
+    libsrtp context) and asyncio's ``transport`` to ``remote``. False (and disarmed) when the
+    transport has no socket or the address is not a numeric IP one: the pure path then."""
+    sock = transport.get_extra_info("socket")
+    if sock is None or sock.fileno() < 0:
+        forwarder.disarm()
+        return False
+    try:
+        forwarder.arm(
+            fd=sock.fileno(),
+            remote=remote,
+            context=int(ffi.cast("uintptr_t", context)),
+            protect=int(ffi.cast("uintptr_t", lib.srtp_protect)),
+            keep=session,
+            error=pylibsrtp.Error,
+            sendto=transport.sendto,
+            pending=transport.get_write_buffer_size,
+        )
+    except (OSError, ValueError, TypeError):
+        forwarder.disarm()
+        return False
+    return True
