@@ -109,9 +109,10 @@ class NackTracker:
     """Loss detection for one incoming stream: which numbers to NACK now, and again later.
 
     A number is NACKed when a later one arrives (`received` returns it), then again every
-    ``rtt`` (at least 20 ms) by `due`, ``max_retries`` times in all, until it arrives or falls
-    more than ``window`` numbers behind the newest (the packet cache could not use it any
-    more). A jump of more than ``max_gap`` numbers, either way, resets the tracker: a
+    ``rtt`` (at least 20 ms) by `due`, ``max_retries`` times in all, until it arrives, one
+    more ``rtt`` passes after its last try (the answer to that try is still welcome), or it
+    falls more than ``window`` numbers behind the newest (the packet cache could not use it
+    any more). A jump of more than ``max_gap`` numbers, either way, resets the tracker: a
     restarted source or a long outage is answered with a keyframe, not thousands of NACKs.
     So at most ``window`` numbers are ever tracked.
     """
@@ -172,19 +173,23 @@ class NackTracker:
 
     def due(self, now: float) -> list[int]:
         """Missing numbers whose time to be NACKed again has come; each is asked for at most
-        ``max_retries`` times in all, then given up."""
+        ``max_retries`` times in all, then given up one interval after the last."""
         ready: list[int] = []
         given_up: list[int] = []
         interval = max(self.rtt, MIN_RETRY_INTERVAL)
         for number, state in self._missing.items():
             if state[1] > now:
                 continue
-            if state[0] < self.max_retries:
-                ready.append(number)
+            if state[0] >= self.max_retries:
+                # Its last try has had a round trip to be answered. (Given up the moment
+                # it was sent, its answer was dropped as "too late" by `is_missing`: a
+                # packet lost on the relay left the viewer's picture frozen until its
+                # jitter buffer gave up, 2.5 s later.)
+                given_up.append(number)
+                continue
+            ready.append(number)
             state[0] += 1
             state[1] = now + interval
-            if state[0] >= self.max_retries:
-                given_up.append(number)  # this was its last try
         for number in given_up:
             del self._missing[number]
         return ready

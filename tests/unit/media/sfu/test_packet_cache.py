@@ -120,7 +120,22 @@ def test_a_gap_is_reported_at_once_then_retried_every_rtt_until_given_up() -> No
     assert tracker.received(102, 0.12) is None  # a retransmission arrived
     assert tracker.due(0.15) == []
     assert tracker.due(0.20) == [101, 103]  # third and last try
-    assert tracker.due(0.30) == [] and tracker.missing == []  # given up
+    assert tracker.due(0.31) == [] and tracker.missing == []  # given up
+
+
+def test_the_answer_to_the_last_try_is_still_welcome() -> None:
+    """A number is given up one round trip after its last NACK, not as that NACK leaves:
+    the relay and the publisher path drop a retransmission of a number no longer missing
+    (`is_missing`), and the answer to the last try was dropped so: the hole stayed, and a
+    viewer's picture froze until its jitter buffer gave up (2.5 s at 5 % relay loss)."""
+    tracker = NackTracker(max_retries=3, rtt=0.1)
+    tracker.received(100, 0.0)
+    assert tracker.received(102, 0.0) == [101]
+    assert tracker.due(0.1) == [101]
+    assert tracker.due(0.2) == [101]  # the last try
+    assert tracker.is_missing(101)  # its answer, a moment later, is taken
+    assert tracker.due(0.25) == [] and tracker.missing == [101]
+    assert tracker.due(0.31) == [] and not tracker.is_missing(101)  # then given up
 
 
 def test_retries_follow_the_measured_round_trip_time() -> None:

@@ -10,9 +10,10 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from mosaic.domain.roster import Source
-from mosaic.media.sfu.relay import RelayedTrack, RelayLink
+from mosaic.media.sfu.relay import TICK_S, RelayedTrack, RelayLink
 from mosaic.media.wire.rtcp import Nack, Pli
 from tests.helpers.relay import (
     LossyWire,
@@ -204,3 +205,46 @@ async def test_between_two_processes_with_loss_and_a_keyframe_request() -> None:
         except TimeoutError:
             worker.kill()  # stuck (a failed run): never left behind
             await worker.wait()
+
+
+async def test_a_relay_loss_is_asked_for_on_every_tick_and_the_last_try_is_answered() -> None:
+    """The loss test's freeze across workers: a packet lost on the relay, and every NACK for
+    it but the last lost too (5 % each way: a try fails ~10 % of the time). B asks again on
+    each relay tick, not every 100 ms (a viewer's picture stops at the hole: no freeze over
+    0.3 s), and the answer to the last try is taken, not dropped as too late (it was: the
+    viewer froze until its jitter buffer gave up, 2.5 s later)."""
+    m = await relayed_meeting(loss=0.0)
+    try:
+        sam = await _flowing(m)
+        wire = m.wire
+        assert wire is not None
+        forward = wire.forward
+        lose = {"a": 0, "b": 0}  # datagrams to drop from A's end, from B's end
+
+        def lossy(name: str, data: bytes, addr: Any) -> None:
+            if lose[name] and tuple(addr[:2]) == wire.ends[name]:
+                lose[name] -= 1
+                wire.dropped += 1
+                return
+            forward(name, data, addr)
+
+        wire.forward = lossy  # type: ignore[method-assign]
+        first = sequence_numbers(sam)[0]  # type: ignore[arg-type]
+        nack = m.relayed_track.streams[0].nack
+        assert nack is not None
+        lose["a"] = 1
+        m.ann.video("f")  # lost on the relay
+        await asyncio.sleep(0.02)
+        lose["b"] = nack.max_retries - 1  # every NACK for it but the last
+        m.ann.video("f")  # B sees the hole and NACKs it at once
+        await until(lambda: m.into.nacks_sent == 1 and lose["b"] == nack.max_retries - 2)
+        for tries in range(2, nack.max_retries + 1):
+            m.a.clock.advance(TICK_S)  # the next tick asks again
+            m.into.tick(m.a.clock())
+            assert m.into.nacks_sent == tries
+            await asyncio.sleep(0.02)
+        assert lose["b"] == 0  # every try but the last was lost
+        await until(lambda: len(set(sequence_numbers(sam))) == 3, timeout=1.0)  # type: ignore[arg-type]
+        assert set(sequence_numbers(sam)) == {(first + i) & 0xFFFF for i in range(3)}  # type: ignore[arg-type]
+    finally:
+        m.close()
