@@ -179,7 +179,14 @@ def media(publishers: int, steps: int) -> list[list[tuple[int, bytes]]]:
                 for n in range(count):
                     key = step % KEYFRAME_EVERY == 0 and n == 0
                     head = vp8_keyframe_header(width, height) if key else b"\x11"
-                    body = bytes([0x10 if n == 0 else 0x00]) + head
+                    # Chromium's VP8 descriptor (RFC 7741 §4.2): X; I (15-bit PictureID),
+                    # L (TL0PICIDX), T (TID 0, Y): what each down track renumbers.
+                    picture_id = (ssrc + step) & 0x7FFF
+                    body = (
+                        bytes([0x90 if n == 0 else 0x80, 0xE0, 0x80 | picture_id >> 8])
+                        + bytes([picture_id & 0xFF, step & 0xFF, 0x20])
+                        + head
+                    )
                     payload = body + rng.randbytes(size - len(body))
                     ext = [(MID_ID, b"1"), (RID_ID, rid.encode())]
                     datagrams.append((p, packet(ssrc, 96, int(now * 90000), payload, ext)))

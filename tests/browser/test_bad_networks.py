@@ -176,8 +176,9 @@ async def test_a_squeezed_chromium_viewer_drops_to_the_quarter_layer_keeps_heari
 # probe after a pause comes 7.0-7.1 s after it, the 640x360 layer 4-7 s after the restore.
 # Left: (1) Firefox at times decodes the quarter layer at 20 fps yet reports 640 wide (it
 # decodes the new layer's interframes on the old layer's pictures until the keyframe gets
-# through, it seems: the server does not rewrite VP8 picture ids and TL0PICIDX across a
-# switch); (2) audio gaps of 355-594 ms at 64 kbit/s: in the runs traced, the server's ticks
+# through, it seems: the server did not rewrite VP8 picture ids and TL0PICIDX across a
+# switch; it does since 05:35, when one run of this test and its twin passed at load 4);
+# (2) audio gaps of 355-594 ms at 64 kbit/s: in the runs traced, the server's ticks
 # were 300 ms late then (CPU starved), as in the twin's failures.
 async def test_a_squeezed_firefox_viewer_drops_to_the_quarter_layer_keeps_hearing_and_recovers(
     lab_server: MosaicServer, chromium: Any, fox: Firefox, network: NetLab

@@ -60,6 +60,18 @@ class DownTrack:
         # one call stamps, numbers, protects and sends; False while it is not armed (not
         # connected, or through a TURN relay), and the pure-Python path below runs.
         self._forward: Callable[..., bool] | None = getattr(connection, "compiled_send", None)
+        # VP8 picture numbering (RFC 7741 §4.2), kept one sequence across switches as the
+        # sequence numbers are: each simulcast layer numbers its own pictures, and a receiver
+        # that saw them jump at a switch (Firefox, Chromium) decoded nothing or kept a stale
+        # size for seconds. out = in + offset (PictureID mod 2^15, TL0PICIDX mod 2^8); an
+        # offset is None from a switch until the first packet that carries its field, which
+        # then continues from the last one sent + 1 (`_vp8_begin`).
+        self._picture_offset: int | None = None
+        self._tl0_offset: int | None = None
+        self._picture_last = -1  # the last sent when the source last changed, -1: none
+        self._tl0_last = -1
+        self._vp8_pending = True  # an offset is still None
+        self._vp8_shift = False  # an offset is not 0: the template is written and restored
 
     # -- the forwarding path (seam.Sink) ---------------------------------------------------
 
@@ -67,6 +79,14 @@ class DownTrack:
         mapped = self.rewriter.rewrite(header.sequence_number, header.timestamp, now)
         if mapped is None:
             return
+        ids = header.vp8_ids
+        shifted = False
+        if ids is not None:
+            if self._vp8_pending:
+                self._vp8_begin(ids)
+            if self._vp8_shift:
+                _write_ids(template, ids, self._picture_offset or 0, self._tl0_offset or 0)
+                shifted = True
         forward = self._forward
         if forward is None or not forward(
             template,
@@ -82,8 +102,40 @@ class DownTrack:
                 self.connection.send_template(template, now)
             else:
                 self.connection.send_rtp(template)  # copied once, into SRTP (`seam.Downlink`)
+        if shifted:
+            # Both paths copied the template at once: the next sink finds the source's IDs.
+            _write_ids(template, ids, 0, 0)  # type: ignore[arg-type]
         self.packets_sent += 1
         self.octets_sent += header.payload_end - header.payload_offset
+
+    def _vp8_begin(self, ids: tuple[int, int, int, int, int]) -> None:
+        """The first packet since a switch that carries a PictureID (or a TL0PICIDX) sets
+        its offset: it follows the last one sent (the source's own when none was)."""
+        picture_at, picture_id, _, tl0_at, tl0 = ids
+        if picture_at and self._picture_offset is None:
+            last = self._picture_last
+            self._picture_offset = 0 if last < 0 else (last + 1 - picture_id) & 0x7FFF
+        if tl0_at and self._tl0_offset is None:
+            last = self._tl0_last
+            self._tl0_offset = 0 if last < 0 else (last + 1 - tl0) & 0xFF
+        self._vp8_pending = self._picture_offset is None or self._tl0_offset is None
+        self._vp8_shift = bool(self._picture_offset or self._tl0_offset)
+
+    def _vp8_leave(self) -> None:
+        """The source changes: remember where its numbering stopped on the way out (its
+        newest PictureID and TL0PICIDX, which this slot forwarded, plus the offsets)."""
+        source = self.source
+        if source is None:
+            return
+        newest = getattr(source, "picture_id", -1)  # an `UpStream`'s; -1: none seen
+        if newest >= 0 and self._picture_offset is not None:
+            self._picture_last = (newest + self._picture_offset) & 0x7FFF
+        newest = getattr(source, "tl0picidx", -1)
+        if newest >= 0 and self._tl0_offset is not None:
+            self._tl0_last = (newest + self._tl0_offset) & 0xFF
+        self._picture_offset = self._tl0_offset = None
+        self._vp8_pending = True
+        self._vp8_shift = False
 
     def skip(self, sequence_number: int) -> None:
         self.rewriter.drop(sequence_number)
@@ -99,6 +151,7 @@ class DownTrack:
         """Forward ``feed`` from its next packet on (a keyframe, for video)."""
         self._cancel_target()
         if self.source is not None:
+            self._vp8_leave()
             self.source.remove_down(self)
         self.source = feed
         feed.add_down(self)
@@ -111,6 +164,7 @@ class DownTrack:
         """Forward nothing (the feed is gone, or another one is coming)."""
         self._cancel_target()
         if self.source is not None:
+            self._vp8_leave()
             self.source.remove_down(self)
         self.source = None
 
@@ -186,6 +240,9 @@ class DownTrack:
         template, header = found
         timestamp = (header.timestamp + origin.timestamp_offset) & 0xFFFFFFFF
         stamp(template, self.payload_type, header.marker, out_seq, timestamp, self.ssrc)
+        ids = header.vp8_ids
+        if ids is not None:  # the IDs it was first sent with (its segment's offsets)
+            _write_ids(template, ids, self._picture_offset or 0, self._tl0_offset or 0)
         self.rtx_sequence = (self.rtx_sequence + 1) & 0xFFFF
         self.retransmitted += 1
         return build_rtx(
@@ -197,3 +254,19 @@ class DownTrack:
 
     def rtp_time(self, now: float) -> int:
         return self.rewriter.rtp_time_now(now, self.clock_rate)
+
+
+def _write_ids(
+    template: bytearray, ids: tuple[int, int, int, int, int], picture_offset: int, tl0_offset: int
+) -> None:
+    """Write ``ids``' PictureID and TL0PICIDX plus the offsets (0, 0: the source's own)."""
+    picture_at, picture_id, mask, tl0_at, tl0 = ids
+    if picture_at:
+        out = (picture_id + picture_offset) & mask
+        if mask == 0x7F:
+            template[picture_at] = out
+        else:
+            template[picture_at] = 0x80 | out >> 8
+            template[picture_at + 1] = out & 0xFF
+    if tl0_at:
+        template[tl0_at] = (tl0 + tl0_offset) & 0xFF

@@ -24,7 +24,7 @@ from mosaic.media.sfu.seam import Sink, Uplink
 from mosaic.media.sfu.simulcast import BitrateMeter, Layer, LayerHealth
 from mosaic.media.sfu.statistics import ReceptionStats
 from mosaic.media.sfu.uplink_limit import UplinkLimit
-from mosaic.media.wire.codecs import is_keyframe, vp8_picture_size
+from mosaic.media.wire.codecs import is_keyframe, vp8_picture_ids, vp8_picture_size
 from mosaic.media.wire.rtp import (
     ExtensionIds,
     MalformedPacket,
@@ -88,11 +88,14 @@ class UpStream:
         "meter",
         "nack",
         "pending",
+        "picture_id",
         "resumed_at",
         "rid",
         "ssrc",
         "stats",
+        "tl0picidx",
         "track",
+        "vp8",
         "width",
         "writer",
     )
@@ -117,6 +120,13 @@ class UpStream:
         self.last_packet = 0.0
         self.resumed_at = 0.0  # when packets last began to flow after a gap
         self.writer = WRITERS[track.kind]
+        # Whether its packets carry a VP8 payload descriptor whose picture numbering each
+        # down track rewrites (see `template`).
+        self.vp8 = track.kind == "video" and track.codec.lower() == "vp8"
+        # The newest VP8 PictureID (15 bits; a 7-bit one extended) and TL0PICIDX forwarded,
+        # -1 before any: where a down track leaving this stream stopped (`DownTrack.start`).
+        self.picture_id = -1
+        self.tl0picidx = -1
 
     @property
     def clock_rate(self) -> int:
@@ -167,11 +177,32 @@ class UpStream:
 
     def template(self, data: bytes, header: RtpHeader, now: float) -> bytearray:
         """The outgoing packet, stamped per receiver by `Sink.write`; a video one says when
-        it left (abs-send-time, for the receiver's bandwidth estimate)."""
+        it left (abs-send-time, for the receiver's bandwidth estimate). A VP8 one's PictureID
+        and TL0PICIDX are located here, once, in ``header.vp8_ids`` (offsets into the
+        template), for each down track to renumber in place (`DownTrack.write`)."""
         writer = self.writer
         template = writer.template(data, header)
         if writer.abs_send_time_offset is not None:
             set_abs_send_time(template, writer.abs_send_time_offset, now)
+        if self.vp8:
+            base = len(template) - header.payload_end + header.payload_offset
+            ids = vp8_picture_ids(template, base)
+            if ids is not None:
+                picture_at, picture_id, mask, tl0_at, tl0 = ids
+                if picture_at:
+                    newest = self.picture_id
+                    if mask == 0x7F and newest >= 0:
+                        # 7 bits: extended to 15 (nearest the newest), the one width the
+                        # down tracks count in; its low 7 bits are what is written.
+                        ahead = (picture_id - newest) & 0x7F
+                        ahead -= 0x80 if ahead >= 0x40 else 0
+                        ids = (picture_at, (newest + ahead) & 0x7FFF, mask, tl0_at, tl0)
+                        picture_id = ids[1]
+                    if newest < 0 or 0 < (picture_id - newest) & 0x7FFF < 0x4000:
+                        self.picture_id = picture_id
+                if tl0_at and (self.tl0picidx < 0 or 0 < (tl0 - self.tl0picidx) & 0xFF < 0x80):
+                    self.tl0picidx = tl0
+                header.vp8_ids = ids
         return template
 
     def _keyframe(self, sequence_number: int, payload: memoryview, now: float) -> None:

@@ -43,6 +43,52 @@ def vp8_descriptor_size(payload: Payload) -> int:
     return length if length <= size else 0
 
 
+Vp8Ids = tuple[int, int, int, int, int]
+
+
+def vp8_picture_ids(packet: Payload, start: int = 0, end: int | None = None) -> Vp8Ids | None:
+    """Where the VP8 payload descriptor (RFC 7741 §4.2) of the payload ``packet[start:end]``
+    keeps its PictureID and TL0PICIDX, and their values: ``(picture_id_at, picture_id, mask,
+    tl0picidx_at, tl0picidx)``, offsets into ``packet`` (0: that field is absent), ``mask``
+    0x7F or 0x7FFF by the M bit. None when neither is present, or the descriptor is
+    truncated. Never raises.
+
+    Read once per packet, in the outgoing template (`UpStream.template`), so that each down
+    track only adds its offsets: simulcast layers number their pictures independently, and a
+    receiver switched between them must still see one sequence (see `DownTrack.write`)."""
+    try:
+        if end is None:
+            end = len(packet)
+        if end - start < 2 or not packet[start] & 0x80:
+            return None
+        extension = packet[start + 1]
+        if not extension & 0xC0:
+            return None
+        position = start + 2
+        picture_at = picture_id = mask = 0
+        if extension & 0x80:  # I
+            if position >= end:
+                return None
+            picture_at = position
+            if packet[position] & 0x80:  # M: 15 bits
+                if position + 1 >= end:
+                    return None
+                picture_id = (packet[position] & 0x7F) << 8 | packet[position + 1]
+                mask = 0x7FFF
+                position += 2
+            else:
+                picture_id = packet[position]
+                mask = 0x7F
+                position += 1
+        if extension & 0x40:  # L
+            if position >= end:
+                return None
+            return picture_at, picture_id, mask, position, packet[position]
+    except (IndexError, TypeError, ValueError):
+        return None
+    return picture_at, picture_id, mask, 0, 0
+
+
 def _vp8_keyframe_header(payload: Payload) -> int:
     """Offset of the VP8 payload header when this packet starts a keyframe, else 0.
 

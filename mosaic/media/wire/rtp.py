@@ -97,6 +97,9 @@ class RtpHeader:
     repaired_rid: str | None = None  # RFC 8852 §3.2 RepairedRtpStreamId
     abs_send_time: int | None = None  # 24 bits, 6.18 fixed-point seconds
     transport_sequence: int | None = None  # 16 bits, one counter per connection
+    # Set by the SFU (`UpStream.template`), not parsed here: a VP8 packet's PictureID and
+    # TL0PICIDX as `codecs.vp8_picture_ids` gives them, offsets into the outgoing template.
+    vp8_ids: tuple[int, int, int, int, int] | None = None
 
     @property
     def payload_size(self) -> int:

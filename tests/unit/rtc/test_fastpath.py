@@ -124,12 +124,26 @@ def _drain(sock: socket.socket) -> list[bytes]:
             return out
 
 
-def _vp8(sequence_number: int, size: int, keyframe: bool) -> bytes:
+def _vp8(sequence_number: int, size: int, keyframe: bool, picture_id: int = -1) -> bytes:
     head = b"\x10\x00\x00\x9d\x01\x2a\x00\x05\xd0\x02" if keyframe else b"\x10\x01"
+    if picture_id >= 0:  # RFC 7741 §4.2: X, then I and L: a 15-bit PictureID and TL0PICIDX
+        head = b"\x90\xc0" + struct.pack("!HB", 0x8000 | picture_id, picture_id & 0xFF) + head[1:]
     payload = head + bytes((sequence_number + i) & 0xFF for i in range(size))
     marker = 0x80 if sequence_number % 5 == 0 else 0
     first = struct.pack("!BBHII", 0x80, marker | 96, sequence_number, sequence_number * 3000, 1234)
     return first + payload
+
+
+def _descriptor_ids(packet: bytes, rtx: bool = False) -> tuple[int, int]:
+    """The (PictureID with its M bit, TL0PICIDX) of a plain RTP packet made by `_vp8`."""
+    offset = 12 + 4 * (packet[0] & 0x0F)
+    if packet[0] & 0x10:
+        offset += 4 + 4 * struct.unpack_from("!H", packet, offset + 2)[0]
+    if rtx:
+        offset += 2  # the original sequence number (RFC 4588 §4)
+    assert packet[offset] & 0x80 and packet[offset + 1] == 0xC0
+    picture_id, tl0 = struct.unpack_from("!HB", packet, offset + 2)
+    return picture_id, tl0
 
 
 async def _forward(profile: int, compiled: bool) -> tuple[list[bytes], SubscribePeer, int]:
@@ -153,19 +167,29 @@ async def _forward(profile: int, compiled: bool) -> tuple[list[bytes], Subscribe
     assert (down._forward is None) == (not compiled)
     transport.connect()
     track = UpTrack("p1", Source.CAMERA, VP8, Uplink())
-    stream = track.stream(1234, None)
+    stream, other = track.stream(1234, "h"), track.stream(4321, "q")
     down.assign(track)
     down.start(stream, 0.0)
     for number in range(100, 140):
         if number == 130:
             down.numbered = False  # a receiver that dropped transport-wide feedback
-        data = _vp8(number, 200 + 23 * number % 900, keyframe=number == 100)
+        if number == 120:  # a switch: the other layer numbers its pictures its own way
+            stream, picture_base = other, 32700
+            down.start(stream, 1.0 + number / 100)
+        elif number == 100:
+            picture_base = 7000
+        data = _vp8(
+            number,
+            200 + 23 * number % 900,
+            keyframe=number in (100, 120),
+            picture_id=(picture_base + number // 5) & 0x7FFF,
+        )
         header = track.parse(data)
         assert header is not None
         stream.receive(data, header, 1.0 + number / 100)
     # A NACK answered with RTX (protected in Python, sent through `deliver`), and an RTCP
     # sender report.
-    first_out = (65530 + 3) & 0xFFFF
+    first_out = (65530 + 23) & 0xFFFF
     peer._retransmit(Nack(peer.rtcp_ssrc, down.ssrc, [first_out]), 5.0)
     peer.send_reports(5.0)
     await asyncio.sleep(0)
@@ -180,9 +204,10 @@ async def _forward(profile: int, compiled: bool) -> tuple[list[bytes], Subscribe
 @pytest.mark.parametrize("profile", list(PROFILES))
 async def test_both_paths_put_the_same_datagrams_on_the_wire(profile: int) -> None:
     """A slot's stream (numbered, then not; marker bits, sequence numbers and timestamps
-    that wrap), a retransmission and a sender report: byte for byte the same datagrams
-    from the compiled path as from the pure one, that pylibsrtp decrypts, numbered
-    consecutively, with the same send history."""
+    that wrap; a switch of simulcast layer, whose VP8 PictureIDs and TL0PICIDX are
+    renumbered in the shared template), a retransmission and a sender report: byte for
+    byte the same datagrams from the compiled path as from the pure one, that pylibsrtp
+    decrypts, numbered consecutively, with the same send history."""
     pure, pure_peer, ssrc = await _forward(profile, compiled=False)
     fast, fast_peer, _ = await _forward(profile, compiled=True)
     assert len(pure) == 40 + 1 + 1
@@ -196,6 +221,19 @@ async def test_both_paths_put_the_same_datagrams_on_the_wire(profile: int) -> No
     numbers = [struct.unpack_from("!H", p, TRANSPORT_SEQUENCE_OFFSET)[0] for p in media[:30]]
     assert numbers == list(range(30))
     assert {p[1] >> 7 for p in media} == {0, 1}
+    # One picture numbering across the switch (5 packets a picture): PictureID (15 bits, M
+    # set) and TL0PICIDX each go up by one per picture, continuing from the first layer's.
+    pictures = [_descriptor_ids(p) for p in media]
+    assert pictures[0] == (0x8000 | 7020, 7020 & 0xFF)
+    assert pictures[-1] == (0x8000 | 7027, 7027 & 0xFF)
+    assert [pictures[i + 1][0] - pictures[i][0] for i in range(39)] == [
+        1 if (101 + i) % 5 == 0 else 0 for i in range(39)
+    ]
+    assert [(pictures[i + 1][1] - pictures[i][1]) & 0xFF for i in range(39)] == [
+        1 if (101 + i) % 5 == 0 else 0 for i in range(39)
+    ]
+    # The retransmission (of the other layer's packet 123) carries the IDs it was sent with.
+    assert _descriptor_ids(receiver.unprotect(fast[40]), rtx=True) == pictures[23]
     assert fast_peer.history.next == pure_peer.history.next == 30
     for name in ("_times", "_sizes"):  # when each left, how big: the same history
         assert getattr(fast_peer.history, name) == getattr(pure_peer.history, name)

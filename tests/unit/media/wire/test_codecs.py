@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mosaic.media.wire.codecs import is_keyframe, vp8_picture_size
+from mosaic.media.wire.codecs import is_keyframe, vp8_picture_ids, vp8_picture_size
 from tests.helpers.packets import vp8_keyframe_header
 
 # -- VP8 (RFC 7741) ----------------------------------------------------------------------------
@@ -141,3 +141,37 @@ def test_vp8_picture_size_never_raises(payload: bytes, as_view: bool) -> None:
     if size is not None:
         assert is_keyframe("vp8", payload)
         assert all(0 < side < 1 << 14 for side in size)
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        (b"\x90\xc0\x81\x02\x07\x00", (2, 0x102, 0x7FFF, 4, 7)),  # 15-bit PictureID, TL0PICIDX
+        (b"\x90\x80\x05\x00", (2, 5, 0x7F, 0, 0)),  # 7-bit PictureID alone
+        (b"\x90\x40\x09\x00", (0, 0, 0, 2, 9)),  # TL0PICIDX alone
+        (b"\x10\x02\x00", None),  # no extension byte
+        (b"\x90\x20\x40\x00", None),  # T only: no ID to renumber
+        (b"\x90\xc0\x81", None),  # truncated inside the 15-bit PictureID
+        (b"\x90\xc0\x05", None),  # truncated before TL0PICIDX
+    ],
+)
+def test_vp8_picture_ids_are_found_by_the_descriptor_flags(
+    payload: bytes, expected: tuple[int, int, int, int, int] | None
+) -> None:
+    """RFC 7741 §4.2: X, then I (M: 15 bits) and L say which IDs follow, and where."""
+    assert vp8_picture_ids(payload) == expected
+
+
+@settings(max_examples=400)
+@given(st.binary(max_size=12), st.booleans())
+def test_vp8_picture_ids_never_raise_nor_point_outside(payload: bytes, as_view: bool) -> None:
+    """Whatever it finds lies inside the payload (a down track writes there in place)."""
+    found = vp8_picture_ids(memoryview(payload) if as_view else payload)
+    if found is not None:
+        picture_at, picture_id, mask, tl0_at, tl0 = found
+        assert picture_at or tl0_at
+        if picture_at:
+            assert picture_at + (2 if mask == 0x7FFF else 1) <= len(payload)
+            assert 0 <= picture_id <= mask
+        if tl0_at:
+            assert tl0_at < len(payload) and payload[tl0_at] == tl0
