@@ -16,6 +16,7 @@ import pytest
 from mosaic.client import Participant, join
 from mosaic.client.e2ee import b64url, clear_prefix, link_fragment, new_link_secret
 from mosaic.client.synthetic import PatternVideoTrack, ToneAudioTrack
+from mosaic.rtc import fastpath
 from mosaic.rtc.aiortc_bridge import MediaTransport
 from mosaic.signaling import session
 from mosaic.signaling.outbox import Outbox
@@ -48,6 +49,10 @@ class Capture:
             return parse(frame)
 
         monkeypatch.setattr(MediaTransport, "send_rtp", sent_rtp)
+        # The tap is on the pure-Python send path: the compiled one (mosaic/rtc/fastpath.py)
+        # sends the same bytes (tests/unit/rtc/test_fastpath.py compares them byte for byte)
+        # without passing through `send_rtp`, where nothing could read them.
+        monkeypatch.setenv(fastpath.PURE_ENV, "1")
         monkeypatch.setattr(Outbox, "put", sent_frame)
         monkeypatch.setattr(session, "parse_client_message", received_frame)
 
