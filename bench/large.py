@@ -17,9 +17,8 @@ step, each step on a fresh server, until the target fails:
   (this process: every bot runs in it) and the machine's load.
 
 Servers: Mosaic with one worker; Mosaic with two (`--workers 2 --redis-url`, the meeting's
-media spread by `--worker-capacity` N/2) once spanning is in the build, else reported as
-skipped; Janus VideoRoom (one room) with the same bots, clips and load
-(`mosaic.bots.janus_bot`: the same simulcast offer, the smallest layer subscribed).
+media spread by `--worker-capacity` N/2); Janus VideoRoom (one room) with the same bots,
+clips and load (`mosaic.bots.janus_bot`: the same simulcast offer, the smallest layer subscribed).
 
 Every process runs on this machine: the bots share its cores with the server, which is why
 their CPU is reported next to every step; and a one-process load generator is capped at one
@@ -31,11 +30,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import importlib.util
 import math
 import os
 import resource
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -63,7 +60,6 @@ TARGET_FPS = 24.0
 SENT_FPS_FLOOR = 28.0  # publishers sending less: the load generator could not keep up
 BOTS_SATURATED = 0.9  # CPU-s/s of the bots' one process: it has (nearly) one core and no more
 SERVERS = ("mosaic", "mosaic-2-workers", "janus")
-SPAN_MISSING = "spanning not in this build (mosaic/signaling/span.py, --worker-capacity)"
 
 
 # -- who does what ---------------------------------------------------------------------------
@@ -357,28 +353,6 @@ def restarted(bots: list[Bot]) -> dict[str, dict[str, int]]:
 # -- the servers -----------------------------------------------------------------------------
 
 
-def spanning_available() -> str | None:
-    """None when this build spreads a meeting's media over workers, else why not. In a git
-    checkout the span must be committed: a work in progress in the tree is not measured."""
-    from mosaic.config import Settings
-
-    spec = importlib.util.find_spec("mosaic.signaling.span")
-    capacity = any(f.name == "worker_capacity" for f in dataclasses.fields(Settings))
-    if spec is None or spec.origin is None or not capacity:
-        return SPAN_MISSING
-    root = Path(__file__).resolve().parent.parent
-    if (root / ".git").exists():
-        tracked = subprocess.run(
-            ["git", "ls-files", "--error-unmatch", spec.origin],
-            cwd=root,
-            capture_output=True,
-            check=False,
-        )
-        if tracked.returncode != 0:
-            return SPAN_MISSING
-    return None
-
-
 def _descendants(pid: int) -> list[int]:
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
@@ -513,9 +487,6 @@ async def measure(
 async def run(plan: Plan, env: Environment) -> dict[str, Any]:
     skipped: dict[str, str] = {}
     servers = list(SERVERS)
-    span_problem = spanning_available()
-    if span_problem is not None:
-        skipped["mosaic-2-workers"] = span_problem
     if env.janus_interface is None:
         skipped["janus"] = env.janus_problem or "janus cannot run here"
     growing = [s for s in servers if s not in skipped]

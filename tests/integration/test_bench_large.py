@@ -13,8 +13,6 @@ from typing import Any
 
 import pytest
 
-from bench.large import SPAN_MISSING, spanning_available
-
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -39,12 +37,9 @@ def test_the_quick_large_meeting_bench_measures_thumbnails_on_every_server(
         best = runs.get(run["server"])
         if best is None or run.get("frames_per_s", 0) > best.get("frames_per_s", 0):
             runs[run["server"]] = run
-    if spanning_available() is None:
-        assert "mosaic-2-workers" in runs
-        # The meeting spread over both workers (each terminates some of its media).
-        assert all(n > 0 for n in runs["mosaic-2-workers"]["media_per_worker"]), runs
-    else:
-        assert section["skipped"]["mosaic-2-workers"] == SPAN_MISSING
+    assert "mosaic-2-workers" in runs
+    # The meeting spread over both workers (each terminates some of its media).
+    assert all(n > 0 for n in runs["mosaic-2-workers"]["media_per_worker"]), runs
     if "janus" in section["skipped"]:
         warnings.warn(f"Janus NOT tested: {section['skipped']['janus']}", stacklevel=1)
     for server, run in runs.items():
