@@ -42,17 +42,13 @@ from mosaic.media.wire.sdp import SdpError
 from mosaic.signaling.media_gate import DomainGate
 from mosaic.signaling.relay import CLOSE_MOVING, WATCH_S, Deaths
 from mosaic.signaling.rooms import Rooms
-from mosaic.signaling.slices import (
+from mosaic.signaling.slices import Mesh, MeshFactory, Outbound, Slices, mesh_peers
+from mosaic.signaling.span_messages import (
     HOME_KINDS,
-    Mesh,
-    MeshFactory,
-    Outbound,
     PeerEntry,
-    Slices,
     SpanCondition,
     SpanEvent,
     SpanReply,
-    mesh_peers,
     parse,
 )
 from mosaic.tasks import TaskSet

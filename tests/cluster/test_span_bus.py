@@ -30,18 +30,17 @@ from mosaic.domain.meeting import LiveMeeting
 from mosaic.domain.roster import Source
 from mosaic.signaling.media_gate import DomainGate
 from mosaic.signaling.recording import media_recorder
-from mosaic.signaling.slices import (
+from mosaic.signaling.slices import TableGate, relay_mesh_factory
+from mosaic.signaling.span import SpannedMedia, Spanning, gate_entry
+from mosaic.signaling.span_messages import (
     SpanCall,
     SpanCondition,
     SpanEvent,
     SpanGate,
     SpanMesh,
     SpanReply,
-    TableGate,
     parse,
-    relay_mesh_factory,
 )
-from mosaic.signaling.span import SpannedMedia, Spanning, gate_entry
 from tests.helpers.meetings import seated
 from tests.helpers.redis import RedisServer
 
