@@ -120,8 +120,12 @@ async def test_a_squeezed_viewer_keeps_the_audio_and_its_video_pauses_then_resum
 async def test_a_publisher_whose_uplink_cannot_carry_its_video_is_marked_unstable(
     tmp_path: Path,
 ) -> None:
+    # A camera that fills its encoder's rate: the pattern's smooth bars (~45 kbit/s) next to
+    # the audio hardly exceed the squeeze once a busy machine slows the encoder, and lose
+    # too little to count.
+    camera = NoisyVideoTrack(320, 180, fps=15)
     with lab():
-        async with ann_publishing_to_bob(tmp_path) as meeting:
+        async with ann_publishing_to_bob(tmp_path, camera) as meeting:
             ann, bob = meeting.ann, meeting.bob
             assert bob.participants[ann.id]["uplink_unstable"] is False
             room = meeting.services.rooms.get(meeting.meeting_id)

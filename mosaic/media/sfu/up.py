@@ -138,7 +138,12 @@ class UpStream:
         """One media packet from the uplink (RTX already unwrapped)."""
         sequence_number = header.sequence_number
         resumed = now - self.last_packet > LAYER_GONE_AFTER
-        if resumed and self.last_packet and header.payload_end != header.payload_offset:
+        if (
+            resumed
+            and self.last_packet
+            and header.payload_end != header.payload_offset
+            and self._siblings_flowed()
+        ):
             # The browser stopped this layer and starts it again: the numbers it skipped
             # meanwhile (what its pacer dropped) are not loss. (They are still NACKed: a
             # packet really lost there is repaired, one never sent is not answered.)
@@ -174,6 +179,14 @@ class UpStream:
         template = self.template(data, header, now)
         for down in downs:
             down.write(template, header, now)
+
+    def _siblings_flowed(self) -> bool:
+        """Whether another layer of the track arrived while this one was silent: then the
+        browser chose to stop this one (simulcast). A gap while nothing else came is an
+        uplink that lost everything, and that is loss, or a starved publisher would read
+        as clean (its silences under `SILENT_AFTER_S` hidden)."""
+        since = self.last_packet
+        return any(s is not self and s.last_packet > since for s in self.track.streams)
 
     def template(self, data: bytes, header: RtpHeader, now: float) -> bytearray:
         """The outgoing packet, stamped per receiver by `Sink.write`; a video one says when

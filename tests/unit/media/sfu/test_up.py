@@ -129,7 +129,8 @@ def test_numbers_a_browser_skipped_while_a_layer_was_stopped_are_not_loss() -> N
     given: when the layer comes back, its numbers jump. Counted as lost, that gap read as
     50 % loss and cut the uplink limit again as soon as the middle layer returned. A gap
     while the layer flows is loss, as ever."""
-    _, stream, _ = camera()
+    track, stream, _ = camera()
+    lowest = track.stream(SSRC + 1, "q")
     delta = bytes([0x10, 0x11]) + bytes(30)
     now = 10.0
     for number in range(1, 21):
@@ -137,7 +138,24 @@ def test_numbers_a_browser_skipped_while_a_layer_was_stopped_are_not_loss() -> N
         now += 0.04
     stream.receive(*packet(23, delta), now)  # two lost while it flows
     assert stream.stats.expected - stream.stats.received == 2
-    now += LAYER_GONE_AFTER + 0.5  # stopped by the browser...
+    now += LAYER_GONE_AFTER + 0.5  # stopped by the browser while the lowest layer flows...
+    lowest.receive(*packet(500, delta), now - 0.1)
     stream.receive(*packet(60, delta), now)  # ... and back, 36 numbers on
     assert stream.stats.expected - stream.stats.received == 2
     assert stream.resumed_at == now
+
+
+def test_a_gap_while_no_layer_of_the_track_flows_is_loss() -> None:
+    """An uplink so squeezed that a whole track falls silent for a while: what it lost then
+    is loss (counted as skipped, a starved publisher's silences between half a second and a
+    second read as a clean uplink, and nobody was told it was unstable)."""
+    track, stream, _ = camera()
+    track.stream(SSRC + 1, "q")  # a lowest layer that says nothing either
+    delta = bytes([0x10, 0x11]) + bytes(30)
+    now = 10.0
+    for number in range(1, 21):
+        stream.receive(*packet(number, delta), now)
+        now += 0.04
+    now += LAYER_GONE_AFTER + 0.2
+    stream.receive(*packet(40, delta), now)
+    assert stream.stats.expected - stream.stats.received == 19
