@@ -4,9 +4,9 @@ Timing the server under `mosaic bots` moves by ±25 % on this shared machine; co
 instructions of a deterministic replay does not. The replay is one process: P participants
 publish Chromium's offer (Opus, and VP8 in three simulcast layers) to a real `Router` and
 each subscribes to everyone, as the bots do. Every packet goes the way a server's does: SRTP
-unprotect (pylibsrtp, as the bridge's receive path), `PublishPeer` parsing and routing, the
-up stream (statistics, cache, keyframe state, audio level), the router's 50 ms clock, and for
-every receiver the down track's rewrite, transport-wide numbering, SRTP protect
+unprotect (`mosaic.rtc.srtp_in`, as the bridge's receive path), `PublishPeer` parsing and
+routing, the up stream (statistics, cache, keyframe state, audio level), the router's 50 ms
+clock, and for every receiver the down track's rewrite, transport-wide numbering, SRTP protect
 (`mosaic.rtc.srtp_out`, the bridge's own send path) and `sendto` on a real UDP socket of
 asyncio's loop. The clock is a fake one moved by the replay (20 ms of media a step), so two
 runs make the same calls.
@@ -37,6 +37,7 @@ import pylibsrtp
 from mosaic.media.wire.rtp import build_rtp
 from mosaic.rtc import fastpath
 from mosaic.rtc.aiortc_bridge import srtp_context
+from mosaic.rtc.srtp_in import unprotector
 from mosaic.rtc.srtp_out import SrtpSender
 from tests.helpers.packets import vp8_keyframe_header
 from tests.helpers.sfu import (
@@ -231,7 +232,8 @@ async def replay(publishers: int, steps: int, total_steps: int) -> dict[str, Any
     for name in names:
         await meeting.answer(name)
     receive = [browser.transport.on_rtp for browser in browsers]
-    unprotect = [session.unprotect for session in inbound]
+    # As `_GuardedStunProtocol` unprotects (compiled, or on a buffer of its own).
+    unprotect = [unprotector(session, srtp_context(session)) for session in inbound]
     clock, router = meeting.clock, meeting.router
     last_tick = clock.now
     started = os.times()

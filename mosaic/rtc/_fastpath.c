@@ -1,4 +1,5 @@
-/* One call per outgoing RTP packet: stamp, number, protect (libsrtp), sendto.
+/* One call per outgoing RTP packet: stamp, number, protect (libsrtp), sendto; and one per
+ * packet received: SRTP unprotect (`Unprotector`, at the end).
  *
  * The compiled half of `mosaic.rtc.fastpath` (read its text first). A `Forwarder` belongs
  * to one connection. Once armed (at DTLS connected) it holds: a duplicate of the socket's
@@ -490,6 +491,130 @@ static PyTypeObject ForwarderType = {
     .tp_getset = Forwarder_getset,
 };
 
+/* Unprotector: the receive side's SRTP, one C call per packet received.
+ *
+ * pylibsrtp's `Session.unprotect` runs five Python-level steps per packet (a type check, a
+ * cffi `int *` made anew, the copy in, the call, the copy out as bytes, and a function that
+ * checks the status). Here the same libsrtp context and `srtp_unprotect` (by address, as
+ * `Forwarder` calls `srtp_protect`) decrypt in a buffer of our own, and the packet comes back
+ * as new bytes: the caller keeps it (the packet cache does). `mosaic.rtc.srtp_in` has the
+ * pure-Python fallback and says what it buys. */
+typedef struct {
+    PyObject_HEAD
+    void *context;
+    protect_fn unprotect;
+    PyObject *keep;   /* what owns the libsrtp context (the pylibsrtp session) */
+    PyObject *error;  /* raised on a libsrtp error status (pylibsrtp.Error) */
+    unsigned char buffer[BUFFER_SIZE];
+} Unprotector;
+
+static int
+Unprotector_init(Unprotector *self, PyObject *args, PyObject *kwds)
+{
+    static char *keywords[] = {"context", "unprotect", "keep", "error", NULL};
+    unsigned long long context, unprotect;
+    PyObject *keep, *error;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "KKOO:Unprotector", keywords, &context,
+                                     &unprotect, &keep, &error))
+        return -1;
+    if (context == 0 || unprotect == 0) {
+        PyErr_SetString(PyExc_ValueError, "a null libsrtp context or function");
+        return -1;
+    }
+    self->context = (void *)(uintptr_t)context;
+    self->unprotect = (protect_fn)(uintptr_t)unprotect;
+    Py_INCREF(keep);
+    Py_XSETREF(self->keep, keep);
+    Py_INCREF(error);
+    Py_XSETREF(self->error, error);
+    return 0;
+}
+
+static void
+Unprotector_dealloc(Unprotector *self)
+{
+    PyObject_GC_UnTrack(self);
+    Py_CLEAR(self->keep);
+    Py_CLEAR(self->error);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+Unprotector_traverse(Unprotector *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->keep);
+    Py_VISIT(self->error);
+    return 0;
+}
+
+static int
+Unprotector_clear(Unprotector *self)
+{
+    Py_CLEAR(self->keep);
+    Py_CLEAR(self->error);
+    return 0;
+}
+
+/* unprotect(datagram) -> bytes: the RTP packet, decrypted and authenticated; the error class
+ * given (pylibsrtp.Error) when libsrtp refuses it, ValueError when it is too long. */
+static PyObject *
+Unprotector_unprotect(Unprotector *self, PyObject *datagram)
+{
+    if (self->unprotect == NULL || self->error == NULL) {
+        PyErr_SetString(PyExc_ValueError, "not initialised");
+        return NULL;
+    }
+    const char *data;
+    Py_ssize_t length;
+    Py_buffer view;
+    int borrowed = 0;
+    if (PyBytes_CheckExact(datagram)) {
+        data = PyBytes_AS_STRING(datagram);
+        length = PyBytes_GET_SIZE(datagram);
+    } else {
+        if (PyObject_GetBuffer(datagram, &view, PyBUF_SIMPLE) < 0)
+            return NULL;
+        data = view.buf;
+        length = view.len;
+        borrowed = 1;
+    }
+    if (length > BUFFER_SIZE) {
+        if (borrowed)
+            PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "packet is too long");
+        return NULL;
+    }
+    memcpy(self->buffer, data, (size_t)length);
+    if (borrowed)
+        PyBuffer_Release(&view);
+    int size = (int)length;
+    int status = self->unprotect(self->context, self->buffer, &size);
+    if (status != 0) {
+        PyErr_Format(self->error, "libsrtp status %d", status);
+        return NULL;
+    }
+    return PyBytes_FromStringAndSize((const char *)self->buffer, size);
+}
+
+static PyMethodDef Unprotector_methods[] = {
+    {"unprotect", (PyCFunction)Unprotector_unprotect, METH_O,
+     "unprotect(datagram) -> bytes: one SRTP packet decrypted (srtp_unprotect)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject UnprotectorType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "mosaic.rtc._fastpath.Unprotector",
+    .tp_basicsize = sizeof(Unprotector),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "One session's compiled SRTP unprotect (see mosaic.rtc.srtp_in).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Unprotector_init,
+    .tp_dealloc = (destructor)Unprotector_dealloc,
+    .tp_traverse = (traverseproc)Unprotector_traverse,
+    .tp_clear = (inquiry)Unprotector_clear,
+    .tp_methods = Unprotector_methods,
+};
+
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "mosaic.rtc._fastpath",
@@ -500,7 +625,7 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__fastpath(void)
 {
-    if (PyType_Ready(&ForwarderType) < 0)
+    if (PyType_Ready(&ForwarderType) < 0 || PyType_Ready(&UnprotectorType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
@@ -508,6 +633,12 @@ PyInit__fastpath(void)
     Py_INCREF(&ForwarderType);
     if (PyModule_AddObject(m, "Forwarder", (PyObject *)&ForwarderType) < 0) {
         Py_DECREF(&ForwarderType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&UnprotectorType);
+    if (PyModule_AddObject(m, "Unprotector", (PyObject *)&UnprotectorType) < 0) {
+        Py_DECREF(&UnprotectorType);
         Py_DECREF(m);
         return NULL;
     }

@@ -92,6 +92,7 @@ from mosaic.media.wire.rtp import is_rtcp
 from mosaic.rtc import fastpath
 from mosaic.rtc.demux import MEDIA_MIN_SIZE, Kind, datagram_kind, dropped
 from mosaic.rtc.handshake_log import HandshakeLog
+from mosaic.rtc.srtp_in import unprotector
 from mosaic.rtc.srtp_out import SrtpSender
 
 log = logging.getLogger(__name__)
@@ -225,6 +226,8 @@ class _GuardedStunProtocol(aioice.ice.StunProtocol):
     def __init__(self, receiver: aioice.Connection) -> None:
         super().__init__(receiver)
         self.srtp: pylibsrtp.Session | None = None
+        # The session's RTP unprotect, one call per packet (`mosaic.rtc.srtp_in`).
+        self.unprotect: Callable[[bytes], bytes] | None = None
         self.on_rtp: Callable[[bytes], None] = _ignore
         self.on_rtcp: Callable[[bytes], None] = _ignore
         self.peers: set[tuple[str, int]] = set()
@@ -238,24 +241,26 @@ class _GuardedStunProtocol(aioice.ice.StunProtocol):
         on_rtcp: Callable[[bytes], None],
     ) -> None:
         self.on_rtp, self.on_rtcp, self.srtp = on_rtp, on_rtcp, srtp
+        self.unprotect = unprotector(srtp, srtp_context(srtp))
         self.handshake = None
 
     def close_media(self) -> None:
         """Forget the keys and the callbacks (and the cycles through them): drop from now on."""
         self.srtp = None
+        self.unprotect = None
         self.on_rtp = self.on_rtcp = _ignore
 
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:  # type: ignore[override]
         if len(data) >= MEDIA_MIN_SIZE and 127 < data[0] < 192:
-            srtp = self.srtp
-            if srtp is None:
+            srtp, unprotect = self.srtp, self.unprotect
+            if srtp is None or unprotect is None:
                 dropped.add("unexpected")
                 return
             try:
                 if is_rtcp(data):
                     self.on_rtcp(srtp.unprotect_rtcp(data))
                 else:
-                    self.on_rtp(srtp.unprotect(data))
+                    self.on_rtp(unprotect(data))
             except pylibsrtp.Error:
                 dropped.add("unauthenticated")  # forged, another peer's, replayed
             return
@@ -632,8 +637,8 @@ class MediaTransport:
 
 
 def srtp_context(session: pylibsrtp.Session) -> Any:
-    """A pylibsrtp session's libsrtp context (its ``srtp_t``), for `mosaic.rtc.srtp_out`,
-    which calls libsrtp on it directly (pinned: pylibsrtp==1.0.0)."""
+    """A pylibsrtp session's libsrtp context (its ``srtp_t``), for `mosaic.rtc.srtp_out` and
+    `mosaic.rtc.srtp_in`, which call libsrtp on it directly (pinned: pylibsrtp==1.0.0)."""
     return session._srtp[0]
 
 

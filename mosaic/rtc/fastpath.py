@@ -8,7 +8,8 @@ the connection's own buffer, stamp it, number it, protect it through the libsrtp
 pylibsrtp loaded (its context and `srtp_protect`, by address, as `srtp_out` calls them), and
 `sendto` on a duplicate of the connection's socket descriptor. The same bytes go out
 (tests/unit/rtc/test_fastpath.py compares both paths' datagrams byte for byte);
-docs/performance.md says what it buys.
+docs/performance.md says what it buys. The receive side's SRTP unprotect has a compiled
+twin too (`new_unprotector`, used by `mosaic.rtc.srtp_in`).
 
 Where it is not built (no C compiler or Python headers when installed: setup.py marks the
 extension optional) or ``MOSAIC_PURE_PYTHON=1`` is set, `new_forwarder` gives None and every
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import pylibsrtp
@@ -39,7 +41,8 @@ except ImportError:  # not built: the pure-Python path
 # Set to "1" to forward through the pure-Python path although the extension is built (tests
 # run both paths; a suspected fault in the compiled one can be ruled out in production).
 PURE_ENV = "MOSAIC_PURE_PYTHON"
-# The libsrtp signature `Forwarder` calls; refused if pylibsrtp's binding declares another.
+# The libsrtp signature `Forwarder` (srtp_protect) and `Unprotector` (srtp_unprotect) call;
+# refused if pylibsrtp's binding declares another.
 _PROTECT_TYPE = "srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)"
 
 
@@ -88,6 +91,21 @@ def new_forwarder() -> Forwarder | None:
     if not available() or str(ffi.typeof(lib.srtp_protect)) != f"<ctype '{_PROTECT_TYPE}'>":
         return None
     return _fastpath.Forwarder()  # type: ignore[no-any-return]
+
+
+def new_unprotector(session: pylibsrtp.Session, context: Any) -> Callable[[bytes], bytes] | None:
+    """``session``'s compiled RTP unprotect (`_fastpath.Unprotector`, one C call per packet
+    received; ``context``: the session's libsrtp context), or None: the pure path then
+    (`mosaic.rtc.srtp_in`)."""
+    if not available() or str(ffi.typeof(lib.srtp_unprotect)) != f"<ctype '{_PROTECT_TYPE}'>":
+        return None
+    compiled = _fastpath.Unprotector(
+        context=int(ffi.cast("uintptr_t", context)),
+        unprotect=int(ffi.cast("uintptr_t", lib.srtp_unprotect)),
+        keep=session,
+        error=pylibsrtp.Error,
+    )
+    return compiled.unprotect  # type: ignore[no-any-return]
 
 
 def arm(
