@@ -108,6 +108,25 @@ def new_unprotector(session: pylibsrtp.Session, context: Any) -> Callable[[bytes
     return compiled.unprotect  # type: ignore[no-any-return]
 
 
+InOrder = Callable[[Any, int, int, float], "tuple[int, int] | None"]
+# The class (and MAX_JUMP) `_fastpath.rewrite_in_order` is bound to: bound once.
+_LANE_BOUND: list[tuple[type, int]] = []
+
+
+def in_order_rewriter(cls: type, max_jump: int) -> InOrder | None:
+    """The compiled in-order case of ``cls.rewrite`` (`SequenceRewriter`, whose slots it
+    reads and writes; ``max_jump`` its `MAX_JUMP`), or None where not built or
+    MOSAIC_PURE_PYTHON=1. It gives the outgoing (sequence number, timestamp) of the next
+    packet of the current segment, exactly as ``rewrite`` would, and None, changing
+    nothing, for every other case: the caller then calls ``rewrite``."""
+    if not available():
+        return None
+    if (cls, max_jump) not in _LANE_BOUND:
+        _fastpath.bind_rewriter(cls, max_jump)
+        _LANE_BOUND[:] = [(cls, max_jump)]
+    return _fastpath.rewrite_in_order  # type: ignore[no-any-return]
+
+
 def arm(
     forwarder: Forwarder,
     session: pylibsrtp.Session,

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from mosaic.media.sfu.seam import Downlink, Feed
-from mosaic.media.sfu.sequencer import SequenceRewriter
+from mosaic.media.sfu.sequencer import MAX_JUMP, SequenceRewriter
 from mosaic.media.wire.rtp import RtpHeader, build_rtx, stamp
+from mosaic.rtc import fastpath
 
 if TYPE_CHECKING:
     from mosaic.media.sfu.up import UpTrack
@@ -60,6 +61,9 @@ class DownTrack:
         # one call stamps, numbers, protects and sends; False while it is not armed (not
         # connected, or through a TURN relay), and the pure-Python path below runs.
         self._forward: Callable[..., bool] | None = getattr(connection, "compiled_send", None)
+        # The rewriter's in-order case compiled (`fastpath.in_order_rewriter`): None for any
+        # other case, which the Python `rewrite` then handles; None itself where not built.
+        self._in_order = fastpath.in_order_rewriter(SequenceRewriter, MAX_JUMP)
         # VP8 picture numbering (RFC 7741 §4.2), kept one sequence across switches as the
         # sequence numbers are: each simulcast layer numbers its own pictures, and a receiver
         # that saw them jump at a switch (Firefox, Chromium) decoded nothing or kept a stale
@@ -76,9 +80,16 @@ class DownTrack:
     # -- the forwarding path (seam.Sink) ---------------------------------------------------
 
     def write(self, template: bytearray, header: RtpHeader, now: float) -> None:
-        mapped = self.rewriter.rewrite(header.sequence_number, header.timestamp, now)
+        in_order = self._in_order
+        mapped = (
+            None
+            if in_order is None
+            else in_order(self.rewriter, header.sequence_number, header.timestamp, now)
+        )
         if mapped is None:
-            return
+            mapped = self.rewriter.rewrite(header.sequence_number, header.timestamp, now)
+            if mapped is None:
+                return
         ids = header.vp8_ids
         shifted = False
         if ids is not None:
