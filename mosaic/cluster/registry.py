@@ -180,7 +180,7 @@ class Registry:
             "draining": "1" if self.draining else "0",
             "started": f"{self.started:.3f}",
             "pid": str(os.getpid()),
-            "at": f"{at:.3f}",
+            "at": f"{at:.6f}",  # to the microsecond: reservations made just before compare with it
         }
         name = keys.worker(self.worker_id)
         pipe = self._link.redis.pipeline(transaction=True)
