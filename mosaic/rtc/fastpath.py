@@ -127,6 +127,25 @@ def in_order_rewriter(cls: type, max_jump: int) -> InOrder | None:
     return _fastpath.rewrite_in_order  # type: ignore[no-any-return]
 
 
+RtpParser = Callable[[bytes, Any], Any]
+# The classes `_fastpath.parse_rtp_common` makes and reads: bound once.
+_RTP_BOUND: list[tuple[type, type]] = []
+
+
+def rtp_parser(header_cls: type, ids_cls: type) -> RtpParser | None:
+    """The compiled common case of `mosaic.media.wire.rtp.parse_rtp` (``header_cls``:
+    `RtpHeader`, ``ids_cls``: `ExtensionIds`, whose slots it fills and reads), or None where
+    not built or MOSAIC_PURE_PYTHON=1. It gives the header ``parse_rtp`` would for a
+    well-formed ``bytes`` packet when no MID/RID is asked for, and None for everything else
+    (a malformed packet among them): the caller then calls ``parse_rtp``, which raises."""
+    if not available():
+        return None
+    if (header_cls, ids_cls) not in _RTP_BOUND:
+        _fastpath.bind_rtp(header_cls, ids_cls)
+        _RTP_BOUND[:] = [(header_cls, ids_cls)]
+    return _fastpath.parse_rtp_common  # type: ignore[no-any-return]
+
+
 def arm(
     forwarder: Forwarder,
     session: pylibsrtp.Session,

@@ -44,6 +44,7 @@ from mosaic.media.wire.rtp import (
     unwrap_rtx,
 )
 from mosaic.media.wire.sdp import SdpError, parse_sdp
+from mosaic.rtc import fastpath
 
 SOURCE_KINDS = {
     Source.MICROPHONE: "audio",
@@ -106,6 +107,9 @@ class PublishPeer:
         # packets need only their audio level: `known_ids`, half the parsing per packet.
         self.ids = ExtensionIds()
         self.known_ids = ExtensionIds()
+        # The common case of `parse_rtp` compiled (`fastpath.rtp_parser`): None for anything
+        # else, a malformed packet among them, which `parse_rtp` then reads (and refuses).
+        self._parse_common = fastpath.rtp_parser(RtpHeader, ExtensionIds)
         self.tracks: dict[str, UpTrack] = {}  # by mid
         self.streams: dict[int, UpStream] = {}  # by SSRC
         self.repairs: dict[int, UpStream] = {}  # RTX SSRC -> the stream it repairs
@@ -208,8 +212,11 @@ class PublishPeer:
 
     def _on_rtp(self, data: bytes) -> None:
         now = self.clock()
+        parse_common = self._parse_common
         try:
-            header = parse_rtp(data, self.known_ids)
+            header = None if parse_common is None else parse_common(data, self.known_ids)
+            if header is None:
+                header = parse_rtp(data, self.known_ids)
             stream = self.streams.get(header.ssrc)
             if stream is None:
                 repaired = self.repairs.get(header.ssrc)
