@@ -41,18 +41,33 @@ class TaskSet:
                 self._on_error(error)
 
     def cancel(self) -> None:
-        """Cancel every task still running."""
+        """Cancel every task still running, but the one calling: a task of the set that ends
+        the set's work (a room closing itself in the background) must not cancel itself."""
+        current = _current_task()
         for task in list(self._tasks):
-            task.cancel()
+            if task is not current:
+                task.cancel()
 
     async def wait(self, timeout: float | None = None) -> None:
         """Let the running tasks finish, for ``timeout`` seconds at most (None: however long
-        they take); their exceptions are not raised here, and none is cancelled."""
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=timeout)
+        they take); their exceptions are not raised here, and none is cancelled. The calling
+        task is not waited for when it is one of the set: it would wait for itself until the
+        timeout (a meeting ended by its host closed its room in the background, and that
+        close waited its full 5 s for itself)."""
+        current = _current_task()
+        others = [task for task in self._tasks if task is not current]
+        if others:
+            await asyncio.wait(others, timeout=timeout)
 
     def __len__(self) -> int:
         return len(self._tasks)
 
     def __iter__(self) -> Iterator[asyncio.Future[Any]]:
         return iter(list(self._tasks))
+
+
+def _current_task() -> asyncio.Future[Any] | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # no running loop: the caller is no task of any set
+        return None

@@ -49,3 +49,27 @@ async def test_waiting_stops_at_the_timeout_and_cancels_nothing() -> None:
     tasks.cancel()
     await asyncio.sleep(0)
     assert slow.cancelled()
+
+
+async def test_a_task_of_the_set_that_waits_for_the_set_does_not_wait_for_itself() -> None:
+    """A room closes itself from one of its own background tasks (the host ended the
+    meeting): waiting for the rest must not wait out the timeout for that very task, and
+    cancelling the rest must not cancel it."""
+    tasks = TaskSet()
+    other_done = asyncio.Event()
+
+    async def other() -> None:
+        await asyncio.sleep(0.01)
+        other_done.set()
+
+    async def closing() -> str:
+        await tasks.wait(timeout=5.0)
+        tasks.cancel()
+        return "closed"
+
+    tasks.spawn(other())
+    closer = tasks.spawn(closing())
+    started = asyncio.get_running_loop().time()
+    assert await asyncio.wait_for(closer, 2.0) == "closed"  # not cancelled by its own cancel()
+    assert other_done.is_set()  # the others were waited for
+    assert asyncio.get_running_loop().time() - started < 1.0
