@@ -199,6 +199,14 @@ class Settings:
             "parse": float,
         },
     )
+    resume_grace_s: float = field(
+        default=15.0,
+        metadata={
+            "help": "seconds a participant whose connection dropped keeps its place (and tile)"
+            " to come back with its resume token, before the others see it leave",
+            "parse": float,
+        },
+    )
     signups_per_hour: float = field(
         default=20.0,
         metadata={

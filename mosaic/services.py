@@ -131,6 +131,7 @@ class Services:
                 meetings=meetings,
                 flood_windows=tuple(settings.join_flood_windows),
                 recordings=recordings,
+                resume_grace_s=settings.resume_grace_s,
             ),
             media_factory,
         )

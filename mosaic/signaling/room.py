@@ -93,6 +93,9 @@ class RoomServices:
     # Where each room writes the live state that must outlive its worker (raised hands,
     # chat, ...: `mosaic.signaling.live_state`); nowhere on a single process.
     journals: Journals = field(default_factory=NoJournals)
+    # How long a dropped connection keeps its place (`--resume-grace-s`); None: the
+    # module's RESUME_GRACE_S, read when the connection drops.
+    resume_grace_s: float | None = None
 
 
 # A participant whose connection dropped keeps its place this long, to come back with its
@@ -387,15 +390,15 @@ class Room:
         if self.members.get(member.id) is not member or member.expiry is not None:
             return
         loop = asyncio.get_running_loop()
-        member.expiry = loop.call_later(
-            RESUME_GRACE_S, lambda: self.spawn(self.depart(member, kind="lost"))
-        )
+        grace = self._services.resume_grace_s
+        grace = RESUME_GRACE_S if grace is None else grace
+        member.expiry = loop.call_later(grace, lambda: self.spawn(self.depart(member, kind="lost")))
         # Operators follow who came and went by ids: never a name (personal data).
         log.info(
             "participant %s lost its connection to meeting %s (place kept %.0f s)",
             member.id,
             self.id,
-            RESUME_GRACE_S,
+            grace,
         )
 
     async def resume(

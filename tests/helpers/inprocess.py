@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -17,13 +18,16 @@ from tests.helpers.server import free_port
 
 
 @asynccontextmanager
-async def serve_in_process(data_dir: Path) -> AsyncIterator[str]:
-    async with serve_services_in_process(data_dir) as (base_url, _):
+async def serve_in_process(data_dir: Path, **settings: Any) -> AsyncIterator[str]:
+    """``settings``: `Settings` fields beyond the test defaults (``resume_grace_s=0.3``)."""
+    async with serve_services_in_process(data_dir, **settings) as (base_url, _):
         yield base_url
 
 
 @asynccontextmanager
-async def serve_services_in_process(data_dir: Path) -> AsyncIterator[tuple[str, Services]]:
+async def serve_services_in_process(
+    data_dir: Path, **settings: Any
+) -> AsyncIterator[tuple[str, Services]]:
     """The server's URL and its running services (rooms, their media), to look inside."""
     port = free_port()
     settings = Settings(
@@ -32,6 +36,7 @@ async def serve_services_in_process(data_dir: Path) -> AsyncIterator[tuple[str, 
         media_addresses=["127.0.0.1"],
         join_rate_per_minute=1e5,
         websockets_per_address=100_000,  # every participant comes from 127.0.0.1
+        **settings,
     )
     app = create_app(settings)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")

@@ -24,7 +24,6 @@ import pytest
 from mosaic.client import join
 from mosaic.client.synthetic import PatternVideoTrack, ToneAudioTrack
 from mosaic.media.sfu import publisher, subscriber, up
-from mosaic.signaling import room
 from tests.helpers.api import signup
 from tests.helpers.inprocess import serve_in_process
 
@@ -73,9 +72,8 @@ def garbage_collector_off() -> Iterator[None]:
 async def test_departed_publishers_media_is_freed_without_a_garbage_collection(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(room, "RESUME_GRACE_S", 0.3)
     owned = record_instances(monkeypatch)
-    async with serve_in_process(tmp_path) as base_url:
+    async with serve_in_process(tmp_path, resume_grace_s=0.3) as base_url:
         host = await signup(base_url)
         meeting = await host.create_meeting(waiting_room=False)
         watcher = await join(
