@@ -69,11 +69,22 @@ class _Server(uvicorn.Server):
         # closes the sockets (mosaic.signaling.failover); a second signal does not wait.
         self.drain = drain
         self._draining: asyncio.Task[None] | None = None
+        # Called as the shutdown starts: ends what the server itself holds back (tarpitted
+        # guesses), which the graceful shutdown would otherwise wait for.
+        self.release: Callable[[], None] | None = None
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if self.started:
             print(self.announce, flush=True)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.release is not None:
+            try:
+                self.release()
+            except Exception:
+                log.exception("releasing held requests failed; shutting down anyway")
+        await super().shutdown(sockets)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -165,6 +176,13 @@ async def serve(settings: Settings, worker_slot: int | None = None) -> int:
         f"Mosaic is running at {settings.base_url}",
         drain if settings.redis_url else None,
     )
+
+    def release() -> None:
+        services = getattr(app.state, "services", None)
+        if services is not None:
+            services.release_held()
+
+    server.release = release
     if worker_slot is None:
         await server.serve()
         return 0 if server.started else 1

@@ -210,6 +210,12 @@ class Services:
 
         self._housekeeping = asyncio.create_task(loop())
 
+    def release_held(self) -> None:
+        """The server is stopping: answer the guesses held by the passcode and password gates
+        at once ("try again"), or the graceful shutdown waits its whole grace for them."""
+        self.door.per_meeting.release()
+        self.login_gate.release()
+
     async def drain(self) -> None:
         """SIGTERM in cluster mode: hand this worker's meetings to the live workers before
         the sockets close (see `mosaic.signaling.failover`); nothing to do on one process."""

@@ -355,6 +355,8 @@ class RedisGate(Gate):
         return int((await self._run("level", key))[0])
 
     async def take_slot(self, turn: Turn) -> None:
+        if self._released:  # the server is stopping (`Gate.release`)
+            raise Refused(self._max_delay)
         first = True
         try:
             while True:
@@ -365,6 +367,9 @@ class RedisGate(Gate):
                 if taken == 1:
                     return
                 if taken == -1:
+                    raise Refused(self._max_delay)
+                if self._released:  # the server is stopping: leave the queue, refused
+                    await self._run("leave", turn.key, turn.backend_state)
                     raise Refused(self._max_delay)
                 await asyncio.sleep(POLL_S)
         except asyncio.CancelledError:

@@ -444,7 +444,7 @@ class Turn:
             await asyncio.shield(self._gate.give_slot(self))
         try:
             if delayed:
-                await asyncio.sleep(self.delay)
+                await self._gate.serve_delay(self.delay)
         finally:
             if held:
                 await asyncio.shield(self._gate.give_slot(self))
@@ -457,6 +457,7 @@ class GateBackend(Protocol):
     async def give_slot(self, turn: Turn) -> None: ...
     async def turn_succeeded(self, turn: Turn) -> None: ...
     async def turn_failed(self, turn: Turn) -> tuple[float, int, bool]: ...
+    async def serve_delay(self, delay: float) -> None: ...
 
 
 class Gate:
@@ -479,6 +480,9 @@ class Gate:
     * Nobody is refused up front: only when more than ``max_waiting`` wait on one target is
       the highest-ranked (most failed) waiter refused, which is never a clean source while
       a guesser waits.
+    * A stopping server `release`s its gates: every turn waiting for a slot or serving a
+      delay is refused at once (rate_limited / 429, "try again", no verdict), where held
+      answers kept the shutdown waiting its whole grace (uvicorn's 5 s) for them.
     """
 
     def __init__(
@@ -505,6 +509,34 @@ class Gate:
         self._clock = clock
         self._targets: OrderedDict[str, _Target] = OrderedDict()
         self._order = itertools.count()
+        self._released = False
+        self._delays: set[asyncio.Future[None]] = set()  # turns serving their delay now
+
+    def release(self) -> None:
+        """The server is stopping: refuse every waiting turn and end every delay now (each
+        turn raises `Refused`), and refuse any turn that comes later."""
+        self._released = True
+        for target in self._targets.values():
+            waiters, target.waiters = target.waiters, []
+            for _, _, future in waiters:
+                if not future.done():
+                    future.set_exception(Refused(self._max_delay))
+        for future in list(self._delays):
+            if not future.done():
+                future.set_result(None)
+
+    async def serve_delay(self, delay: float) -> None:
+        """Sleep a wrong answer's delay, or raise `Refused` if the gate is released first."""
+        if not self._released:
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._delays.add(future)
+            try:
+                await asyncio.wait_for(asyncio.shield(future), delay)
+            except TimeoutError:
+                return
+            finally:
+                self._delays.discard(future)
+        raise Refused(self._max_delay)
 
     def _target(self, key: str, now: float) -> _Target:
         target = self._targets.get(key)
@@ -538,6 +570,8 @@ class Gate:
     async def take_slot(self, turn: Turn) -> None:
         target = turn.backend_state
         assert isinstance(target, _Target)
+        if self._released:
+            raise Refused(self._max_delay)
         if target.active < self._concurrent and not target.waiters:
             target.active += 1
             return

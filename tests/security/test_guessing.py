@@ -186,6 +186,34 @@ async def test_a_password_flood_does_not_lock_the_owner_out(make_server) -> None
             await second
 
 
+async def test_a_stopping_server_answers_held_guesses_at_once(make_server) -> None:
+    """Wrong passcodes held by the meeting's gate (waiting for one of its turns, or serving a
+    wrong answer's delay) are answered "try again" as the server stops: held, they kept every
+    stop of a server under attack waiting out the whole graceful shutdown (5 s), then
+    cancelled. Stopping takes its usual fraction of a second, cleanly, and no held guess is
+    answered with its verdict."""
+    server = behind_proxy(make_server)
+    host = await signup(server.url)
+    meeting = await host.create_meeting()
+    botnet = [f"192.0.2.{i}" for i in range(1, 61)]
+    # 60 wrong passcodes put the meeting under attack (past its 50 free failures) and give
+    # each address a failure: their next guesses serve their delay holding one of 8 turns.
+    await asyncio.gather(*(join_from(server, a, meeting["id"], "wrong") for a in botnet))
+    held = asyncio.gather(*(join_from(server, a, meeting["id"], "wrong-again") for a in botnet))
+    await asyncio.sleep(0.5)
+    assert not held.done()  # 60 guesses, 8 at a time, 2 s each: held for ~15 s
+    started = time.perf_counter()
+    status = await asyncio.to_thread(server.stop)
+    stopping = time.perf_counter() - started
+    codes = [code for code, _ in await asyncio.wait_for(held, 10)]
+    assert status == 0, server.log[-3000:]
+    # Anything still held makes uvicorn wait its full 5 s before cancelling it.
+    assert stopping < 4.0, stopping
+    assert "graceful shutdown exceeded" not in server.log
+    assert codes.count("unauthorized") <= 16, codes  # the turns served before the stop
+    assert set(codes) <= {"unauthorized", "rate_limited", "closed"}, codes
+
+
 async def test_an_ipv6_64_shares_one_budget(make_server) -> None:
     """A /64 is what one customer gets: its 2⁶⁴ addresses must not be 2⁶⁴ budgets."""
     server = behind_proxy(make_server)

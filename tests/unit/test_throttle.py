@@ -296,3 +296,28 @@ async def test_an_attempt_whose_worker_died_counts_as_a_failure_and_frees_its_sl
         assert turn.ok
     finally:
         await link.close()
+
+
+async def test_a_released_gate_refuses_the_turns_it_holds_at_once(make_gate: MakeGate) -> None:
+    """The server is stopping: a turn serving its delay and the turns waiting behind it are
+    refused now ("try again", no verdict) instead of holding the shutdown for seconds."""
+    gate = make_gate(concurrent=1, free_failures=0, delay_step_s=30.0, max_delay_s=30.0)
+    outcomes: list[str] = []
+
+    async def guess() -> None:
+        try:
+            async with gate.turn("meeting", rank=1) as turn:
+                await turn.failed()
+            outcomes.append("answered")
+        except Refused:
+            outcomes.append("refused")
+
+    guesses = [asyncio.create_task(guess()) for _ in range(4)]
+    await asyncio.sleep(0.2)  # one serves its 30 s delay holding the turn; three wait
+    assert outcomes == []
+    gate.release()
+    await asyncio.wait_for(asyncio.gather(*guesses), 2.0)
+    assert outcomes == ["refused"] * 4
+    with pytest.raises(Refused):  # and any turn after the release
+        async with gate.turn("meeting") as turn:
+            await turn.succeeded()
