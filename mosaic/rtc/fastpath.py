@@ -146,6 +146,16 @@ def rtp_parser(header_cls: type, ids_cls: type) -> RtpParser | None:
     return _fastpath.parse_rtp_common  # type: ignore[no-any-return]
 
 
+def vp8_ids_reader(fallback: Callable[..., Any]) -> Callable[..., Any]:
+    """`mosaic.media.wire.codecs.vp8_picture_ids` compiled for a template and an offset (the
+    ``fallback``, that function, reads any other arguments), or ``fallback`` itself where
+    not built or MOSAIC_PURE_PYTHON=1. Same results."""
+    if not available():
+        return fallback
+    _fastpath.bind_vp8(fallback)
+    return _fastpath.vp8_picture_ids  # type: ignore[no-any-return]
+
+
 def arm(
     forwarder: Forwarder,
     session: pylibsrtp.Session,
