@@ -107,7 +107,28 @@ async def test_firefox_simulcast_layers_reach_the_server_and_a_small_tile_gets_a
 
 
 async def _python_width_is(viewer: Participant, sender_id: str, width: int) -> bool:
-    return await python_decodes(viewer, sender_id) == width
+    return await _width_now(viewer, sender_id) == width
+
+
+async def _width_now(viewer: Participant, sender_id: str) -> int:
+    """The width of the frames the Python participant decodes now, three in a row.
+
+    A remote track queues every frame it decodes until they are read: frames decoded while
+    the test waited for an earlier width are read first, and a switch shows up only once
+    they are gone (at three frames a poll, seconds after it happened). So: the queued ones
+    are skipped (read until a frame has to be waited for), then three current ones read."""
+    await viewer.wait_until(lambda: viewer.track_of(sender_id) is not None, timeout=20)
+    track = viewer.track_of(sender_id)
+    assert track is not None
+    while True:
+        try:
+            await asyncio.wait_for(track.recv(), 0.02)
+        except TimeoutError:
+            break
+    width = 0
+    for _ in range(3):
+        width = (await asyncio.wait_for(track.recv(), 10)).width
+    return width
 
 
 @pytest.fixture
