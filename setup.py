@@ -18,6 +18,9 @@ setup(
                 "-Wextra",
                 "-Wno-unused-parameter",
                 "-Wno-missing-field-initializers",
+                # Doubles computed exactly as Python computes them (ReceptionStats' jitter):
+                # no fused multiply-add where the target has one.
+                "-ffp-contract=off",
             ],
             optional=True,
         )

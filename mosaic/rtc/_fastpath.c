@@ -22,6 +22,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -778,17 +779,17 @@ static const char *ids_names[I_SLOTS] = {
 static PyTypeObject *header_type = NULL, *ids_type = NULL;
 static Py_ssize_t header_offsets[H_SLOTS], ids_offsets[I_SLOTS];
 
-/* The offsets of ``cls``'s slots ``names``, which must be all its slots (a field added to
- * the class and not here would be left unset). */
+/* The offsets of ``cls``'s slots ``names``; with ``every``, they must be all its slots (a
+ * field added to the class and not here would be left unset). */
 static int
-slot_offsets(PyObject *cls, const char **names, int count, Py_ssize_t *offsets)
+slot_offsets(PyObject *cls, const char **names, int count, Py_ssize_t *offsets, int every)
 {
     PyObject *dict = ((PyTypeObject *)cls)->tp_dict, *key, *value;
     Py_ssize_t position = 0;
     int members = 0;
     while (PyDict_Next(dict, &position, &key, &value))
         members += Py_IS_TYPE(value, &PyMemberDescr_Type);
-    if (members != count) {
+    if (every && members != count) {
         PyErr_Format(PyExc_TypeError, "%R has %d slots, not %d", cls, members, count);
         return -1;
     }
@@ -818,8 +819,8 @@ bind_rtp(PyObject *module, PyObject *args)
                           &ids_cls))
         return NULL;
     Py_ssize_t headers[H_SLOTS], ids[I_SLOTS];
-    if (slot_offsets(header_cls, header_names, H_SLOTS, headers) < 0
-        || slot_offsets(ids_cls, ids_names, I_SLOTS, ids) < 0)
+    if (slot_offsets(header_cls, header_names, H_SLOTS, headers, 1) < 0
+        || slot_offsets(ids_cls, ids_names, I_SLOTS, ids, 1) < 0)
         return NULL;
     if (((PyTypeObject *)header_cls)->tp_alloc == NULL) {
         PyErr_SetString(PyExc_TypeError, "no tp_alloc");
@@ -1070,6 +1071,156 @@ vp8_picture_ids(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return Py_BuildValue("(nllnl)", picture_at, picture_id, mask, tl0_at, tl0);
 }
 
+/* `ReceptionStats.update` (mosaic/media/sfu/statistics.py), compiled on the object's own
+ * slots (bound once by `bind_stats`): RFC 3550 A.1 sequence tracking and A.8 jitter, the
+ * same operations in the same order (IEEE doubles both ways; setup.py turns off contracting
+ * them into fused multiply-adds, which would round differently). ~4,100 instructions per
+ * packet received in Python. It returns False, having changed nothing, for anything but
+ * plain ints in 64 bits and floats where the Python method works on them: the caller then
+ * calls `update`, the one definition of every case. */
+enum { S_CLOCK_RATE, S_BASE_SEQ, S_MAX_SEQ, S_CYCLES, S_RECEIVED, S_EXPECTED_PRIOR,
+       S_RECEIVED_PRIOR, S_JITTER, S_LAST_TRANSIT, S_BYTES_RECEIVED, S_SKIPPED, S_SLOTS };
+static const char *stats_names[S_SLOTS] = {
+    "clock_rate", "base_seq", "max_seq", "cycles", "received", "expected_prior",
+    "received_prior", "jitter", "last_transit", "bytes_received", "skipped"};
+static PyTypeObject *stats_type = NULL;
+static Py_ssize_t stats_offsets[S_SLOTS];
+
+static PyObject *
+bind_stats(PyObject *module, PyObject *cls)
+{
+    if (!PyType_Check(cls)) {
+        PyErr_SetString(PyExc_TypeError, "a class");
+        return NULL;
+    }
+    Py_ssize_t offsets[S_SLOTS];
+    if (slot_offsets(cls, stats_names, S_SLOTS, offsets, 0) < 0)
+        return NULL;
+    Py_INCREF(cls);
+    Py_XSETREF(stats_type, (PyTypeObject *)cls);
+    memcpy(stats_offsets, offsets, sizeof(offsets));
+    Py_RETURN_NONE;
+}
+
+#define STATS_SLOT(object, index) ((PyObject **)((char *)(object) + stats_offsets[index]))
+
+/* stats_update(stats, sequence_number, timestamp, arrival, size) -> bool */
+static PyObject *
+stats_update(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "stats_update takes 5 arguments");
+        return NULL;
+    }
+    PyObject *stats = args[0];
+    if (stats_type == NULL || Py_TYPE(stats) != stats_type || !PyFloat_CheckExact(args[3]))
+        Py_RETURN_FALSE;
+    long long number, timestamp, size, clock_rate, base_seq, max_seq, cycles, received;
+    long long expected_prior, received_prior, bytes_received, skipped;
+    PyObject *jitter_value = *STATS_SLOT(stats, S_JITTER);
+    PyObject *last_value = *STATS_SLOT(stats, S_LAST_TRANSIT);
+    if (!lane_int(args[1], &number) || !lane_int(args[2], &timestamp)
+        || !lane_int(args[4], &size)
+        || !lane_int(*STATS_SLOT(stats, S_CLOCK_RATE), &clock_rate)
+        || !lane_int(*STATS_SLOT(stats, S_BASE_SEQ), &base_seq)
+        || !lane_int(*STATS_SLOT(stats, S_MAX_SEQ), &max_seq)
+        || !lane_int(*STATS_SLOT(stats, S_CYCLES), &cycles)
+        || !lane_int(*STATS_SLOT(stats, S_RECEIVED), &received)
+        || !lane_int(*STATS_SLOT(stats, S_EXPECTED_PRIOR), &expected_prior)
+        || !lane_int(*STATS_SLOT(stats, S_RECEIVED_PRIOR), &received_prior)
+        || !lane_int(*STATS_SLOT(stats, S_BYTES_RECEIVED), &bytes_received)
+        || !lane_int(*STATS_SLOT(stats, S_SKIPPED), &skipped)
+        || jitter_value == NULL || !PyFloat_CheckExact(jitter_value) || last_value == NULL
+        || (last_value != Py_None && !PyFloat_CheckExact(last_value))
+        /* Every sum below stays far inside 64 bits, and every int is exact as a double. */
+        || received >= (1LL << 52) || bytes_received >= (1LL << 52) || size < 0
+        || size >= (1LL << 32) || clock_rate < 0 || clock_rate >= (1LL << 32)
+        || timestamp < -(1LL << 52) || timestamp >= (1LL << 52)
+        || cycles >= (1LL << 52) || cycles < -(1LL << 52)
+        || number < -(1LL << 52) || number >= (1LL << 52)
+        || max_seq < -(1LL << 52) || max_seq >= (1LL << 52)) {
+        if (PyErr_Occurred())
+            PyErr_Clear();
+        Py_RETURN_FALSE;
+    }
+    long long before[S_SLOTS], after[S_SLOTS];
+    before[S_BASE_SEQ] = base_seq;
+    before[S_MAX_SEQ] = max_seq;
+    before[S_CYCLES] = cycles;
+    before[S_RECEIVED] = received;
+    before[S_EXPECTED_PRIOR] = expected_prior;
+    before[S_RECEIVED_PRIOR] = received_prior;
+    before[S_BYTES_RECEIVED] = bytes_received;
+    before[S_SKIPPED] = skipped;
+    received += 1;
+    bytes_received += size;
+    if (base_seq < 0) {
+        base_seq = max_seq = number;
+    } else {
+        long long delta = (long long)(((uint64_t)number - (uint64_t)max_seq) & 0xFFFF);
+        if (0 < delta && delta < 0x8000) {
+            if (number < max_seq)
+                cycles += 0x10000;
+            max_seq = number;
+        } else if (delta > 0xFFFF - 3000 || delta == 0) {
+            /* late or duplicate */
+        } else {
+            base_seq = max_seq = number;
+            cycles = 0;
+            received = 1;
+            expected_prior = received_prior = skipped = 0;
+        }
+    }
+    double arrival = PyFloat_AS_DOUBLE(args[3]);
+    double transit = arrival * (double)clock_rate - (double)timestamp;
+    double jitter = PyFloat_AS_DOUBLE(jitter_value);
+    if (last_value != Py_None) {
+        double d = fabs(transit - PyFloat_AS_DOUBLE(last_value));
+        if (d < (double)(clock_rate * 10))
+            jitter += (d - jitter) / 16.0;
+    }
+    /* New objects for what changed (the rest stays as it is), every one made before any
+     * slot changes: a failure leaves the statistics as they were. */
+    PyObject *values[S_SLOTS] = {NULL};
+    int changed[S_SLOTS] = {0};
+    int ints[] = {S_BASE_SEQ, S_MAX_SEQ, S_CYCLES, S_RECEIVED, S_EXPECTED_PRIOR,
+                  S_RECEIVED_PRIOR, S_BYTES_RECEIVED, S_SKIPPED};
+    after[S_BASE_SEQ] = base_seq;
+    after[S_MAX_SEQ] = max_seq;
+    after[S_CYCLES] = cycles;
+    after[S_RECEIVED] = received;
+    after[S_EXPECTED_PRIOR] = expected_prior;
+    after[S_RECEIVED_PRIOR] = received_prior;
+    after[S_BYTES_RECEIVED] = bytes_received;
+    after[S_SKIPPED] = skipped;
+    int complete = 1;
+    for (size_t k = 0; k < sizeof(ints) / sizeof(ints[0]); k++) {
+        int i = ints[k];
+        if (before[i] != after[i]) {
+            values[i] = PyLong_FromLongLong(after[i]);
+            changed[i] = 1;
+            complete &= values[i] != NULL;
+        }
+    }
+    values[S_JITTER] = PyFloat_FromDouble(jitter);
+    values[S_LAST_TRANSIT] = PyFloat_FromDouble(transit);
+    changed[S_JITTER] = changed[S_LAST_TRANSIT] = 1;
+    complete &= values[S_JITTER] != NULL && values[S_LAST_TRANSIT] != NULL;
+    if (!complete) {
+        for (int i = 0; i < S_SLOTS; i++)
+            Py_XDECREF(values[i]);
+        return NULL;
+    }
+    for (int i = 0; i < S_SLOTS; i++) {  /* the references move into the slots */
+        if (!changed[i])
+            continue;
+        PyObject *old = *STATS_SLOT(stats, i);
+        *STATS_SLOT(stats, i) = values[i];
+        Py_XDECREF(old);
+    }
+    Py_RETURN_TRUE;
+}
+
 static PyMethodDef module_methods[] = {
     {"bind_rewriter", (PyCFunction)bind_rewriter, METH_VARARGS,
      "bind_rewriter(cls, max_jump): the class whose slots rewrite_in_order reads and writes."},
@@ -1083,6 +1234,10 @@ static PyMethodDef module_methods[] = {
      "bind_vp8(fallback): the Python vp8_picture_ids, for what vp8_picture_ids leaves."},
     {"vp8_picture_ids", (PyCFunction)(void (*)(void))vp8_picture_ids, METH_FASTCALL,
      "vp8_picture_ids(packet, start) -> (picture_at, picture_id, mask, tl0_at, tl0) | None"},
+    {"bind_stats", (PyCFunction)bind_stats, METH_O,
+     "bind_stats(cls): the ReceptionStats class whose slots stats_update reads and writes."},
+    {"stats_update", (PyCFunction)(void (*)(void))stats_update, METH_FASTCALL,
+     "stats_update(stats, sequence_number, timestamp, arrival, size) -> bool"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -156,6 +156,24 @@ def vp8_ids_reader(fallback: Callable[..., Any]) -> Callable[..., Any]:
     return _fastpath.vp8_picture_ids  # type: ignore[no-any-return]
 
 
+StatsUpdate = Callable[[Any, int, int, float, int], bool]
+# The class `_fastpath.stats_update` reads and writes: bound once.
+_STATS_BOUND: list[type] = []
+
+
+def stats_updater(cls: type) -> StatsUpdate | None:
+    """`ReceptionStats.update` (``cls``: `ReceptionStats`, whose slots it reads and writes)
+    compiled, or None where not built or MOSAIC_PURE_PYTHON=1. True when it counted the
+    packet exactly as ``update`` would; False, having changed nothing, when the values are
+    not the plain ints and floats it reads: the caller then calls ``update``."""
+    if not available():
+        return None
+    if cls not in _STATS_BOUND:
+        _fastpath.bind_stats(cls)
+        _STATS_BOUND[:] = [cls]
+    return _fastpath.stats_update  # type: ignore[no-any-return]
+
+
 def arm(
     forwarder: Forwarder,
     session: pylibsrtp.Session,

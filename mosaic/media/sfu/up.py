@@ -95,6 +95,7 @@ class UpStream:
         "rid",
         "ssrc",
         "stats",
+        "stats_update",
         "tl0picidx",
         "track",
         "vp8",
@@ -107,6 +108,8 @@ class UpStream:
         self.ssrc = ssrc
         self.rid = rid
         self.stats = ReceptionStats(track.clock_rate)
+        # `ReceptionStats.update` compiled (`fastpath.stats_updater`), None where not built.
+        self.stats_update = fastpath.stats_updater(ReceptionStats)
         video = track.kind == "video"
         self.cache = PacketCache(64, max_capacity=1024 if video else 256, history_s=CACHE_HISTORY_S)
         self.nack = NackTracker() if video else None
@@ -152,8 +155,13 @@ class UpStream:
             # meanwhile (what its pacer dropped) are not loss. (They are still NACKed: a
             # packet really lost there is repaired, one never sent is not answered.)
             self.stats.skip_gap(sequence_number)
-        self.stats.update(sequence_number, header.timestamp, now, len(data))
-        self.meter.add(len(data), now)
+        size = len(data)
+        stats_update = self.stats_update
+        if stats_update is None or not stats_update(
+            self.stats, sequence_number, header.timestamp, now, size
+        ):
+            self.stats.update(sequence_number, header.timestamp, now, size)
+        self.meter.add(size, now)
         track = self.track
         if self.nack is not None:
             lost = self.nack.received(sequence_number, now)
