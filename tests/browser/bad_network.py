@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -181,6 +182,20 @@ async def watch_for(page: Evaluates, seconds: float) -> list[Sample]:
     since = await page_now(page)
     await asyncio.sleep(seconds)
     return await samples(page, since)
+
+
+async def watch_until(
+    page: Evaluates, seconds: float, done: Callable[[list[Sample]], bool]
+) -> list[Sample]:
+    """What the recorder writes from now on, until ``done`` says the rows so far answer the
+    question or ``seconds`` have passed: a watch as long as the answer needs, no longer."""
+    since = await page_now(page)
+    deadline = time.monotonic() + seconds
+    while True:
+        rows = await samples(page, since)
+        if done(rows) or time.monotonic() >= deadline:
+            return rows
+        await asyncio.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
 
 
 async def settled_on(page: Evaluates, width: int, timeout: float) -> float:
