@@ -174,6 +174,27 @@ def stats_updater(cls: type) -> StatsUpdate | None:
     return _fastpath.stats_update  # type: ignore[no-any-return]
 
 
+TemplateMaker = Callable[[Any, bytes, Any, float], "bytearray | None"]
+# The classes `_fastpath.writer_template` reads: bound once.
+_WRITER_BOUND: list[tuple[type, type, type]] = []
+
+
+def template_maker(writer_cls: type, header_cls: type, ids_cls: type) -> TemplateMaker | None:
+    """`RtpWriter.template` then `set_abs_send_time` (``writer_cls``: `RtpWriter`,
+    ``header_cls``: `RtpHeader`, ``ids_cls``: `ExtensionIds`, whose slots it reads) in one
+    compiled call, or None where not built or MOSAIC_PURE_PYTHON=1. It gives the template
+    the two would, or None, having made nothing, for what it does not read itself: the
+    caller then runs them."""
+    if not available():
+        return None
+    if (writer_cls, header_cls, ids_cls) not in _WRITER_BOUND:
+        _fastpath.bind_rtp(header_cls, ids_cls)
+        _fastpath.bind_writer(writer_cls)
+        _WRITER_BOUND[:] = [(writer_cls, header_cls, ids_cls)]
+        _RTP_BOUND[:] = [(header_cls, ids_cls)]
+    return _fastpath.writer_template  # type: ignore[no-any-return]
+
+
 def arm(
     forwarder: Forwarder,
     session: pylibsrtp.Session,

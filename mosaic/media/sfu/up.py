@@ -86,6 +86,7 @@ class UpStream:
         "keyframe_time",
         "keyframe_wanted",
         "last_packet",
+        "make_template",
         "meter",
         "nack",
         "pending",
@@ -125,6 +126,9 @@ class UpStream:
         self.last_packet = 0.0
         self.resumed_at = 0.0  # when packets last began to flow after a gap
         self.writer = WRITERS[track.kind]
+        # Its `template` and `set_abs_send_time` in one compiled call (`fastpath
+        # .template_maker`): None for what it leaves to them, and where not built.
+        self.make_template = fastpath.template_maker(RtpWriter, RtpHeader, ExtensionIds)
         # Whether its packets carry a VP8 payload descriptor whose picture numbering each
         # down track rewrites (see `template`).
         self.vp8 = track.kind == "video" and track.codec.lower() == "vp8"
@@ -206,9 +210,12 @@ class UpStream:
         and TL0PICIDX are located here, once, in ``header.vp8_ids`` (offsets into the
         template), for each down track to renumber in place (`DownTrack.write`)."""
         writer = self.writer
-        template = writer.template(data, header)
-        if writer.abs_send_time_offset is not None:
-            set_abs_send_time(template, writer.abs_send_time_offset, now)
+        make = self.make_template
+        template = None if make is None else make(writer, data, header, now)
+        if template is None:
+            template = writer.template(data, header)
+            if writer.abs_send_time_offset is not None:
+                set_abs_send_time(template, writer.abs_send_time_offset, now)
         if self.vp8:
             base = len(template) - header.payload_end + header.payload_offset
             ids = self.picture_ids(template, base)
