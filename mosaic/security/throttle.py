@@ -531,11 +531,11 @@ class Gate:
             future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._delays.add(future)
             try:
-                await asyncio.wait_for(asyncio.shield(future), delay)
-            except TimeoutError:
-                return
+                done, _ = await asyncio.wait({future}, timeout=delay)
             finally:
                 self._delays.discard(future)
+            if not done:
+                return  # the delay served in full
         raise Refused(self._max_delay)
 
     def _target(self, key: str, now: float) -> _Target:
