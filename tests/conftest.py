@@ -68,6 +68,13 @@ def redis_server() -> Iterator[redis_helper.RedisServer]:
     running.close()
 
 
+@pytest.fixture
+def compiled_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compiled forwarding path reachable, also in a run under MOSAIC_PURE_PYTHON=1: for
+    tests that compare a compiled lane with its Python twin (`tests.helpers.compiled`)."""
+    monkeypatch.delenv("MOSAIC_PURE_PYTHON", raising=False)
+
+
 @pytest.fixture(scope="session")
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)

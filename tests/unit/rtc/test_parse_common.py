@@ -15,16 +15,9 @@ from hypothesis import strategies as st
 
 from mosaic.media.wire.rtp import ExtensionIds, MalformedPacket, RtpHeader, build_rtp, parse_rtp
 from mosaic.rtc import fastpath
+from tests.helpers.compiled import compiled_lane
 
-pytestmark = pytest.mark.skipif(
-    fastpath._fastpath is None, reason="mosaic.rtc._fastpath is not built (no C compiler?)"
-)
-
-
-@pytest.fixture(autouse=True)
-def _choose_the_path_here(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These tests use the compiled parser themselves, also under MOSAIC_PURE_PYTHON=1."""
-    monkeypatch.delenv(fastpath.PURE_ENV, raising=False)
+pytestmark = compiled_lane
 
 
 def _parser() -> fastpath.RtpParser:

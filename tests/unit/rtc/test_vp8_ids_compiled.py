@@ -14,16 +14,9 @@ from hypothesis import strategies as st
 
 from mosaic.media.wire.codecs import vp8_picture_ids
 from mosaic.rtc import fastpath
+from tests.helpers.compiled import compiled_lane
 
-pytestmark = pytest.mark.skipif(
-    fastpath._fastpath is None, reason="mosaic.rtc._fastpath is not built (no C compiler?)"
-)
-
-
-@pytest.fixture(autouse=True)
-def _choose_the_path_here(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These tests use the compiled reader themselves, also under MOSAIC_PURE_PYTHON=1."""
-    monkeypatch.delenv(fastpath.PURE_ENV, raising=False)
+pytestmark = compiled_lane
 
 
 def _reader() -> Any:

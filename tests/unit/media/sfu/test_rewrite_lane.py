@@ -13,18 +13,11 @@ from hypothesis import strategies as st
 
 from mosaic.media.sfu.sequencer import MAX_JUMP, SequenceRewriter
 from mosaic.rtc import fastpath
+from tests.helpers.compiled import compiled_lane
 
-pytestmark = pytest.mark.skipif(
-    fastpath._fastpath is None, reason="mosaic.rtc._fastpath is not built (no C compiler?)"
-)
+pytestmark = compiled_lane
 # Every slot the lane reads or writes, and the rest of the state besides.
 STATE = [name for name in SequenceRewriter.__slots__ if name not in ("_segment", "_history")]
-
-
-@pytest.fixture(autouse=True)
-def _choose_the_path_here(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These tests use the lane themselves, also in a run under MOSAIC_PURE_PYTHON=1."""
-    monkeypatch.delenv(fastpath.PURE_ENV, raising=False)
 
 
 def _lane() -> fastpath.InOrder:
