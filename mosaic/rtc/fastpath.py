@@ -108,9 +108,18 @@ def new_unprotector(session: pylibsrtp.Session, context: Any) -> Callable[[bytes
     return compiled.unprotect  # type: ignore[no-any-return]
 
 
+# What each `_fastpath.bind_<lane>` was last given: the C side keeps one binding per lane
+# (the classes whose slots it reads, found once), so a lane is bound again only for others.
+_bound: dict[str, tuple[object, ...]] = {}
+
+
+def _bind(lane: str, *args: object) -> None:
+    if _bound.get(lane) != args:
+        getattr(_fastpath, f"bind_{lane}")(*args)
+        _bound[lane] = args
+
+
 InOrder = Callable[[Any, int, int, float], "tuple[int, int] | None"]
-# The class (and MAX_JUMP) `_fastpath.rewrite_in_order` is bound to: bound once.
-_LANE_BOUND: list[tuple[type, int]] = []
 
 
 def in_order_rewriter(cls: type, max_jump: int) -> InOrder | None:
@@ -121,15 +130,11 @@ def in_order_rewriter(cls: type, max_jump: int) -> InOrder | None:
     nothing, for every other case: the caller then calls ``rewrite``."""
     if not available():
         return None
-    if (cls, max_jump) not in _LANE_BOUND:
-        _fastpath.bind_rewriter(cls, max_jump)
-        _LANE_BOUND[:] = [(cls, max_jump)]
+    _bind("rewriter", cls, max_jump)
     return _fastpath.rewrite_in_order  # type: ignore[no-any-return]
 
 
 RtpParser = Callable[[bytes, Any], Any]
-# The classes `_fastpath.parse_rtp_common` makes and reads: bound once.
-_RTP_BOUND: list[tuple[type, type]] = []
 
 
 def rtp_parser(header_cls: type, ids_cls: type) -> RtpParser | None:
@@ -140,9 +145,7 @@ def rtp_parser(header_cls: type, ids_cls: type) -> RtpParser | None:
     (a malformed packet among them): the caller then calls ``parse_rtp``, which raises."""
     if not available():
         return None
-    if (header_cls, ids_cls) not in _RTP_BOUND:
-        _fastpath.bind_rtp(header_cls, ids_cls)
-        _RTP_BOUND[:] = [(header_cls, ids_cls)]
+    _bind("rtp", header_cls, ids_cls)
     return _fastpath.parse_rtp_common  # type: ignore[no-any-return]
 
 
@@ -152,13 +155,11 @@ def vp8_ids_reader(fallback: Callable[..., Any]) -> Callable[..., Any]:
     not built or MOSAIC_PURE_PYTHON=1. Same results."""
     if not available():
         return fallback
-    _fastpath.bind_vp8(fallback)
+    _bind("vp8", fallback)
     return _fastpath.vp8_picture_ids  # type: ignore[no-any-return]
 
 
 StatsUpdate = Callable[[Any, int, int, float, int], bool]
-# The class `_fastpath.stats_update` reads and writes: bound once.
-_STATS_BOUND: list[type] = []
 
 
 def stats_updater(cls: type) -> StatsUpdate | None:
@@ -168,15 +169,11 @@ def stats_updater(cls: type) -> StatsUpdate | None:
     not the plain ints and floats it reads: the caller then calls ``update``."""
     if not available():
         return None
-    if cls not in _STATS_BOUND:
-        _fastpath.bind_stats(cls)
-        _STATS_BOUND[:] = [cls]
+    _bind("stats", cls)
     return _fastpath.stats_update  # type: ignore[no-any-return]
 
 
 TemplateMaker = Callable[[Any, bytes, Any, float], "bytearray | None"]
-# The classes `_fastpath.writer_template` reads: bound once.
-_WRITER_BOUND: list[tuple[type, type, type]] = []
 
 
 def template_maker(writer_cls: type, header_cls: type, ids_cls: type) -> TemplateMaker | None:
@@ -187,11 +184,8 @@ def template_maker(writer_cls: type, header_cls: type, ids_cls: type) -> Templat
     caller then runs them."""
     if not available():
         return None
-    if (writer_cls, header_cls, ids_cls) not in _WRITER_BOUND:
-        _fastpath.bind_rtp(header_cls, ids_cls)
-        _fastpath.bind_writer(writer_cls)
-        _WRITER_BOUND[:] = [(writer_cls, header_cls, ids_cls)]
-        _RTP_BOUND[:] = [(header_cls, ids_cls)]
+    _bind("rtp", header_cls, ids_cls)
+    _bind("writer", writer_cls)
     return _fastpath.writer_template  # type: ignore[no-any-return]
 
 
