@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <math.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <string.h>
@@ -335,59 +336,32 @@ protect_buffer(Forwarder *self, int *length)
     return 0;
 }
 
-/* send(template, first, sequence_number, timestamp, ssrc, now, numbered) -> bool
- *
- * ``template`` (bytes-like) is copied into the buffer, stamped there (byte 1: payload type
- * and marker; sequence number, timestamp, SSRC), numbered when ``numbered`` and it carries
- * the transport-wide element (as `SubscribePeer.send_template`), protected and sent. False,
- * with nothing done, while disarmed: the caller takes the pure-Python way. */
-static PyObject *
-Forwarder_send(Forwarder *self, PyObject *const *args, Py_ssize_t nargs)
+/* A down track's VP8 renumbering (`DownTrack._vp8_shift`), written into the copy: the
+ * PictureID (15 bits with its M bit, or 7) and the TL0PICIDX plus the slot's offsets, at
+ * offsets into the packet checked by the caller (0: no such field). */
+typedef struct {
+    long long picture_at, picture_id, mask, tl0_at, tl0, picture_offset, tl0_offset;
+} Vp8Shift;
+
+/* One packet out: ``data`` copied into the buffer, stamped (byte 1: payload type and marker;
+ * sequence number, timestamp, SSRC), renumbered (``shift``, if any), numbered when
+ * ``numbered`` and it carries the transport-wide element (as `SubscribePeer.send_template`),
+ * protected and sent. 0, or -1 with an exception set. */
+static int
+forward_packet(Forwarder *self, const char *data, Py_ssize_t length, unsigned long first,
+               unsigned long sequence, unsigned long timestamp, unsigned long ssrc, double now,
+               int numbered, const Vp8Shift *shift)
 {
-    if (nargs != 7) {
-        PyErr_SetString(PyExc_TypeError, "send takes 7 arguments");
-        return NULL;
-    }
-    if (self->fd < 0)
-        Py_RETURN_FALSE;
-    PyObject *template = args[0];
-    const char *data;
-    Py_ssize_t length;
-    Py_buffer view;
-    int borrowed = 0;
-    if (PyByteArray_CheckExact(template)) {
-        data = PyByteArray_AS_STRING(template);
-        length = PyByteArray_GET_SIZE(template);
-    } else if (PyBytes_CheckExact(template)) {
-        data = PyBytes_AS_STRING(template);
-        length = PyBytes_GET_SIZE(template);
-    } else {
-        if (PyObject_GetBuffer(template, &view, PyBUF_SIMPLE) < 0)
-            return NULL;
-        data = view.buf;
-        length = view.len;
-        borrowed = 1;
-    }
-    unsigned long first = PyLong_AsUnsignedLongMask(args[1]);
-    unsigned long sequence = PyLong_AsUnsignedLongMask(args[2]);
-    unsigned long timestamp = PyLong_AsUnsignedLongMask(args[3]);
-    unsigned long ssrc = PyLong_AsUnsignedLongMask(args[4]);
-    double now = PyFloat_AsDouble(args[5]);
-    int numbered = PyObject_IsTrue(args[6]);
-    if (PyErr_Occurred() || numbered < 0)
-        goto fail;
     if (length > BUFFER_SIZE - RTP_TRAILER) {
         PyErr_SetString(PyExc_ValueError, "packet is too long");
-        goto fail;
+        return -1;
     }
     if (length < 12) {
         PyErr_SetString(PyExc_ValueError, "shorter than an RTP header");
-        goto fail;
+        return -1;
     }
     unsigned char *buffer = self->buffer;
     memcpy(buffer, data, (size_t)length);
-    if (borrowed)
-        PyBuffer_Release(&view);
     buffer[1] = (unsigned char)first;
     buffer[2] = (unsigned char)(sequence >> 8);
     buffer[3] = (unsigned char)sequence;
@@ -399,6 +373,19 @@ Forwarder_send(Forwarder *self, PyObject *const *args, Py_ssize_t nargs)
     buffer[9] = (unsigned char)(ssrc >> 16);
     buffer[10] = (unsigned char)(ssrc >> 8);
     buffer[11] = (unsigned char)ssrc;
+    if (shift != NULL) {
+        if (shift->picture_at) {
+            uint64_t out = (uint64_t)(shift->picture_id + shift->picture_offset) & (uint64_t)shift->mask;
+            if (shift->mask == 0x7F) {
+                buffer[shift->picture_at] = (unsigned char)out;
+            } else {
+                buffer[shift->picture_at] = (unsigned char)(0x80 | out >> 8);
+                buffer[shift->picture_at + 1] = (unsigned char)out;
+            }
+        }
+        if (shift->tl0_at)
+            buffer[shift->tl0_at] = (unsigned char)((uint64_t)(shift->tl0 + shift->tl0_offset) & 0xFF);
+    }
     if (numbered && self->numbering && length >= TRANSPORT_SEQUENCE_OFFSET + 2
         && buffer[0] == WITH_EXTENSION && buffer[EXTENSION_ELEMENT_AT] == self->element) {
         long long *next = (long long *)self->next.buf;
@@ -412,14 +399,39 @@ Forwarder_send(Forwarder *self, PyObject *const *args, Py_ssize_t nargs)
     }
     int protected_length = (int)length;
     if (protect_buffer(self, &protected_length) < 0)
+        return -1;
+    return transmit(self, self->buffer, protected_length);
+}
+
+/* send(template, first, sequence_number, timestamp, ssrc, now, numbered) -> bool
+ *
+ * ``template`` (bytes-like) out through `forward_packet`. False, with nothing done, while
+ * disarmed: the caller takes the pure-Python way. */
+static PyObject *
+Forwarder_send(Forwarder *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError, "send takes 7 arguments");
         return NULL;
-    if (transmit(self, self->buffer, protected_length) < 0)
+    }
+    if (self->fd < 0)
+        Py_RETURN_FALSE;
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    unsigned long first = PyLong_AsUnsignedLongMask(args[1]);
+    unsigned long sequence = PyLong_AsUnsignedLongMask(args[2]);
+    unsigned long timestamp = PyLong_AsUnsignedLongMask(args[3]);
+    unsigned long ssrc = PyLong_AsUnsignedLongMask(args[4]);
+    double now = PyFloat_AsDouble(args[5]);
+    int numbered = PyObject_IsTrue(args[6]);
+    int failed = PyErr_Occurred() || numbered < 0
+                 || forward_packet(self, view.buf, view.len, first, sequence, timestamp, ssrc,
+                                   now, numbered, NULL) < 0;
+    PyBuffer_Release(&view);
+    if (failed)
         return NULL;
     Py_RETURN_TRUE;
-fail:
-    if (borrowed)
-        PyBuffer_Release(&view);
-    return NULL;
 }
 
 /* deliver(datagram): one datagram already protected (RTCP, retransmissions) the same way
@@ -694,21 +706,18 @@ lane_set(PyObject *object, int index, PyObject *value)
     Py_XDECREF(old);
 }
 
-/* rewrite_in_order(rewriter, sequence_number, timestamp, now) -> (seq, ts) | None */
-static PyObject *
-rewrite_in_order(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+/* The in-order case on ``rewriter``'s slots: 1 with the outgoing pair in ``out_sequence``
+ * and ``out_timestamp``; 0, nothing changed, for any other case; -1 with an exception set. */
+static int
+rewrite_core(PyObject *rewriter, PyObject *sequence, PyObject *timestamp_value, PyObject *now,
+             uint64_t *out_sequence, uint64_t *out_timestamp)
 {
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "rewrite_in_order takes 4 arguments");
-        return NULL;
-    }
-    PyObject *rewriter = args[0], *sequence = args[1], *now = args[3];
     if (lane_type == NULL || Py_TYPE(rewriter) != lane_type)
-        Py_RETURN_NONE;
+        return 0;
     if (*LANE_SLOT(rewriter, LANE_PENDING) != Py_False || *LANE_SLOT(rewriter, LANE_LAST_SEND_TIME) == NULL)
-        Py_RETURN_NONE;
+        return 0;
     long long number, timestamp, newest, newest_ext, out_ext, ts_offset, last_timestamp;
-    if (!lane_int(sequence, &number) || !lane_int(args[2], &timestamp)
+    if (!lane_int(sequence, &number) || !lane_int(timestamp_value, &timestamp)
         || !lane_int(*LANE_SLOT(rewriter, LANE_NEWEST), &newest)
         || !lane_int(*LANE_SLOT(rewriter, LANE_NEWEST_EXT), &newest_ext)
         || !lane_int(*LANE_SLOT(rewriter, LANE_OUT_EXT), &out_ext)
@@ -716,32 +725,27 @@ rewrite_in_order(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         || !lane_int(*LANE_SLOT(rewriter, LANE_LAST_TIMESTAMP), &last_timestamp)) {
         if (PyErr_Occurred())
             PyErr_Clear();
-        Py_RETURN_NONE;
+        return 0;
     }
     /* Python's `&` on negative numbers is two's complement: the same as on uint64_t. */
     long long ahead = (long long)(((uint64_t)number - (uint64_t)newest) & 0xFFFF);
     if (ahead == 0 || ahead > lane_max_jump)
-        Py_RETURN_NONE;
+        return 0;
     long long next_newest_ext, next_out_ext;
     if (__builtin_add_overflow(newest_ext, ahead, &next_newest_ext)
         || __builtin_add_overflow(out_ext, ahead, &next_out_ext))
-        Py_RETURN_NONE;
+        return 0;
     uint64_t out_ts = ((uint64_t)timestamp + (uint64_t)ts_offset) & 0xFFFFFFFFu;
     int later = ((out_ts - (uint64_t)last_timestamp) & 0xFFFFFFFFu) < 0x80000000u;
     /* Every object made before any slot changes: a failure leaves the rewriter as it was. */
     PyObject *newest_ext_value = PyLong_FromLongLong(next_newest_ext);
     PyObject *out_ext_value = PyLong_FromLongLong(next_out_ext);
-    PyObject *out_ts_value = PyLong_FromUnsignedLongLong(out_ts);
-    PyObject *out_seq_value = PyLong_FromUnsignedLongLong((uint64_t)next_out_ext & 0xFFFF);
-    PyObject *result = NULL;
-    if (newest_ext_value && out_ext_value && out_ts_value && out_seq_value)
-        result = PyTuple_New(2);
-    if (result == NULL) {
+    PyObject *out_ts_value = later ? PyLong_FromUnsignedLongLong(out_ts) : Py_NewRef(Py_None);
+    if (newest_ext_value == NULL || out_ext_value == NULL || out_ts_value == NULL) {
         Py_XDECREF(newest_ext_value);
         Py_XDECREF(out_ext_value);
         Py_XDECREF(out_ts_value);
-        Py_XDECREF(out_seq_value);
-        return NULL;
+        return -1;
     }
     lane_set(rewriter, LANE_NEWEST, sequence);
     lane_set(rewriter, LANE_NEWEST_EXT, newest_ext_value);
@@ -751,9 +755,27 @@ rewrite_in_order(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     lane_set(rewriter, LANE_LAST_SEND_TIME, now);
     Py_DECREF(newest_ext_value);
     Py_DECREF(out_ext_value);
-    PyTuple_SET_ITEM(result, 0, out_seq_value);
-    PyTuple_SET_ITEM(result, 1, out_ts_value);
-    return result;
+    Py_DECREF(out_ts_value);
+    *out_sequence = (uint64_t)next_out_ext & 0xFFFF;
+    *out_timestamp = out_ts;
+    return 1;
+}
+
+/* rewrite_in_order(rewriter, sequence_number, timestamp, now) -> (seq, ts) | None */
+static PyObject *
+rewrite_in_order(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "rewrite_in_order takes 4 arguments");
+        return NULL;
+    }
+    uint64_t sequence, timestamp;
+    int mapped = rewrite_core(args[0], args[1], args[2], args[3], &sequence, &timestamp);
+    if (mapped < 0)
+        return NULL;
+    if (mapped == 0)
+        Py_RETURN_NONE;
+    return Py_BuildValue("(KK)", (unsigned long long)sequence, (unsigned long long)timestamp);
 }
 
 /* The common case of `mosaic.media.wire.rtp.parse_rtp`, compiled.
@@ -1318,6 +1340,208 @@ writer_template(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return template;
 }
 
+/* The fan-out: `DownTrack.write` for every receiver of a packet, in one call.
+ *
+ * Per receiver the Python `write` cost ~3,000 instructions around the two compiled calls it
+ * makes (the in-order rewrite and `Forwarder.send`): attribute reads, a tuple, two calls
+ * from Python. `fanout(downs, template, header, now)` does what `write` does, on the down
+ * track's own slots (found once by `bind_fanout`), when the case is the common one: a
+ * `DownTrack` whose connection's forwarder is armed, its next packet in order, its VP8
+ * numbering settled (`_vp8_pending` False; an offset is written into the forwarder's copy,
+ * never into the shared template). Every other case, and any other sink, gets the Python
+ * `write`, checked for before anything changes: the Python stays the one definition. */
+enum { D_REWRITER, D_IN_ORDER, D_FORWARD, D_PAYLOAD_TYPE, D_SSRC, D_NUMBERED, D_VP8_PENDING,
+       D_VP8_SHIFT, D_PICTURE_OFFSET, D_TL0_OFFSET, D_PACKETS_SENT, D_OCTETS_SENT, D_SLOTS };
+static const char *down_names[D_SLOTS] = {
+    "rewriter", "_in_order", "_forward", "payload_type", "ssrc", "numbered", "_vp8_pending",
+    "_vp8_shift", "_picture_offset", "_tl0_offset", "packets_sent", "octets_sent"};
+static PyTypeObject *down_type = NULL;
+static Py_ssize_t down_offsets[D_SLOTS];
+static PyObject *write_name = NULL;
+
+/* bind_fanout(cls): `DownTrack`. */
+static PyObject *
+bind_fanout(PyObject *module, PyObject *cls)
+{
+    if (!PyType_Check(cls)) {
+        PyErr_SetString(PyExc_TypeError, "bind_fanout takes a class");
+        return NULL;
+    }
+    Py_ssize_t offsets[D_SLOTS];
+    if (slot_offsets(cls, down_names, D_SLOTS, offsets, 0) < 0)
+        return NULL;
+    Py_INCREF(cls);
+    Py_XSETREF(down_type, (PyTypeObject *)cls);
+    memcpy(down_offsets, offsets, sizeof(offsets));
+    Py_RETURN_NONE;
+}
+
+#define DOWN_SLOT(object, index) SLOT_AT(object, down_offsets[index])
+
+/* A counter slot plus ``amount``: 0, or -1 with an exception set. */
+static int
+add_to_slot(PyObject *down, int index, long long value, long long amount)
+{
+    PyObject *sum = PyLong_FromLongLong(value + amount);
+    if (sum == NULL)
+        return -1;
+    PyObject **slot = (PyObject **)((char *)down + down_offsets[index]);
+    PyObject *old = *slot;
+    *slot = sum;
+    Py_XDECREF(old);
+    return 0;
+}
+
+/* The packet as seen by every receiver: read once from the header. */
+typedef struct {
+    PyObject *template, *sequence, *timestamp, *ids, *now;
+    int marker;
+    long long payload_size;
+    double now_value;
+} Outgoing;
+
+/* One receiver: 1 written; 0 not the common case, nothing changed (the caller calls
+ * `write`); -1 with an exception set. */
+static int
+fanout_one(PyObject *down, const Outgoing *packet)
+{
+    if (Py_TYPE(down) != down_type)
+        return 0;
+    PyObject *forward = DOWN_SLOT(down, D_FORWARD);
+    if (forward == NULL || !PyCFunction_Check(forward)
+        || ((PyCFunctionObject *)forward)->m_ml->ml_meth != (PyCFunction)(void (*)(void))Forwarder_send)
+        return 0;
+    PyObject *owner = PyCFunction_GET_SELF(forward);
+    if (owner == NULL || !Py_IS_TYPE(owner, &ForwarderType) || ((Forwarder *)owner)->fd < 0)
+        return 0;
+    PyObject *in_order = DOWN_SLOT(down, D_IN_ORDER), *numbered = DOWN_SLOT(down, D_NUMBERED);
+    if (in_order == NULL || in_order == Py_None || (numbered != Py_True && numbered != Py_False))
+        return 0;
+    long long payload_type, ssrc, packets_sent, octets_sent;
+    if (!lane_int(DOWN_SLOT(down, D_PAYLOAD_TYPE), &payload_type)
+        || !lane_int(DOWN_SLOT(down, D_SSRC), &ssrc)
+        || !lane_int(DOWN_SLOT(down, D_PACKETS_SENT), &packets_sent)
+        || !lane_int(DOWN_SLOT(down, D_OCTETS_SENT), &octets_sent)
+        || payload_type < 0 || payload_type > 0x7F || ssrc < 0 || ssrc > 0xFFFFFFFFLL
+        || packets_sent > LLONG_MAX - 1 || octets_sent > LLONG_MAX - packet->payload_size) {
+        if (PyErr_Occurred())
+            PyErr_Clear();
+        return 0;
+    }
+    Py_ssize_t length = PyByteArray_GET_SIZE(packet->template);
+    Vp8Shift shift;
+    const Vp8Shift *shifting = NULL;
+    if (packet->ids != Py_None) {
+        if (DOWN_SLOT(down, D_VP8_PENDING) != Py_False)
+            return 0;  /* the first IDs since a switch set the offsets: Python's */
+        PyObject *shifted = DOWN_SLOT(down, D_VP8_SHIFT);
+        if (shifted == Py_True) {
+            PyObject *ids = packet->ids;
+            if (!PyTuple_CheckExact(ids) || PyTuple_GET_SIZE(ids) != 5
+                || !lane_int(PyTuple_GET_ITEM(ids, 0), &shift.picture_at)
+                || !lane_int(PyTuple_GET_ITEM(ids, 1), &shift.picture_id)
+                || !lane_int(PyTuple_GET_ITEM(ids, 2), &shift.mask)
+                || !lane_int(PyTuple_GET_ITEM(ids, 3), &shift.tl0_at)
+                || !lane_int(PyTuple_GET_ITEM(ids, 4), &shift.tl0)
+                || !lane_int(DOWN_SLOT(down, D_PICTURE_OFFSET), &shift.picture_offset)
+                || !lane_int(DOWN_SLOT(down, D_TL0_OFFSET), &shift.tl0_offset)) {
+                if (PyErr_Occurred())
+                    PyErr_Clear();
+                return 0;
+            }
+            if ((shift.mask != 0x7F && shift.mask != 0x7FFF) || shift.picture_at < 0
+                || shift.picture_at + (shift.mask == 0x7F ? 0 : 1) >= length || shift.tl0_at < 0
+                || shift.tl0_at >= length || shift.picture_id < 0 || shift.picture_id > 0x7FFF
+                || shift.tl0 < 0 || shift.tl0 > 0xFF || shift.picture_offset < 0
+                || shift.picture_offset > 0x7FFF || shift.tl0_offset < 0 || shift.tl0_offset > 0xFF)
+                return 0;
+            shifting = &shift;
+        } else if (shifted != Py_False) {
+            return 0;
+        }
+    }
+    uint64_t sequence, timestamp;
+    int mapped = rewrite_core(DOWN_SLOT(down, D_REWRITER), packet->sequence, packet->timestamp,
+                              packet->now, &sequence, &timestamp);
+    if (mapped <= 0)
+        return mapped;
+    unsigned long first = (unsigned long)(packet->marker ? payload_type | 0x80 : payload_type);
+    if (forward_packet((Forwarder *)owner, PyByteArray_AS_STRING(packet->template), length, first,
+                       (unsigned long)sequence, (unsigned long)timestamp, (unsigned long)ssrc,
+                       packet->now_value, numbered == Py_True, shifting) < 0)
+        return -1;
+    if (add_to_slot(down, D_PACKETS_SENT, packets_sent, 1) < 0
+        || add_to_slot(down, D_OCTETS_SENT, octets_sent, packet->payload_size) < 0)
+        return -1;
+    return 1;
+}
+
+/* fanout(downs, template, header, now): ``down.write(template, header, now)`` for each of
+ * ``downs`` (a list, in order), compiled where `fanout_one` can. */
+static PyObject *
+fanout(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "fanout takes 4 arguments");
+        return NULL;
+    }
+    PyObject *downs = args[0], *header = args[2];
+    if (!PyList_CheckExact(downs)) {
+        PyErr_SetString(PyExc_TypeError, "fanout takes a list of sinks");
+        return NULL;
+    }
+    Outgoing packet = {.template = args[1], .now = args[3]};
+    long long start = 0, stop = 0;
+    PyObject *marker = NULL;
+    int lane = down_type != NULL && header_type != NULL && Py_IS_TYPE(header, header_type)
+               && PyByteArray_CheckExact(packet.template) && PyFloat_CheckExact(packet.now);
+    if (lane) {
+        packet.sequence = SLOT_AT(header, header_offsets[H_SEQUENCE_NUMBER]);
+        packet.timestamp = SLOT_AT(header, header_offsets[H_TIMESTAMP]);
+        packet.ids = SLOT_AT(header, header_offsets[H_VP8_IDS]);
+        marker = SLOT_AT(header, header_offsets[H_MARKER]);
+        lane = packet.sequence != NULL && packet.timestamp != NULL && packet.ids != NULL
+               && (marker == Py_True || marker == Py_False)
+               && lane_int(SLOT_AT(header, header_offsets[H_PAYLOAD_OFFSET]), &start)
+               && lane_int(SLOT_AT(header, header_offsets[H_PAYLOAD_END]), &stop)
+               && start >= 0 && stop >= start;
+        if (PyErr_Occurred())
+            PyErr_Clear();
+    }
+    if (lane) {
+        /* Held: a Python `write` in between could replace the header's slots. */
+        Py_INCREF(packet.sequence);
+        Py_INCREF(packet.timestamp);
+        Py_INCREF(packet.ids);
+        packet.marker = marker == Py_True;
+        packet.payload_size = stop - start;
+        packet.now_value = PyFloat_AS_DOUBLE(packet.now);
+    }
+    int failed = 0;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(downs) && !failed; i++) {
+        PyObject *down = PyList_GET_ITEM(downs, i);
+        Py_INCREF(down);
+        int done = lane ? fanout_one(down, &packet) : 0;
+        if (done == 0) {
+            PyObject *call[4] = {down, args[1], header, args[3]};
+            PyObject *result = PyObject_VectorcallMethod(write_name, call, 4, NULL);
+            if (result == NULL)
+                failed = 1;
+            Py_XDECREF(result);
+        }
+        failed |= done < 0;
+        Py_DECREF(down);
+    }
+    if (lane) {
+        Py_DECREF(packet.sequence);
+        Py_DECREF(packet.timestamp);
+        Py_DECREF(packet.ids);
+    }
+    if (failed)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef module_methods[] = {
     {"bind_rewriter", (PyCFunction)bind_rewriter, METH_VARARGS,
      "bind_rewriter(cls, max_jump): the class whose slots rewrite_in_order reads and writes."},
@@ -1339,6 +1563,10 @@ static PyMethodDef module_methods[] = {
      "bind_writer(cls): the RtpWriter class whose slots writer_template reads."},
     {"writer_template", (PyCFunction)(void (*)(void))writer_template, METH_FASTCALL,
      "writer_template(writer, data, header, now) -> bytearray | None"},
+    {"bind_fanout", (PyCFunction)bind_fanout, METH_O,
+     "bind_fanout(cls): the DownTrack class whose slots fanout reads and writes."},
+    {"fanout", (PyCFunction)(void (*)(void))fanout, METH_FASTCALL,
+     "fanout(downs, template, header, now): down.write(template, header, now) for each."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1354,6 +1582,8 @@ PyMODINIT_FUNC
 PyInit__fastpath(void)
 {
     if (PyType_Ready(&ForwarderType) < 0 || PyType_Ready(&UnprotectorType) < 0)
+        return NULL;
+    if (write_name == NULL && (write_name = PyUnicode_InternFromString("write")) == NULL)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)

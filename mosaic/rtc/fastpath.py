@@ -189,6 +189,28 @@ def template_maker(writer_cls: type, header_cls: type, ids_cls: type) -> Templat
     return _fastpath.writer_template  # type: ignore[no-any-return]
 
 
+Fanout = Callable[[list[Any], bytearray, Any, float], None]
+
+
+def fanout() -> Fanout | None:
+    """``sink.write(template, header, now)`` for every sink of a list in one compiled call,
+    or None where not built or MOSAIC_PURE_PYTHON=1: the caller then loops in Python. For
+    the class bound by `bind_fanout` (`DownTrack`) it does the common case itself, on the
+    sink's slots (its forwarder armed, the next packet in order, its VP8 numbering
+    settled); every other case, and every other sink, gets its Python ``write``. Same
+    packets out, same state after."""
+    if not available():
+        return None
+    return _fastpath.fanout  # type: ignore[no-any-return]
+
+
+def bind_fanout(sink_cls: type) -> None:
+    """The class whose slots `fanout` reads and writes (where built: harmless while the
+    compiled path is off)."""
+    if _fastpath is not None:
+        _bind("fanout", sink_cls)
+
+
 def arm(
     forwarder: Forwarder,
     session: pylibsrtp.Session,

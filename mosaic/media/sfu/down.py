@@ -24,6 +24,38 @@ if TYPE_CHECKING:
 class DownTrack:
     """One sending slot (a `seam.Sink`)."""
 
+    # Slots: the compiled fan-out (`fastpath.fanout`) reads and writes the forwarding state
+    # where they are, as the Python `write` does.
+    __slots__ = (
+        "_forward",
+        "_in_order",
+        "_picture_last",
+        "_picture_offset",
+        "_tl0_last",
+        "_tl0_offset",
+        "_vp8_pending",
+        "_vp8_shift",
+        "clock_rate",
+        "connection",
+        "kind",
+        "mid",
+        "numbered",
+        "octets_sent",
+        "packets_sent",
+        "payload_type",
+        "retransmitted",
+        "rewriter",
+        "rtx_payload_type",
+        "rtx_sequence",
+        "rtx_ssrc",
+        "source",
+        "ssrc",
+        "target",
+        "track",
+        "want_height",
+        "want_width",
+    )
+
     def __init__(
         self,
         connection: Downlink,
@@ -265,6 +297,9 @@ class DownTrack:
 
     def rtp_time(self, now: float) -> int:
         return self.rewriter.rtp_time_now(now, self.clock_rate)
+
+
+fastpath.bind_fanout(DownTrack)
 
 
 def _write_ids(

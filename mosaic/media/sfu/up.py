@@ -101,6 +101,7 @@ class UpStream:
         "track",
         "vp8",
         "width",
+        "write_all",
         "writer",
     )
 
@@ -115,6 +116,8 @@ class UpStream:
         self.cache = PacketCache(64, max_capacity=1024 if video else 256, history_s=CACHE_HISTORY_S)
         self.nack = NackTracker() if video else None
         self.downs: list[Sink] = []  # fed from every packet
+        # Every down's `write` in one compiled call (`fastpath.fanout`), None where not built.
+        self.write_all = fastpath.fanout()
         self.pending: list[Sink] = []  # started at the next keyframe
         self.meter = BitrateMeter()
         self.health = LayerHealth()  # judged on the ticks (see `UpTrack.tick`)
@@ -193,8 +196,12 @@ class UpStream:
         if not downs:
             return
         template = self.template(data, header, now)
-        for down in downs:
-            down.write(template, header, now)
+        write_all = self.write_all
+        if write_all is None:
+            for down in downs:
+                down.write(template, header, now)
+        else:
+            write_all(downs, template, header, now)
 
     def _siblings_flowed(self) -> bool:
         """Whether another layer of the track arrived while this one was silent: then the

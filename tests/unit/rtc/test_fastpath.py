@@ -20,6 +20,7 @@ import pylibsrtp
 import pytest
 
 from mosaic.domain.roster import Source
+from mosaic.media.sfu.down import DownTrack
 from mosaic.media.sfu.negotiation import PublishedSection
 from mosaic.media.sfu.sequencer import SequenceRewriter
 from mosaic.media.sfu.subscriber import SubscribePeer
@@ -238,6 +239,51 @@ async def test_both_paths_put_the_same_datagrams_on_the_wire(profile: int) -> No
     for name in ("_times", "_sizes"):  # when each left, how big: the same history
         assert getattr(fast_peer.history, name) == getattr(pure_peer.history, name)
     receiver.unprotect_rtcp(fast[-1])
+
+
+@pytest.mark.parametrize("profile", list(PROFILES))
+async def test_the_fanout_writes_the_common_case_itself(
+    profile: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`fastpath.fanout` leaves to a down track's Python `write` only what is not the common
+    case: the first packet (a segment starts) and the switch (another segment, and the first
+    VP8 IDs since, which set the renumbering's offsets). The rest, renumbered packets
+    included, the C writes itself, with the bytes `test_both_paths_put_the_same_datagrams_on
+    _the_wire` compares."""
+    written: list[int] = []
+    python_write = DownTrack.write
+
+    def counted(self: DownTrack, template: bytearray, header: Any, now: float) -> None:
+        written.append(header.sequence_number)
+        python_write(self, template, header, now)
+
+    monkeypatch.setattr(DownTrack, "write", counted)
+    arrived, _, _ = await _forward(profile, compiled=True)
+    assert len(arrived) == 40 + 1 + 1
+    assert written == [100, 120]
+
+
+def test_the_fanout_writes_any_other_sink_in_order_and_raises_what_it_raises() -> None:
+    """Sinks that are not down tracks get their own `write`, one after the other, as the
+    Python loop does; an exception stops the loop where it would have stopped."""
+    fanout = fastpath.fanout()
+    assert fanout is not None
+    calls: list[str] = []
+
+    class Sink:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def write(self, template: bytearray, header: object, now: float) -> None:
+            calls.append(self.name)
+            if self.name == "faulty":
+                raise ValueError(self.name)
+
+    fanout([Sink("a"), Sink("b")], bytearray(20), object(), 1.0)
+    assert calls == ["a", "b"]
+    with pytest.raises(ValueError, match="faulty"):
+        fanout([Sink("c"), Sink("faulty"), Sink("d")], bytearray(20), object(), 1.0)
+    assert calls == ["a", "b", "c", "faulty"]
 
 
 async def test_a_datagram_the_kernel_refuses_is_asyncios_to_handle_as_before() -> None:
