@@ -9,6 +9,12 @@ too, libsrtp and the system calls, of the event loop's thread). Writes the colla
 and the top functions, by own time and including callees, to
 ``bench/results/profile-<timestamp>.txt``.
 
+``--perf`` samples with Linux perf instead (``cpu-clock``: no hardware counters needed, the
+kernel's side seen too): the user/kernel split, the share of each library, the kernel's time
+by the system call that entered it (``sendto`` for the fan-out, ``recvfrom`` for what is
+received, ``epoll_wait`` for the loop's sleeps and wake-ups) and the top symbols. Python's
+own frames are not named there (CPython 3.11 has no perf map): py-spy splits those.
+
 py-spy comes with the test extras (``make test`` installs it), not with Mosaic itself; it
 needs ptrace, i.e. root or CAP_SYS_PTRACE. Like ``python -m bench``, run as root it moves into
 its own network namespace.
@@ -45,6 +51,59 @@ def py_spy() -> str:
     return found
 
 
+def perf_summary(script: str, top: int = TOP) -> str:
+    """Shares of ``perf script -F ip,sym,dso`` samples (one call stack each, leaf first):
+    user and kernel, by library (the leaf's), the kernel's by the user-space function that
+    entered it (a system call's libc wrapper), and the top symbols."""
+    leaves: Counter[str] = Counter()
+    libraries: Counter[str] = Counter()
+    entries: Counter[str] = Counter()
+    total = kernel = 0
+    for sample in script.split("\n\n"):
+        frames = [_perf_frame(line) for line in sample.strip().splitlines() if line.strip()]
+        if not frames:
+            continue
+        total += 1
+        symbol, library = frames[0]
+        leaves[f"{symbol} [{library}]"] += 1
+        libraries[library] += 1
+        if library == "kernel":
+            kernel += 1
+            entered = next((s for s, lib in frames if lib != "kernel"), "(kernel thread)")
+            entries[entered] += 1
+    if not total:
+        return "no samples"
+
+    def block(title: str, counter: Counter[str], count: int) -> list[str]:
+        return [title] + [
+            f"{100 * n / total:6.1f}%  {name}" for name, n in counter.most_common(count)
+        ]
+
+    return "\n".join([
+        f"{total} samples: user {100 * (total - kernel) / total:.1f}%,"
+        f" kernel {100 * kernel / total:.1f}%",
+        "", *block("by library (own time)", libraries, 10),
+        "", *block("kernel time, by what entered it", entries, 8),
+        "", *block("own time", leaves, top),
+    ])  # fmt: skip
+
+
+def _perf_frame(line: str) -> tuple[str, str]:
+    """(symbol, library) of one ``perf script`` frame line: ``<ip> <symbol> (<path>)``."""
+    _, _, rest = line.strip().partition(" ")
+    symbol, _, path = rest.rpartition(" (")
+    path = path.rstrip(")")
+    library = "kernel" if path.startswith("[kernel") else Path(path).name or path
+    return symbol or rest, library
+
+
+def perf_tool() -> str:
+    found = shutil.which("perf")
+    if found is None:
+        raise SystemExit("perf is not installed (Debian: linux-perf)")
+    return found
+
+
 def summarize(collapsed: str, top: int = TOP, only: str | None = None) -> str:
     """Own and inclusive sample shares per function from py-spy's collapsed stacks (those
     that pass through a frame naming ``only``, if given)."""
@@ -76,7 +135,11 @@ def summarize(collapsed: str, top: int = TOP, only: str | None = None) -> str:
 
 
 async def profile(
-    publishers: int, seconds: float, env: environment.Environment, native: bool = False
+    publishers: int,
+    seconds: float,
+    env: environment.Environment,
+    native: bool = False,
+    perf: bool = False,
 ) -> Path:
     video_clip(), audio_clip()
     with tempfile.TemporaryDirectory(prefix="bench-") as data_dir:
@@ -98,22 +161,40 @@ async def profile(
                     # the event loop's thread only, the others being idle.
                     command.remove("--gil")
                     command.append("--native")
+                if perf:
+                    command = [
+                        perf_tool(), "record", "--event", "cpu-clock", "--freq", "1000", "-g",
+                        "--pid", str(server.pid), "--output", str(raw), "--", "sleep", str(seconds),
+                    ]  # fmt: skip
                 process = await asyncio.create_subprocess_exec(
                     *command, stdout=subprocess.PIPE, stderr=subprocess.PIPE
                 )
                 _, stderr = await process.communicate()
-                collapsed = raw.read_text() if raw.exists() else ""
+                collapsed = raw.read_text() if raw.exists() and not perf else ""
+                if perf:
+                    script = await asyncio.create_subprocess_exec(
+                        *[perf_tool(), "script", "--input", str(raw), "--fields", "ip,sym,dso"],
+                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                    )  # fmt: skip
+                    collapsed = (await script.communicate())[0].decode(errors="replace")
             finally:
                 await stop_all(bots)
         finally:
             server.stop()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = RESULTS / f"profile-{stamp}.txt"
+    if perf:
+        title = f"# perf (cpu-clock) on a Mosaic server, {publishers} publishers, {seconds:g} s\n"
+        summary = perf_summary(collapsed)
+    else:
+        title = f"# py-spy on a Mosaic server, {publishers} publishers, {seconds:g} s" + (
+            " (native, event loop thread)\n" if native else " (GIL holder)\n"
+        )
+        summary = summarize(collapsed, only="mosaic/cli.py" if native else None)
     path.write_text(
-        f"# py-spy on a Mosaic server, {publishers} publishers, {seconds:g} s"
-        + (" (native, event loop thread)\n" if native else " (GIL holder)\n")
-        + summarize(collapsed, only="mosaic/cli.py" if native else None)
-        + "\n\n# collapsed stacks\n"
+        title
+        + summary
+        + ("\n\n# perf script\n" if perf else "\n\n# collapsed stacks\n")
         + collapsed
         + ("\n# py-spy stderr\n" + stderr.decode() if stderr else "")
     )
@@ -125,6 +206,7 @@ def main() -> int:
     parser.add_argument("--publishers", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--native", action="store_true", help="C frames too (libsrtp, sendto)")
+    parser.add_argument("--perf", action="store_true", help="Linux perf: the kernel's side too")
     parser.add_argument(environment.NETNS_FLAG, action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not args.in_netns and environment.can_unshare():
@@ -136,8 +218,8 @@ def main() -> int:
     if args.in_netns:
         environment.set_up_namespace()
     env = environment.describe(args.in_netns)
-    path = asyncio.run(profile(args.publishers, args.seconds, env, args.native))
-    print(path.read_text().split("\n\n# collapsed stacks")[0])
+    path = asyncio.run(profile(args.publishers, args.seconds, env, args.native, args.perf))
+    print(path.read_text().split("\n\n# ")[0])
     print(f"\nwritten: {path}")
     return 0
 

@@ -1346,9 +1346,9 @@ writer_template(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
  * makes (the in-order rewrite and `Forwarder.send`): attribute reads, a tuple, two calls
  * from Python. `fanout(downs, template, header, now)` does what `write` does, on the down
  * track's own slots (found once by `bind_fanout`), when the case is the common one: a
- * `DownTrack` whose connection's forwarder is armed, its next packet in order, its VP8
- * numbering settled (`_vp8_pending` False; an offset is written into the forwarder's copy,
- * never into the shared template). Every other case, and any other sink, gets the Python
+ * `DownTrack` whose connection's forwarder is armed, its next packet in order, the VP8
+ * fields it carries already numbered since the last switch (an offset is written into the
+ * forwarder's copy, never into the shared template). Every other case, and any other sink, gets the Python
  * `write`, checked for before anything changes: the Python stays the one definition. */
 enum { D_REWRITER, D_IN_ORDER, D_FORWARD, D_PAYLOAD_TYPE, D_SSRC, D_NUMBERED, D_VP8_PENDING,
        D_VP8_SHIFT, D_PICTURE_OFFSET, D_TL0_OFFSET, D_PACKETS_SENT, D_OCTETS_SENT, D_SLOTS };
@@ -1432,19 +1432,34 @@ fanout_one(PyObject *down, const Outgoing *packet)
     Vp8Shift shift;
     const Vp8Shift *shifting = NULL;
     if (packet->ids != Py_None) {
-        if (DOWN_SLOT(down, D_VP8_PENDING) != Py_False)
-            return 0;  /* the first IDs since a switch set the offsets: Python's */
-        PyObject *shifted = DOWN_SLOT(down, D_VP8_SHIFT);
+        PyObject *ids = packet->ids;
+        if (!PyTuple_CheckExact(ids) || PyTuple_GET_SIZE(ids) != 5
+            || !lane_int(PyTuple_GET_ITEM(ids, 0), &shift.picture_at)
+            || !lane_int(PyTuple_GET_ITEM(ids, 1), &shift.picture_id)
+            || !lane_int(PyTuple_GET_ITEM(ids, 2), &shift.mask)
+            || !lane_int(PyTuple_GET_ITEM(ids, 3), &shift.tl0_at)
+            || !lane_int(PyTuple_GET_ITEM(ids, 4), &shift.tl0)) {
+            if (PyErr_Occurred())
+                PyErr_Clear();
+            return 0;
+        }
+        PyObject *picture_offset = DOWN_SLOT(down, D_PICTURE_OFFSET);
+        PyObject *tl0_offset = DOWN_SLOT(down, D_TL0_OFFSET);
+        PyObject *pending = DOWN_SLOT(down, D_VP8_PENDING), *shifted = DOWN_SLOT(down, D_VP8_SHIFT);
+        if (picture_offset == NULL || tl0_offset == NULL || (pending != Py_True && pending != Py_False)
+            || (shifted != Py_True && shifted != Py_False))
+            return 0;
+        /* `_vp8_begin` sets the offset of a field seen for the first time since a switch: that
+         * is Python's. Pending with every field of this packet set (a stream without
+         * TL0PICIDX leaves it pending for good), `_vp8_begin` would change nothing. */
+        if (pending == Py_True && ((shift.picture_at && picture_offset == Py_None)
+                                   || (shift.tl0_at && tl0_offset == Py_None)))
+            return 0;
         if (shifted == Py_True) {
-            PyObject *ids = packet->ids;
-            if (!PyTuple_CheckExact(ids) || PyTuple_GET_SIZE(ids) != 5
-                || !lane_int(PyTuple_GET_ITEM(ids, 0), &shift.picture_at)
-                || !lane_int(PyTuple_GET_ITEM(ids, 1), &shift.picture_id)
-                || !lane_int(PyTuple_GET_ITEM(ids, 2), &shift.mask)
-                || !lane_int(PyTuple_GET_ITEM(ids, 3), &shift.tl0_at)
-                || !lane_int(PyTuple_GET_ITEM(ids, 4), &shift.tl0)
-                || !lane_int(DOWN_SLOT(down, D_PICTURE_OFFSET), &shift.picture_offset)
-                || !lane_int(DOWN_SLOT(down, D_TL0_OFFSET), &shift.tl0_offset)) {
+            /* `_write_ids(template, ids, picture_offset or 0, tl0_offset or 0)` */
+            shift.picture_offset = shift.tl0_offset = 0;
+            if ((picture_offset != Py_None && !lane_int(picture_offset, &shift.picture_offset))
+                || (tl0_offset != Py_None && !lane_int(tl0_offset, &shift.tl0_offset))) {
                 if (PyErr_Occurred())
                     PyErr_Clear();
                 return 0;
@@ -1456,8 +1471,6 @@ fanout_one(PyObject *down, const Outgoing *packet)
                 || shift.picture_offset > 0x7FFF || shift.tl0_offset < 0 || shift.tl0_offset > 0xFF)
                 return 0;
             shifting = &shift;
-        } else if (shifted != Py_False) {
-            return 0;
         }
     }
     uint64_t sequence, timestamp;

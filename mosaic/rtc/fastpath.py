@@ -196,9 +196,9 @@ def fanout() -> Fanout | None:
     """``sink.write(template, header, now)`` for every sink of a list in one compiled call,
     or None where not built or MOSAIC_PURE_PYTHON=1: the caller then loops in Python. For
     the class bound by `bind_fanout` (`DownTrack`) it does the common case itself, on the
-    sink's slots (its forwarder armed, the next packet in order, its VP8 numbering
-    settled); every other case, and every other sink, gets its Python ``write``. Same
-    packets out, same state after."""
+    sink's slots (its forwarder armed, the next packet in order, the VP8 fields it carries
+    numbered since the last switch); every other case, and every other sink, gets its
+    Python ``write``. Same packets out, same state after."""
     if not available():
         return None
     return _fastpath.fanout  # type: ignore[no-any-return]

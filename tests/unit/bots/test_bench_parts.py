@@ -6,6 +6,7 @@ import os
 
 from bench.forwarding import compare, fit
 from bench.procstat import sample
+from bench.profile import perf_summary
 from bench.report import text
 from bench.stats import line_fit, percentile
 
@@ -71,3 +72,29 @@ def test_the_table_names_every_benchmark_and_a_skipped_janus() -> None:
     assert "Forwarding cost" in table and "Join to first decoded" in table
     assert "signaling: FAILED: RuntimeError: boom" in table
     assert "mosaic A/V" in table
+
+
+PERF_SCRIPT = """
+\tffffffff82046f66 udp_sendmsg ([kernel.kallsyms])
+\tffffffff81000130 entry_SYSCALL_64_after_hwframe ([kernel.kallsyms])
+\t          10ad0c __libc_sendto (/usr/lib/x86_64-linux-gnu/libc.so.6)
+
+\t          12e269 srtp_stream_list_get (/venv/pylibsrtp/_binding.abi3.so)
+\t    7f6d6dfc8b00 [unknown] ([unknown])
+
+\tffffffff821ef691 schedule_hrtimeout_range_clock ([kernel.kallsyms])
+\t          10ad00 epoll_wait (/usr/lib/x86_64-linux-gnu/libc.so.6)
+
+\tffffffff82046f66 udp_sendmsg ([kernel.kallsyms])
+\t          10ad0c __libc_sendto (/usr/lib/x86_64-linux-gnu/libc.so.6)
+"""
+
+
+def test_perf_samples_split_into_user_and_kernel_and_by_the_call_that_entered_it() -> None:
+    summary = perf_summary(PERF_SCRIPT)
+    assert summary.startswith("4 samples: user 25.0%, kernel 75.0%")
+    assert "  75.0%  kernel" in summary
+    assert "  25.0%  _binding.abi3.so" in summary
+    assert "  50.0%  __libc_sendto" in summary and "  25.0%  epoll_wait" in summary
+    assert "  50.0%  udp_sendmsg [kernel]" in summary
+    assert perf_summary("") == "no samples"
