@@ -79,6 +79,9 @@ STAGES = {
     # The compiled send path (`mosaic.rtc.fastpath`): stamp, numbering, SRTP protect and
     # sendto in one call (protect is counted in its own stage as well).
     "Forwarder_send": "compiled send (stamp, number, protect, sendto)",
+    # The compiled fan-out (`fastpath.fanout`): for every receiver the rewrite and the send
+    # above, in one call per packet received (the send is then counted here, not above).
+    "fanout": "compiled fan-out (rewrite and send, every receiver)",
 }
 _LINE = re.compile(r"^\s*([\d,]+)\s+\([^)]*\)\s+\S*:(\w+)")
 
