@@ -189,6 +189,22 @@ def template_maker(writer_cls: type, header_cls: type, ids_cls: type) -> Templat
     return _fastpath.writer_template  # type: ignore[no-any-return]
 
 
+Keep = Callable[[Any, Any, Any, int, bytes, int, float], bool]
+
+
+def keeper(meter_cls: type, nack_cls: type, cache_cls: type) -> Keep | None:
+    """`BitrateMeter.add`, `NackTracker.received` and `PacketCache.store` (the classes whose
+    slots it reads and writes) for one packet in one compiled call, or None where not built
+    or MOSAIC_PURE_PYTHON=1. True when all three were in their common case (the meter's
+    current bucket; the next number, or the newest again, with nothing missing; a cache
+    slot that needs no growing) and it did exactly what they would; False, having changed
+    nothing, for everything else: the caller then calls the three methods."""
+    if not available():
+        return None
+    _bind("keep", meter_cls, nack_cls, cache_cls)
+    return _fastpath.keep  # type: ignore[no-any-return]
+
+
 Fanout = Callable[[list[Any], bytearray, Any, float], None]
 
 

@@ -82,6 +82,7 @@ class UpStream:
         "downs",
         "health",
         "height",
+        "keep",
         "keyframe_seq",
         "keyframe_time",
         "keyframe_wanted",
@@ -115,6 +116,9 @@ class UpStream:
         video = track.kind == "video"
         self.cache = PacketCache(64, max_capacity=1024 if video else 256, history_s=CACHE_HISTORY_S)
         self.nack = NackTracker() if video else None
+        # The meter, the NACK tracker and the cache fed in one compiled call in the common
+        # case (`fastpath.keeper`), None where not built.
+        self.keep = fastpath.keeper(BitrateMeter, NackTracker, PacketCache)
         self.downs: list[Sink] = []  # fed from every packet
         # Every down's `write` in one compiled call (`fastpath.fanout`), None where not built.
         self.write_all = fastpath.fanout()
@@ -168,23 +172,30 @@ class UpStream:
             self.stats, sequence_number, header.timestamp, now, size
         ):
             self.stats.update(sequence_number, header.timestamp, now, size)
-        self.meter.add(size, now)
         track = self.track
-        if self.nack is not None:
-            lost = self.nack.received(sequence_number, now)
-            if lost:
-                track.uplink.send_nack(self.ssrc, lost)
-        if header.payload_end == header.payload_offset:
-            # Padding only (bandwidth probing): nothing to forward.
-            for down in self.downs:
-                down.skip(sequence_number)
-            return
+        padding = header.payload_end == header.payload_offset
+        keep = self.keep
+        if (
+            padding
+            or keep is None
+            or not keep(self.meter, self.nack, self.cache, sequence_number, data, size, now)
+        ):
+            self.meter.add(size, now)
+            if self.nack is not None:
+                lost = self.nack.received(sequence_number, now)
+                if lost:
+                    track.uplink.send_nack(self.ssrc, lost)
+            if padding:
+                # Padding only (bandwidth probing): nothing to forward.
+                for down in self.downs:
+                    down.skip(sequence_number)
+                return
+            self.cache.store(sequence_number, data, now)
         # Liveness counts media only: a browser keeps probing with padding on a layer it has
         # stopped sending pictures on.
         if resumed:
             self.resumed_at = now
         self.last_packet = now
-        self.cache.store(sequence_number, data, now)
         if track.kind == "audio":
             if header.audio_level is not None:
                 track.on_audio_level(track, header.audio_level, now)
