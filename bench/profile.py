@@ -51,13 +51,42 @@ def py_spy() -> str:
     return found
 
 
+# The forwarding path's stages, each recognised by a function on the sample's stack (the
+# first rule that matches wins; kernel and library time included). Python's own frames are
+# not named by perf on CPython 3.11: the rest of the interpreter's time is "Python".
+STAGES = (
+    ("send (sendto, the kernel's side included)", ("__libc_sendto", "__send")),
+    ("receive (recvfrom)", ("__libc_recvfrom",)),
+    ("the loop's sleeps and wake-ups (epoll_wait)", ("epoll_wait",)),
+    ("SRTP unprotect", ("srtp_unprotect",)),
+    ("SRTP protect", ("srtp_protect",)),
+    ("compiled fan-out: rewrite, stamp, number", ("fanout", "Forwarder_send")),
+    ("compiled receive: parse, statistics, bookkeeping, template", (
+        "parse_rtp_common", "stats_update", "keep", "writer_template", "vp8_picture_ids",
+        "Unprotector_unprotect",
+    )),
+)  # fmt: skip
+
+
+def _stage(frames: list[tuple[str, str]]) -> str:
+    for name, markers in STAGES:
+        if any(symbol in markers for symbol, _ in frames):
+            return name
+    library = frames[0][1]
+    if library.startswith("libpython"):
+        return "Python (the interpreter, its objects and memory)"
+    return f"other ({library})"
+
+
 def perf_summary(script: str, top: int = TOP) -> str:
     """Shares of ``perf script -F ip,sym,dso`` samples (one call stack each, leaf first):
-    user and kernel, by library (the leaf's), the kernel's by the user-space function that
-    entered it (a system call's libc wrapper), and the top symbols."""
+    user and kernel, by stage of the forwarding path (`STAGES`), by library (the leaf's),
+    the kernel's by the user-space function that entered it (a system call's libc
+    wrapper), and the top symbols."""
     leaves: Counter[str] = Counter()
     libraries: Counter[str] = Counter()
     entries: Counter[str] = Counter()
+    stages: Counter[str] = Counter()
     total = kernel = 0
     for sample in script.split("\n\n"):
         frames = [_perf_frame(line) for line in sample.strip().splitlines() if line.strip()]
@@ -67,6 +96,7 @@ def perf_summary(script: str, top: int = TOP) -> str:
         symbol, library = frames[0]
         leaves[f"{symbol} [{library}]"] += 1
         libraries[library] += 1
+        stages[_stage(frames)] += 1
         if library == "kernel":
             kernel += 1
             entered = next((s for s, lib in frames if lib != "kernel"), "(kernel thread)")
@@ -82,6 +112,7 @@ def perf_summary(script: str, top: int = TOP) -> str:
     return "\n".join([
         f"{total} samples: user {100 * (total - kernel) / total:.1f}%,"
         f" kernel {100 * kernel / total:.1f}%",
+        "", *block("by stage", stages, len(STAGES) + 4),
         "", *block("by library (own time)", libraries, 10),
         "", *block("kernel time, by what entered it", entries, 8),
         "", *block("own time", leaves, top),

@@ -97,4 +97,7 @@ def test_perf_samples_split_into_user_and_kernel_and_by_the_call_that_entered_it
     assert "  25.0%  _binding.abi3.so" in summary
     assert "  50.0%  __libc_sendto" in summary and "  25.0%  epoll_wait" in summary
     assert "  50.0%  udp_sendmsg [kernel]" in summary
+    assert "  50.0%  send (sendto, the kernel's side included)" in summary
+    assert "  25.0%  the loop's sleeps and wake-ups (epoll_wait)" in summary
+    assert "  25.0%  other (_binding.abi3.so)" in summary
     assert perf_summary("") == "no samples"
