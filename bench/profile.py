@@ -58,9 +58,14 @@ STAGES = (
     ("send (sendto, the kernel's side included)", ("__libc_sendto", "__send")),
     ("receive (recvfrom)", ("__libc_recvfrom",)),
     ("the loop's sleeps and wake-ups (epoll_wait)", ("epoll_wait",)),
-    ("SRTP unprotect", ("srtp_unprotect",)),
-    ("SRTP protect", ("srtp_protect",)),
-    ("compiled fan-out: rewrite, stamp, number", ("fanout", "Forwarder_send")),
+    # OpenSSL's AES-GCM is hand-written assembly without frame pointers: its samples are
+    # told apart by their own names.
+    ("SRTP unprotect", ("srtp_unprotect", "ossl_aes_gcm_decrypt_avx512")),
+    ("SRTP protect", ("srtp_protect", "ossl_aes_gcm_encrypt_avx512")),
+    ("compiled fan-out: rewrite, stamp, number", (
+        "fanout", "fanout_one", "Forwarder_send", "forward_packet", "transmit", "rewrite_core",
+        "add_to_slot",
+    )),
     ("compiled receive: parse, statistics, bookkeeping, template", (
         "parse_rtp_common", "stats_update", "keep", "writer_template", "vp8_picture_ids",
         "Unprotector_unprotect",
