@@ -854,6 +854,25 @@ slot_offsets(PyObject *cls, const char **names, int count, Py_ssize_t *offsets, 
     return 0;
 }
 
+/* ``cls``, bound as the class whose slots ``names`` a lane reads and writes: their offsets
+ * into ``offsets``, the class into ``*bound``. 0, or -1 with an exception set. */
+static int
+bind_class(PyObject *cls, const char **names, int count, Py_ssize_t *offsets,
+           PyTypeObject **bound)
+{
+    Py_ssize_t found[32];
+    if (!PyType_Check(cls) || count > 32) {
+        PyErr_SetString(PyExc_TypeError, "a class");
+        return -1;
+    }
+    if (slot_offsets(cls, names, count, found, 0) < 0)
+        return -1;
+    Py_INCREF(cls);
+    Py_XSETREF(*bound, (PyTypeObject *)cls);
+    memcpy(offsets, found, (size_t)count * sizeof(Py_ssize_t));
+    return 0;
+}
+
 /* bind_rtp(header_cls, ids_cls): `RtpHeader` and `ExtensionIds`. */
 static PyObject *
 bind_rtp(PyObject *module, PyObject *args)
@@ -904,6 +923,8 @@ static int
 element(const unsigned char *d, long ext_id, Py_ssize_t start, Py_ssize_t stop, const long *id,
         Elements *out)
 {
+    if (ext_id == 0)
+        return 0;  /* reserved: no extension's (as `_element`) */
     if (ext_id == id[I_AUDIO_LEVEL]) {
         if (stop == start)
             return -1;
@@ -1133,16 +1154,8 @@ static Py_ssize_t stats_offsets[S_SLOTS];
 static PyObject *
 bind_stats(PyObject *module, PyObject *cls)
 {
-    if (!PyType_Check(cls)) {
-        PyErr_SetString(PyExc_TypeError, "a class");
+    if (bind_class(cls, stats_names, S_SLOTS, stats_offsets, &stats_type) < 0)
         return NULL;
-    }
-    Py_ssize_t offsets[S_SLOTS];
-    if (slot_offsets(cls, stats_names, S_SLOTS, offsets, 0) < 0)
-        return NULL;
-    Py_INCREF(cls);
-    Py_XSETREF(stats_type, (PyTypeObject *)cls);
-    memcpy(stats_offsets, offsets, sizeof(offsets));
     Py_RETURN_NONE;
 }
 
@@ -1280,16 +1293,8 @@ static Py_ssize_t writer_offsets[W_SLOTS];
 static PyObject *
 bind_writer(PyObject *module, PyObject *cls)
 {
-    if (!PyType_Check(cls)) {
-        PyErr_SetString(PyExc_TypeError, "a class");
+    if (bind_class(cls, writer_names, W_SLOTS, writer_offsets, &writer_type) < 0)
         return NULL;
-    }
-    Py_ssize_t offsets[W_SLOTS];
-    if (slot_offsets(cls, writer_names, W_SLOTS, offsets, 0) < 0)
-        return NULL;
-    Py_INCREF(cls);
-    Py_XSETREF(writer_type, (PyTypeObject *)cls);
-    memcpy(writer_offsets, offsets, sizeof(offsets));
     Py_RETURN_NONE;
 }
 
@@ -1385,16 +1390,8 @@ static PyObject *write_name = NULL;
 static PyObject *
 bind_fanout(PyObject *module, PyObject *cls)
 {
-    if (!PyType_Check(cls)) {
-        PyErr_SetString(PyExc_TypeError, "bind_fanout takes a class");
+    if (bind_class(cls, down_names, D_SLOTS, down_offsets, &down_type) < 0)
         return NULL;
-    }
-    Py_ssize_t offsets[D_SLOTS];
-    if (slot_offsets(cls, down_names, D_SLOTS, offsets, 0) < 0)
-        return NULL;
-    Py_INCREF(cls);
-    Py_XSETREF(down_type, (PyTypeObject *)cls);
-    memcpy(down_offsets, offsets, sizeof(offsets));
     Py_RETURN_NONE;
 }
 
@@ -1602,23 +1599,11 @@ static PyObject *
 bind_keep(PyObject *module, PyObject *args)
 {
     PyObject *meter, *nack, *cache;
-    if (!PyArg_ParseTuple(args, "O!O!O!:bind_keep", &PyType_Type, &meter, &PyType_Type, &nack,
-                          &PyType_Type, &cache))
+    if (!PyArg_ParseTuple(args, "OOO:bind_keep", &meter, &nack, &cache)
+        || bind_class(meter, meter_names, M_SLOTS, meter_offsets, &meter_type) < 0
+        || bind_class(nack, nack_names, N_SLOTS, nack_offsets, &nack_type) < 0
+        || bind_class(cache, cache_names, C_SLOTS, cache_offsets, &cache_type) < 0)
         return NULL;
-    Py_ssize_t m[M_SLOTS], n[N_SLOTS], c[C_SLOTS];
-    if (slot_offsets(meter, meter_names, M_SLOTS, m, 0) < 0
-        || slot_offsets(nack, nack_names, N_SLOTS, n, 0) < 0
-        || slot_offsets(cache, cache_names, C_SLOTS, c, 0) < 0)
-        return NULL;
-    Py_INCREF(meter);
-    Py_XSETREF(meter_type, (PyTypeObject *)meter);
-    Py_INCREF(nack);
-    Py_XSETREF(nack_type, (PyTypeObject *)nack);
-    Py_INCREF(cache);
-    Py_XSETREF(cache_type, (PyTypeObject *)cache);
-    memcpy(meter_offsets, m, sizeof(m));
-    memcpy(nack_offsets, n, sizeof(n));
-    memcpy(cache_offsets, c, sizeof(c));
     Py_RETURN_NONE;
 }
 

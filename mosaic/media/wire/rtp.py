@@ -204,6 +204,10 @@ def _two_byte_elements(
 def _element(
     ext_id: int, data: bytes, start: int, stop: int, ids: ExtensionIds, header: RtpHeader
 ) -> None:
+    if ext_id == 0:
+        # RFC 8285 reserves ID 0 (a one-byte element can still carry it with a length):
+        # no extension's, and 0 in `ExtensionIds` is one not negotiated, so never a match.
+        return
     if ext_id == ids.audio_level:
         if stop == start:
             raise MalformedPacket("empty audio level")

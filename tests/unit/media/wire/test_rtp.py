@@ -82,6 +82,17 @@ def test_extensions_not_negotiated_are_not_read() -> None:
     assert header.audio_level is None and header.rid is None
 
 
+def test_a_one_byte_element_with_id_0_is_no_extensions() -> None:
+    """ID 0 is reserved (RFC 8285): an element that carries it with a length is skipped,
+    never taken for an extension whose ID is 0 because it was not negotiated (here the
+    transport-wide number and the RID)."""
+    block = struct.pack("!HH", 0xBEDE, 2) + bytes([0x10, 0x05, 0x01, 0x00, 0x00, 0, 0, 0])
+    ids = ExtensionIds(audio_level=1)
+    header = parse_rtp(packet(extensions=block), ids)
+    assert header.audio_level == 5
+    assert header.transport_sequence is None and header.rid is None
+
+
 def test_one_byte_id_15_ends_the_block() -> None:
     block = struct.pack("!HH", 0xBEDE, 2) + bytes([0xF0, 0x1F, 0xA0, 0xFF]) + bytes(4)
     header = parse_rtp(packet(extensions=block), UP)
