@@ -198,13 +198,19 @@ async def watch_until(
         await asyncio.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
 
 
+STEADY_MS = 1000
+
+
 async def settled_on(page: Evaluates, width: int, timeout: float) -> float:
-    """Wait until the page decodes ``width`` at 12 fps or more for a second; seconds it took."""
-    began = time.monotonic()
+    """Wait until the page decodes ``width`` at 12 fps or more for a second, and return the
+    seconds from the call to the start of that second: when the viewer was back on the layer
+    (the second that follows proves it stayed). ``timeout`` bounds that start; the wait lasts
+    the proving second longer."""
     since = await page_now(page)
 
-    async def steady() -> bool:
-        return first_steady(await samples(page, since), width, 12, 1000) is not None
+    async def steady() -> tuple[float] | None:
+        start = first_steady(await samples(page, since), width, 12, STEADY_MS)
+        return None if start is None else ((start - since) / 1000,)
 
-    await wait_until(steady, timeout=timeout, interval=0.25)
-    return time.monotonic() - began
+    (seconds,) = await wait_until(steady, timeout=timeout + STEADY_MS / 1000 + 0.5, interval=0.25)
+    return seconds
