@@ -728,19 +728,19 @@ lane_set(PyObject *object, int index, PyObject *value)
     Py_XDECREF(old);
 }
 
-/* The in-order case on ``rewriter``'s slots: 1 with the outgoing pair in ``out_sequence``
- * and ``out_timestamp``; 0, nothing changed, for any other case; -1 with an exception set. */
+/* The in-order case on ``rewriter``'s slots for the packet numbered ``sequence`` (its value
+ * ``number``) with ``timestamp``: 1 with the outgoing pair in ``out_sequence`` and
+ * ``out_timestamp``; 0, nothing changed, for any other case; -1 with an exception set. */
 static int
-rewrite_core(PyObject *rewriter, PyObject *sequence, PyObject *timestamp_value, PyObject *now,
-             uint64_t *out_sequence, uint64_t *out_timestamp)
+rewrite_core(PyObject *rewriter, PyObject *sequence, long long number, long long timestamp,
+             PyObject *now, uint64_t *out_sequence, uint64_t *out_timestamp)
 {
     if (lane_type == NULL || Py_TYPE(rewriter) != lane_type)
         return 0;
     if (*LANE_SLOT(rewriter, LANE_PENDING) != Py_False || *LANE_SLOT(rewriter, LANE_LAST_SEND_TIME) == NULL)
         return 0;
-    long long number, timestamp, newest, newest_ext, out_ext, ts_offset, last_timestamp;
-    if (!lane_int(sequence, &number) || !lane_int(timestamp_value, &timestamp)
-        || !lane_int(*LANE_SLOT(rewriter, LANE_NEWEST), &newest)
+    long long newest, newest_ext, out_ext, ts_offset, last_timestamp;
+    if (!lane_int(*LANE_SLOT(rewriter, LANE_NEWEST), &newest)
         || !lane_int(*LANE_SLOT(rewriter, LANE_NEWEST_EXT), &newest_ext)
         || !lane_int(*LANE_SLOT(rewriter, LANE_OUT_EXT), &out_ext)
         || !lane_int(*LANE_SLOT(rewriter, LANE_TS_OFFSET), &ts_offset)
@@ -791,8 +791,14 @@ rewrite_in_order(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "rewrite_in_order takes 4 arguments");
         return NULL;
     }
+    long long number, stamp;
+    if (!lane_int(args[1], &number) || !lane_int(args[2], &stamp)) {
+        if (PyErr_Occurred())
+            PyErr_Clear();
+        Py_RETURN_NONE;
+    }
     uint64_t sequence, timestamp;
-    int mapped = rewrite_core(args[0], args[1], args[2], args[3], &sequence, &timestamp);
+    int mapped = rewrite_core(args[0], args[1], number, stamp, args[3], &sequence, &timestamp);
     if (mapped < 0)
         return NULL;
     if (mapped == 0)
@@ -1413,10 +1419,17 @@ add_to_slot(PyObject *down, int index, long long value, long long amount)
 
 /* The packet as seen by every receiver: read once from the header. */
 typedef struct {
-    PyObject *template, *sequence, *timestamp, *ids, *now;
+    PyObject *template, *sequence, *now;
+    long long number, timestamp;
     int marker;
     long long payload_size;
     double now_value;
+    /* Its VP8 IDs (`header.vp8_ids`): ``has_ids`` when not None, ``ids_read`` when they are
+     * five plain ints (else every receiver gets the Python `write`), ``ids_in_range`` when
+     * they are fields a down track may renumber (else only those that renumber do); the
+     * offsets in ``ids`` are each receiver's. */
+    int has_ids, ids_read, ids_in_range;
+    Vp8Shift ids;
 } Outgoing;
 
 /* One receiver: 1 written; 0 not the common case, nothing changed (the caller calls
@@ -1450,18 +1463,10 @@ fanout_one(PyObject *down, const Outgoing *packet)
     Py_ssize_t length = PyByteArray_GET_SIZE(packet->template);
     Vp8Shift shift;
     const Vp8Shift *shifting = NULL;
-    if (packet->ids != Py_None) {
-        PyObject *ids = packet->ids;
-        if (!PyTuple_CheckExact(ids) || PyTuple_GET_SIZE(ids) != 5
-            || !lane_int(PyTuple_GET_ITEM(ids, 0), &shift.picture_at)
-            || !lane_int(PyTuple_GET_ITEM(ids, 1), &shift.picture_id)
-            || !lane_int(PyTuple_GET_ITEM(ids, 2), &shift.mask)
-            || !lane_int(PyTuple_GET_ITEM(ids, 3), &shift.tl0_at)
-            || !lane_int(PyTuple_GET_ITEM(ids, 4), &shift.tl0)) {
-            if (PyErr_Occurred())
-                PyErr_Clear();
+    if (packet->has_ids) {
+        if (!packet->ids_read)
             return 0;
-        }
+        shift = packet->ids;
         PyObject *picture_offset = DOWN_SLOT(down, D_PICTURE_OFFSET);
         PyObject *tl0_offset = DOWN_SLOT(down, D_TL0_OFFSET);
         PyObject *pending = DOWN_SLOT(down, D_VP8_PENDING), *shifted = DOWN_SLOT(down, D_VP8_SHIFT);
@@ -1483,18 +1488,16 @@ fanout_one(PyObject *down, const Outgoing *packet)
                     PyErr_Clear();
                 return 0;
             }
-            if ((shift.mask != 0x7F && shift.mask != 0x7FFF) || shift.picture_at < 0
-                || shift.picture_at + (shift.mask == 0x7F ? 0 : 1) >= length || shift.tl0_at < 0
-                || shift.tl0_at >= length || shift.picture_id < 0 || shift.picture_id > 0x7FFF
-                || shift.tl0 < 0 || shift.tl0 > 0xFF || shift.picture_offset < 0
+            if (!packet->ids_in_range || shift.picture_at + (shift.mask == 0x7F ? 0 : 1) >= length
+                || shift.tl0_at >= length || shift.picture_offset < 0
                 || shift.picture_offset > 0x7FFF || shift.tl0_offset < 0 || shift.tl0_offset > 0xFF)
                 return 0;
             shifting = &shift;
         }
     }
     uint64_t sequence, timestamp;
-    int mapped = rewrite_core(DOWN_SLOT(down, D_REWRITER), packet->sequence, packet->timestamp,
-                              packet->now, &sequence, &timestamp);
+    int mapped = rewrite_core(DOWN_SLOT(down, D_REWRITER), packet->sequence, packet->number,
+                              packet->timestamp, packet->now, &sequence, &timestamp);
     if (mapped <= 0)
         return mapped;
     unsigned long first = (unsigned long)(packet->marker ? payload_type | 0x80 : payload_type);
@@ -1527,24 +1530,39 @@ fanout(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     PyObject *marker = NULL;
     int lane = down_type != NULL && header_type != NULL && Py_IS_TYPE(header, header_type)
                && PyByteArray_CheckExact(packet.template) && PyFloat_CheckExact(packet.now);
+    PyObject *ids = NULL;
     if (lane) {
         packet.sequence = SLOT_AT(header, header_offsets[H_SEQUENCE_NUMBER]);
-        packet.timestamp = SLOT_AT(header, header_offsets[H_TIMESTAMP]);
-        packet.ids = SLOT_AT(header, header_offsets[H_VP8_IDS]);
+        ids = SLOT_AT(header, header_offsets[H_VP8_IDS]);
         marker = SLOT_AT(header, header_offsets[H_MARKER]);
-        lane = packet.sequence != NULL && packet.timestamp != NULL && packet.ids != NULL
-               && (marker == Py_True || marker == Py_False)
+        lane = ids != NULL && (marker == Py_True || marker == Py_False)
+               && lane_int(packet.sequence, &packet.number)
+               && lane_int(SLOT_AT(header, header_offsets[H_TIMESTAMP]), &packet.timestamp)
                && lane_int(SLOT_AT(header, header_offsets[H_PAYLOAD_OFFSET]), &start)
                && lane_int(SLOT_AT(header, header_offsets[H_PAYLOAD_END]), &stop)
                && start >= 0 && stop >= start;
         if (PyErr_Occurred())
             PyErr_Clear();
     }
+    if (lane && ids != Py_None) {
+        Vp8Shift *read = &packet.ids;
+        packet.has_ids = 1;
+        packet.ids_read = PyTuple_CheckExact(ids) && PyTuple_GET_SIZE(ids) == 5
+                          && lane_int(PyTuple_GET_ITEM(ids, 0), &read->picture_at)
+                          && lane_int(PyTuple_GET_ITEM(ids, 1), &read->picture_id)
+                          && lane_int(PyTuple_GET_ITEM(ids, 2), &read->mask)
+                          && lane_int(PyTuple_GET_ITEM(ids, 3), &read->tl0_at)
+                          && lane_int(PyTuple_GET_ITEM(ids, 4), &read->tl0);
+        if (PyErr_Occurred())
+            PyErr_Clear();
+        packet.ids_in_range = packet.ids_read && (read->mask == 0x7F || read->mask == 0x7FFF)
+                              && read->picture_at >= 0 && read->tl0_at >= 0
+                              && read->picture_id >= 0 && read->picture_id <= 0x7FFF
+                              && read->tl0 >= 0 && read->tl0 <= 0xFF;
+    }
     if (lane) {
         /* Held: a Python `write` in between could replace the header's slots. */
         Py_INCREF(packet.sequence);
-        Py_INCREF(packet.timestamp);
-        Py_INCREF(packet.ids);
         packet.marker = marker == Py_True;
         packet.payload_size = stop - start;
         packet.now_value = PyFloat_AS_DOUBLE(packet.now);
@@ -1564,11 +1582,8 @@ fanout(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         failed |= done < 0;
         Py_DECREF(down);
     }
-    if (lane) {
+    if (lane)
         Py_DECREF(packet.sequence);
-        Py_DECREF(packet.timestamp);
-        Py_DECREF(packet.ids);
-    }
     if (failed)
         return NULL;
     Py_RETURN_NONE;
