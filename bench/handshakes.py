@@ -12,7 +12,8 @@ server's side, by the server when it closes the transport.
 This is the figure of the fault "ICE completed, DTLS connecting forever" of
 docs/performance.md: 2 runs in ~40 of the forwarding benchmark before the fix (5f5c607),
 reproduced here at 1-2 stalled rounds in 15-20 of 8 bots. Not part of ``make bench``'s plan:
-run it after a change to ICE, DTLS or the joins. ``--uvloop`` runs the server on uvloop.
+run it after a change to ICE, DTLS or the joins. ``--event-loop asyncio`` (or ``uvloop``)
+runs the server on that loop rather than its default.
 """
 
 from __future__ import annotations
@@ -63,11 +64,11 @@ def _replaced(bots: list[Bot]) -> int:
     )
 
 
-async def run(rounds: int, count: int, uvloop: bool = False) -> dict[str, Any]:
+async def run(rounds: int, count: int, event_loop: str | None = None) -> dict[str, Any]:
     """Join storms against one server; the count of stalled handshakes, round by round."""
     per_round: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-") as data_dir:
-        server = MosaicProcess(Path(data_dir), uvloop=uvloop).start()
+        server = MosaicProcess(Path(data_dir), event_loop=event_loop).start()
         try:
             meeting = await open_meeting(server.url)
             for index in range(rounds):
@@ -92,7 +93,7 @@ async def run(rounds: int, count: int, uvloop: bool = False) -> dict[str, Any]:
     return {
         "rounds": rounds,
         "bots": count,
-        "uvloop": uvloop,
+        "event_loop": event_loop or "default",
         "connections": sum(r["connections"] for r in per_round),
         "stalled_connections": sum(r["replaced"] for r in per_round),
         "stalled_rounds": sum(1 for r in per_round if r["replaced"]),
@@ -105,10 +106,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.handshakes", description=__doc__)
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--bots", type=int, default=8)
-    parser.add_argument("--uvloop", action="store_true")
+    parser.add_argument("--event-loop", choices=("uvloop", "asyncio"), default=None)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
-    result = asyncio.run(run(args.rounds, args.bots, args.uvloop))
+    result = asyncio.run(run(args.rounds, args.bots, args.event_loop))
     summary = {k: v for k, v in result.items() if k != "per_round"}
     print(json.dumps(summary, indent=2))
 

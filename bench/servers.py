@@ -108,11 +108,6 @@ class ServerProcess:
         self.stop()
 
 
-UVLOOP_LAUNCHER = (
-    "import sys, uvloop; uvloop.install(); from mosaic.cli import main; sys.exit(main())"
-)
-
-
 class MosaicProcess(ServerProcess):
     """`python -m mosaic serve` with the throttles lifted (every bot comes from 127.0.0.1)."""
 
@@ -123,13 +118,14 @@ class MosaicProcess(ServerProcess):
         data_dir: Path,
         media_address: str = "127.0.0.1",
         *,
-        uvloop: bool = False,
+        event_loop: str | None = None,
         extra_args: tuple[str, ...] = (),
         port: int | None = None,
     ) -> None:
         super().__init__()
         self.media_address = media_address
-        self.uvloop = uvloop
+        # ``--event-loop``: None for the server's default (see `mosaic.event_loop`).
+        self.event_loop = event_loop
         # More flags (the cluster benchmark: --redis-url, --workers).
         self.extra_args = extra_args
         self.port = port or free_port()
@@ -137,11 +133,8 @@ class MosaicProcess(ServerProcess):
         self.data_dir = data_dir
 
     def start(self, timeout: float = 30.0) -> MosaicProcess:
-        # `mosaic serve` runs on asyncio's own loop; ``uvloop`` tries it on uvloop (an
-        # experiment of the profile: see docs/performance.md).
-        launcher = ["-c", UVLOOP_LAUNCHER] if self.uvloop else ["-m", "mosaic"]
         command = [
-            sys.executable, *launcher, "serve",
+            sys.executable, "-m", "mosaic", "serve",
             "--host", "127.0.0.1", "--port", str(self.port),
             "--data-dir", str(self.data_dir),
             "--media-addresses", self.media_address,
@@ -149,6 +142,7 @@ class MosaicProcess(ServerProcess):
             "--join-free-failures", "1000000",
             "--websockets-per-address", "1000000",
             "--log-level", "warning",
+            *(("--event-loop", self.event_loop) if self.event_loop else ()),
             *self.extra_args,
         ]  # fmt: skip
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}

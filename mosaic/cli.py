@@ -18,6 +18,7 @@ from pathlib import Path
 import uvicorn
 
 from mosaic.config import Settings, add_arguments, settings_from
+from mosaic.event_loop import LoopUnavailable, loop_factory, loop_name
 from mosaic.logs import configure_logging
 
 # A browser's signaling frames are small; this bounds what one frame can make us buffer.
@@ -148,6 +149,7 @@ async def serve(settings: Settings, worker_slot: int | None = None) -> int:
     from mosaic.app import create_app
 
     raise_file_limit()
+    log.info("event loop: %s", loop_name(asyncio.get_running_loop()))
     app = create_app(settings)
 
     async def drain() -> None:
@@ -277,7 +279,13 @@ def _serve(args: argparse.Namespace, argv: list[str]) -> int:
             print(f"mosaic: {error}", file=sys.stderr)
             return 2
         return supervise(argv, settings.workers, settings.udp_ports, settings.base_url)
-    return asyncio.run(serve(settings, args.worker_slot))
+    try:
+        factory = loop_factory(settings.event_loop)
+    except LoopUnavailable as error:
+        print(f"mosaic: {error}", file=sys.stderr)
+        return 2
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(serve(settings, args.worker_slot))
 
 
 def _cluster_status(args: argparse.Namespace) -> int:

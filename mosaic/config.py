@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from mosaic.event_loop import CHOICES
+
 
 def _bool(text: str) -> bool:
     lowered = text.strip().lower()
@@ -63,6 +65,14 @@ def _capacity(text: str) -> int:
 # operators set 25: docs/capacity.md). The fleet is sized at 50 per core: a meeting spreading
 # past it is what keeps every worker at its budget.
 DEFAULT_WORKER_CAPACITY = 50
+
+
+def _event_loop(text: str) -> str:
+    """One of `mosaic.event_loop.CHOICES`."""
+    choice = text.strip().lower()
+    if choice not in CHOICES:
+        raise _Refused(f"not an event loop: {text!r} (auto, uvloop or asyncio)")
+    return choice
 
 
 def _windows(text: str) -> list[tuple[float, int]]:
@@ -257,6 +267,13 @@ class Settings:
     log_level: str = field(default="info", metadata={"help": "debug, info, warning or error"})
     log_format: str = field(
         default="text", metadata={"help": "text, or json (one object a line, with correlation ids)"}
+    )
+    event_loop: str = field(
+        default="auto",
+        metadata={
+            "help": "auto (uvloop where installed), uvloop or asyncio (the standard library's)",
+            "parse": _event_loop,
+        },
     )
 
     @property

@@ -164,3 +164,37 @@ async def test_json_logs_carry_correlation_ids(tmp_path: Path) -> None:
     assert entries and all("level" in e and "message" in e for e in entries)
     joined = [e for e in entries if e.get("participant_id") == participant]
     assert joined and joined[0]["meeting_id"] == meeting["id"]
+
+
+def test_the_server_runs_on_the_event_loop_it_is_given(tmp_path: Path) -> None:
+    """uvloop by default (where installed, as here: uvicorn[standard] brings it), asyncio's
+    own loop with ``--event-loop asyncio``; the server says which, and stops cleanly on
+    both. A name that is no loop is refused before anything starts."""
+    for flag, expected in (((), "uvloop"), (("--event-loop", "asyncio"), "asyncio")):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mosaic", "serve", "--port", str(free_port()),
+             "--data-dir", str(tmp_path), *flag],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+        try:
+            assert process.stdout is not None
+            said = []
+            while not said or "Mosaic is running at" not in said[-1]:
+                said.append(process.stdout.readline())
+                assert said[-1], "".join(said)
+            assert f"event loop: {expected}" in "".join(said)
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(15) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+    refused = subprocess.run(
+        [sys.executable, "-m", "mosaic", "serve", "--event-loop", "tokio"],
+        capture_output=True,
+        check=False,
+        text=True,
+    )
+    assert refused.returncode == 2 and "not an event loop" in refused.stderr
