@@ -56,8 +56,8 @@ def py_spy() -> str:
 # not named by perf on CPython 3.11: the rest of the interpreter's time is "Python".
 STAGES = (
     ("send (sendto, the kernel's side included)", ("__libc_sendto", "__send")),
-    ("receive (recvfrom)", ("__libc_recvfrom",)),
-    ("the loop's sleeps and wake-ups (epoll_wait)", ("epoll_wait",)),
+    ("receive (recvfrom, recvmsg)", ("__libc_recvfrom", "__libc_recvmsg")),
+    ("the loop's sleeps and wake-ups (epoll_wait)", ("epoll_wait", "epoll_pwait")),
     # OpenSSL's AES-GCM is hand-written assembly without frame pointers: its samples are
     # told apart by their own names.
     ("SRTP unprotect", ("srtp_unprotect", "ossl_aes_gcm_decrypt_avx512")),

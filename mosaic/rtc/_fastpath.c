@@ -1167,24 +1167,19 @@ bind_stats(PyObject *module, PyObject *cls)
 
 #define STATS_SLOT(object, index) ((PyObject **)((char *)(object) + stats_offsets[index]))
 
-/* stats_update(stats, sequence_number, timestamp, arrival, size) -> bool */
-static PyObject *
-stats_update(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+/* The statistics' update on C values: 1 counted; 0 not the common case, nothing changed;
+ * -1 with an exception set, nothing changed. */
+static int
+stats_core(PyObject *stats, long long number, long long timestamp, double arrival,
+           long long size)
 {
-    if (nargs != 5) {
-        PyErr_SetString(PyExc_TypeError, "stats_update takes 5 arguments");
-        return NULL;
-    }
-    PyObject *stats = args[0];
-    if (stats_type == NULL || Py_TYPE(stats) != stats_type || !PyFloat_CheckExact(args[3]))
-        Py_RETURN_FALSE;
-    long long number, timestamp, size, clock_rate, base_seq, max_seq, cycles, received;
+    if (stats_type == NULL || Py_TYPE(stats) != stats_type)
+        return 0;
+    long long clock_rate, base_seq, max_seq, cycles, received;
     long long expected_prior, received_prior, bytes_received, skipped;
     PyObject *jitter_value = *STATS_SLOT(stats, S_JITTER);
     PyObject *last_value = *STATS_SLOT(stats, S_LAST_TRANSIT);
-    if (!lane_int(args[1], &number) || !lane_int(args[2], &timestamp)
-        || !lane_int(args[4], &size)
-        || !lane_int(*STATS_SLOT(stats, S_CLOCK_RATE), &clock_rate)
+    if (!lane_int(*STATS_SLOT(stats, S_CLOCK_RATE), &clock_rate)
         || !lane_int(*STATS_SLOT(stats, S_BASE_SEQ), &base_seq)
         || !lane_int(*STATS_SLOT(stats, S_MAX_SEQ), &max_seq)
         || !lane_int(*STATS_SLOT(stats, S_CYCLES), &cycles)
@@ -1204,7 +1199,7 @@ stats_update(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         || max_seq < -(1LL << 52) || max_seq >= (1LL << 52)) {
         if (PyErr_Occurred())
             PyErr_Clear();
-        Py_RETURN_FALSE;
+        return 0;
     }
     long long before[S_SLOTS], after[S_SLOTS];
     before[S_BASE_SEQ] = base_seq;
@@ -1234,7 +1229,6 @@ stats_update(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             expected_prior = received_prior = skipped = 0;
         }
     }
-    double arrival = PyFloat_AS_DOUBLE(args[3]);
     double transit = arrival * (double)clock_rate - (double)timestamp;
     double jitter = PyFloat_AS_DOUBLE(jitter_value);
     if (last_value != Py_None) {
@@ -1272,7 +1266,7 @@ stats_update(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (!complete) {
         for (int i = 0; i < S_SLOTS; i++)
             Py_XDECREF(values[i]);
-        return NULL;
+        return -1;
     }
     for (int i = 0; i < S_SLOTS; i++) {  /* the references move into the slots */
         if (!changed[i])
@@ -1281,7 +1275,28 @@ stats_update(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         *STATS_SLOT(stats, i) = values[i];
         Py_XDECREF(old);
     }
-    Py_RETURN_TRUE;
+    return 1;
+}
+
+/* stats_update(stats, sequence_number, timestamp, arrival, size) -> bool */
+static PyObject *
+stats_update(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "stats_update takes 5 arguments");
+        return NULL;
+    }
+    long long number, timestamp, size;
+    if (!PyFloat_CheckExact(args[3]) || !lane_int(args[1], &number)
+        || !lane_int(args[2], &timestamp) || !lane_int(args[4], &size)) {
+        if (PyErr_Occurred())
+            PyErr_Clear();
+        Py_RETURN_FALSE;
+    }
+    int counted = stats_core(args[0], number, timestamp, PyFloat_AS_DOUBLE(args[3]), size);
+    if (counted < 0)
+        return NULL;
+    return PyBool_FromLong(counted);
 }
 
 /* `RtpWriter.template` and `set_abs_send_time` (mosaic/media/wire/rtp.py) in one call, on
@@ -1637,23 +1652,26 @@ float_floor_div(double x, double y)
     return quotient - floored > 0.5 ? floored + 1.0 : floored;
 }
 
-/* keep(meter, nack, cache, sequence_number, data, size, now) -> bool */
-static PyObject *
-keep(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+/* What `keep_apply` changes, found and made by `keep_check` (``filled``: the meter's bucket's
+ * new value, the one object made). */
+typedef struct {
+    PyObject *buckets, *nack, *numbers, *stored, *arrivals, *sequence, *data, *now, *filled;
+    Py_ssize_t bucket, slot;
+    int ahead;
+} KeepPlan;
+
+/* The common case of all three, checked before anything changes: 1 with ``plan`` made (the
+ * caller applies or releases it); 0 not the common case; -1 with an exception set. */
+static int
+keep_check(PyObject *meter, PyObject *nack, PyObject *cache, PyObject *sequence,
+           PyObject *data, long long size, PyObject *now, KeepPlan *plan)
 {
-    if (nargs != 7) {
-        PyErr_SetString(PyExc_TypeError, "keep takes 7 arguments");
-        return NULL;
-    }
-    PyObject *meter = args[0], *nack = args[1], *cache = args[2], *sequence = args[3];
-    PyObject *data = args[4], *now = args[6];
     if (meter_type == NULL || Py_TYPE(meter) != meter_type || Py_TYPE(cache) != cache_type
         || (nack != Py_None && Py_TYPE(nack) != nack_type) || !PyFloat_CheckExact(now))
-        Py_RETURN_FALSE;
+        return 0;
     double at = PyFloat_AS_DOUBLE(now);
-    long long number, size, index, bucket_value, newest = 0, mask, max_mask, held;
-    if (!lane_int(sequence, &number) || !lane_int(args[5], &size) || number < 0
-        || number > 0xFFFF || size < 0)
+    long long number, index, bucket_value, newest = 0, mask, max_mask, held;
+    if (!lane_int(sequence, &number) || number < 0 || number > 0xFFFF || size < 0)
         goto not_common;
     /* The meter: the packet falls in the bucket being filled. */
     PyObject *span = SLOT_AT(meter, meter_offsets[M_SPAN]);
@@ -1705,23 +1723,285 @@ keep(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (held != number && held >= 0 && mask < max_mask
         && at - PyFloat_AS_DOUBLE(arrived) < PyFloat_AS_DOUBLE(history))
         goto not_common;  /* it would overwrite a recent packet: the ring grows, in Python */
-    /* Every case is the common one: the one object to make first, then the changes. */
+    /* Every case is the common one: the one object to make. */
     PyObject *filled = PyLong_FromLongLong(bucket_value + size);
     if (filled == NULL)
-        return NULL;
-    PyList_SetItem(buckets, bucket, filled);  /* steals ``filled``, releases the old */
-    if (ahead == 1) {
-        PyObject **newest_slot = (PyObject **)((char *)nack + nack_offsets[N_NEWEST]);
-        Py_INCREF(sequence);
-        Py_XSETREF(*newest_slot, sequence);
+        return -1;
+    *plan = (KeepPlan){.buckets = buckets, .nack = nack, .numbers = numbers, .stored = stored,
+                       .arrivals = arrivals, .sequence = sequence, .data = data, .now = now,
+                       .filled = filled, .bucket = bucket, .slot = slot, .ahead = ahead == 1};
+    return 1;
+not_common:
+    if (PyErr_Occurred())
+        PyErr_Clear();
+    return 0;
+}
+
+/* The changes `keep_check` planned; nothing in between may have touched the three. */
+static void
+keep_apply(const KeepPlan *plan)
+{
+    PyList_SetItem(plan->buckets, plan->bucket, plan->filled);  /* steals it, drops the old */
+    if (plan->ahead) {
+        PyObject **newest_slot = (PyObject **)((char *)plan->nack + nack_offsets[N_NEWEST]);
+        Py_INCREF(plan->sequence);
+        Py_XSETREF(*newest_slot, plan->sequence);
     }
-    Py_INCREF(sequence);
-    PyList_SetItem(numbers, slot, sequence);
-    Py_INCREF(data);
-    PyList_SetItem(stored, slot, data);
-    Py_INCREF(now);
-    PyList_SetItem(arrivals, slot, now);
+    Py_INCREF(plan->sequence);
+    PyList_SetItem(plan->numbers, plan->slot, plan->sequence);
+    Py_INCREF(plan->data);
+    PyList_SetItem(plan->stored, plan->slot, plan->data);
+    Py_INCREF(plan->now);
+    PyList_SetItem(plan->arrivals, plan->slot, plan->now);
+}
+
+/* keep(meter, nack, cache, sequence_number, data, size, now) -> bool */
+static PyObject *
+keep(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError, "keep takes 7 arguments");
+        return NULL;
+    }
+    long long size;
+    if (!lane_int(args[5], &size)) {
+        if (PyErr_Occurred())
+            PyErr_Clear();
+        Py_RETURN_FALSE;
+    }
+    KeepPlan plan;
+    int common = keep_check(args[0], args[1], args[2], args[3], args[4], size, args[6], &plan);
+    if (common < 0)
+        return NULL;
+    if (common)
+        keep_apply(&plan);
+    return PyBool_FromLong(common);
+}
+
+/* The whole of `UpStream.receive` (mosaic/media/sfu/up.py) for a packet in its common case.
+ *
+ * With the statistics, the bookkeeping, the template and the fan-out compiled, what was left
+ * of a packet received in Python was the method that calls them (and `template`'s VP8
+ * picture tracking): ~40 attribute reads, five calls and their arguments, per packet.
+ * `receive(stream, data, header, now)` does it on the stream's own slots (found once by
+ * `bind_receive`) when the packet is the common case: media, not padding; the stream not
+ * resuming after a silence; no receiver waiting for a keyframe, the picture size known and
+ * no keyframe asked for (video); the statistics, the meter, the NACK tracker and the cache
+ * in their common cases (`stats_core`, `keep_check`); the template made by
+ * `writer_template`. All of that is checked, and the template and the VP8 IDs read, before
+ * anything changes: it returns False, having changed nothing, for every other case, and
+ * the Python `receive` runs, the one definition. The changes are then made in the Python
+ * method's order: statistics, bookkeeping, the time of the last packet, the audio level
+ * handed to the track's callback, the VP8 picture numbering, the fan-out. */
+enum { R_AUDIO, R_CACHE, R_DOWNS, R_KEYFRAME_WANTED, R_LAST_PACKET, R_METER, R_NACK, R_PENDING,
+       R_PICTURE_ID, R_STATS, R_TL0PICIDX, R_TRACK, R_VP8, R_WIDTH, R_WRITER, R_SLOTS };
+static const char *stream_names[R_SLOTS] = {
+    "audio", "cache", "downs", "keyframe_wanted", "last_packet", "meter", "nack", "pending",
+    "picture_id", "stats", "tl0picidx", "track", "vp8", "width", "writer"};
+static PyTypeObject *stream_type = NULL;
+static Py_ssize_t stream_offsets[R_SLOTS];
+static double stream_gone_after = 0.0;
+static PyObject *on_audio_level_name = NULL;
+
+#define STREAM_SLOT(object, index) SLOT_AT(object, stream_offsets[index])
+
+/* bind_receive(stream_cls, gone_after): `UpStream` and `LAYER_GONE_AFTER`. */
+static PyObject *
+bind_receive(PyObject *module, PyObject *args)
+{
+    PyObject *cls;
+    double gone_after;
+    if (!PyArg_ParseTuple(args, "Od:bind_receive", &cls, &gone_after)
+        || bind_class(cls, stream_names, R_SLOTS, stream_offsets, &stream_type) < 0)
+        return NULL;
+    stream_gone_after = gone_after;
+    Py_RETURN_NONE;
+}
+
+/* ``object``'s slot at ``offset`` set to ``value`` (a new reference taken). */
+static void
+set_slot(PyObject *object, Py_ssize_t offset, PyObject *value)
+{
+    PyObject **slot = (PyObject **)((char *)object + offset);
+    Py_INCREF(value);
+    Py_XSETREF(*slot, value);
+}
+
+/* The VP8 IDs of a template, read before anything changes (`UpStream.template`). */
+typedef struct {
+    PyObject *ids;  /* the reader's tuple, or None */
+    long long picture_at, picture_id, mask, tl0_at, tl0, newest, tl0picidx;
+} Vp8Read;
+
+/* 1 read (``read->ids`` a new reference); 0 not plain ints; -1 with an exception set. */
+static int
+read_vp8(PyObject *module, PyObject *stream, PyObject *template, long long start,
+         long long stop, Vp8Read *read)
+{
+    PyObject *base = PyLong_FromSsize_t(PyByteArray_GET_SIZE(template) - (Py_ssize_t)(stop - start));
+    if (base == NULL)
+        return -1;
+    PyObject *call[2] = {template, base};
+    PyObject *ids = vp8_picture_ids(module, call, 2);
+    Py_DECREF(base);
+    if (ids == NULL)
+        return -1;
+    read->ids = ids;
+    if (ids == Py_None)
+        return 1;
+    if (PyTuple_CheckExact(ids) && PyTuple_GET_SIZE(ids) == 5
+        && lane_int(PyTuple_GET_ITEM(ids, 0), &read->picture_at)
+        && lane_int(PyTuple_GET_ITEM(ids, 1), &read->picture_id)
+        && lane_int(PyTuple_GET_ITEM(ids, 2), &read->mask)
+        && lane_int(PyTuple_GET_ITEM(ids, 3), &read->tl0_at)
+        && lane_int(PyTuple_GET_ITEM(ids, 4), &read->tl0)
+        && lane_int(STREAM_SLOT(stream, R_PICTURE_ID), &read->newest)
+        && lane_int(STREAM_SLOT(stream, R_TL0PICIDX), &read->tl0picidx)
+        && read->newest <= 0x7FFF && read->picture_id >= 0 && read->picture_id <= 0x7FFF
+        && read->tl0picidx <= 0xFF && read->tl0 >= 0 && read->tl0 <= 0xFF)
+        return 1;
+    if (PyErr_Occurred())
+        PyErr_Clear();
+    Py_DECREF(ids);
+    return 0;
+}
+
+/* `UpStream.template`'s picture tracking: the newest PictureID (a 7-bit one extended to 15
+ * bits, nearest the newest) and TL0PICIDX forwarded; ``header.vp8_ids`` set. 0, or -1 with
+ * an exception set. Takes ``read->ids``. */
+static int
+track_vp8(PyObject *stream, PyObject *header, Vp8Read *read)
+{
+    PyObject *ids = read->ids;
+    if (ids == Py_None) {
+        Py_DECREF(ids);
+        return 0;
+    }
+    if (read->picture_at) {
+        long long newest = read->newest, picture_id = read->picture_id;
+        if (read->mask == 0x7F && newest >= 0) {
+            long long ahead = (long long)(((uint64_t)picture_id - (uint64_t)newest) & 0x7F);
+            if (ahead >= 0x40)
+                ahead -= 0x80;
+            picture_id = (long long)(((uint64_t)newest + (uint64_t)ahead) & 0x7FFF);
+            PyObject *extended = Py_BuildValue("(LLLLL)", read->picture_at, picture_id,
+                                               read->mask, read->tl0_at, read->tl0);
+            if (extended == NULL) {
+                Py_DECREF(ids);
+                return -1;
+            }
+            Py_SETREF(ids, extended);
+        }
+        uint64_t ahead = ((uint64_t)picture_id - (uint64_t)newest) & 0x7FFF;
+        if (newest < 0 || (0 < ahead && ahead < 0x4000))
+            set_slot(stream, stream_offsets[R_PICTURE_ID], PyTuple_GET_ITEM(ids, 1));
+    }
+    if (read->tl0_at) {
+        uint64_t ahead = ((uint64_t)read->tl0 - (uint64_t)read->tl0picidx) & 0xFF;
+        if (read->tl0picidx < 0 || (0 < ahead && ahead < 0x80))
+            set_slot(stream, stream_offsets[R_TL0PICIDX], PyTuple_GET_ITEM(ids, 4));
+    }
+    set_slot(header, header_offsets[H_VP8_IDS], ids);
+    Py_DECREF(ids);
+    return 0;
+}
+
+/* receive(stream, data, header, now) -> bool */
+static PyObject *
+receive(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "receive takes 4 arguments");
+        return NULL;
+    }
+    PyObject *stream = args[0], *data = args[1], *header = args[2], *now = args[3];
+    if (stream_type == NULL || header_type == NULL || down_type == NULL || vp8_fallback == NULL
+        || Py_TYPE(stream) != stream_type || Py_TYPE(header) != header_type
+        || !PyBytes_CheckExact(data) || !PyFloat_CheckExact(now))
+        Py_RETURN_FALSE;
+    double at = PyFloat_AS_DOUBLE(now);
+    PyObject *last = STREAM_SLOT(stream, R_LAST_PACKET), *audio = STREAM_SLOT(stream, R_AUDIO);
+    PyObject *vp8 = STREAM_SLOT(stream, R_VP8), *downs = STREAM_SLOT(stream, R_DOWNS);
+    PyObject *sequence = SLOT_AT(header, header_offsets[H_SEQUENCE_NUMBER]);
+    PyObject *level = SLOT_AT(header, header_offsets[H_AUDIO_LEVEL]);
+    long long number, timestamp, start, stop, width;
+    if (last == NULL || !PyFloat_CheckExact(last) || at - PyFloat_AS_DOUBLE(last) > stream_gone_after
+        || (audio != Py_True && audio != Py_False) || (vp8 != Py_True && vp8 != Py_False)
+        || downs == NULL || !PyList_CheckExact(downs) || level == NULL
+        || !lane_int(sequence, &number)
+        || !lane_int(SLOT_AT(header, header_offsets[H_TIMESTAMP]), &timestamp)
+        || !lane_int(SLOT_AT(header, header_offsets[H_PAYLOAD_OFFSET]), &start)
+        || !lane_int(SLOT_AT(header, header_offsets[H_PAYLOAD_END]), &stop)
+        || start == stop || start < 0 || stop < start || stop > PyBytes_GET_SIZE(data))
+        goto not_common;  /* padding (start == stop) among them */
+    if (audio == Py_False) {
+        PyObject *pending = STREAM_SLOT(stream, R_PENDING);
+        if (pending == NULL || !PyList_CheckExact(pending) || PyList_GET_SIZE(pending) != 0
+            || STREAM_SLOT(stream, R_KEYFRAME_WANTED) != Py_None
+            || !lane_int(STREAM_SLOT(stream, R_WIDTH), &width) || width == 0)
+            goto not_common;
+    }
+    PyObject *track = STREAM_SLOT(stream, R_TRACK);
+    if (track == NULL)
+        goto not_common;
+    long long size = PyBytes_GET_SIZE(data);
+    KeepPlan plan;
+    int common = keep_check(STREAM_SLOT(stream, R_METER), STREAM_SLOT(stream, R_NACK),
+                            STREAM_SLOT(stream, R_CACHE), sequence, data, size, now, &plan);
+    if (common <= 0)
+        return common < 0 ? NULL : Py_NewRef(Py_False);
+    PyObject *template = NULL;
+    Vp8Read read = {.ids = NULL};
+    if (PyList_GET_SIZE(downs) != 0) {
+        PyObject *call[4] = {STREAM_SLOT(stream, R_WRITER), data, header, now};
+        template = writer_template(module, call, 4);
+        if (template == NULL || template == Py_None)
+            goto release;
+        if (vp8 == Py_True && (common = read_vp8(module, stream, template, start, stop, &read)) <= 0)
+            goto release;
+    }
+    int counted = stats_core(STREAM_SLOT(stream, R_STATS), number, timestamp, at, size);
+    if (counted <= 0) {
+        common = counted;
+        goto release;
+    }
+    /* From here on, the Python method's changes in its order. */
+    keep_apply(&plan);
+    set_slot(stream, stream_offsets[R_LAST_PACKET], now);
+    if (audio == Py_True && level != Py_None) {
+        PyObject *callback = PyObject_GetAttr(track, on_audio_level_name);
+        PyObject *call[3] = {track, level, now};
+        PyObject *result = callback == NULL ? NULL : PyObject_Vectorcall(callback, call, 3, NULL);
+        Py_XDECREF(callback);
+        if (result == NULL) {
+            Py_XDECREF(read.ids);
+            Py_XDECREF(template);
+            return NULL;
+        }
+        Py_DECREF(result);
+    }
+    if (template == NULL)
+        Py_RETURN_TRUE;  /* nobody receives it */
+    if (read.ids != NULL && track_vp8(stream, header, &read) < 0) {
+        Py_DECREF(template);
+        return NULL;
+    }
+    PyObject *call[4] = {downs, template, header, now};
+    Py_INCREF(downs);  /* a receiver's `write` could replace the list */
+    PyObject *result = fanout(module, call, 4);
+    Py_DECREF(downs);
+    Py_DECREF(template);
+    if (result == NULL)
+        return NULL;
+    Py_DECREF(result);
     Py_RETURN_TRUE;
+release:  /* nothing changed: the plan's one object, the template, the IDs let go */
+    Py_DECREF(plan.filled);
+    Py_XDECREF(template);
+    Py_XDECREF(read.ids);
+    if (common < 0 || (template == NULL && PyErr_Occurred()))
+        return NULL;
+    Py_RETURN_FALSE;
 not_common:
     if (PyErr_Occurred())
         PyErr_Clear();
@@ -1729,6 +2009,10 @@ not_common:
 }
 
 static PyMethodDef module_methods[] = {
+    {"bind_receive", (PyCFunction)bind_receive, METH_VARARGS,
+     "bind_receive(stream_cls, gone_after): the class whose slots receive reads and writes."},
+    {"receive", (PyCFunction)(void (*)(void))receive, METH_FASTCALL,
+     "receive(stream, data, header, now) -> bool"},
     {"bind_rewriter", (PyCFunction)bind_rewriter, METH_VARARGS,
      "bind_rewriter(cls, max_jump): the class whose slots rewrite_in_order reads and writes."},
     {"rewrite_in_order", (PyCFunction)(void (*)(void))rewrite_in_order, METH_FASTCALL,
@@ -1774,6 +2058,9 @@ PyInit__fastpath(void)
     if (PyType_Ready(&ForwarderType) < 0 || PyType_Ready(&UnprotectorType) < 0)
         return NULL;
     if (write_name == NULL && (write_name = PyUnicode_InternFromString("write")) == NULL)
+        return NULL;
+    if (on_audio_level_name == NULL
+        && (on_audio_level_name = PyUnicode_InternFromString("on_audio_level")) == NULL)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)

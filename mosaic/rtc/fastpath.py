@@ -220,6 +220,26 @@ def fanout() -> Fanout | None:
     return _fastpath.fanout  # type: ignore[no-any-return]
 
 
+Receive = Callable[[Any, bytes, Any, float], bool]
+
+
+def receiver(
+    stream_cls: type, header_cls: type, ids_cls: type, gone_after: float
+) -> Receive | None:
+    """The whole of ``stream_cls.receive`` (`UpStream`, whose slots it reads and writes;
+    ``header_cls``: `RtpHeader`, ``ids_cls``: `ExtensionIds`; ``gone_after``:
+    `LAYER_GONE_AFTER`) for a packet in the common case, in one compiled call, or None
+    where not built or MOSAIC_PURE_PYTHON=1. True when it did exactly what ``receive``
+    would, through the other lanes (statistics, bookkeeping, template, fan-out); False,
+    having changed nothing, for every other case: the caller then runs ``receive``'s
+    Python."""
+    if not available():
+        return None
+    _bind("rtp", header_cls, ids_cls)
+    _bind("receive", stream_cls, gone_after)
+    return _fastpath.receive  # type: ignore[no-any-return]
+
+
 def bind_fanout(sink_cls: type) -> None:
     """The class whose slots `fanout` reads and writes (where built: harmless while the
     compiled path is off)."""

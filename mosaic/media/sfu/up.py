@@ -78,6 +78,7 @@ class UpStream:
 
     __slots__ = (
         "__weakref__",
+        "audio",
         "cache",
         "downs",
         "health",
@@ -86,6 +87,7 @@ class UpStream:
         "keyframe_seq",
         "keyframe_time",
         "keyframe_wanted",
+        "lane",
         "last_packet",
         "make_template",
         "meter",
@@ -136,6 +138,7 @@ class UpStream:
         # Its `template` and `set_abs_send_time` in one compiled call (`fastpath
         # .template_maker`): None for what it leaves to them, and where not built.
         self.make_template = fastpath.template_maker(RtpWriter, RtpHeader, ExtensionIds)
+        self.audio = track.kind == "audio"
         # Whether its packets carry a VP8 payload descriptor whose picture numbering each
         # down track rewrites (see `template`).
         self.vp8 = track.kind == "video" and track.codec.lower() == "vp8"
@@ -145,6 +148,9 @@ class UpStream:
         # -1 before any: where a down track leaving this stream stopped (`DownTrack.start`).
         self.picture_id = -1
         self.tl0picidx = -1
+        # `receive` for a packet in its common case in one compiled call (`fastpath
+        # .receiver`, through the lanes above): None where not built.
+        self.lane = fastpath.receiver(UpStream, RtpHeader, ExtensionIds, LAYER_GONE_AFTER)
 
     @property
     def clock_rate(self) -> int:
@@ -154,6 +160,9 @@ class UpStream:
 
     def receive(self, data: bytes, header: RtpHeader, now: float) -> None:
         """One media packet from the uplink (RTX already unwrapped)."""
+        lane = self.lane
+        if lane is not None and lane(self, data, header, now):
+            return
         sequence_number = header.sequence_number
         resumed = now - self.last_packet > LAYER_GONE_AFTER
         if (
@@ -196,7 +205,7 @@ class UpStream:
         if resumed:
             self.resumed_at = now
         self.last_packet = now
-        if track.kind == "audio":
+        if self.audio:
             if header.audio_level is not None:
                 track.on_audio_level(track, header.audio_level, now)
         elif self.pending or not self.width or self.keyframe_wanted is not None:
