@@ -71,7 +71,7 @@ def _event_loop(text: str) -> str:
     """One of `mosaic.event_loop.CHOICES`."""
     choice = text.strip().lower()
     if choice not in CHOICES:
-        raise _Refused(f"not an event loop: {text!r} (auto, uvloop or asyncio)")
+        raise _Refused(f"not an event loop: {text!r} (asyncio or uvloop)")
     return choice
 
 
@@ -269,9 +269,10 @@ class Settings:
         default="text", metadata={"help": "text, or json (one object a line, with correlation ids)"}
     )
     event_loop: str = field(
-        default="auto",
+        default="asyncio",
         metadata={
-            "help": "auto (uvloop where installed), uvloop or asyncio (the standard library's)",
+            "help": "asyncio (the standard library's) or uvloop (less CPU per packet; see"
+            " docs/operations.md before choosing it)",
             "parse": _event_loop,
         },
     )

@@ -1,16 +1,20 @@
-"""The event loop `mosaic serve` runs on: uvloop where it is installed, asyncio's own otherwise.
+"""The event loop `mosaic serve` runs on: asyncio's own by default, uvloop on request.
 
-Why uvloop: once the forwarding path's per-packet work was compiled (`mosaic.rtc.fastpath`),
-the loop's own work per datagram became a large part of what a received packet costs.
-asyncio's selector loop does it in Python (`_run_once`, the selector's `select`,
-`_process_events`, a handle per ready socket, the transport's `_read_ready`); uvloop does it
-in C. docs/performance.md ("The event loop: uvloop") has the figures. The media code uses
-only the loop's public API, and the tests of the transports and the compiled path run on
-both loops (tests/unit/rtc/conftest.py), so ``--event-loop asyncio`` stays a true
-alternative: the way to rule the loop out when something looks wrong.
+uvloop does the loop's own work per datagram in C where asyncio's selector loop does it in
+Python (`_run_once`, the selector's `select`, `_process_events`, a handle per ready socket,
+the transport's `_read_ready`): with the forwarding path compiled, ``--event-loop uvloop``
+forwards for ~10-15 % less CPU per packet (docs/performance.md, "The event loop").
 
-uvloop comes with ``uvicorn[standard]`` (a dependency) everywhere it is built, which is every
-platform but Windows; ``auto`` falls back to asyncio's loop there.
+It is not the default because of what it does when the process runs out of file
+descriptors, which a flood of idle connections can make happen: libuv accepts and closes
+the waiting connections without a word (its reserve-descriptor trick), so the operator's log
+never says the table was full (`logs.ResourceErrors` reports asyncio's accept errors once a
+minute; tests/security/test_floods.py checks it), and if that trick ever fails uvloop closes
+the listening socket for good. Before it can be the default, Mosaic must watch its own file
+table and its listeners. The media code uses only the loop's public API, and the tests of the
+transports and of the compiled path run on both loops (tests/unit/rtc/conftest.py).
+
+uvloop comes with ``uvicorn[standard]`` (a dependency) on every platform but Windows.
 """
 
 from __future__ import annotations
@@ -18,13 +22,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-CHOICES = ("auto", "uvloop", "asyncio")
+CHOICES = ("asyncio", "uvloop")
 
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]
 
 
 class LoopUnavailable(RuntimeError):
-    """``uvloop`` was asked for by name and is not installed."""
+    """uvloop was asked for and is not installed."""
 
 
 def loop_factory(choice: str) -> LoopFactory:
@@ -36,9 +40,7 @@ def loop_factory(choice: str) -> LoopFactory:
     try:
         import uvloop
     except ImportError:
-        if choice == "uvloop":
-            raise LoopUnavailable("uvloop is not installed (pip install uvloop)") from None
-        return asyncio.new_event_loop
+        raise LoopUnavailable("uvloop is not installed (pip install uvloop)") from None
     return uvloop.new_event_loop  # type: ignore[no-any-return]
 
 

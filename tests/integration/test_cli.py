@@ -167,10 +167,10 @@ async def test_json_logs_carry_correlation_ids(tmp_path: Path) -> None:
 
 
 def test_the_server_runs_on_the_event_loop_it_is_given(tmp_path: Path) -> None:
-    """uvloop by default (where installed, as here: uvicorn[standard] brings it), asyncio's
-    own loop with ``--event-loop asyncio``; the server says which, and stops cleanly on
-    both. A name that is no loop is refused before anything starts."""
-    for flag, expected in (((), "uvloop"), (("--event-loop", "asyncio"), "asyncio")):
+    """asyncio's own loop by default, uvloop with ``--event-loop uvloop`` (installed here:
+    uvicorn[standard] brings it); the server says which, and stops cleanly on both. A name
+    that is no loop is refused before anything starts."""
+    for flag, expected in (((), "asyncio"), (("--event-loop", "uvloop"), "uvloop")):
         process = subprocess.Popen(
             [sys.executable, "-m", "mosaic", "serve", "--port", str(free_port()),
              "--data-dir", str(tmp_path), *flag],

@@ -1,6 +1,6 @@
 """Every async test of the media transports and the compiled path runs on both event loops
-`mosaic serve` may use (`mosaic.event_loop`): uvloop, its default, and asyncio's own, the
-alternative an operator can fall back to. The two differ in how a datagram reaches the
+`mosaic serve` may use (`mosaic.event_loop`): asyncio's own, its default, and uvloop, which
+an operator may choose. The two differ in how a datagram reaches the
 protocol and how a refused one is reported; both must forward the same."""
 
 from __future__ import annotations
