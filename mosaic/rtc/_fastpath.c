@@ -1862,6 +1862,7 @@ read_vp8(PyObject *module, PyObject *stream, PyObject *template, long long start
         return 1;
     if (PyErr_Occurred())
         PyErr_Clear();
+    read->ids = NULL;  /* the caller lets go of what it holds: not this one twice */
     Py_DECREF(ids);
     return 0;
 }
