@@ -1951,6 +1951,9 @@ receive(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                             STREAM_SLOT(stream, R_CACHE), sequence, data, size, now, &plan);
     if (common <= 0)
         return common < 0 ? NULL : Py_NewRef(Py_False);
+    /* Held to the end: the audio level's callback and a receiver's `write` run Python, which
+     * could replace the stream's list. */
+    Py_INCREF(downs);
     PyObject *template = NULL;
     Vp8Read read = {.ids = NULL};
     if (PyList_GET_SIZE(downs) != 0) {
@@ -1977,18 +1980,21 @@ receive(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         if (result == NULL) {
             Py_XDECREF(read.ids);
             Py_XDECREF(template);
+            Py_DECREF(downs);
             return NULL;
         }
         Py_DECREF(result);
     }
-    if (template == NULL)
-        Py_RETURN_TRUE;  /* nobody receives it */
+    if (template == NULL) {  /* nobody receives it */
+        Py_DECREF(downs);
+        Py_RETURN_TRUE;
+    }
     if (read.ids != NULL && track_vp8(stream, header, &read) < 0) {
         Py_DECREF(template);
+        Py_DECREF(downs);
         return NULL;
     }
     PyObject *call[4] = {downs, template, header, now};
-    Py_INCREF(downs);  /* a receiver's `write` could replace the list */
     PyObject *result = fanout(module, call, 4);
     Py_DECREF(downs);
     Py_DECREF(template);
@@ -2000,6 +2006,7 @@ release:  /* nothing changed: the plan's one object, the template, the IDs let g
     Py_DECREF(plan.filled);
     Py_XDECREF(template);
     Py_XDECREF(read.ids);
+    Py_DECREF(downs);
     if (common < 0 || (template == NULL && PyErr_Occurred()))
         return NULL;
     Py_RETURN_FALSE;
