@@ -3,7 +3,8 @@
 uvloop does the loop's own work per datagram in C where asyncio's selector loop does it in
 Python (`_run_once`, the selector's `select`, `_process_events`, a handle per ready socket,
 the transport's `_read_ready`): with the forwarding path compiled, ``--event-loop uvloop``
-forwards for ~10-15 % less CPU per packet (docs/performance.md, "The event loop").
+forwards for 11-27 % less CPU per packet at 2 publishers and 2-12 % at 12 (two sets of
+alternating runs: docs/performance.md, "The event loop").
 
 It is not the default because of what it does when the process runs out of file
 descriptors, which a flood of idle connections can make happen: libuv accepts and closes
