@@ -6,7 +6,8 @@ Python clients share one meeting:
 
 - Whoever is keyed first (nobody else has published an ``e2ee_key``) starts epoch 0 with the
   link's secret.
-- Each participant admitted (a roster ``joined``) ratchets every keyed client one epoch on.
+- Each participant admitted (a roster ``joined`` naming someone not already in our roster)
+  ratchets every keyed client one epoch on.
 - A newcomer's hello (its ``e2ee_key`` appears or changes) is answered by up to three keyed
   clients, the smallest ids (leaving out hellos too fresh to hold a key yet), each sending the
   current secret wrapped for it: a waiting guest has no roster entry, so nobody hands it
@@ -58,8 +59,8 @@ class E2eeKeys:
     """One participant's keys in one encrypted meeting.
 
     ``people`` gives the admitted participants as the roster says (dicts with ``id`` and
-    ``e2ee_key``); ``self_id`` is ours. Call `start` once joined (admitted), and `roster` after
-    each roster event has been applied."""
+    ``e2ee_key``); ``self_id`` is ours. Call `start` once joined (admitted), and `roster` as
+    each roster event is applied."""
 
     def __init__(
         self,
@@ -137,10 +138,16 @@ class E2eeKeys:
 
     # -- the roster --------------------------------------------------------------------------
 
-    async def roster(self, event: Event) -> None:
+    def roster(self, arrived: list[str], left: list[str]) -> None:
         """After the participant applied a roster event: ratchet for newcomers, hand them
-        the key, make a fresh one after a departure."""
-        arrived = [p for p in event.get("joined", []) if p["id"] != self.self_id]
+        the key, make a fresh one after a departure.
+
+        ``arrived``: the ids this event brought that our roster did not hold before. The
+        server's ``joined`` can name someone already in the snapshot we joined with (their
+        admission was still in its batch when we came in): we must not count them again,
+        as whoever handed us our key already had. Everything but the sending is done here,
+        as the event is dispatched, so that a key handed in a later frame is taken after
+        the ratchet, never before it."""
         now = self.current()
         if arrived and now is not None:
             epoch, secret = now
@@ -158,16 +165,16 @@ class E2eeKeys:
         for person in hellos:
             self.known_keys[person["id"]] = person["e2ee_key"]
             self.hello_at[person["id"]] = time.monotonic()
-        left = list(event.get("left", []))
         for pid in left:
             self.known_keys.pop(pid, None)
             self.hello_at.pop(pid, None)
         if left and self._is_leader(people):
-            await self.rekey(people)
+            sends = self.rekey(people)
         else:
-            for person in hellos:
-                if self._hands_to(person["id"], people):
-                    await self.send(person, self.current())
+            now = self.current()
+            sends = [(p, now) for p in hellos if self._hands_to(p["id"], people)]
+        if sends:
+            self._tasks.spawn(self._send_all(sends))
 
     def _keyed_ids(self, people: list[dict[str, Any]]) -> list[str]:
         return sorted(p["id"] for p in people if p.get("e2ee_key") or p["id"] == self.self_id)
@@ -188,15 +195,20 @@ class E2eeKeys:
         ]
         return self.self_id in (settled or candidates)[:HANDERS]
 
-    async def rekey(self, people: list[dict[str, Any]]) -> None:
-        """A fresh secret for everyone still here (someone left or was removed)."""
+    def rekey(
+        self, people: list[dict[str, Any]]
+    ) -> list[tuple[dict[str, Any], tuple[int, bytes] | None]]:
+        """A fresh secret for everyone still here (someone left or was removed): taken now,
+        returned with whom to send it to."""
         now = self.current()
         epoch = (now[0] if now else 0) + 1
-        secret = os.urandom(32)
-        self.adopt(epoch, secret)
-        for person in people:
-            if person["id"] != self.self_id and person.get("e2ee_key"):
-                await self.send(person, (epoch, secret))
+        key = (epoch, os.urandom(32))
+        self.adopt(*key)
+        return [(p, key) for p in people if p["id"] != self.self_id and p.get("e2ee_key")]
+
+    async def _send_all(self, sends: list[tuple[dict[str, Any], tuple[int, bytes] | None]]) -> None:
+        for person, key in sends:
+            await self.send(person, key)
 
     async def send(self, person: dict[str, Any], key: tuple[int, bytes] | None) -> None:
         if key is None or not person.get("e2ee_key"):

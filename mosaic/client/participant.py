@@ -132,11 +132,7 @@ class Participant:
             self.signaling, self.link_secret, self.id, lambda: list(self.participants.values())
         )
         self.media.e2ee = self.e2ee
-        self.signaling.on("roster", self._e2ee_roster)
         self._e2ee_task = asyncio.ensure_future(self.e2ee.start())
-
-    def _e2ee_roster(self, event: Event) -> Any:
-        return self.e2ee.roster(event) if self.e2ee is not None else None
 
     def _on_e2ee_key(self, event: Event) -> None:
         if self.e2ee is not None:
@@ -162,6 +158,9 @@ class Participant:
         return self.e2ee.encrypt_chat(text)
 
     def _on_roster(self, event: Event) -> None:
+        # Who is new to us: ``joined`` may name someone our join snapshot already held.
+        known = self.participants
+        arrived = [p["id"] for p in event["joined"] if p["id"] != self.id and p["id"] not in known]
         for person in event["joined"] + event["updated"]:
             self.participants[person["id"]] = person
         for pid in event["left"]:
@@ -169,6 +168,8 @@ class Participant:
         me = self.participants.get(self.id or "")
         if me is not None:
             self.role = me["role"]
+        if self.e2ee is not None:
+            self.e2ee.roster(arrived, list(event["left"]))
 
     def _on_breakouts(self, event: Event) -> None:
         self.breakouts = {k: v for k, v in event.items() if k != "type"}

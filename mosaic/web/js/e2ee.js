@@ -155,8 +155,9 @@ export class E2ee {
 
   // -- roster ------------------------------------------------------------------------------
 
-  // After the room applied a roster event: ratchet for newcomers, hand them the key, re-key
-  // after a departure. One event at a time: two admissions in a row are two ratchets.
+  // After the room applied a roster event: ratchet for newcomers (``joined``: those the
+  // room's roster did not hold before), hand them the key, re-key after a departure. One
+  // event at a time: two admissions in a row are two ratchets.
   roster(event) {
     // A failed event (logged by the room) does not stop the ones after it.
     this.rosterQueue = (this.rosterQueue || Promise.resolve()).catch(() => {}).then(() => this.applyRoster(event));

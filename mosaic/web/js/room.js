@@ -198,7 +198,8 @@ export class Room {
     if (this.participants.has(this.selfId)) this.self = this.participants.get(this.selfId);
     this.render();
     this.announceRoster(arrived, gone, handWasUp);
-    if (this.e2ee) this.e2ee.roster({ joined, left }).catch((error) => console.error("e2ee roster", error));
+    // Only newcomers ratchet the key: ``joined`` may name someone our join snapshot held.
+    if (this.e2ee) this.e2ee.roster({ joined: arrived, left }).catch((error) => console.error("e2ee roster", error));
   }
 
   // Said to screen-reader users what others see on the stage: who came and went (a crowd
