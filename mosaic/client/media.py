@@ -37,6 +37,7 @@ from mosaic.client.taps import ReceivedPackets, count_arrivals, tap_receiver
 from mosaic.client.watchdog import Watchdog
 from mosaic.rtc.aiortc_bridge import (
     PeerConnection,
+    closing,
     send_simulcast,
     transform_received_frames,
     transform_sent_frames,
@@ -101,6 +102,7 @@ class ClientMedia:
         self._abandoned: set[str] = set()  # ICE ufrags of the server transports given up
         self._tasks = TaskSet()
         self._lock = asyncio.Lock()
+        self._left = False  # `close` was called: an offer still arriving opens nothing
         # Which source each publish transceiver sends (its mid is known once offered).
         self._source_of: weakref.WeakKeyDictionary[RTCRtpTransceiver, str] = (
             weakref.WeakKeyDictionary()
@@ -202,8 +204,7 @@ class ClientMedia:
         self.watchdogs["publish"].gave_up()
         tracks = dict(self.published)  # a closed connection's senders hold no track
         self.publisher = self._connection()
-        with contextlib.suppress(Exception):
-            await pc.close()
+        await self._close(pc)
         self._send(tracks)
         with contextlib.suppress(Exception):
             await self._negotiate_publisher()
@@ -266,6 +267,8 @@ class ClientMedia:
         if ice_ufrag(event["sdp"]) in self._abandoned:
             return  # sent by a transport we gave up, before the server heard so
         async with self._lock:
+            if self._left:
+                return
             await self._forget_other_transport(event["sdp"])
             fresh = self.subscriber is None
             if self.subscriber is None:
@@ -278,7 +281,7 @@ class ClientMedia:
                     self._adopt(transceiver)
                 await pc.setLocalDescription(await pc.createAnswer())
             except InvalidStateError:
-                if pc.signalingState != "closed":
+                if not closing(pc):
                     raise
                 raise _ClosedMeanwhile from None  # we left, or gave this connection up
             await self.signaling.request("answer", sdp=pc.localDescription.sdp)
@@ -319,8 +322,7 @@ class ClientMedia:
             ufrag = ice_ufrag(remote.sdp) if remote else None
             if ufrag:
                 self._abandoned.add(ufrag)
-        with contextlib.suppress(Exception):
-            await pc.close()
+        await self._close(pc)
         with contextlib.suppress(Exception):
             await self.signaling.request("restart", pc="subscribe")
 
@@ -411,8 +413,7 @@ class ClientMedia:
         self.subscriber = None
         self.tracks.clear()
         self.received.clear()
-        with contextlib.suppress(Exception):
-            await pc.close()
+        await self._close(pc)
 
     def start_afresh(self, sources_on: set[str]) -> None:
         """The server lost our media (it restarted): publish the same tracks on a new
@@ -434,13 +435,17 @@ class ClientMedia:
             log.info("media could not start afresh: %s", error)
 
     async def close(self) -> None:
+        self._left = True
         self._tasks.cancel()
         for watchdog in self.watchdogs.values():
             watchdog.stop()
         for pc in (self.publisher, self.subscriber):
             if pc is not None:
-                with contextlib.suppress(Exception):
-                    await pc.close()
+                await self._close(pc)
+
+    async def _close(self, pc: RTCPeerConnection) -> None:
+        with contextlib.suppress(Exception):
+            await pc.close()
 
 
 class _ClosedMeanwhile(Exception):

@@ -259,8 +259,16 @@ class SignalingClient:
             await self._connection.send(json.dumps({"id": request_id, **frame}))
         except websockets.ConnectionClosed:
             self._pending.pop(request_id, None)
+            _settle(future)
             raise SignalingError("closed", "connection closed") from None
-        return await future
+        try:
+            return await future
+        except asyncio.CancelledError:
+            # Cancelled (we left, a timeout) in the same turn of the loop as the connection
+            # was lost: the future holds that failure, which nobody else will read.
+            self._pending.pop(request_id, None)
+            _settle(future)
+            raise
 
     async def send_text(self, text: str | bytes) -> None:
         """Send an arbitrary frame, valid or not (for tests of the server's defences)."""
@@ -313,3 +321,10 @@ class SignalingClient:
             with contextlib.suppress(Exception):
                 await self._reader
         self._finish()
+
+
+def _settle(future: asyncio.Future[Any]) -> None:
+    """Cancel a request's future nobody awaits any more, or read the failure it already holds
+    (asyncio reports a failure never read, with a traceback, when the future is collected)."""
+    if not future.cancel() and not future.cancelled():
+        future.exception()

@@ -771,6 +771,14 @@ class PeerConnection(RTCPeerConnection):
         self.host_addresses = list(host_addresses) if host_addresses else None
         self.handshake = HandshakeLog(label="client")
         self._logged: set[int] = set()  # the DTLS transports whose handshake is logged
+        # `close` was called: by us, or by aiortc itself once the peer ended DTLS. From then
+        # on aiortc refuses every step of a negotiation, though an offer being applied as the
+        # close begins writes its own `signalingState` over "closed".
+        self.closing = False
+
+    async def close(self) -> None:
+        self.closing = True
+        await super().close()
 
     async def setLocalDescription(
         self, sessionDescription: RTCSessionDescription | None = None
@@ -822,6 +830,12 @@ def _log_handshake(
     _log_sends(log_, ice)
     ice.on("statechange", ice_state)
     dtls.on("statechange", dtls_state)
+
+
+def closing(pc: RTCPeerConnection) -> bool:
+    """Whether ``pc`` is closed or closing (a `PeerConnection`'s own count; aiortc's for
+    another kind)."""
+    return bool(getattr(pc, "closing", False)) or pc.signalingState == "closed"
 
 
 def handshake_log(pc: RTCPeerConnection) -> HandshakeLog | None:
