@@ -201,6 +201,26 @@ def _cost(layer: Layer) -> float:
     return max(layer.bitrate, layer.width * layer.height * MIN_BITS_PER_PIXEL)
 
 
+def _smallest_first(pair: tuple[UpStream, Layer]) -> tuple[int, float]:
+    return pair[1].width * pair[1].height, pair[1].bitrate
+
+
+# Each track's live layers at one tick, smallest first, by `id` of the track (see
+# `select_streams`'s ``layers``).
+TickLayers = dict[int, list[tuple[UpStream, Layer]]]
+
+
+def _layers_of(track: UpTrack, now: float, tick: TickLayers | None) -> list[tuple[UpStream, Layer]]:
+    """The track's live layers, smallest first: found once per tick for every viewer (a
+    gallery of 49 tiles seen by 49 people asked 2,401 times four times a second)."""
+    found = tick.get(id(track)) if tick is not None else None
+    if found is None:
+        found = sorted(track.layers(now), key=_smallest_first)
+        if tick is not None:
+            tick[id(track)] = found
+    return found
+
+
 def select_streams(
     peer: SubscribePeer,
     states: dict[str, SlotState],
@@ -209,11 +229,15 @@ def select_streams(
     budget_bps: float | None = None,
     dominant: str | None = None,
     probe_when_full: bool = False,
+    layers: TickLayers | None = None,
 ) -> Allocation:
     """Point each slot at a stream within the viewer's budget (``budget_bps``, by default
     `budget_of` the peer): every audio slot first, then videos in order (screen, the active
     speaker ``dominant``, bigger tiles first). ``states`` keeps each video slot's
-    `SlotState` by mid. Runs on ticks (four times a second), never per packet."""
+    `SlotState` by mid. Runs on ticks (four times a second), never per packet.
+
+    ``layers``: one dict for every viewer's allocation in a tick, which fills it; nothing in
+    an allocation changes what a track's layers are, and no packet arrives within a tick."""
     result = Allocation()
     budget = budget_of(peer) if budget_bps is None else budget_bps
     result.budget_bps = budget
@@ -229,7 +253,7 @@ def select_streams(
         del states[mid]
     for down in videos:
         state = states.setdefault(down.mid, SlotState())
-        spent = _select(down, state, budget, now, result)
+        spent = _select(down, state, budget, now, result, layers)
         budget -= spent
     result.spent_bps = result.budget_bps - budget
     if probe_when_full or budget > result.budget_bps * (1 - PROBE_BELOW_USE):
@@ -298,19 +322,23 @@ def _pause(down: DownTrack, state: SlotState, now: float) -> None:
 
 
 def _select(
-    down: DownTrack, state: SlotState, budget: float, now: float, result: Allocation
+    down: DownTrack,
+    state: SlotState,
+    budget: float,
+    now: float,
+    result: Allocation,
+    layers: TickLayers | None,
 ) -> float:
     """Choose one video slot's layer (or pause it); returns the bit/s it will take."""
     track = down.track
     assert track is not None
-    flowing = track.layers(now)
+    flowing = _layers_of(track, now, layers)
     key = (track.participant_id, track.source)
     if not flowing:
         # Nothing arrives from the publisher: nothing to choose (its uplink is the trouble).
         if state.paused:
             result.paused.add(key)
         return 0.0
-    flowing.sort(key=lambda pair: (pair[1].width * pair[1].height, pair[1].bitrate))
     streams = [stream for stream, _ in flowing]
     costs = [_cost(layer) for _, layer in flowing]
     wanted = sized_for([layer for _, layer in flowing], down.want_width, down.want_height)

@@ -25,6 +25,7 @@ from mosaic.media.sfu.allocation import (
     PROBE_WHEN_FULL_AFTER_S,
     Allocation,
     SlotState,
+    TickLayers,
     WantedVideo,
     budget_of,
     ensure_slots,
@@ -366,11 +367,16 @@ class Router:
     def _allocate_all(self) -> None:
         now = self.clock()
         levels = self.speakers.levels(now)  # once per tick: the same for every subscriber
+        layers: TickLayers = {}  # each track's, found once per tick likewise
         for subscriber in list(self.subscribers.values()):
-            self._allocate(subscriber, now, levels)
+            self._allocate(subscriber, now, levels, layers)
 
     def _allocate(
-        self, subscriber: _Subscriber, now: float, levels: dict[str, float] | None = None
+        self,
+        subscriber: _Subscriber,
+        now: float,
+        levels: dict[str, float] | None = None,
+        layers: TickLayers | None = None,
     ) -> None:
         """Decide what fills this subscriber's slots; offer again if slots were added, else
         tell it the new assignment; then point each slot at a stream."""
@@ -411,6 +417,7 @@ class Router:
             budget_bps=budget_of(peer, subscriber.cap_bps),
             dominant=self.dominant,
             probe_when_full=now - peer.estimator.last_decrease >= PROBE_WHEN_FULL_AFTER_S,
+            layers=layers,
         )
         before, subscriber.allocation = subscriber.allocation.paused, result
         if result.paused - before:

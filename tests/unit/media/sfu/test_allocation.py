@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from mosaic.domain.roster import Source
 from mosaic.media.sfu.allocation import (
     AUDIO_CAP,
@@ -15,6 +17,7 @@ from mosaic.media.sfu.allocation import (
     PAUSE_AFTER_S,
     Allocation,
     SlotState,
+    TickLayers,
     Tracks,
     budget_of,
     ensure_slots,
@@ -23,9 +26,9 @@ from mosaic.media.sfu.allocation import (
     wanted_audio,
     wanted_videos,
 )
-from mosaic.media.sfu.simulcast import UP_HOLD_S
+from mosaic.media.sfu.simulcast import UP_HOLD_S, Layer
 from mosaic.media.sfu.subscriber import SubscribePeer
-from mosaic.media.sfu.up import LAYER_BACK_AFTER, LAYER_GONE_AFTER, UpTrack
+from mosaic.media.sfu.up import LAYER_BACK_AFTER, LAYER_GONE_AFTER, UpStream, UpTrack
 from mosaic.media.wire.rtp import ExtensionIds, build_rtp, parse_rtp
 from tests.helpers.allocation import CAMERA, LAYERS, MIC, NOW, camera, chosen, subscriber
 from tests.helpers.sfu import Uplink
@@ -358,3 +361,36 @@ def test_padding_alone_does_not_keep_a_stopped_layer_flowing() -> None:
         full.receive(data, parse_rtp(data, ExtensionIds()), viewer.now)
         layers += viewer.run(0.25)
     assert layers[-1] == "h"
+
+
+def test_every_viewer_in_a_tick_chooses_as_alone_and_each_tracks_layers_are_found_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A gallery seen by everyone: each track's layers are found once per tick, not once per
+    viewer, and each viewer's choice is the one it makes alone."""
+    tracks = [camera(f"p{index}") for index in range(6)]
+    found: list[str] = []
+    layers_of = UpTrack.layers
+
+    def counted(track: UpTrack, now: float) -> list[tuple[UpStream, Layer]]:
+        found.append(track.participant_id)
+        return layers_of(track, now)
+
+    monkeypatch.setattr(UpTrack, "layers", counted)
+    budgets = [300_000.0, 1_200_000.0, 3_000_000.0, 8_000_000.0]
+    tiles = [(track, 640, 360) for track in tracks]
+    alone = [show(budget, tiles) for budget in budgets]
+    found.clear()
+    tick: TickLayers = {}
+    together = []
+    for budget in budgets:
+        peer = subscriber()
+        ensure_slots(peer, "video", len(tiles))
+        fill(peer.slots_of("video"), [track for track, _, _ in tiles])
+        for down in peer.slots_of("video"):
+            down.want_width, down.want_height = 640, 360
+        select_streams(peer, {}, NOW, budget_bps=budget, layers=tick)
+        together.append(chosen(peer))
+    assert together == alone
+    assert len({*alone[0].values(), *alone[-1].values()}) > 1  # the budgets chose differently
+    assert sorted(found) == sorted(track.participant_id for track in tracks)
