@@ -171,8 +171,8 @@ class E2eeKeys:
         if left and self._is_leader(people):
             sends = self.rekey(people)
         else:
-            now = self.current()
-            sends = [(p, now) for p in hellos if self._hands_to(p["id"], people)]
+            key = self.current()
+            sends = [(p, key) for p in hellos if self._hands_to(p["id"], people)]
         if sends:
             self._tasks.spawn(self._send_all(sends))
 

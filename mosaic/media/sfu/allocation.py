@@ -210,14 +210,12 @@ def _smallest_first(pair: tuple[UpStream, Layer]) -> tuple[int, float]:
 TickLayers = dict[int, list[tuple[UpStream, Layer]]]
 
 
-def _layers_of(track: UpTrack, now: float, tick: TickLayers | None) -> list[tuple[UpStream, Layer]]:
+def _layers_of(track: UpTrack, now: float, tick: TickLayers) -> list[tuple[UpStream, Layer]]:
     """The track's live layers, smallest first: found once per tick for every viewer (a
     gallery of 49 tiles seen by 49 people asked 2,401 times four times a second)."""
-    found = tick.get(id(track)) if tick is not None else None
+    found = tick.get(id(track))
     if found is None:
-        found = sorted(track.layers(now), key=_smallest_first)
-        if tick is not None:
-            tick[id(track)] = found
+        found = tick[id(track)] = sorted(track.layers(now), key=_smallest_first)
     return found
 
 
@@ -239,6 +237,7 @@ def select_streams(
     ``layers``: one dict for every viewer's allocation in a tick, which fills it; nothing in
     an allocation changes what a track's layers are, and no packet arrives within a tick."""
     result = Allocation()
+    tick: TickLayers = {} if layers is None else layers
     budget = budget_of(peer) if budget_bps is None else budget_bps
     result.budget_bps = budget
     for down in peer.slots_of("audio"):
@@ -253,7 +252,7 @@ def select_streams(
         del states[mid]
     for down in videos:
         state = states.setdefault(down.mid, SlotState())
-        spent = _select(down, state, budget, now, result, layers)
+        spent = _select(down, state, budget, now, result, tick)
         budget -= spent
     result.spent_bps = result.budget_bps - budget
     if probe_when_full or budget > result.budget_bps * (1 - PROBE_BELOW_USE):
@@ -327,7 +326,7 @@ def _select(
     budget: float,
     now: float,
     result: Allocation,
-    layers: TickLayers | None,
+    layers: TickLayers,
 ) -> float:
     """Choose one video slot's layer (or pause it); returns the bit/s it will take."""
     track = down.track

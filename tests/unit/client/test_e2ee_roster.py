@@ -58,20 +58,26 @@ def handed(
     return {"type": "e2ee.key", "from": ANN, "epoch": epoch, "blob": blob}
 
 
+def roster(*joined: dict[str, Any]) -> dict[str, Any]:
+    """A roster frame announcing ``joined``."""
+    return {"type": "roster", "joined": list(joined), "updated": [], "left": []}
+
+
+async def bob_keyed(link: bytes, ann: KeyPair) -> Participant:
+    """Bob, joined after Ann and handed her key for his admission (epoch 1)."""
+    bob = await bob_joins(link, [keyed(ANN, ann.public)])
+    bob.signaling._dispatch(handed(ann, bob, link, 1, ratchet(link)))
+    assert bob.e2ee is not None and bob.e2ee.current() == (1, ratchet(link))
+    return bob
+
+
 async def test_a_joined_for_someone_in_the_join_snapshot_is_not_an_admission() -> None:
     link, ann = new_link_secret(), KeyPair()
     bob = await bob_joins(link, [keyed(ANN, ann.public)])
     assert bob.e2ee is not None and bob.e2ee.current() is None  # Ann is keyed: he waits
     # Ann counted Bob's admission (epoch 1) and hands him that; the batch that still held
     # her own admission comes just before, in the same read.
-    bob.signaling._dispatch(
-        {
-            "type": "roster",
-            "joined": [keyed(ANN, ann.public), keyed(BOB, bob.e2ee.pair.public)],
-            "updated": [],
-            "left": [],
-        }
-    )
+    bob.signaling._dispatch(roster(keyed(ANN, ann.public), keyed(BOB, bob.e2ee.pair.public)))
     bob.signaling._dispatch(handed(ann, bob, link, 1, ratchet(link)))
     await settle()
     assert bob.e2ee.current() == (1, ratchet(link))
@@ -80,16 +86,12 @@ async def test_a_joined_for_someone_in_the_join_snapshot_is_not_an_admission() -
 
 async def test_a_newcomer_ratchets_before_a_key_handed_in_a_later_frame_is_taken() -> None:
     link, ann = new_link_secret(), KeyPair()
-    bob = await bob_joins(link, [keyed(ANN, ann.public)])
+    bob = await bob_keyed(link, ann)
     assert bob.e2ee is not None
-    bob.signaling._dispatch(handed(ann, bob, link, 1, ratchet(link)))
-    assert bob.e2ee.current() == (1, ratchet(link))
     # Carol is admitted; Ann (her own ratchet done) hands Bob a fresh key at epoch 2 right
     # after, say because someone left: the ratchet must not land on top of it.
     fresh = new_link_secret()
-    bob.signaling._dispatch(
-        {"type": "roster", "joined": [keyed(CAROL, None)], "updated": [], "left": []}
-    )
+    bob.signaling._dispatch(roster(keyed(CAROL, None)))
     bob.signaling._dispatch(handed(ann, bob, link, 2, fresh))
     await settle()
     assert bob.e2ee.current() == (2, fresh)
@@ -99,13 +101,10 @@ async def test_a_newcomer_ratchets_before_a_key_handed_in_a_later_frame_is_taken
 
 async def test_a_real_admission_still_ratchets_every_keyed_client() -> None:
     link, ann = new_link_secret(), KeyPair()
-    bob = await bob_joins(link, [keyed(ANN, ann.public)])
+    bob = await bob_keyed(link, ann)
     assert bob.e2ee is not None
-    bob.signaling._dispatch(handed(ann, bob, link, 1, ratchet(link)))
     for newcomer in (CAROL, "pdan00000004"):
-        bob.signaling._dispatch(
-            {"type": "roster", "joined": [keyed(newcomer, None)], "updated": [], "left": []}
-        )
+        bob.signaling._dispatch(roster(keyed(newcomer, None)))
     await settle()
     assert bob.e2ee.current() == (3, ratchet(ratchet(ratchet(link))))
     bob.e2ee.close()

@@ -100,6 +100,7 @@ def show(
     *,
     peer: SubscribePeer | None = None,
     dominant: str | None = None,
+    layers: TickLayers | None = None,
 ) -> dict[str, str]:
     """Give each track a video slot of that tile size, within ``budget`` bit/s; the rid
     each slot is switched to."""
@@ -108,7 +109,7 @@ def show(
     fill(peer.slots_of("video"), [track for track, _, _ in tiles])
     for down, (_, width, height) in zip(peer.slots_of("video"), tiles, strict=True):
         down.want_width, down.want_height = width, height
-    select_streams(peer, {}, NOW, budget_bps=budget, dominant=dominant)
+    select_streams(peer, {}, NOW, budget_bps=budget, dominant=dominant, layers=layers)
     return chosen(peer)
 
 
@@ -382,15 +383,7 @@ def test_every_viewer_in_a_tick_chooses_as_alone_and_each_tracks_layers_are_foun
     alone = [show(budget, tiles) for budget in budgets]
     found.clear()
     tick: TickLayers = {}
-    together = []
-    for budget in budgets:
-        peer = subscriber()
-        ensure_slots(peer, "video", len(tiles))
-        fill(peer.slots_of("video"), [track for track, _, _ in tiles])
-        for down in peer.slots_of("video"):
-            down.want_width, down.want_height = 640, 360
-        select_streams(peer, {}, NOW, budget_bps=budget, layers=tick)
-        together.append(chosen(peer))
+    together = [show(budget, tiles, layers=tick) for budget in budgets]
     assert together == alone
     assert len({*alone[0].values(), *alone[-1].values()}) > 1  # the budgets chose differently
     assert sorted(found) == sorted(track.participant_id for track in tracks)
